@@ -1,0 +1,223 @@
+"""What extraction consumes: plain texts or word-level annotated examples.
+
+An :class:`Example` is a sentence (or document) as words, with per-word label
+columns, labelled spans and span pairs (word indices, end exclusive) and
+text-level labels. Plain strings become examples whose words are the
+whitespace-separated pieces of the text. Everything is validated here, at the
+boundary, so the extraction loop never meets malformed input.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from lensnb.errors import LensError
+
+__all__ = ["Example", "Span", "SpanPair", "as_examples", "inputs_digest", "RESERVED_TOKEN_COLUMNS"]
+
+#: Columns of the token table that user label columns may not reuse.
+RESERVED_TOKEN_COLUMNS = (
+    "text_id",
+    "position",
+    "token",
+    "token_id",
+    "word_index",
+    "char_start",
+    "char_end",
+    "special",
+    "first_piece",
+    "last_piece",
+    "window",
+)
+#: Columns of the text table that text-level labels may not reuse.
+RESERVED_TEXT_COLUMNS = ("text_id", "text", "n_words", "n_tokens", "n_windows", "token_start", "token_end")
+
+_WORD = re.compile(r"\S+")
+
+
+@dataclass(frozen=True)
+class Span:
+    """A labelled run of words ``words[start:end]`` (end exclusive).
+
+    ``label`` is a scalar, or a tuple of labels for multi-label tasks (edge probing).
+    """
+
+    start: int
+    end: int
+    label: Any = None
+
+
+@dataclass(frozen=True)
+class SpanPair:
+    """Two spans of the same example with a label for the pair (relations, coreference)."""
+
+    first: Span
+    second: Span
+    label: Any = None
+
+
+@dataclass
+class Example:
+    """One text as words, with word, span, span-pair and text-level labels.
+
+    Parameters
+    ----------
+    words : sequence of str, length n_words
+        The words, in order. None may be empty or whitespace only.
+    labels : mapping of str to sequence, each of length n_words
+        Per-word label columns (e.g. ``{"pos": [...], "ner": [...]}``).
+    spans : sequence of Span
+        Labelled word spans, ``0 <= start < end <= n_words``.
+    span_pairs : sequence of SpanPair
+        Labelled pairs of spans.
+    meta : mapping of str to scalar
+        Text-level labels and identifiers (sentence label, document id...).
+    text : str, optional
+        The original text. The words must occur in it in order; their character
+        offsets are found there. By default the words are joined by single spaces.
+    """
+
+    words: Sequence[str]
+    labels: Mapping[str, Sequence[Any]] = field(default_factory=dict)
+    spans: Sequence[Span] = ()
+    span_pairs: Sequence[SpanPair] = ()
+    meta: Mapping[str, Any] = field(default_factory=dict)
+    text: str | None = None
+
+    def resolved_text(self) -> str:
+        """The text the tokenizer sees."""
+        return self.text if self.text is not None else " ".join(self.words)
+
+    def word_offsets(self) -> list[tuple[int, int]]:
+        """Character offsets ``(start, end)`` of each word in :meth:`resolved_text`."""
+        text = self.resolved_text()
+        offsets, cursor = [], 0
+        for index, word in enumerate(self.words):
+            start = text.find(word, cursor)
+            if start < 0:
+                raise LensError.bad_argument(
+                    f"words[{index}]",
+                    word,
+                    f"a word found in the example's text after character {cursor}",
+                    "The words must appear in the text in order.",
+                )
+            offsets.append((start, start + len(word)))
+            cursor = start + len(word)
+        return offsets
+
+
+def example_from_text(text: str) -> Example:
+    """An :class:`Example` whose words are the whitespace-separated pieces of ``text``."""
+    return Example(words=_WORD.findall(text), text=text)
+
+
+def as_examples(inputs: Any, name: str = "inputs") -> list[Example]:
+    """Validate ``inputs`` and return them as a list of :class:`Example`.
+
+    Accepts one string, a sequence of strings, a sequence of :class:`Example`, or a
+    sequence of mappings with the fields of :class:`Example`.
+    """
+    if isinstance(inputs, str):
+        inputs = [inputs]
+    if isinstance(inputs, Mapping) or not isinstance(inputs, Iterable):
+        raise LensError.bad_argument(name, inputs, "a string, a list of strings, or a list of lensnb.Example")
+    examples = []
+    for index, item in enumerate(inputs):
+        where = f"{name}[{index}]"
+        if isinstance(item, str):
+            if not item.strip():
+                raise LensError.bad_argument(where, item, "a non-empty text (not only whitespace)")
+            example = example_from_text(item)
+        elif isinstance(item, Example):
+            example = item
+        elif isinstance(item, Mapping):
+            try:
+                example = Example(**item)
+            except TypeError as error:
+                raise LensError.bad_argument(
+                    where, sorted(item), "a mapping with the fields of lensnb.Example", str(error)
+                ) from None
+        else:
+            raise LensError.bad_argument(where, item, "a string, a lensnb.Example or a mapping of Example fields")
+        _validate(example, where)
+        examples.append(example)
+    if not examples:
+        raise LensError.bad_argument(name, inputs, "at least one text or example")
+    return examples
+
+
+def _validate(example: Example, where: str) -> None:
+    words = example.words
+    if isinstance(words, str) or not isinstance(words, Sequence):
+        raise LensError.bad_argument(f"{where}.words", words, "a list of strings")
+    if len(words) == 0:
+        raise LensError.bad_argument(f"{where}.words", words, "at least one word")
+    for i, word in enumerate(words):
+        if not isinstance(word, str):
+            raise LensError.bad_argument(f"{where}.words[{i}]", word, "a string")
+        if not word.strip():
+            raise LensError.bad_argument(f"{where}.words[{i}]", word, "a word with a visible character")
+    if example.text is not None:
+        if not isinstance(example.text, str) or not example.text.strip():
+            raise LensError.bad_argument(f"{where}.text", example.text, "a non-empty string or None")
+        example.word_offsets()  # raises if the words are not found in order
+    for column, values in example.labels.items():
+        if column in RESERVED_TOKEN_COLUMNS:
+            raise LensError.bad_argument(f"{where}.labels", column, f"a label name other than {RESERVED_TOKEN_COLUMNS}")
+        if isinstance(values, str) or not isinstance(values, Sequence):
+            raise LensError.bad_argument(f"{where}.labels[{column!r}]", values, "a list with one label per word")
+        if len(values) != len(words):
+            raise LensError.bad_argument(
+                f"{where}.labels[{column!r}]",
+                f"{len(values)} labels",
+                f"{len(words)} labels, one per word",
+            )
+    for column in example.meta:
+        if column in RESERVED_TEXT_COLUMNS:
+            raise LensError.bad_argument(f"{where}.meta", column, f"a label name other than {RESERVED_TEXT_COLUMNS}")
+    for i, span in enumerate(example.spans):
+        _validate_span(span, len(words), f"{where}.spans[{i}]")
+    for i, pair in enumerate(example.span_pairs):
+        if not isinstance(pair, SpanPair):
+            raise LensError.bad_argument(f"{where}.span_pairs[{i}]", pair, "a lensnb.SpanPair")
+        _validate_span(pair.first, len(words), f"{where}.span_pairs[{i}].first")
+        _validate_span(pair.second, len(words), f"{where}.span_pairs[{i}].second")
+
+
+def _validate_span(span: Any, n_words: int, where: str) -> None:
+    if not isinstance(span, Span):
+        raise LensError.bad_argument(where, span, "a lensnb.Span")
+    if not (isinstance(span.start, int) and isinstance(span.end, int)):
+        raise LensError.bad_argument(where, span, "integer word indices start and end")
+    if not 0 <= span.start < span.end <= n_words:
+        raise LensError.bad_argument(
+            where,
+            f"Span(start={span.start}, end={span.end})",
+            f"0 <= start < end <= {n_words} (the number of words; end is exclusive)",
+        )
+
+
+def inputs_digest(examples: Sequence[Example]) -> str:
+    """A sha256 digest of the inputs' text, words and labels, in order.
+
+    Two extractions with the same digest saw the same data; a store records it so it
+    can refuse to be resumed or reused with other inputs.
+    """
+    digest = hashlib.sha256()
+    for example in examples:
+        record = {
+            "text": example.resolved_text(),
+            "words": list(example.words),
+            "labels": {k: list(v) for k, v in example.labels.items()},
+            "spans": [[s.start, s.end, s.label] for s in example.spans],
+            "pairs": [[p.first.start, p.first.end, p.second.start, p.second.end, p.label] for p in example.span_pairs],
+            "meta": dict(example.meta),
+        }
+        digest.update(json.dumps(record, sort_keys=True, default=str).encode("utf-8"))
+        digest.update(b"\n")
+    return digest.hexdigest()

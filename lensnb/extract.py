@@ -1,0 +1,406 @@
+"""`extract`: run a model over texts and keep every layer's states, token by token.
+
+The hidden states are the model's own ``output_hidden_states``; only the non-padding
+tokens are copied, straight into a preallocated array or into the store's files.
+Inputs are sorted by length within chunks so that batches carry little padding.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from lensnb._version import __version__
+from lensnb.activations import Activations, AttentionMaps
+from lensnb.adapters import DERIVED, SITES, capture_sites, site_layers
+from lensnb.errors import LensError
+from lensnb.examples import as_examples, inputs_digest
+from lensnb.models import LensModel
+from lensnb.store import FORMAT, FORMAT_VERSION, MemoryWriter, StoreWriter
+from lensnb.store_io import load_activations
+from lensnb.token_table import TokenPlan, tokenize_examples
+
+__all__ = ["extract"]
+
+DTYPES = {"float32": (np.float32, torch.float32), "float16": (np.float16, torch.float16)}
+_SORT_CHUNK_BATCHES = 64
+
+
+def extract(
+    model: LensModel | tuple,
+    inputs: Any,
+    *,
+    layers: Sequence[int] | None = None,
+    sites: Sequence[str] = ("resid_post",),
+    batch_size: int = 32,
+    max_length: int | None = None,
+    stride: int | None = None,
+    overflow: str = "window",
+    label_piece: str = "first",
+    dtype: str = "float32",
+    attentions: bool = False,
+    store: str | Path | None = None,
+    overwrite: bool = False,
+    progress: bool = True,
+) -> Activations:
+    """Extract per-layer hidden states (and optionally attention maps) for texts.
+
+    Parameters
+    ----------
+    model : LensModel or (model, tokenizer)
+        From :func:`lensnb.load_model`, or a Hugging Face model and fast tokenizer.
+    inputs : str, sequence of str, or sequence of Example
+        Plain texts, or word-level annotated examples (per-word labels, spans, span
+        pairs, text labels). Words map onto word pieces through character offsets.
+    layers : sequence of int, optional
+        Model layers (0 = embeddings, l = output of block l, negative from the end).
+        Default: all the site has (0..L for ``resid_post``, 1..L for the others).
+    sites : sequence of str
+        Any of ``"resid_post"``, ``"resid_mid"``, ``"attn_out"``, ``"mlp_out"`` (see
+        :mod:`lensnb.adapters`).
+    batch_size : int
+        Model inputs per forward pass.
+    max_length : int, optional
+        Longest model input, specials included. Default: the model's limit.
+    stride : int, optional
+        Tokens shared by consecutive sliding windows. Default: ``max_length // 4``.
+    overflow : {"window", "truncate", "error"}
+        Texts longer than ``max_length``: cover them with sliding windows (each token
+        kept once), keep the first ``max_length`` tokens with a warning, or raise.
+    label_piece : {"first", "last", "all"}
+        Which pieces of a word carry its labels in the token table.
+    dtype : {"float32", "float16"}
+        Storage type of the states.
+    attentions : bool
+        Also keep attention probabilities (layer, head, query, key) of every input.
+        The model switches to eager attention for the call and back afterwards.
+    store : path, optional
+        Stream to this folder instead of memory; the result is memory-mapped. An
+        interrupted extraction into the same folder resumes; a finished one is reused.
+    overwrite : bool
+        Replace a store made by another model, inputs or settings.
+    progress : bool
+        Show a progress bar (tqdm).
+
+    Returns
+    -------
+    Activations
+        One (layer, token, dim) array per site and the token table.
+
+    Raises
+    ------
+    LensError
+        For bad inputs, layers or sites, a model without hidden states, a store from
+        another extraction, a corrupt store or a full disk.
+    """
+    lens_model = _as_lens_model(model)
+    site_list = _check_sites(sites)
+    n_layers = lens_model.n_layers
+    wanted = {
+        site: _check_layers(layers, site_layers(site, n_layers, lens_model.adapter, lens_model.name), site, n_layers)
+        for site in site_list
+    }
+    batch_size = _check_positive_int(batch_size, "batch_size")
+    if dtype not in DTYPES:
+        raise LensError.bad_argument("dtype", dtype, f"one of {sorted(DTYPES)}")
+    limit = lens_model.max_length
+    if max_length is None:
+        if limit is None:
+            raise LensError.bad_argument("max_length", None, "an integer: the model's config does not give its limit")
+        max_length = limit
+    max_length = _check_positive_int(max_length, "max_length")
+    if limit is not None and max_length > limit:
+        raise LensError.bad_argument("max_length", max_length, f"at most {limit}, the model's limit")
+    stride = max_length // 4 if stride is None else stride
+    if not isinstance(stride, int) or isinstance(stride, bool) or stride < 0:
+        raise LensError.bad_argument("stride", stride, "a non-negative integer")
+    examples = as_examples(inputs)
+
+    plan = tokenize_examples(
+        examples, lens_model.tokenizer, max_length=max_length, stride=stride, overflow=overflow,
+        causal=lens_model.is_decoder, label_piece=label_piece,
+    )  # fmt: skip
+    n_tokens = len(plan.tokens)
+    np_dtype, torch_dtype = DTYPES[dtype]
+    attention_layers = tuple(range(1, n_layers + 1)) if attentions else ()
+    n_heads = int(
+        getattr(lens_model.model.config, "num_attention_heads", 0) or getattr(lens_model.model.config, "n_head", 0)
+    )
+    attention_index = _attention_index(plan, len(attention_layers), n_heads) if attentions else None
+    attention_size = int(attention_index["size"].sum()) if attentions else 0
+    site_shapes = {site: (len(wanted[site]), n_tokens, lens_model.hidden_size) for site in site_list}
+    model_info = {
+        "name": lens_model.name,
+        "revision": lens_model.revision,
+        "fingerprint": lens_model.fingerprint,
+        "family": lens_model.adapter.name if lens_model.adapter else None,
+        "n_layers": n_layers,
+        "hidden_size": lens_model.hidden_size,
+        "is_decoder": lens_model.is_decoder,
+        "layer_names": lens_model.layer_names,
+    }
+    tables = {"tokens": plan.tokens, "texts": plan.texts}
+    if not plan.spans.empty:
+        tables["spans"] = plan.spans.assign(span_id=np.arange(len(plan.spans)))
+    if not plan.span_pairs.empty:
+        tables["span_pairs"] = plan.span_pairs.assign(pair_id=np.arange(len(plan.span_pairs)))
+    if attentions:
+        tables["attention_index"] = attention_index.drop(columns=["size"])
+
+    if store is None:
+        writer = MemoryWriter(site_shapes, np_dtype, plan.n_segments, attention_size)
+    else:
+        manifest = _manifest(model_info, examples, plan, site_list, wanted, np_dtype, attention_layers, n_heads,
+                             attention_size, dict(max_length=max_length, stride=stride, overflow=overflow,
+                                                  label_piece=label_piece, dtype=dtype))  # fmt: skip
+        writer = StoreWriter(store, manifest, tables, site_shapes, np_dtype, attention_size, overwrite)
+        if writer.reusable:
+            return load_activations(Path(store))
+    try:
+        _run(lens_model, plan, writer, wanted, batch_size, torch_dtype, attention_index, progress)
+        if store is not None:
+            writer.finalize()
+    finally:
+        writer.commit(force=True)
+        writer.close()
+    if store is not None:
+        return load_activations(Path(store))
+    maps = None
+    if attentions:
+        maps = AttentionMaps(writer.attentions, tables["attention_index"], attention_layers, n_heads)
+    return Activations(
+        writer.arrays, wanted, plan.tokens, texts=plan.texts, spans=tables.get("spans"),
+        span_pairs=tables.get("span_pairs"), attentions=maps, model=model_info,
+    )  # fmt: skip
+
+
+def _run(lens_model, plan: TokenPlan, writer, wanted, batch_size, torch_dtype, attention_index, progress) -> None:
+    from tqdm.auto import tqdm
+
+    model, adapter = lens_model.model, lens_model.adapter
+    hooked = {site: layers for site, layers in wanted.items() if site != "resid_post"}
+    derived_mid = adapter is not None and adapter.sites.get("resid_mid") == DERIVED and "resid_mid" in hooked
+    if derived_mid:
+        hooked.setdefault("attn_out", ())
+        hooked["attn_out"] = tuple(sorted(set(hooked["attn_out"]) | set(hooked["resid_mid"])))
+    need_hidden = "resid_post" in wanted or derived_mid
+    pad_id = _pad_id(lens_model.tokenizer)
+    token_ids = plan.tokens["token_id"].to_numpy()
+    device = lens_model.device
+    remaining = np.flatnonzero(~writer.done)
+    batches = _batches(plan, remaining, batch_size)
+    total = int(sum(plan.keep_rows[s, 1] - plan.keep_rows[s, 0] for batch in batches for s in batch))
+    with (
+        tqdm(total=total, unit="tok", desc="extract", disable=not progress) as bar,
+        _eager_attention(model, bool(attention_index is not None)),
+        capture_sites(lens_model.base_model, adapter, hooked) as captured,
+        torch.inference_mode(),
+    ):
+        for batch in batches:
+            lengths = [plan.segment_length(s) for s in batch]
+            width = max(lengths)
+            ids = np.full((len(batch), width), pad_id, dtype=np.int64)
+            mask = np.zeros((len(batch), width), dtype=np.int64)
+            for b, segment in enumerate(batch):
+                rows = plan.segment_rows[plan.segment_offsets[segment] : plan.segment_offsets[segment + 1]]
+                ids[b, : len(rows)] = token_ids[rows]
+                mask[b, : len(rows)] = 1
+            output = model(
+                input_ids=torch.from_numpy(ids).to(device),
+                attention_mask=torch.from_numpy(mask).to(device),
+                output_hidden_states=need_hidden,
+                output_attentions=attention_index is not None,
+                return_dict=True,
+            )
+            hidden = getattr(output, "hidden_states", None) if need_hidden else None
+            if need_hidden:
+                _check_hidden(hidden, lens_model)
+            for site, layers in wanted.items():
+                for position, layer in enumerate(layers):
+                    if site == "resid_post":
+                        states = hidden[layer]
+                    elif site == "resid_mid" and derived_mid:
+                        states = hidden[layer - 1] + captured[("attn_out", layer)]
+                    else:
+                        states = captured[(site, layer)]
+                    _write_states(writer, site, position, states, batch, plan, torch_dtype)
+            if attention_index is not None:
+                _write_attentions(writer, output, batch, lengths, attention_index, torch_dtype, lens_model)
+            writer.mark_done(batch)
+            writer.commit()
+            bar.update(int(sum(plan.keep_rows[s, 1] - plan.keep_rows[s, 0] for s in batch)))
+
+
+def _write_states(writer, site, position, states: torch.Tensor, batch, plan: TokenPlan, torch_dtype) -> None:
+    """Copy each input's kept (non-padding) rows of one layer to their token rows."""
+    values = states.detach().to("cpu", torch_dtype).numpy()  # (batch, seq, dim)
+    for b, segment in enumerate(batch):
+        start, stop = plan.keep_rows[segment]
+        local = plan.keep_local[segment]
+        writer.write(site, position, int(start), values[b, local : local + stop - start])
+
+
+def _write_attentions(writer, output, batch, lengths, index: pd.DataFrame, torch_dtype, lens_model) -> None:
+    maps = getattr(output, "attentions", None)
+    if not maps or any(m is None for m in maps):
+        raise LensError(
+            f"attentions: {lens_model.name!r} returned no attention weights even with eager attention; "
+            "this model cannot give attention maps."
+        )
+    stacked = torch.stack([m.detach().to("cpu", torch_dtype) for m in maps], dim=1)  # (batch, layer, head, q, k)
+    offsets = index["offset"].to_numpy()
+    for b, (segment, length) in enumerate(zip(batch, lengths)):
+        writer.write_attention(int(offsets[segment]), stacked[b, :, :, :length, :length].contiguous().numpy())
+
+
+def _check_hidden(hidden, lens_model) -> None:
+    expected = lens_model.n_layers + 1
+    if not isinstance(hidden, (tuple, list)) or len(hidden) != expected:
+        received = (
+            "None"
+            if hidden is None
+            else f"{type(hidden).__name__} of {len(hidden) if hasattr(hidden, '__len__') else '?'} entries"
+        )
+        raise LensError.bad_argument(
+            "model", f"a model whose output_hidden_states gave {received}",
+            f"a model that returns {expected} hidden states (embeddings + {lens_model.n_layers} blocks)",
+        )  # fmt: skip
+
+
+def _batches(plan: TokenPlan, segments: np.ndarray, batch_size: int) -> list[np.ndarray]:
+    """Batches of segments, sorted by length (longest first) within chunks of the input order."""
+    lengths = np.diff(plan.segment_offsets)
+    batches = []
+    chunk = batch_size * _SORT_CHUNK_BATCHES
+    for start in range(0, len(segments), chunk):
+        part = segments[start : start + chunk]
+        part = part[np.argsort(-lengths[part], kind="stable")]
+        batches.extend(part[i : i + batch_size] for i in range(0, len(part), batch_size))
+    return batches
+
+
+def _attention_index(plan: TokenPlan, n_layers: int, n_heads: int) -> pd.DataFrame:
+    """Where each input's (layer, head, T, T) maps go in the flat attention array."""
+    lengths = np.diff(plan.segment_offsets)
+    sizes = n_layers * n_heads * lengths * lengths
+    offsets = np.r_[0, np.cumsum(sizes)[:-1]].astype(np.int64)
+    return pd.DataFrame({
+        "text_id": plan.segment_text, "window": plan.segment_window, "offset": offsets, "length": lengths,
+        "size": sizes,
+    })  # fmt: skip
+
+
+@contextmanager
+def _eager_attention(model, needed: bool):
+    """Switch to eager attention for the call (sdpa returns no weights), then back."""
+    config = getattr(model, "config", None)
+    previous = getattr(config, "_attn_implementation", None)
+    switch = needed and previous not in (None, "eager") and hasattr(model, "set_attn_implementation")
+    if switch:
+        model.set_attn_implementation("eager")
+    try:
+        yield
+    finally:
+        if switch:
+            model.set_attn_implementation(previous)
+
+
+def _pad_id(tokenizer) -> int:
+    for attribute in ("pad_token_id", "eos_token_id", "unk_token_id"):
+        value = getattr(tokenizer, attribute, None)
+        if isinstance(value, int):
+            return value
+    return 0
+
+
+def _as_lens_model(model) -> LensModel:
+    if isinstance(model, LensModel):
+        return model
+    if isinstance(model, tuple) and len(model) == 2:
+        return LensModel.wrap(*model)
+    raise LensError.bad_argument("model", model, "a LensModel from lensnb.load_model, or a (model, tokenizer) pair")
+
+
+def _check_sites(sites) -> tuple[str, ...]:
+    if isinstance(sites, str):
+        sites = (sites,)
+    if not isinstance(sites, Sequence) or not sites:
+        raise LensError.bad_argument("sites", sites, f"a non-empty list of sites from {SITES}")
+    for site in sites:
+        if site not in SITES:
+            raise LensError.bad_argument("sites", site, f"one of {SITES}")
+    if len(set(sites)) != len(sites):
+        raise LensError.bad_argument("sites", list(sites), "sites named once each")
+    return tuple(sites)
+
+
+def _check_layers(layers, available: tuple[int, ...], site: str, n_layers: int) -> tuple[int, ...]:
+    if layers is None:
+        return available
+    if isinstance(layers, (int, np.integer)) and not isinstance(layers, bool):
+        layers = [layers]
+    if isinstance(layers, str) or not isinstance(layers, Sequence) or len(layers) == 0:
+        raise LensError.bad_argument("layers", layers, "None or a non-empty list of layer numbers")
+    resolved = []
+    for layer in layers:
+        if not isinstance(layer, (int, np.integer)) or isinstance(layer, bool):
+            raise LensError.bad_argument("layers", layer, "integer layer numbers")
+        value = int(layer) + (n_layers + 1 if layer < 0 else 0)
+        if value not in available:
+            raise LensError.bad_argument(
+                "layers", layer, f"a layer in {available[0]}..{available[-1]} for site {site!r} "
+                f"(0 = embeddings, {n_layers} = last block; negative counts from the end)",
+            )  # fmt: skip
+        resolved.append(value)
+    if len(set(resolved)) != len(resolved):
+        raise LensError.bad_argument("layers", list(layers), "each layer once")
+    return tuple(sorted(resolved))
+
+
+def _check_positive_int(value, name: str) -> int:
+    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
+        raise LensError.bad_argument(name, value, "a positive integer")
+    return int(value)
+
+
+def _manifest(
+    model_info, examples, plan, sites, wanted, np_dtype, attention_layers, n_heads, attention_size, params
+) -> dict:
+    return {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "lensnb_version": __version__,
+        "unit": "token",
+        "model": model_info,
+        "inputs_digest": inputs_digest(examples),
+        "params": params,
+        "n_texts": len(plan.texts),
+        "n_tokens": len(plan.tokens),
+        "n_segments": plan.n_segments,
+        "sites": {
+            site: {
+                "layers": list(wanted[site]),
+                "file": f"{site}.npy",
+                "shape": [len(wanted[site]), len(plan.tokens), model_info["hidden_size"]],
+                "dtype": np.dtype(np_dtype).str,
+            }
+            for site in sites
+        },
+        "attentions": (
+            {
+                "layers": list(attention_layers),
+                "n_heads": n_heads,
+                "file": "attentions.npy",
+                "n_values": attention_size,
+                "dtype": np.dtype(np_dtype).str,
+            }  # fmt: skip
+            if attention_layers
+            else None
+        ),
+    }

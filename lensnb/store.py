@@ -1,0 +1,445 @@
+"""The activation store: plain ``.npy`` arrays, Parquet tables and a JSON manifest.
+
+Layout of a store folder::
+
+    manifest.json           what, from which model and inputs, with which settings; status
+    tokens.parquet          token table (one row per token)
+    texts.parquet           text table; spans.parquet, span_pairs.parquet when present
+    <site>.npy              (layer, token, dim) float32 or float16, memory-mapped on read
+    attentions.npy          flat attention probabilities, indexed by attention_index.parquet
+    done.npy                while extracting: which model inputs (segments) are written
+
+Arrays are allocated at full size up front (``posix_fallocate`` where the file system
+has it, so a full disk is found before any work) and each segment's rows are written
+in place with ``os.pwrite``; peak memory depends on the batch, not on the corpus.
+JSON, Parquet and ``done.npy`` are written to a temporary name and renamed, so a
+reader never sees half a file. After an interruption, extraction with the same
+model, inputs and settings resumes from ``done.npy``; with others it is refused.
+Nothing is ever unpickled.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import shutil
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from lensnb.errors import LensError
+
+__all__ = ["StoreWriter", "MemoryWriter", "read_store", "write_table", "FORMAT", "FORMAT_VERSION"]
+
+FORMAT = "lensnb-activations"
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+DONE = "done.npy"
+TABLES = ("tokens", "texts", "spans", "span_pairs", "attention_index")
+#: Manifest fields that must agree before a store is resumed or reused.
+IDENTITY_FIELDS = (
+    "format_version",
+    "model",
+    "inputs_digest",
+    "params",
+    "sites",
+    "attentions",
+    "n_tokens",
+    "n_segments",
+)
+COMMIT_SECONDS = 2.0
+
+
+def _atomic_write_bytes(path: Path, data: bytes) -> None:
+    temporary = path.with_name(f".{path.name}.tmp")
+    with open(temporary, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(temporary, path)
+
+
+def write_json(path: Path, payload: Mapping[str, Any]) -> None:
+    """Write ``payload`` as JSON atomically."""
+    _atomic_write_bytes(path, json.dumps(payload, indent=1, default=str).encode("utf-8"))
+
+
+def write_table(path: Path, table: pd.DataFrame) -> None:
+    """Write ``table`` as Parquet atomically."""
+    temporary = path.with_name(f".{path.name}.tmp")
+    table.to_parquet(temporary, index=False)
+    with open(temporary, "rb+") as handle:
+        os.fsync(handle.fileno())
+    os.replace(temporary, path)
+
+
+def _npy_header(shape: tuple[int, ...], dtype: np.dtype) -> bytes:
+    import io
+
+    buffer = io.BytesIO()
+    header = {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False, "shape": shape}
+    np.lib.format.write_array_header_2_0(buffer, header)
+    return buffer.getvalue()
+
+
+class _ArrayFile:
+    """A preallocated ``.npy`` file written in place with ``pwrite``.
+
+    Parameters
+    ----------
+    path : Path
+    shape : tuple of int
+        Full array shape, e.g. (layer, token, dim).
+    dtype : numpy dtype
+    create : bool
+        Allocate a new file (else open the existing one to resume).
+    """
+
+    def __init__(self, path: Path, shape: tuple[int, ...], dtype: np.dtype, create: bool):
+        self.path, self.shape, self.dtype = path, tuple(shape), np.dtype(dtype)
+        header = _npy_header(self.shape, self.dtype)
+        self.offset = len(header)
+        self.nbytes = int(np.prod(self.shape, dtype=np.int64)) * self.dtype.itemsize
+        if create:
+            descriptor = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
+            try:
+                os.pwrite(descriptor, header, 0)
+                _reserve(descriptor, self.offset + self.nbytes, path)
+            except BaseException:
+                os.close(descriptor)
+                raise
+        else:
+            if not path.is_file() or path.stat().st_size != self.offset + self.nbytes:
+                raise LensError(
+                    f"store: {path} is missing or has the wrong size to resume; pass overwrite=True to start again."
+                )
+            descriptor = os.open(path, os.O_RDWR)
+        self.descriptor = descriptor
+        # byte strides of the C-ordered array
+        self.strides = [
+            self.dtype.itemsize * int(np.prod(self.shape[i + 1 :], dtype=np.int64)) for i in range(len(self.shape))
+        ]
+
+    def write(self, index: tuple[int, ...], values: np.ndarray) -> None:
+        """Write a C-contiguous block that starts at ``index`` and is contiguous on disk."""
+        position = self.offset + sum(i * s for i, s in zip(index, self.strides))
+        data = memoryview(np.ascontiguousarray(values, dtype=self.dtype)).cast("B")
+        while len(data):
+            written = os.pwrite(self.descriptor, data, position)
+            data, position = data[written:], position + written
+
+    def sync(self) -> None:
+        os.fsync(self.descriptor)
+
+    def close(self) -> None:
+        if self.descriptor >= 0:
+            os.close(self.descriptor)
+            self.descriptor = -1
+
+
+def _reserve(descriptor: int, size: int, path: Path) -> None:
+    """Allocate ``size`` bytes now, so that a full disk shows before any work."""
+    try:
+        os.posix_fallocate(descriptor, 0, size)
+    except OSError as error:
+        if error.errno == errno.ENOSPC:
+            raise _disk_full(path, size) from None
+        if error.errno not in (errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL):
+            raise
+        os.ftruncate(descriptor, size)  # file system without fallocate: a sparse file
+    except AttributeError:  # no posix_fallocate on this platform
+        os.ftruncate(descriptor, size)
+
+
+def _disk_full(path: Path, needed: int) -> LensError:
+    free = shutil.disk_usage(path.parent).free
+    return LensError(
+        f"store: the disk holding {path.parent} is full ({free / 2**20:.1f} MiB free; this store needs "
+        f"{needed / 2**20:.1f} MiB more for {path.name}). Free some space and run the same call again: "
+        "finished batches are kept and the extraction resumes."
+    )
+
+
+class MemoryWriter:
+    """Collects activations in memory (``store=None``)."""
+
+    def __init__(self, site_shapes: Mapping[str, tuple[int, ...]], dtype: np.dtype, n_segments: int,
+                 attention_size: int = 0):  # fmt: skip
+        self.arrays = {site: np.empty(shape, dtype=dtype) for site, shape in site_shapes.items()}
+        self.attentions = np.empty(attention_size, dtype=dtype) if attention_size else None
+        self.done = np.zeros(n_segments, dtype=bool)
+
+    def write(self, site: str, layer_position: int, row: int, values: np.ndarray) -> None:
+        self.arrays[site][layer_position, row : row + len(values)] = values
+
+    def write_attention(self, offset: int, values: np.ndarray) -> None:
+        self.attentions[offset : offset + values.size] = values.reshape(-1)
+
+    def mark_done(self, segments) -> None:
+        self.done[segments] = True
+
+    def commit(self, force: bool = False) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+class StoreWriter:
+    """Writes an extraction into a store folder, resuming where a previous run stopped.
+
+    Parameters
+    ----------
+    path : path
+        The store folder (created if missing).
+    manifest : dict
+        The manifest of this extraction (status is set here).
+    tables : dict of str to DataFrame
+        Tables written once at the start (token table, text table...).
+    site_shapes : dict of str to tuple
+        Shape of each site's (layer, token, dim) array.
+    dtype : numpy dtype
+        float32 or float16.
+    attention_size : int
+        Number of attention values (0: no attentions).
+    overwrite : bool
+        Replace a store made by another model or inputs instead of refusing.
+    """
+
+    def __init__(self, path, manifest, tables, site_shapes, dtype, attention_size=0, overwrite=False):
+        self.path = Path(path)
+        self.manifest = dict(manifest, status="in_progress")
+        self.files: dict[str, _ArrayFile] = {}
+        self.attention_file: _ArrayFile | None = None
+        self.reusable = False
+        self._last_commit = time.monotonic()
+        existing = _read_manifest(self.path) if (self.path / MANIFEST).is_file() else None
+        resume = existing is not None and _same_identity(existing, self.manifest, self.path, overwrite)
+        if resume and existing.get("status") == "complete":
+            self.reusable, self.done = True, np.ones(manifest["n_segments"], dtype=bool)
+            return
+        if not resume:
+            self._check_target(overwrite)
+            self._check_space(site_shapes, dtype, attention_size)
+            self.path.mkdir(parents=True, exist_ok=True)
+            for stale in (DONE, MANIFEST):
+                (self.path / stale).unlink(missing_ok=True)
+        try:
+            for site, shape in site_shapes.items():
+                self.files[site] = _ArrayFile(self.path / f"{site}.npy", shape, dtype, create=not resume)
+            if attention_size:
+                self.attention_file = _ArrayFile(
+                    self.path / "attentions.npy", (attention_size,), dtype, create=not resume
+                )
+        except BaseException:
+            self.close()
+            raise
+        if resume:
+            self.done = _read_done(self.path, manifest["n_segments"])
+        else:
+            for name, table in tables.items():
+                write_table(self.path / f"{name}.parquet", table)
+            self.done = np.zeros(manifest["n_segments"], dtype=bool)
+            _atomic_save(self.path / DONE, self.done)
+            write_json(self.path / MANIFEST, self.manifest)
+
+    def _check_target(self, overwrite: bool) -> None:
+        if not self.path.exists():
+            return
+        if not self.path.is_dir():
+            raise LensError.bad_argument("store", str(self.path), "a folder path (a file is there)")
+        entries = [p.name for p in self.path.iterdir()]
+        if entries and MANIFEST not in entries:
+            raise LensError.bad_argument(
+                "store", str(self.path), "an empty folder, a new path or an existing lensnb store",
+                f"It holds {len(entries)} other file(s) ({', '.join(sorted(entries)[:5])}); lensnb will not write among them.",
+            )  # fmt: skip
+        if overwrite:
+            for entry in self.path.iterdir():
+                if entry.name == MANIFEST or entry.suffix in (".npy", ".parquet", ".tmp"):
+                    entry.unlink()
+
+    def _check_space(self, site_shapes, dtype, attention_size) -> None:
+        needed = sum(int(np.prod(s, dtype=np.int64)) for s in site_shapes.values()) + attention_size
+        needed *= np.dtype(dtype).itemsize
+        probe = self.path if self.path.exists() else self.path.parent
+        while not probe.exists():
+            probe = probe.parent
+        free = shutil.disk_usage(probe).free
+        if needed > free:
+            raise LensError(
+                f"store: {self.path} needs {needed / 2**20:.1f} MiB but only {free / 2**20:.1f} MiB are "
+                "free on that disk. Free some space, choose another folder, or pass dtype='float16' to halve it."
+            )
+
+    def write(self, site: str, layer_position: int, row: int, values: np.ndarray) -> None:
+        try:
+            self.files[site].write((layer_position, row, 0), values)
+        except OSError as error:
+            if error.errno == errno.ENOSPC:
+                raise _disk_full(self.files[site].path, values.nbytes) from None
+            raise
+
+    def write_attention(self, offset: int, values: np.ndarray) -> None:
+        try:
+            self.attention_file.write((offset,), values.reshape(-1))
+        except OSError as error:
+            if error.errno == errno.ENOSPC:
+                raise _disk_full(self.attention_file.path, values.nbytes) from None
+            raise
+
+    def mark_done(self, segments) -> None:
+        self.done[segments] = True
+
+    def commit(self, force: bool = False) -> None:
+        """Make the written data durable, then record which segments are done."""
+        if self.reusable or (not force and time.monotonic() - self._last_commit < COMMIT_SECONDS):
+            return
+        for handle in self._handles():
+            handle.sync()
+        _atomic_save(self.path / DONE, self.done)
+        self._last_commit = time.monotonic()
+
+    def finalize(self) -> None:
+        """Mark the store complete (all segments written and synced)."""
+        self.commit(force=True)
+        self.manifest["status"] = "complete"
+        write_json(self.path / MANIFEST, self.manifest)
+        (self.path / DONE).unlink(missing_ok=True)
+        self.reusable = True  # finished: nothing more to commit
+
+    def _handles(self):
+        return [*self.files.values(), *([self.attention_file] if self.attention_file else [])]
+
+    def close(self) -> None:
+        for handle in self._handles():
+            handle.close()
+
+
+def _atomic_save(path: Path, array: np.ndarray) -> None:
+    import io
+
+    buffer = io.BytesIO()
+    np.save(buffer, array, allow_pickle=False)
+    _atomic_write_bytes(path, buffer.getvalue())
+
+
+def _read_done(path: Path, n_segments: int) -> np.ndarray:
+    try:
+        done = np.load(path / DONE, allow_pickle=False)
+    except (OSError, ValueError) as error:
+        raise LensError(f"store: {path / DONE} is unreadable ({error}); pass overwrite=True to start again.") from None
+    if done.shape != (n_segments,) or done.dtype != bool:
+        raise LensError(f"store: {path / DONE} does not match this extraction; pass overwrite=True to start again.")
+    return done
+
+
+def _read_manifest(path: Path) -> dict:
+    file = path / MANIFEST
+    try:
+        manifest = json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise LensError(f"store: {file} is not a readable lensnb manifest ({error}).") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise LensError.bad_argument("store", str(path), f"a folder written by lensnb (manifest format {FORMAT!r})")
+    if manifest.get("format_version") != FORMAT_VERSION:
+        raise LensError(
+            f"store: {path} has format version {manifest.get('format_version')!r}; this lensnb reads version "
+            f"{FORMAT_VERSION}. Extract again with this version."
+        )
+    return manifest
+
+
+def _same_identity(existing: dict, wanted: dict, path: Path, overwrite: bool) -> bool:
+    """True when ``existing`` can be resumed as ``wanted``; raises unless ``overwrite``."""
+    differences = [name for name in IDENTITY_FIELDS if _normal(existing.get(name)) != _normal(wanted.get(name))]
+    if not differences:
+        return True
+    if overwrite:
+        return False
+    details = "; ".join(
+        f"{name}: store has {_short(existing.get(name))}, this call has {_short(wanted.get(name))}"
+        for name in differences
+    )
+    raise LensError(
+        f"store: {path} was made by another extraction and cannot be mixed with this one ({details}). "
+        "Use another folder, or pass overwrite=True to replace it."
+    )
+
+
+def _normal(value: Any) -> Any:
+    return json.loads(json.dumps(value, sort_keys=True, default=str))
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value, sort_keys=True, default=str)
+    return text if len(text) <= 160 else text[:157] + "..."
+
+
+def read_store(path) -> tuple[dict, dict[str, np.ndarray], dict[str, pd.DataFrame], np.ndarray | None]:
+    """Open a finished store, memory-mapping its arrays, after checking it whole.
+
+    Returns
+    -------
+    manifest : dict
+    arrays : dict of site to memory-mapped ndarray, shape (layer, token, dim)
+    tables : dict of name to DataFrame
+    attentions : memory-mapped 1-D ndarray or None
+
+    Raises
+    ------
+    LensError
+        Not a store, an unfinished extraction, a missing, truncated or mismatched file.
+    """
+    path = Path(path)
+    if not (path / MANIFEST).is_file():
+        raise LensError.bad_argument("path", str(path), "a lensnb store folder (with manifest.json)")
+    manifest = _read_manifest(path)
+    if manifest.get("status") != "complete":
+        raise LensError(
+            f"path: the extraction into {path} did not finish. Run the same lensnb.extract(..., store=...) "
+            "call again to resume it."
+        )
+    arrays = {}
+    for site, spec in manifest["sites"].items():
+        arrays[site] = _open_array(path / spec["file"], tuple(spec["shape"]), spec["dtype"])
+    attentions = None
+    if manifest.get("attentions"):
+        spec = manifest["attentions"]
+        attentions = _open_array(path / spec["file"], (spec["n_values"],), spec["dtype"])
+    tables = {}
+    for name in TABLES:
+        file = path / f"{name}.parquet"
+        if file.is_file():
+            try:
+                tables[name] = pd.read_parquet(file)
+            except Exception as error:  # noqa: BLE001 - pyarrow raises many types
+                raise LensError(f"store: {file} is corrupt or truncated ({type(error).__name__}: {error}).") from None
+    for name, expected in (("tokens", manifest["n_tokens"]), ("texts", manifest["n_texts"])):
+        if name not in tables or len(tables[name]) != expected:
+            found = len(tables[name]) if name in tables else "no file"
+            raise LensError(f"store: {path / (name + '.parquet')} should have {expected} rows, found {found}.")
+    return manifest, arrays, tables, attentions
+
+
+def _open_array(file: Path, shape: tuple[int, ...], dtype: str) -> np.ndarray:
+    if not file.is_file():
+        raise LensError(f"store: {file} is missing.")
+    expected = len(_npy_header(shape, np.dtype(dtype))) + int(np.prod(shape, dtype=np.int64)) * np.dtype(dtype).itemsize
+    size = file.stat().st_size
+    if size != expected:
+        raise LensError(
+            f"store: {file} is truncated or corrupt: {size} bytes, expected {expected} for {shape} {dtype}."
+        )
+    try:
+        array = np.load(file, mmap_mode="r", allow_pickle=False)
+    except (OSError, ValueError) as error:
+        raise LensError(f"store: {file} is corrupt ({error}).") from None
+    if array.shape != shape or array.dtype != np.dtype(dtype):
+        raise LensError(f"store: {file} holds {array.shape} {array.dtype}, the manifest says {shape} {dtype}.")
+    return array

@@ -1,0 +1,99 @@
+"""Every bad input gets a LensError that names the argument and what was expected."""
+
+from __future__ import annotations
+
+import pytest
+
+import lensnb
+from lensnb import Example, LensError, Span, SpanPair
+
+GOOD = ["A fine sentence."]
+
+BAD_INPUTS = {
+    "empty list": ([], "inputs"),
+    "empty string": ([""], "inputs[0]"),
+    "whitespace only": (["ok", "  \t\n"], "inputs[1]"),
+    "not a string": (["ok", 42], "inputs[1]"),
+    "None": (None, "inputs"),
+    "a mapping": ({"text": "x"}, "inputs"),
+    "no words": ([Example(words=[])], "inputs[0].words"),
+    "blank word": ([Example(words=["a", " "])], "inputs[0].words[1]"),
+    "labels too short": ([Example(words=["a", "b"], labels={"pos": ["X"]})], "inputs[0].labels['pos']"),
+    "labels not a list": ([Example(words=["a"], labels={"pos": "X"})], "inputs[0].labels['pos']"),
+    "reserved label name": ([Example(words=["a"], labels={"token": ["X"]})], "inputs[0].labels"),
+    "span past the end": ([Example(words=["a", "b"], spans=[Span(1, 3)])], "inputs[0].spans[0]"),
+    "empty span": ([Example(words=["a", "b"], spans=[Span(1, 1)])], "inputs[0].spans[0]"),
+    "negative span": ([Example(words=["a", "b"], spans=[Span(-1, 1)])], "inputs[0].spans[0]"),
+    "pair out of range": (
+        [Example(words=["a", "b"], span_pairs=[SpanPair(Span(0, 1), Span(2, 3))])],
+        "inputs[0].span_pairs[0].second",
+    ),
+    "words not in text": ([Example(words=["a", "z"], text="a b")], "words[1]"),
+    "mapping with unknown field": ([{"words": ["a"], "tags": ["X"]}], "inputs[0]"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_INPUTS))
+def test_bad_inputs_are_named(tiny_models, case):
+    inputs, name = BAD_INPUTS[case]
+    with pytest.raises(LensError) as info:
+        lensnb.extract(tiny_models["bert"], inputs, progress=False)
+    message = str(info.value)
+    assert message.startswith(name) and "expected" in message, message
+
+
+BAD_OPTIONS = {
+    "layer too high": (dict(layers=[3]), "layers"),
+    "layer too low": (dict(layers=[-4]), "layers"),
+    "layer not an int": (dict(layers=["1"]), "layers"),
+    "repeated layer": (dict(layers=[1, -2]), "layers"),
+    "no layers": (dict(layers=[]), "layers"),
+    "unknown site": (dict(sites=("resid_pre_typo",)), "sites"),
+    "layer 0 of attn_out": (dict(sites=("attn_out",), layers=[0]), "layers"),
+    "empty sites": (dict(sites=()), "sites"),
+    "batch size zero": (dict(batch_size=0), "batch_size"),
+    "bad dtype": (dict(dtype="int8"), "dtype"),
+    "max_length above the model's": (dict(max_length=10_000), "max_length"),
+    "negative stride": (dict(stride=-1), "stride"),
+    "stride as large as a window": (dict(stride=100, max_length=16), "stride"),
+    "unknown overflow": (dict(overflow="cut"), "overflow"),
+    "unknown label piece": (dict(label_piece="middle"), "label_piece"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_OPTIONS))
+def test_bad_options_are_named(tiny_models, case):
+    options, name = BAD_OPTIONS[case]
+    text = GOOD if "stride" not in options else ["word " * 40]
+    with pytest.raises(LensError) as info:
+        lensnb.extract(tiny_models["bert"], text, progress=False, **options)
+    assert str(info.value).startswith(name) and "expected" in str(info.value), str(info.value)
+
+
+def test_bad_model_argument(tiny_models):
+    with pytest.raises(LensError, match="^model"):
+        lensnb.extract("bert-base-uncased", GOOD)
+
+
+def test_unicode_cjk_and_emoji_are_fine(tiny_models):
+    acts = lensnb.extract(
+        tiny_models["bert"], ["東京は日本の首都です。", "🤗🚀", "naïve café", "Ω≈ç√∫"], progress=False
+    )
+    assert sorted(set(acts.tokens["text_id"])) == [0, 1, 2, 3]
+    assert acts.tokens.groupby("text_id")["word_index"].max().tolist() == [0, 0, 1, 0]
+
+
+def test_activations_reject_bad_selections(tiny_models):
+    acts = lensnb.extract(tiny_models["bert"], GOOD, progress=False)
+    for call, name in (
+        (lambda: acts.layer(7), "layer"),
+        (lambda: acts.layer(1.5), "layer"),
+        (lambda: acts.select(items=[0, 999]), "items"),
+        (lambda: acts.select(items=[True, False]), "items"),
+        (lambda: acts.select(items="no_such_column == 1"), "items"),
+        (lambda: acts.select(sites="mlp_out"), "site"),
+        (lambda: acts.pool_words("median"), "how"),
+    ):
+        with pytest.raises(LensError) as info:
+            call()
+        assert str(info.value).startswith(name), str(info.value)

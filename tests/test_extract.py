@@ -1,0 +1,191 @@
+"""Extraction on tiny random models of all four families."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import lensnb
+from lensnb import Example, LensError, Span
+from lensnb.windows import plan_windows, window_coverage
+
+TEXTS = [
+    "The keys to the cabinet are on the table.",
+    "Hello wörld 你好 🤗 antidisestablishmentarianism",
+    "A man, a plan, a canal: Panama!",
+    "Short.",
+]
+
+
+def model_hidden_states(lens_model, text: str) -> np.ndarray:
+    """The model's own output_hidden_states for one text, shape (layer, token, dim)."""
+    encoded = lens_model.tokenizer(text, return_tensors="pt")
+    with torch.inference_mode():
+        output = lens_model.model(**encoded, output_hidden_states=True)
+    return torch.stack(output.hidden_states)[:, 0].numpy()
+
+
+def test_hidden_states_equal_output_hidden_states_exactly(tiny):
+    acts = lensnb.extract(tiny, TEXTS, batch_size=1, progress=False)
+    assert acts.layers == (0, 1, 2)
+    text_ids = acts.tokens["text_id"].to_numpy()
+    for text_id, text in enumerate(TEXTS):
+        expected = model_hidden_states(tiny, text)
+        np.testing.assert_array_equal(acts.values[:, text_ids == text_id], expected)
+        assert acts.tokens[text_ids == text_id]["token_id"].tolist() == tiny.tokenizer(text)["input_ids"]
+
+
+def test_padded_batches_match_one_by_one(tiny):
+    batched = lensnb.extract(tiny, TEXTS, batch_size=4, progress=False)
+    single = lensnb.extract(tiny, TEXTS, batch_size=1, progress=False)
+    np.testing.assert_allclose(batched.values, single.values, atol=2e-5, rtol=0)
+    assert len(batched.tokens) == sum(len(tiny.tokenizer(t)["input_ids"]) for t in TEXTS)  # no padding rows
+
+
+def test_sub_layer_sites_add_up_to_the_residual_stream(tiny, family):
+    acts = lensnb.extract(
+        tiny, TEXTS, sites=("resid_post", "resid_mid", "attn_out", "mlp_out"), batch_size=2, progress=False
+    )
+    post, mid = acts.arrays["resid_post"], acts.arrays["resid_mid"]
+    attn, mlp = acts.arrays["attn_out"], acts.arrays["mlp_out"]
+    assert acts.layers_by_site["attn_out"] == (1, 2) and post.shape[0] == 3
+    blocks = tiny.adapter.block_list(tiny.base_model)
+    for layer in (1, 2):
+        if family == "bert":  # post-LN: mid = LN(attn + pre), post = LN(mlp + mid)
+            block = blocks[layer - 1]
+            with torch.inference_mode():
+                mid_expected = block.attention.output.LayerNorm(
+                    torch.from_numpy(attn[layer - 1] + post[layer - 1])
+                ).numpy()
+                post_expected = block.output.LayerNorm(torch.from_numpy(mlp[layer - 1] + mid[layer - 1])).numpy()
+            np.testing.assert_allclose(mid[layer - 1], mid_expected, atol=1e-5)
+            np.testing.assert_allclose(post[layer], post_expected, atol=1e-5)
+        else:  # pre-LN: mid = pre + attn; post = mid + mlp (before the final norm at the last layer)
+            np.testing.assert_array_equal(mid[layer - 1], post[layer - 1] + attn[layer - 1])
+            if layer < 2:
+                np.testing.assert_allclose(post[layer], mid[layer - 1] + mlp[layer - 1], atol=1e-5)
+
+
+def test_attention_probabilities_and_implementation_restored(tiny):
+    before = tiny.model.config._attn_implementation
+    acts = lensnb.extract(tiny, TEXTS, attentions=True, batch_size=2, progress=False)
+    assert tiny.model.config._attn_implementation == before
+    maps = acts.attentions.get(1)
+    n_tokens = int((acts.tokens["text_id"] == 1).sum())
+    assert maps.shape == (2, 4, n_tokens, n_tokens)
+    np.testing.assert_allclose(maps.sum(-1), 1.0, atol=1e-5)
+    if tiny.is_decoder:  # causal: nothing above the diagonal
+        assert np.abs(np.triu(maps, k=1)).max() == 0
+    with torch.inference_mode():
+        tiny.model.set_attn_implementation("eager")
+        try:
+            expected = tiny.model(**tiny.tokenizer(TEXTS[1], return_tensors="pt"), output_attentions=True).attentions
+        finally:
+            tiny.model.set_attn_implementation(before)
+    np.testing.assert_allclose(maps, torch.stack(expected)[:, 0].numpy(), atol=1e-6)
+
+
+def test_layers_subset_negative_and_float16(tiny_models):
+    tiny = tiny_models["bert"]
+    full = lensnb.extract(tiny, TEXTS, progress=False)
+    part = lensnb.extract(tiny, TEXTS, layers=[-1, 0], dtype="float16", progress=False)
+    assert part.layers == (0, 2) and part.values.dtype == np.float16
+    np.testing.assert_allclose(part.values.astype(np.float32), full.values[[0, 2]], rtol=1e-3, atol=1e-3)
+    np.testing.assert_array_equal(part.layer(-1), part.values[1])
+
+
+def test_long_text_windows_cover_every_token_once(tiny):
+    text = " ".join(["The keys to the cabinet are on the table, said the researcher."] * 12)
+    full_ids = tiny.tokenizer(text, verbose=False)["input_ids"]
+    assert len(full_ids) > 3 * tiny.max_length
+    acts = lensnb.extract(tiny, [text, "Short."], stride=8, batch_size=3, progress=False)
+    rows = acts.tokens[acts.tokens["text_id"] == 0]
+    assert rows["token_id"].tolist() == full_ids  # every token, once, in order
+    assert rows["position"].tolist() == list(range(len(full_ids)))
+    assert rows["window"].max() >= 3
+    assert int(rows["special"].sum()) == sum(
+        tiny.tokenizer(text, verbose=False, return_special_tokens_mask=True)["special_tokens_mask"]
+    )
+    # each kept state is the model's state of that token in the window it was kept from
+    windows = _windows_of(tiny, len(full_ids), stride=8)
+    n_prefix, n_suffix = _specials(tiny)
+    for number, window in enumerate(windows):
+        ids = full_ids[:n_prefix] + full_ids[n_prefix + window.content_start : n_prefix + window.content_end]
+        ids += full_ids[len(full_ids) - n_suffix :] if n_suffix else []
+        with torch.inference_mode():
+            states = tiny.model(input_ids=torch.tensor([ids]), output_hidden_states=True).hidden_states[-1][0].numpy()
+        kept = rows[(rows["window"] == number) & ~rows["special"]]
+        local = kept["position"].to_numpy() - window.content_start  # prefix + (content index - start)
+        np.testing.assert_allclose(acts.values[-1, kept.index.to_numpy()], states[local], atol=2e-5)
+
+
+def _specials(lens_model) -> tuple[int, int]:
+    mask = lens_model.tokenizer("word", return_special_tokens_mask=True)["special_tokens_mask"]
+    prefix = next(i for i, m in enumerate(mask) if not m)
+    return prefix, len(mask) - 1 - max(i for i, m in enumerate(mask) if not m)
+
+
+def _windows_of(lens_model, n_tokens: int, stride: int):
+    n_prefix, n_suffix = _specials(lens_model)
+    return plan_windows(
+        n_tokens - n_prefix - n_suffix, n_prefix, n_suffix, lens_model.max_length, stride, lens_model.is_decoder
+    )
+
+
+@pytest.mark.parametrize("causal", [False, True])
+def test_window_plans_tile_the_content(causal):
+    for n_content in (1, 5, 61, 62, 63, 200, 1001):
+        for capacity, stride in ((62, 0), (62, 15), (62, 61), (10, 3)):
+            windows = plan_windows(n_content, 1, 1, capacity + 2, stride, causal)
+            np.testing.assert_array_equal(window_coverage(windows, n_content), 1)
+            for window in windows:
+                assert window.content_end - window.content_start <= capacity
+                assert window.content_start <= window.keep_start <= window.keep_end <= window.content_end
+            if causal:  # each token is kept where it has the most left context: its first window
+                for window, following in zip(windows, windows[1:]):
+                    assert following.keep_start == window.content_end
+
+
+def test_truncation_warns_and_error_mode_raises(tiny_models):
+    tiny = tiny_models["gpt2"]
+    text = "word " * 200
+    with pytest.warns(UserWarning, match="dropped"):
+        acts = lensnb.extract(tiny, [text], overflow="truncate", progress=False)
+    assert len(acts.tokens) == tiny.max_length
+    with pytest.raises(LensError, match="max_length"):
+        lensnb.extract(tiny, [text], overflow="error", progress=False)
+
+
+def test_annotated_examples_carry_labels_spans_and_text_labels(tiny):
+    examples = [
+        Example(words=["The", "keys", "are", "here"], labels={"pos": ["DET", "NOUN", "VERB", "ADV"]},
+                spans=[Span(0, 2, "NP")], meta={"sentiment": 1}),
+        Example(words=["东京", "🤗", "ok"], labels={"pos": ["PROPN", "SYM", "INTJ"]}, spans=[Span(1, 3, ("X", "Y"))],
+                meta={"sentiment": 0}),
+    ]  # fmt: skip
+    acts = lensnb.extract(tiny, examples, progress=False)
+    labelled = acts.tokens.dropna(subset=["pos"])
+    assert labelled["pos"].tolist() == ["DET", "NOUN", "VERB", "ADV", "PROPN", "SYM", "INTJ"]
+    assert labelled["first_piece"].all()
+    assert acts.texts["sentiment"].tolist() == [1, 0]
+    assert acts.spans["label"].tolist()[0] == "NP" and list(acts.spans["label"].tolist()[1]) == ["X", "Y"]
+    spans = acts.pool_spans("endpoints")
+    assert spans.values.shape == (3, 2, 2 * tiny.hidden_size)
+
+
+def test_model_without_hidden_states_is_refused(tiny_models):
+    base = tiny_models["bert"]
+
+    class NoHiddenStates(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.config = base.model.config
+            self.embed = torch.nn.Embedding(10, 4)
+
+        def forward(self, input_ids, attention_mask=None, **kwargs):
+            return {"last_hidden_state": torch.zeros(*input_ids.shape, 32)}
+
+    wrapped = lensnb.LensModel.wrap(NoHiddenStates(), base.tokenizer, name="no-hidden")
+    with pytest.raises(LensError, match="hidden states"):
+        lensnb.extract(wrapped, ["A text."], progress=False)

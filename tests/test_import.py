@@ -1,0 +1,23 @@
+"""Importing lensnb stays light: no widget or notebook library comes with it."""
+
+import json
+import subprocess
+import sys
+
+
+def test_import_loads_no_widget_libraries():
+    code = (
+        "import sys, json, lensnb;"
+        "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules} & {'ipywidgets', 'bokeh', 'IPython', 'jupyter_bokeh'})))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == []
+
+
+def test_public_api_is_small_and_explicit():
+    import lensnb
+
+    assert set(lensnb.__all__) == {
+        "Activations", "Example", "LensError", "LensModel", "Span", "SpanPair", "extract", "load_model", "__version__",
+    }  # fmt: skip
+    assert issubclass(lensnb.LensError, ValueError)

