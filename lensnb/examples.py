@@ -88,13 +88,19 @@ class Example:
     span_pairs: Sequence[SpanPair] = ()
     meta: Mapping[str, Any] = field(default_factory=dict)
     text: str | None = None
+    _offsets: list[tuple[int, int]] | None = field(default=None, init=False, repr=False, compare=False)
 
     def resolved_text(self) -> str:
         """The text the tokenizer sees."""
         return self.text if self.text is not None else " ".join(self.words)
 
     def word_offsets(self) -> list[tuple[int, int]]:
-        """Character offsets ``(start, end)`` of each word in :meth:`resolved_text`."""
+        """Character offsets ``(start, end)`` of each word in :meth:`resolved_text` (computed once)."""
+        if self._offsets is None:
+            self._offsets = self._find_offsets()
+        return self._offsets
+
+    def _find_offsets(self) -> list[tuple[int, int]]:
         text = self.resolved_text()
         offsets, cursor = [], 0
         for index, word in enumerate(self.words):
@@ -113,7 +119,10 @@ class Example:
 
 def example_from_text(text: str) -> Example:
     """An :class:`Example` whose words are the whitespace-separated pieces of ``text``."""
-    return Example(words=_WORD.findall(text), text=text)
+    matches = list(_WORD.finditer(text))
+    example = Example(words=[m.group() for m in matches], text=text)
+    example._offsets = [m.span() for m in matches]
+    return example
 
 
 def as_examples(inputs: Any, name: str = "inputs") -> list[Example]:
@@ -132,7 +141,8 @@ def as_examples(inputs: Any, name: str = "inputs") -> list[Example]:
         if isinstance(item, str):
             if not item.strip():
                 raise LensError.bad_argument(where, item, "a non-empty text (not only whitespace)")
-            example = example_from_text(item)
+            examples.append(example_from_text(item))  # valid by construction
+            continue
         elif isinstance(item, Example):
             example = item
         elif isinstance(item, Mapping):

@@ -14,6 +14,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import chain
 
 import numpy as np
 import pandas as pd
@@ -101,169 +102,252 @@ def tokenize_examples(
         The model reads left to right (decides which window keeps shared tokens).
     label_piece : {"first", "last", "all"}
         Which word pieces carry the word's labels; the others get missing values.
+
+    Notes
+    -----
+    The work is vectorised over chunks of texts; only texts longer than
+    ``max_length`` take a per-text path. A token whose characters span several words
+    belongs to the first; words left without a token of their own are reported.
     """
     if label_piece not in LABEL_PIECES:
         raise LensError.bad_argument("label_piece", label_piece, f"one of {LABEL_PIECES}")
     if overflow not in ("window", "truncate", "error"):
         raise LensError.bad_argument("overflow", overflow, "'window', 'truncate' or 'error'")
     label_names = sorted({name for ex in examples for name in ex.labels})
-    meta_names = sorted({name for ex in examples for name in ex.meta}, key=str)
-
-    columns: dict[str, list[np.ndarray]] = {name: [] for name in _INT_COLUMNS + _BOOL_COLUMNS}
-    token_strings: list[list[str]] = []
-    labels: dict[str, list] = {name: [] for name in label_names}
-    text_rows, span_rows, pair_rows = [], [], []
-    seg_rows, seg_lengths, keep_local, keep_rows, seg_text, seg_window = [], [], [], [], [], []
-    truncated: list[tuple[int, int]] = []
-    unpieced: list[tuple[int, str]] = []  # (text id, word) of words that got no token of their own
-    row = 0
-
+    vocabulary = np.asarray(tokenizer.convert_ids_to_tokens(list(range(len(tokenizer)))), dtype=object)
+    state = _Accumulator(label_names, max_length, stride, overflow, causal, label_piece, vocabulary)
     for chunk_start in range(0, len(examples), _CHUNK):
-        chunk = examples[chunk_start : chunk_start + _CHUNK]
-        texts = [ex.resolved_text() for ex in chunk]
+        state.add_chunk(examples[chunk_start : chunk_start + _CHUNK], chunk_start, tokenizer)
+    state.warn()
+    return state.plan(examples)
+
+
+class _Accumulator:
+    """Builds the token table and segments chunk by chunk, in numpy."""
+
+    def __init__(self, label_names, max_length, stride, overflow, causal, label_piece, vocabulary):
+        self.label_names, self.max_length, self.stride = label_names, max_length, stride
+        self.overflow, self.causal, self.label_piece, self.vocabulary = overflow, causal, label_piece, vocabulary
+        self.columns: dict[str, list[np.ndarray]] = {name: [] for name in _INT_COLUMNS + _BOOL_COLUMNS}
+        self.labels: dict[str, list[np.ndarray]] = {name: [] for name in label_names}
+        self.text_columns: dict[str, list[np.ndarray]] = {name: [] for name in _TEXT_COUNT_COLUMNS}
+        self.span_rows: list[dict] = []
+        self.pair_rows: list[dict] = []
+        self.segments: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
+        self.truncated: list[tuple[int, int]] = []
+        self.unpieced: list[tuple[int, str]] = []
+        self.row = 0
+
+    def add_chunk(self, chunk: Sequence[Example], first_text: int, tokenizer) -> None:
+        texts = [example.resolved_text() for example in chunk]
         encoded = tokenizer(
-            texts,
-            add_special_tokens=True,
-            truncation=False,
-            return_offsets_mapping=True,
-            return_special_tokens_mask=True,
-            return_attention_mask=False,
-            return_token_type_ids=False,
-            verbose=False,
-        )
-        for i, example in enumerate(chunk):
-            text_id = chunk_start + i
-            ids = np.asarray(encoded["input_ids"][i], dtype=np.int64)
-            offsets = np.asarray(encoded["offset_mapping"][i], dtype=np.int64).reshape(-1, 2)
-            special = np.asarray(encoded["special_tokens_mask"][i], dtype=bool)
-            n_prefix, n_suffix = _special_runs(special)
-            n_content = len(ids) - n_prefix - n_suffix
-            windows = plan_windows(n_content, n_prefix, n_suffix, max_length, stride, causal)
-            if len(windows) > 1 and overflow != "window":
-                if overflow == "error":
-                    raise LensError.bad_argument(
-                        f"inputs[{text_id}]",
-                        f"a text of {len(ids)} tokens",
-                        f"at most max_length={max_length} tokens",
-                        "Pass overflow='window' to cover it with sliding windows, or split it.",
-                    )
-                keep = np.r_[0 : n_prefix + windows[0].content_end, n_prefix + n_content : len(ids)]
-                truncated.append((text_id, len(ids) - len(keep)))
-                ids, offsets, special = ids[keep], offsets[keep], special[keep]
-                n_content = windows[0].content_end
-                windows = plan_windows(n_content, n_prefix, n_suffix, max_length, stride, causal)
+            texts, add_special_tokens=True, truncation=False, return_offsets_mapping=True,
+            return_special_tokens_mask=True, return_attention_mask=False, return_token_type_ids=False, verbose=False,
+        )  # fmt: skip
+        lengths = np.fromiter(map(len, encoded["input_ids"]), dtype=np.int64, count=len(chunk))
+        total = int(lengths.sum())
+        ids = np.fromiter(chain.from_iterable(encoded["input_ids"]), dtype=np.int64, count=total)
+        special = np.fromiter(chain.from_iterable(encoded["special_tokens_mask"]), dtype=bool, count=total)
+        offsets = np.fromiter(
+            chain.from_iterable(chain.from_iterable(encoded["offset_mapping"])), dtype=np.int64, count=2 * total
+        ).reshape(-1, 2)
+        starts = np.r_[0, np.cumsum(lengths)[:-1]].astype(np.int64)
+        prefix, suffix = _special_runs(special, starts, lengths)
+        capacity = self.max_length - prefix - suffix
+        if np.any(capacity < 1):
+            raise LensError.bad_argument(
+                "max_length", self.max_length, f"more than the {int((prefix + suffix).max())} special tokens each input carries"
+            )  # fmt: skip
+        content = lengths - prefix - suffix
+        too_long = np.flatnonzero(content > capacity)
+        if len(too_long) and self.overflow == "error":
+            text = int(too_long[0])
+            raise LensError.bad_argument(
+                f"inputs[{first_text + text}]", f"a text of {lengths[text]} tokens", f"at most max_length={self.max_length} tokens",
+                "Pass overflow='window' to cover it with sliding windows, or split it.",
+            )  # fmt: skip
+        cut = np.zeros(len(chunk), dtype=bool)  # truncated texts: their missing words are already reported
+        if len(too_long) and self.overflow == "truncate":
+            cut[too_long] = True
+            keep = np.ones(total, dtype=bool)
+            for text in too_long:
+                end = starts[text] + prefix[text] + capacity[text]
+                keep[end : starts[text] + lengths[text] - suffix[text]] = False
+                self.truncated.append((first_text + int(text), int(content[text] - capacity[text])))
+            ids, special, offsets = ids[keep], special[keep], offsets[keep]
+            content = np.minimum(content, capacity)
+            lengths = prefix + content + suffix
+            starts = np.r_[0, np.cumsum(lengths)[:-1]].astype(np.int64)
+            total = int(lengths.sum())
+            too_long = np.array([], dtype=np.int64)
 
-            word_index = _word_index(offsets, special, example.word_offsets())
-            if len(unpieced) < 1000:
-                has_piece = np.zeros(len(example.words), dtype=bool)
-                has_piece[word_index[word_index >= 0]] = True
-                unpieced.extend((text_id, example.words[w]) for w in np.flatnonzero(~has_piece))
-            first, last = _piece_flags(word_index)
-            n = len(ids)
-            window_of_token = np.zeros(n, dtype=np.int64)
-            for w, window in enumerate(windows):
-                window_of_token[n_prefix + window.keep_start : n_prefix + window.keep_end] = w
-                rows = np.r_[
-                    0:n_prefix, n_prefix + window.content_start : n_prefix + window.content_end, n - n_suffix : n
-                ]
-                seg_rows.append(row + rows)
-                seg_lengths.append(len(rows))
-                stop = n_prefix + window.keep_end + (n_suffix if window.with_suffix else 0)
-                begin = n_prefix + window.keep_start - (n_prefix if window.with_prefix else 0)
-                local = (0 if window.with_prefix else n_prefix) + (window.keep_start - window.content_start)
-                keep_local.append(local)
-                keep_rows.append((row + begin, row + stop))
-                seg_text.append(text_id)
-                seg_window.append(w)
-            window_of_token[n - n_suffix :] = len(windows) - 1
+        text_of_token = np.repeat(np.arange(len(chunk)), lengths)
+        word_index = self._word_index(chunk, texts, offsets, special, text_of_token, first_text, cut)
+        first, last = _piece_flags(word_index, text_of_token)
+        window = np.zeros(total, dtype=np.int64)
+        n_windows = self._segments(first_text, starts, lengths, prefix, suffix, content, too_long, window)
+        self._labels(chunk, word_index, text_of_token, first, last)
 
-            columns["text_id"].append(np.full(n, text_id, dtype=np.int64))
-            columns["position"].append(np.arange(n, dtype=np.int64))
-            columns["token_id"].append(ids)
-            columns["word_index"].append(word_index)
-            columns["char_start"].append(offsets[:, 0])
-            columns["char_end"].append(offsets[:, 1])
-            columns["window"].append(window_of_token)
-            columns["special"].append(special)
-            columns["first_piece"].append(first)
-            columns["last_piece"].append(last)
-            token_strings.append(tokenizer.convert_ids_to_tokens(ids.tolist()))
-            carrier = {"first": first, "last": last, "all": word_index >= 0}[label_piece]
-            for name in label_names:
-                values = example.labels.get(name)
-                labels[name].extend(
-                    values[w] if (values is not None and carrier[t]) else None for t, w in enumerate(word_index)
-                )
-            text_rows.append(
-                dict(
-                    text_id=text_id,
-                    text=texts[i],
-                    n_words=len(example.words),
-                    n_tokens=n,
-                    n_windows=len(windows),
-                    token_start=row,
-                    token_end=row + n,
-                    **{name: example.meta.get(name) for name in meta_names},
-                )
-            )
-            span_rows.extend(_span_records(example, text_id, word_index, row))
-            pair_rows.extend(_pair_records(example, text_id, word_index, row))
-            row += n
-
-    if truncated:
-        dropped = sum(count for _, count in truncated)
-        warnings.warn(
-            f"overflow='truncate': {len(truncated)} text(s) were longer than max_length={max_length}; "
-            f"{dropped} token(s) were dropped (texts {[t for t, _ in truncated[:10]]}"
-            f"{'...' if len(truncated) > 10 else ''}). Use overflow='window' to keep every token.",
-            stacklevel=3,
-        )
-
-    if unpieced:
-        shown = ", ".join(f"{word!r} (text {t})" for t, word in unpieced[:5])
-        warnings.warn(
-            f"{len(unpieced)}{'+' if len(unpieced) >= 1000 else ''} word(s) have no token of their own because "
-            f"the tokenizer merged them into the previous word's piece (e.g. {shown}; UD splits 'cannot' into "
-            "'can' + 'not'): their labels are not in the token table. Use the surface text's words to keep them.",
-            stacklevel=3,
-        )
-
-    table = {name: np.concatenate(parts) for name, parts in columns.items()}
-    tokens = pd.DataFrame(
-        {
-            "text_id": table["text_id"],
-            "position": table["position"],
-            "token": pd.Series([t for part in token_strings for t in part], dtype=str),
-            "token_id": table["token_id"],
-            "word_index": table["word_index"],
-            "char_start": table["char_start"],
-            "char_end": table["char_end"],
-            "special": table["special"],
-            "first_piece": table["first_piece"],
-            "last_piece": table["last_piece"],
-            "window": table["window"],
+        position = np.arange(total, dtype=np.int64) - np.repeat(starts, lengths)
+        for name, values in (
+            ("text_id", text_of_token + first_text), ("position", position), ("token_id", ids),
+            ("word_index", word_index), ("char_start", offsets[:, 0]), ("char_end", offsets[:, 1]),
+            ("window", window), ("special", special), ("first_piece", first), ("last_piece", last),
+        ):  # fmt: skip
+            self.columns[name].append(values)
+        counts = {
+            "text_id": np.arange(first_text, first_text + len(chunk)),
+            "n_words": np.fromiter((len(e.words) for e in chunk), dtype=np.int64, count=len(chunk)),
+            "n_tokens": lengths,
+            "n_windows": n_windows,
+            "token_start": self.row + starts,
+            "token_end": self.row + starts + lengths,
         }
-    )
-    for name in label_names:
-        tokens[name] = pd.Series(labels[name])
-    offsets = np.zeros(len(seg_lengths) + 1, dtype=np.int64)
-    np.cumsum(seg_lengths, out=offsets[1:])
-    return TokenPlan(
-        tokens=tokens,
-        texts=pd.DataFrame(text_rows),
-        spans=pd.DataFrame(span_rows, columns=_SPAN_COLUMNS),
-        span_pairs=pd.DataFrame(pair_rows, columns=_PAIR_COLUMNS),
-        segment_offsets=offsets,
-        segment_rows=np.concatenate(seg_rows),
-        keep_local=np.asarray(keep_local, dtype=np.int64),
-        keep_rows=np.asarray(keep_rows, dtype=np.int64).reshape(-1, 2),
-        segment_text=np.asarray(seg_text, dtype=np.int64),
-        segment_window=np.asarray(seg_window, dtype=np.int64),
-    )
+        for name, values in counts.items():
+            self.text_columns[name].append(np.asarray(values, dtype=np.int64))
+        for i, example in enumerate(chunk):
+            if example.spans or example.span_pairs:
+                local = word_index[starts[i] : starts[i] + lengths[i]]
+                base = self.row + int(starts[i])
+                self.span_rows.extend(_span_records(example, first_text + i, local, base))
+                self.pair_rows.extend(_pair_records(example, first_text + i, local, base))
+        self.row += total
+
+    def _word_index(self, chunk, texts, offsets, special, text_of_token, first_text, cut) -> np.ndarray:
+        """Word of each token from character offsets, for the whole chunk at once."""
+        text_base = np.r_[0, np.cumsum([len(t) + 1 for t in texts])[:-1]].astype(np.int64)
+        word_offsets = [example.word_offsets() for example in chunk]
+        n_words = np.fromiter(map(len, word_offsets), dtype=np.int64, count=len(chunk))
+        spans = np.fromiter(
+            chain.from_iterable(chain.from_iterable(word_offsets)), dtype=np.int64, count=2 * int(n_words.sum())
+        )
+        spans = spans.reshape(-1, 2) + np.repeat(text_base, n_words)[:, None]
+        word_base = np.r_[0, np.cumsum(n_words)[:-1]].astype(np.int64)
+        token_spans = offsets + text_base[text_of_token][:, None]
+        index = np.searchsorted(spans[:, 1], token_spans[:, 0], side="right")
+        clipped = np.minimum(index, len(spans) - 1)
+        overlaps = (index < len(spans)) & (spans[clipped, 0] < token_spans[:, 1]) & (offsets[:, 1] > offsets[:, 0])
+        word_index = np.where(overlaps & ~special, clipped - word_base[text_of_token], -1).astype(np.int64)
+        if len(self.unpieced) < 1000:
+            has_piece = np.zeros(len(spans), dtype=bool)
+            has_piece[(word_index + word_base[text_of_token])[word_index >= 0]] = True
+            has_piece[np.repeat(cut, n_words)] = True
+            for global_word in np.flatnonzero(~has_piece)[:1000]:
+                text = int(np.searchsorted(word_base, global_word, side="right") - 1)
+                self.unpieced.append((first_text + text, chunk[text].words[global_word - word_base[text]]))
+        return word_index
+
+    def _segments(self, first_text, starts, lengths, prefix, suffix, content, too_long, window) -> np.ndarray:
+        """Model inputs: whole texts, and sliding windows for the long ones; returns windows per text."""
+        n_windows = np.ones(len(starts), dtype=np.int64)
+        fits = np.ones(len(starts), dtype=bool)
+        fits[too_long] = False
+        whole = np.flatnonzero(fits)
+        rows = (
+            np.concatenate([np.arange(starts[t], starts[t] + lengths[t]) for t in whole])
+            if len(whole)
+            else np.zeros(0, np.int64)
+        )
+        self.segments.append((
+            rows + self.row, lengths[whole], np.zeros(len(whole), np.int64),
+            np.stack([starts[whole], starts[whole] + lengths[whole]], axis=1).reshape(-1, 2) + self.row,
+            whole + first_text, np.zeros(len(whole), np.int64),
+        ))  # fmt: skip
+        for text in too_long:
+            n, p, s, c = int(lengths[text]), int(prefix[text]), int(suffix[text]), int(content[text])
+            base = int(starts[text])
+            windows = plan_windows(c, p, s, self.max_length, self.stride, self.causal)
+            n_windows[text] = len(windows)
+            seg_rows, seg_lengths, keep_local, keep_rows = [], [], [], []
+            for number, w in enumerate(windows):
+                window[base + p + w.keep_start : base + p + w.keep_end] = number
+                fed = np.r_[0:p, p + w.content_start : p + w.content_end, n - s : n]
+                seg_rows.append(fed + base)
+                seg_lengths.append(len(fed))
+                begin = p + w.keep_start - (p if w.with_prefix else 0)
+                stop = p + w.keep_end + (s if w.with_suffix else 0)
+                keep_local.append((0 if w.with_prefix else p) + (w.keep_start - w.content_start))
+                keep_rows.append((base + begin, base + stop))
+            window[base + n - s : base + n] = len(windows) - 1
+            self.segments.append((
+                np.concatenate(seg_rows) + self.row, np.asarray(seg_lengths), np.asarray(keep_local),
+                np.asarray(keep_rows).reshape(-1, 2) + self.row,
+                np.full(len(windows), first_text + int(text)), np.arange(len(windows)),
+            ))  # fmt: skip
+        return n_windows
+
+    def _labels(self, chunk, word_index, text_of_token, first, last) -> None:
+        if not self.label_names:
+            return
+        carrier = {"first": first, "last": last, "all": word_index >= 0}[self.label_piece]
+        n_words = np.fromiter((len(e.words) for e in chunk), dtype=np.int64, count=len(chunk))
+        word_base = np.r_[0, np.cumsum(n_words)[:-1]].astype(np.int64)
+        global_word = word_index + word_base[text_of_token]
+        for name in self.label_names:
+            values = np.empty(int(n_words.sum()), dtype=object)
+            for i, example in enumerate(chunk):
+                column = example.labels.get(name)
+                if column is not None:
+                    values[word_base[i] : word_base[i] + n_words[i]] = list(column)
+            token_values = np.full(len(word_index), None, dtype=object)
+            token_values[carrier] = values[global_word[carrier]]
+            self.labels[name].append(token_values)
+
+    def warn(self) -> None:
+        if self.truncated:
+            dropped = sum(count for _, count in self.truncated)
+            shown = [t for t, _ in self.truncated[:10]]
+            warnings.warn(
+                f"overflow='truncate': {len(self.truncated)} text(s) were longer than max_length={self.max_length}; "
+                f"{dropped} token(s) were dropped (texts {shown}{'...' if len(self.truncated) > 10 else ''}). "
+                "Use overflow='window' to keep every token.",
+                stacklevel=4,
+            )
+        if self.unpieced:
+            shown = ", ".join(f"{word!r} (text {t})" for t, word in self.unpieced[:5])
+            warnings.warn(
+                f"{len(self.unpieced)}{'+' if len(self.unpieced) >= 1000 else ''} word(s) have no token of their own "
+                f"because the tokenizer merged them into the previous word's piece (e.g. {shown}; UD splits 'cannot' "
+                "into 'can' + 'not'): their labels are not in the token table. Use the surface text's words to keep them.",
+                stacklevel=4,
+            )
+
+    def plan(self, examples: Sequence[Example]) -> TokenPlan:
+        table = {name: np.concatenate(parts) for name, parts in self.columns.items()}
+        tokens = pd.DataFrame({
+            "text_id": table["text_id"], "position": table["position"],
+            "token": pd.Series(self.vocabulary[table["token_id"]], dtype=str),
+            **{name: table[name] for name in ("token_id", "word_index", "char_start", "char_end", "special",
+                                              "first_piece", "last_piece", "window")},
+        })  # fmt: skip
+        for name in self.label_names:
+            tokens[name] = pd.Series(np.concatenate(self.labels[name]))
+        texts = pd.DataFrame({"text_id": np.concatenate(self.text_columns["text_id"])})
+        texts["text"] = pd.Series([example.resolved_text() for example in examples], dtype=str)
+        for name in _TEXT_COUNT_COLUMNS[1:]:
+            texts[name] = np.concatenate(self.text_columns[name])
+        for name in sorted({name for ex in examples for name in ex.meta}, key=str):
+            texts[name] = [example.meta.get(name) for example in examples]
+        rows, lengths, keep_local, keep_rows, text, window = (np.concatenate(part) for part in zip(*self.segments))
+        offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
+        np.cumsum(lengths, out=offsets[1:])
+        return TokenPlan(
+            tokens=tokens,
+            texts=texts,
+            spans=pd.DataFrame(self.span_rows, columns=_SPAN_COLUMNS),
+            span_pairs=pd.DataFrame(self.pair_rows, columns=_PAIR_COLUMNS),
+            segment_offsets=offsets,
+            segment_rows=rows.astype(np.int64),
+            keep_local=keep_local.astype(np.int64),
+            keep_rows=keep_rows.astype(np.int64).reshape(-1, 2),
+            segment_text=text.astype(np.int64),
+            segment_window=window.astype(np.int64),
+        )
 
 
 _INT_COLUMNS = ["text_id", "position", "token_id", "word_index", "char_start", "char_end", "window"]
 _BOOL_COLUMNS = ["special", "first_piece", "last_piece"]
+_TEXT_COUNT_COLUMNS = ["text_id", "n_words", "n_tokens", "n_windows", "token_start", "token_end"]
 _SPAN_COLUMNS = ["span_id", "text_id", "word_start", "word_end", "token_start", "token_end", "label"]
 _PAIR_COLUMNS = [
     "pair_id", "text_id",
@@ -273,41 +357,35 @@ _PAIR_COLUMNS = [
 ]  # fmt: skip
 
 
-def _special_runs(special: np.ndarray) -> tuple[int, int]:
-    """Lengths of the leading and trailing runs of special tokens."""
-    n = len(special)
-    prefix = int(np.argmin(special)) if not special.all() else n
-    if prefix == n:
-        return n, 0
-    suffix = int(np.argmin(special[::-1]))
-    return prefix, suffix
-
-
-def _word_index(offsets: np.ndarray, special: np.ndarray, words: list[tuple[int, int]]) -> np.ndarray:
-    """The word each token overlaps (first one if several), -1 for specials and gaps.
+def _special_runs(special: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Lengths of each text's leading and trailing runs of special tokens.
 
     Parameters
     ----------
-    offsets : ndarray of int64, shape (n_tokens, 2)
-        Character offsets of the tokens.
-    words : list of (start, end)
-        Character offsets of the words, sorted and disjoint.
+    special : ndarray of bool, shape (n_tokens,)
+        Special-token flags of all texts, one after the other.
+    starts, lengths : ndarray of int64, shape (n_texts,)
     """
-    starts = np.asarray([w[0] for w in words], dtype=np.int64)
-    ends = np.asarray([w[1] for w in words], dtype=np.int64)
-    index = np.searchsorted(ends, offsets[:, 0], side="right")
-    found = index < len(words)
-    clipped = np.minimum(index, len(words) - 1)
-    overlaps = found & (starts[clipped] < offsets[:, 1]) & (offsets[:, 1] > offsets[:, 0])
-    return np.where(overlaps & ~special, clipped, -1).astype(np.int64)
+    n = len(special)
+    position = np.arange(n, dtype=np.int64)
+    ordinary = np.where(special, n, position)  # first ordinary token of each text
+    first = np.minimum.reduceat(ordinary, starts) if n else np.zeros(0, np.int64)
+    ordinary_last = np.where(special, -1, position)
+    last = np.maximum.reduceat(ordinary_last, starts) if n else np.zeros(0, np.int64)
+    empty = lengths == 0
+    all_special = (first >= starts + lengths) | empty
+    prefix = np.where(all_special, lengths, first - starts)
+    suffix = np.where(all_special, 0, starts + lengths - 1 - last)
+    return prefix.astype(np.int64), suffix.astype(np.int64)
 
 
-def _piece_flags(word_index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _piece_flags(word_index: np.ndarray, text_of_token: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Whether each token is the first / last piece of its word."""
     in_word = word_index >= 0
-    previous = np.r_[-2, word_index[:-1]]
-    following = np.r_[word_index[1:], -2]
-    return in_word & (word_index != previous), in_word & (word_index != following)
+    key = word_index + (text_of_token.astype(np.int64) << 32)
+    previous = np.r_[-1, key[:-1]]
+    following = np.r_[key[1:], -1]
+    return in_word & (key != previous), in_word & (key != following)
 
 
 def _token_range(word_index: np.ndarray, start: int, end: int, row: int) -> tuple[int, int]:

@@ -21,6 +21,17 @@ def data_dir() -> Path:
     return Path(os.environ.get("LENSNB_DATA") or Path(__file__).resolve().parents[2] / "shared" / "data")
 
 
+def require_data(relative: str) -> Path:
+    """A file of the shared datasets; skipped on a user's machine without them, a failure in CI."""
+    path = data_dir() / relative
+    if not path.exists():
+        message = f"{path} is missing: set LENSNB_DATA to the folder of the public datasets"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return path
+
+
 @pytest.fixture(scope="session")
 def tiny_paths(tmp_path_factory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("tiny-models")

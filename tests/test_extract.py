@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -150,8 +152,11 @@ def test_window_plans_tile_the_content(causal):
 def test_truncation_warns_and_error_mode_raises(tiny_models):
     tiny = tiny_models["gpt2"]
     text = "word " * 200
-    with pytest.warns(UserWarning, match="dropped"):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         acts = lensnb.extract(tiny, [text], overflow="truncate", progress=False)
+    assert [str(w.message).split(":")[0] for w in caught] == ["overflow='truncate'"]  # one warning, no other
+    assert "dropped" in str(caught[0].message)
     assert len(acts.tokens) == tiny.max_length
     with pytest.raises(LensError, match="max_length"):
         lensnb.extract(tiny, [text], overflow="error", progress=False)

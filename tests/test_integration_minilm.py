@@ -9,14 +9,14 @@ import torch
 import lensnb
 from lensnb import Example
 
-from .conftest import data_dir
+from .conftest import require_data
 
 pytestmark = pytest.mark.integration
 
 
 def ewt_sentences(limit: int) -> list[Example]:
     """The first ``limit`` sentences of UD EWT dev, with their raw text and UPOS (minimal parse)."""
-    path = data_dir() / "ud_english_ewt" / "en_ewt-ud-dev.conllu"
+    path = require_data("ud_english_ewt/en_ewt-ud-dev.conllu")
     examples, words, tags, text = [], [], [], None
     for line in path.read_text(encoding="utf-8").splitlines():
         if line.startswith("# text = "):
