@@ -16,6 +16,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from lensnb.errors import LensError
 
 __all__ = ["Example", "Span", "SpanPair", "as_examples", "inputs_digest", "RESERVED_TOKEN_COLUMNS"]
@@ -88,19 +90,19 @@ class Example:
     span_pairs: Sequence[SpanPair] = ()
     meta: Mapping[str, Any] = field(default_factory=dict)
     text: str | None = None
-    _offsets: list[tuple[int, int]] | None = field(default=None, init=False, repr=False, compare=False)
+    _offsets: np.ndarray | None = field(default=None, init=False, repr=False, compare=False)
 
     def resolved_text(self) -> str:
         """The text the tokenizer sees."""
         return self.text if self.text is not None else " ".join(self.words)
 
-    def word_offsets(self) -> list[tuple[int, int]]:
-        """Character offsets ``(start, end)`` of each word in :meth:`resolved_text` (computed once)."""
+    def word_offsets(self) -> np.ndarray:
+        """Character offsets of each word in :meth:`resolved_text`, shape (n_words, 2) (computed once)."""
         if self._offsets is None:
             self._offsets = self._find_offsets()
         return self._offsets
 
-    def _find_offsets(self) -> list[tuple[int, int]]:
+    def _find_offsets(self) -> np.ndarray:
         text = self.resolved_text()
         offsets, cursor = [], 0
         for index, word in enumerate(self.words):
@@ -114,14 +116,42 @@ class Example:
                 )
             offsets.append((start, start + len(word)))
             cursor = start + len(word)
-        return offsets
+        return np.asarray(offsets, dtype=np.int64).reshape(-1, 2)
+
+
+class TextWords(Sequence):
+    """The whitespace-separated words of a text, cut from it on demand.
+
+    Plain-text inputs keep only their text and an (n_words, 2) array of offsets, not a
+    Python string per word: a corpus of plain texts costs little memory before the model
+    has even run.
+    """
+
+    __slots__ = ("_text", "_offsets")
+
+    def __init__(self, text: str, offsets: np.ndarray):
+        self._text, self._offsets = text, offsets
+
+    def __len__(self) -> int:
+        return len(self._offsets)
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        start, end = self._offsets[index]
+        return self._text[start:end]
+
+    def __repr__(self) -> str:
+        return repr(list(self))
 
 
 def example_from_text(text: str) -> Example:
     """An :class:`Example` whose words are the whitespace-separated pieces of ``text``."""
-    matches = list(_WORD.finditer(text))
-    example = Example(words=[m.group() for m in matches], text=text)
-    example._offsets = [m.span() for m in matches]
+    offsets = np.fromiter((bound for match in _WORD.finditer(text) for bound in match.span()), dtype=np.int64).reshape(
+        -1, 2
+    )
+    example = Example(words=TextWords(text, offsets), text=text)
+    example._offsets = offsets
     return example
 
 
@@ -220,6 +250,10 @@ def inputs_digest(examples: Sequence[Example]) -> str:
     """
     digest = hashlib.sha256()
     for example in examples:
+        if isinstance(example.words, TextWords):  # a plain text: its words follow from it
+            digest.update(json.dumps({"text": example.text}).encode("utf-8"))
+            digest.update(b"\n")
+            continue
         record = {
             "text": example.resolved_text(),
             "words": list(example.words),

@@ -19,10 +19,11 @@ import torch
 from lensnb._version import __version__
 from lensnb.activations import Activations, AttentionMaps
 from lensnb.adapters import DERIVED, SITES, capture_sites, site_layers
+from lensnb.background import BackgroundWriter, trim_heap
 from lensnb.errors import LensError
 from lensnb.examples import as_examples, inputs_digest
 from lensnb.models import LensModel
-from lensnb.store import FORMAT, FORMAT_VERSION, MemoryWriter, StoreWriter
+from lensnb.store import FORMAT, FORMAT_VERSION, MemoryWriter, StoreWriter, open_arrays
 from lensnb.store_io import load_activations
 from lensnb.token_table import TokenPlan, tokenize_examples
 
@@ -39,6 +40,7 @@ def extract(
     layers: Sequence[int] | None = None,
     sites: Sequence[str] = ("resid_post",),
     batch_size: int = 32,
+    max_batch_tokens: int = 2048,
     max_length: int | None = None,
     stride: int | None = None,
     overflow: str = "window",
@@ -47,6 +49,7 @@ def extract(
     attentions: bool = False,
     store: str | Path | None = None,
     overwrite: bool = False,
+    durable: bool = False,
     progress: bool = True,
 ) -> Activations:
     """Extract per-layer hidden states (and optionally attention maps) for texts.
@@ -65,7 +68,13 @@ def extract(
         Any of ``"resid_post"``, ``"resid_mid"``, ``"attn_out"``, ``"mlp_out"`` (see
         :mod:`lensnb.adapters`).
     batch_size : int
-        Model inputs per forward pass.
+        Most model inputs per forward pass.
+    max_batch_tokens : int, optional
+        Most padded tokens per forward pass (inputs x longest input); a batch of long
+        inputs holds fewer of them, so peak memory is set by this budget and not by the
+        longest text of the corpus (batches of long inputs are also kept to
+        inputs x longest**2 <= ``max_batch_tokens * 128``, for the attention maps).
+        The default, 4096, suits a CPU; raise it on a GPU.
     max_length : int, optional
         Longest model input, specials included. Default: the model's limit.
     stride : int, optional
@@ -85,6 +94,11 @@ def extract(
         interrupted extraction into the same folder resumes; a finished one is reused.
     overwrite : bool
         Replace a store made by another model, inputs or settings.
+    durable : bool
+        Also survive a power cut: ``fsync`` the store's arrays before recording
+        progress and before marking it complete (see :class:`lensnb.store.StoreWriter`).
+        Without it, an extraction interrupted by the death of the process (Ctrl-C, a
+        killed kernel, out of memory) still resumes.
     progress : bool
         Show a progress bar (tqdm).
 
@@ -107,6 +121,7 @@ def extract(
         for site in site_list
     }
     batch_size = _check_positive_int(batch_size, "batch_size")
+    max_batch_tokens = _check_positive_int(max_batch_tokens, "max_batch_tokens")
     if dtype not in DTYPES:
         raise LensError.bad_argument("dtype", dtype, f"one of {sorted(DTYPES)}")
     limit = lens_model.max_length
@@ -124,7 +139,7 @@ def extract(
 
     plan = tokenize_examples(
         examples, lens_model.tokenizer, max_length=max_length, stride=stride, overflow=overflow,
-        causal=lens_model.is_decoder, label_piece=label_piece,
+        causal=lens_model.is_decoder, label_piece=label_piece, vocabulary=lens_model.vocabulary,
     )  # fmt: skip
     n_tokens = len(plan.tokens)
     np_dtype, torch_dtype = DTYPES[dtype]
@@ -153,37 +168,68 @@ def extract(
     if attentions:
         tables["attention_index"] = attention_index.drop(columns=["size"])
 
+    params = dict(max_length=max_length, stride=stride, overflow=overflow, label_piece=label_piece, dtype=dtype)
     if store is None:
         writer = MemoryWriter(site_shapes, np_dtype, plan.n_segments, attention_size)
     else:
-        manifest = _manifest(model_info, examples, plan, site_list, wanted, np_dtype, attention_layers, n_heads,
-                             attention_size, dict(max_length=max_length, stride=stride, overflow=overflow,
-                                                  label_piece=label_piece, dtype=dtype))  # fmt: skip
-        writer = StoreWriter(store, manifest, tables, site_shapes, np_dtype, attention_size, overwrite)
+        manifest = _manifest(
+            model_info, examples, plan, site_list, wanted, np_dtype, attention_layers, n_heads, attention_size, params
+        )
+        writer = StoreWriter(store, manifest, tables, site_shapes, np_dtype, attention_size, overwrite, durable)
         if writer.reusable:
             return load_activations(Path(store))
+    del examples  # only the plan is needed from here on; free the Example objects
+    trim_heap()  # and hand tokenization's temporaries back before the model's batches need memory
     try:
-        _run(lens_model, plan, writer, wanted, batch_size, torch_dtype, attention_index, progress)
+        background = BackgroundWriter(writer)
+        try:
+            _run(
+                lens_model,
+                plan,
+                background,
+                wanted,
+                batch_size,
+                max_batch_tokens,
+                torch_dtype,
+                attention_index,
+                progress,
+            )
+        finally:
+            background.close()
         if store is not None:
             writer.finalize()
     finally:
-        writer.commit(force=True)
         writer.close()
     if store is not None:
-        return load_activations(Path(store))
+        arrays, attention_values = open_arrays(Path(store), writer.manifest)  # memory-mapped, tables kept as they are
+    else:
+        arrays, attention_values = writer.arrays, writer.attentions
     maps = None
     if attentions:
-        maps = AttentionMaps(writer.attentions, tables["attention_index"], attention_layers, n_heads)
+        maps = AttentionMaps(attention_values, tables["attention_index"], attention_layers, n_heads)
     return Activations(
-        writer.arrays, wanted, plan.tokens, texts=plan.texts, spans=tables.get("spans"),
-        span_pairs=tables.get("span_pairs"), attentions=maps, model=model_info,
+        arrays, wanted, plan.tokens, texts=plan.texts, spans=tables.get("spans"), span_pairs=tables.get("span_pairs"),
+        attentions=maps, model=model_info, path=Path(store) if store is not None else None,
     )  # fmt: skip
 
 
-def _run(lens_model, plan: TokenPlan, writer, wanted, batch_size, torch_dtype, attention_index, progress) -> None:
+def _run(
+    lens_model,
+    plan: TokenPlan,
+    background,
+    wanted,
+    batch_size,
+    max_batch_tokens,
+    torch_dtype,
+    attention_index,
+    progress,
+) -> None:
+    """Forward passes over the segments not yet done; states go to ``background`` to be written."""
     from tqdm.auto import tqdm
 
-    model, adapter = lens_model.model, lens_model.adapter
+    # the base model: a head (masked-LM, causal-LM: a projection onto the whole vocabulary)
+    # would cost as much as the blocks and its output is not kept
+    model, adapter = lens_model.base_model, lens_model.adapter
     hooked = {site: layers for site, layers in wanted.items() if site != "resid_post"}
     derived_mid = adapter is not None and adapter.sites.get("resid_mid") == DERIVED and "resid_mid" in hooked
     if derived_mid:
@@ -193,12 +239,12 @@ def _run(lens_model, plan: TokenPlan, writer, wanted, batch_size, torch_dtype, a
     pad_id = _pad_id(lens_model.tokenizer)
     token_ids = plan.tokens["token_id"].to_numpy()
     device = lens_model.device
-    remaining = np.flatnonzero(~writer.done)
-    batches = _batches(plan, remaining, batch_size)
+    remaining = np.flatnonzero(~background.writer.done)
+    batches = _batches(plan, remaining, batch_size, max_batch_tokens)
     total = int(sum(plan.keep_rows[s, 1] - plan.keep_rows[s, 0] for batch in batches for s in batch))
     with (
         tqdm(total=total, unit="tok", desc="extract", disable=not progress) as bar,
-        _eager_attention(model, bool(attention_index is not None)),
+        _eager_attention(lens_model.model, bool(attention_index is not None)),
         capture_sites(lens_model.base_model, adapter, hooked) as captured,
         torch.inference_mode(),
     ):
@@ -221,6 +267,7 @@ def _run(lens_model, plan: TokenPlan, writer, wanted, batch_size, torch_dtype, a
             hidden = getattr(output, "hidden_states", None) if need_hidden else None
             if need_hidden:
                 _check_hidden(hidden, lens_model)
+            blocks = []
             for site, layers in wanted.items():
                 for position, layer in enumerate(layers):
                     if site == "resid_post":
@@ -229,24 +276,29 @@ def _run(lens_model, plan: TokenPlan, writer, wanted, batch_size, torch_dtype, a
                         states = hidden[layer - 1] + captured[("attn_out", layer)]
                     else:
                         states = captured[(site, layer)]
-                    _write_states(writer, site, position, states, batch, plan, torch_dtype)
-            if attention_index is not None:
-                _write_attentions(writer, output, batch, lengths, attention_index, torch_dtype, lens_model)
-            writer.mark_done(batch)
-            writer.commit()
+                    blocks.extend(_kept_rows(site, position, states, batch, plan, torch_dtype))
+            maps = (
+                ()
+                if attention_index is None
+                else _attention_maps(output, batch, lengths, attention_index, torch_dtype, lens_model)
+            )
+            background.submit(batch, blocks, maps)
             bar.update(int(sum(plan.keep_rows[s, 1] - plan.keep_rows[s, 0] for s in batch)))
 
 
-def _write_states(writer, site, position, states: torch.Tensor, batch, plan: TokenPlan, torch_dtype) -> None:
-    """Copy each input's kept (non-padding) rows of one layer to their token rows."""
-    values = states.detach().to("cpu", torch_dtype).numpy()  # (batch, seq, dim)
+def _kept_rows(site, position, states: torch.Tensor, batch, plan: TokenPlan, torch_dtype) -> list:
+    """Each input's kept (non-padding) rows of one layer, as (site, position, first row, values)."""
+    values = states.detach().to("cpu", torch_dtype).numpy()  # (batch, seq, dim); a view, kept alive by the blocks
+    blocks = []
     for b, segment in enumerate(batch):
         start, stop = plan.keep_rows[segment]
         local = plan.keep_local[segment]
-        writer.write(site, position, int(start), values[b, local : local + stop - start])
+        blocks.append((site, position, int(start), values[b, local : local + stop - start]))
+    return blocks
 
 
-def _write_attentions(writer, output, batch, lengths, index: pd.DataFrame, torch_dtype, lens_model) -> None:
+def _attention_maps(output, batch, lengths, index: pd.DataFrame, torch_dtype, lens_model) -> list:
+    """Each input's (layer, head, T, T) attention maps, as (offset, values)."""
     maps = getattr(output, "attentions", None)
     if not maps or any(m is None for m in maps):
         raise LensError(
@@ -255,8 +307,10 @@ def _write_attentions(writer, output, batch, lengths, index: pd.DataFrame, torch
         )
     stacked = torch.stack([m.detach().to("cpu", torch_dtype) for m in maps], dim=1)  # (batch, layer, head, q, k)
     offsets = index["offset"].to_numpy()
-    for b, (segment, length) in enumerate(zip(batch, lengths)):
-        writer.write_attention(int(offsets[segment]), stacked[b, :, :, :length, :length].contiguous().numpy())
+    return [
+        (int(offsets[segment]), stacked[b, :, :, :length, :length].contiguous().numpy())
+        for b, (segment, length) in enumerate(zip(batch, lengths))
+    ]
 
 
 def _check_hidden(hidden, lens_model) -> None:
@@ -273,15 +327,26 @@ def _check_hidden(hidden, lens_model) -> None:
         )  # fmt: skip
 
 
-def _batches(plan: TokenPlan, segments: np.ndarray, batch_size: int) -> list[np.ndarray]:
-    """Batches of segments, sorted by length (longest first) within chunks of the input order."""
+def _batches(plan: TokenPlan, segments: np.ndarray, batch_size: int, max_batch_tokens: int) -> list[np.ndarray]:
+    """Batches of segments, longest first within chunks of the input order.
+
+    Each holds at most ``batch_size`` inputs and ``max_batch_tokens`` padded tokens, and
+    inputs x longest**2 <= ``max_batch_tokens * 128`` (attention maps grow with the
+    square of the length), so that peak memory does not grow with the longest text of a
+    corpus. A single input over the budget goes alone."""
     lengths = np.diff(plan.segment_offsets)
     batches = []
     chunk = batch_size * _SORT_CHUNK_BATCHES
     for start in range(0, len(segments), chunk):
         part = segments[start : start + chunk]
         part = part[np.argsort(-lengths[part], kind="stable")]
-        batches.extend(part[i : i + batch_size] for i in range(0, len(part), batch_size))
+        i = 0
+        while i < len(part):
+            width = int(lengths[part[i]])  # the longest of this batch: sorted descending
+            width = max(width, 1)
+            count = max(1, min(batch_size, max_batch_tokens // width, max_batch_tokens * 128 // (width * width)))
+            batches.append(part[i : i + count])
+            i += count
     return batches
 
 

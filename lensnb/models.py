@@ -62,6 +62,7 @@ class LensModel:
     adapter: FamilyAdapter | None = None
     is_decoder: bool = False
     _fingerprint: str | None = field(default=None, repr=False)
+    _vocabulary: Any = field(default=None, repr=False)
 
     @classmethod
     def wrap(cls, model: Any, tokenizer: Any, name: str | None = None, revision: str | None = None) -> LensModel:
@@ -131,6 +132,15 @@ class LensModel:
             return self.model.get_input_embeddings().weight.device
         except AttributeError:
             return next(self.model.parameters()).device
+
+    @property
+    def vocabulary(self) -> Any:
+        """Token string of every id, ndarray of shape (vocab_size,) (computed once)."""
+        if self._vocabulary is None or len(self._vocabulary) != len(self.tokenizer):
+            from lensnb.token_table import token_strings
+
+            self._vocabulary = token_strings(self.tokenizer)
+        return self._vocabulary
 
     @property
     def fingerprint(self) -> str:

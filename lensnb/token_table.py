@@ -83,6 +83,7 @@ def tokenize_examples(
     overflow: str,
     causal: bool,
     label_piece: str = "first",
+    vocabulary: np.ndarray | None = None,
 ) -> TokenPlan:
     """Tokenize ``examples`` and lay out the token table and model inputs.
 
@@ -102,6 +103,8 @@ def tokenize_examples(
         The model reads left to right (decides which window keeps shared tokens).
     label_piece : {"first", "last", "all"}
         Which word pieces carry the word's labels; the others get missing values.
+    vocabulary : ndarray of str, shape (vocab_size,), optional
+        Token string of each id (computed from the tokenizer when not given).
 
     Notes
     -----
@@ -114,12 +117,18 @@ def tokenize_examples(
     if overflow not in ("window", "truncate", "error"):
         raise LensError.bad_argument("overflow", overflow, "'window', 'truncate' or 'error'")
     label_names = sorted({name for ex in examples for name in ex.labels})
-    vocabulary = np.asarray(tokenizer.convert_ids_to_tokens(list(range(len(tokenizer)))), dtype=object)
+    if vocabulary is None:
+        vocabulary = token_strings(tokenizer)
     state = _Accumulator(label_names, max_length, stride, overflow, causal, label_piece, vocabulary)
     for chunk_start in range(0, len(examples), _CHUNK):
         state.add_chunk(examples[chunk_start : chunk_start + _CHUNK], chunk_start, tokenizer)
     state.warn()
     return state.plan(examples)
+
+
+def token_strings(tokenizer) -> np.ndarray:
+    """The vocabulary string of every token id, shape (vocab_size,), dtype object."""
+    return np.asarray(tokenizer.convert_ids_to_tokens(list(range(len(tokenizer)))), dtype=object)
 
 
 class _Accumulator:
@@ -140,16 +149,13 @@ class _Accumulator:
 
     def add_chunk(self, chunk: Sequence[Example], first_text: int, tokenizer) -> None:
         texts = [example.resolved_text() for example in chunk]
-        encoded = tokenizer(
-            texts, add_special_tokens=True, truncation=False, return_offsets_mapping=True,
-            return_special_tokens_mask=True, return_attention_mask=False, return_token_type_ids=False, verbose=False,
-        )  # fmt: skip
-        lengths = np.fromiter(map(len, encoded["input_ids"]), dtype=np.int64, count=len(chunk))
+        id_lists, offset_lists, special_lists = _encode(tokenizer, texts)
+        lengths = np.fromiter(map(len, id_lists), dtype=np.int64, count=len(chunk))
         total = int(lengths.sum())
-        ids = np.fromiter(chain.from_iterable(encoded["input_ids"]), dtype=np.int64, count=total)
-        special = np.fromiter(chain.from_iterable(encoded["special_tokens_mask"]), dtype=bool, count=total)
+        ids = np.fromiter(chain.from_iterable(id_lists), dtype=np.int64, count=total)
+        special = np.fromiter(chain.from_iterable(special_lists), dtype=bool, count=total)
         offsets = np.fromiter(
-            chain.from_iterable(chain.from_iterable(encoded["offset_mapping"])), dtype=np.int64, count=2 * total
+            chain.from_iterable(chain.from_iterable(offset_lists)), dtype=np.int64, count=2 * total
         ).reshape(-1, 2)
         starts = np.r_[0, np.cumsum(lengths)[:-1]].astype(np.int64)
         prefix, suffix = _special_runs(special, starts, lengths)
@@ -194,7 +200,7 @@ class _Accumulator:
             ("word_index", word_index), ("char_start", offsets[:, 0]), ("char_end", offsets[:, 1]),
             ("window", window), ("special", special), ("first_piece", first), ("last_piece", last),
         ):  # fmt: skip
-            self.columns[name].append(values)
+            self.columns[name].append(values.astype(_DTYPES.get(name, bool)))  # final, compact types now
         counts = {
             "text_id": np.arange(first_text, first_text + len(chunk)),
             "n_words": np.fromiter((len(e.words) for e in chunk), dtype=np.int64, count=len(chunk)),
@@ -218,10 +224,7 @@ class _Accumulator:
         text_base = np.r_[0, np.cumsum([len(t) + 1 for t in texts])[:-1]].astype(np.int64)
         word_offsets = [example.word_offsets() for example in chunk]
         n_words = np.fromiter(map(len, word_offsets), dtype=np.int64, count=len(chunk))
-        spans = np.fromiter(
-            chain.from_iterable(chain.from_iterable(word_offsets)), dtype=np.int64, count=2 * int(n_words.sum())
-        )
-        spans = spans.reshape(-1, 2) + np.repeat(text_base, n_words)[:, None]
+        spans = np.concatenate(word_offsets).reshape(-1, 2) + np.repeat(text_base, n_words)[:, None]
         word_base = np.r_[0, np.cumsum(n_words)[:-1]].astype(np.int64)
         token_spans = offsets + text_base[text_of_token][:, None]
         index = np.searchsorted(spans[:, 1], token_spans[:, 0], side="right")
@@ -313,8 +316,10 @@ class _Accumulator:
             )
 
     def plan(self, examples: Sequence[Example]) -> TokenPlan:
-        table = {name: np.concatenate(parts) for name, parts in self.columns.items()}
-        tokens = pd.DataFrame({
+        table = {}
+        for name in list(self.columns):
+            table[name] = np.concatenate(self.columns.pop(name))  # free each column's parts as we go
+        tokens = pd.DataFrame(copy=False, data={
             "text_id": table["text_id"], "position": table["position"],
             "token": pd.Series(self.vocabulary[table["token_id"]], dtype=str),
             **{name: table[name] for name in ("token_id", "word_index", "char_start", "char_end", "special",
@@ -345,8 +350,39 @@ class _Accumulator:
         )
 
 
+def _encode(tokenizer, texts: list[str]) -> tuple[list, list, list]:
+    """Token ids, character offsets and special-token flags of each text, never truncated.
+
+    Reads the Rust tokenizer's encodings directly (transformers' conversion of them to
+    Python lists costs more than the tokenization itself), with any truncation or
+    padding configured on it switched off for the call and restored afterwards.
+    """
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is None:  # a fast tokenizer without a tokenizers backend: the generic path
+        encoded = tokenizer(
+            texts, add_special_tokens=True, truncation=False, return_offsets_mapping=True,
+            return_special_tokens_mask=True, return_attention_mask=False, return_token_type_ids=False, verbose=False,
+        )  # fmt: skip
+        return encoded["input_ids"], encoded["offset_mapping"], encoded["special_tokens_mask"]
+    truncation, padding = backend.truncation, backend.padding
+    if truncation:
+        backend.no_truncation()
+    if padding:
+        backend.no_padding()
+    try:
+        encodings = backend.encode_batch(texts, add_special_tokens=True)
+    finally:
+        if truncation:
+            backend.enable_truncation(**truncation)
+        if padding:
+            backend.enable_padding(**padding)
+    return [e.ids for e in encodings], [e.offsets for e in encodings], [e.special_tokens_mask for e in encodings]
+
+
 _INT_COLUMNS = ["text_id", "position", "token_id", "word_index", "char_start", "char_end", "window"]
 _BOOL_COLUMNS = ["special", "first_piece", "last_piece"]
+#: Integer columns of the token table are int32: half the memory of a large corpus's table.
+_DTYPES = {name: np.int32 for name in _INT_COLUMNS}
 _TEXT_COUNT_COLUMNS = ["text_id", "n_words", "n_tokens", "n_windows", "token_start", "token_end"]
 _SPAN_COLUMNS = ["span_id", "text_id", "word_start", "word_end", "token_start", "token_end", "label"]
 _PAIR_COLUMNS = [

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import warnings
 
 import numpy as np
@@ -10,6 +11,8 @@ import torch
 
 import lensnb
 from lensnb import Example, LensError, Span
+from lensnb.examples import as_examples
+from lensnb.token_table import tokenize_examples
 from lensnb.windows import plan_windows, window_coverage
 
 TEXTS = [
@@ -194,3 +197,31 @@ def test_model_without_hidden_states_is_refused(tiny_models):
     wrapped = lensnb.LensModel.wrap(NoHiddenStates(), base.tokenizer, name="no-hidden")
     with pytest.raises(LensError, match="hidden states"):
         lensnb.extract(wrapped, ["A text."], progress=False)
+
+
+def test_batches_respect_the_token_and_attention_budgets(tiny_models):
+    extract_module = sys.modules["lensnb.extract"]
+    tiny = tiny_models["gpt2"]
+    texts = [" ".join(["word"] * n) for n in (1, 3, 60, 5, 2, 40, 7, 30, 9, 20)]
+    plan = tokenize_examples(
+        as_examples(texts), tiny.tokenizer, max_length=64, stride=8, overflow="window", causal=True
+    )
+    lengths = np.diff(plan.segment_offsets)
+    batches = extract_module._batches(plan, np.arange(plan.n_segments), 4, 64)
+    assert sorted(np.concatenate(batches).tolist()) == list(range(plan.n_segments))  # each input once
+    for batch in batches:
+        width = lengths[batch].max()
+        assert len(batch) <= 4
+        assert len(batch) == 1 or (len(batch) * width <= 64 and len(batch) * width**2 <= 64 * 128)
+    small = lensnb.extract(tiny, texts, batch_size=4, max_batch_tokens=64, progress=False)
+    single = lensnb.extract(tiny, texts, batch_size=1, progress=False)
+    np.testing.assert_allclose(small.values, single.values, atol=2e-5, rtol=0)
+
+
+def test_plain_texts_keep_their_words_without_copies():
+    from lensnb.examples import TextWords
+
+    example = as_examples(["  two   words "])[0]
+    assert isinstance(example.words, TextWords)
+    assert list(example.words) == ["two", "words"] and example.words[-1] == "words"
+    assert example.word_offsets().tolist() == [[2, 5], [8, 13]]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -24,8 +25,16 @@ def test_tiny_models_load_through_load_model(tiny_models, family):
 def test_heads_share_the_base_model_adapter(tiny_paths):
     lm = lensnb.load_model(tiny_paths["gpt2"], task="causal-lm")
     assert type(lm.model).__name__ == "GPT2LMHeadModel" and lm.adapter.name == "gpt2"
-    acts = lensnb.extract(lm, ["Hello there."], sites=("resid_post", "mlp_out"), progress=False)
-    assert acts.arrays["mlp_out"].shape[0] == 2
+    head_calls = []
+    handle = lm.model.lm_head.register_forward_hook(lambda *args: head_calls.append(1))
+    try:
+        acts = lensnb.extract(lm, ["Hello there."], sites=("resid_post", "mlp_out"), attentions=True, progress=False)
+    finally:
+        handle.remove()
+    assert head_calls == []  # the vocabulary projection is not computed: only the blocks' states are kept
+    assert acts.arrays["mlp_out"].shape[0] == 2 and acts.attentions.get(0).shape[:2] == (2, 4)
+    base = lensnb.extract(lensnb.load_model(tiny_paths["gpt2"]), ["Hello there."], progress=False)
+    np.testing.assert_allclose(acts.arrays["resid_post"], base.values, atol=1e-6)  # eager vs sdpa attention
 
 
 def test_safe_defaults_reach_from_pretrained(tiny_paths, monkeypatch):

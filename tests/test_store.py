@@ -239,3 +239,29 @@ def test_disk_full_midway_keeps_finished_batches_and_resumes(tiny_models, tmp_pa
     assert 0 < np.load(tmp_path / "s" / "done.npy").sum() < len(TEXTS)
     resumed = lensnb.extract(tiny, TEXTS, batch_size=4, store=tmp_path / "s", progress=False)
     assert_same(lensnb.extract(tiny, TEXTS, batch_size=4, progress=False), resumed)
+
+
+def test_durable_mode_syncs_arrays_and_default_does_not(tiny_models, tmp_path, monkeypatch):
+    import lensnb.store
+
+    synced = []
+    real_sync = lensnb.store._ArrayFile.sync
+    monkeypatch.setattr(lensnb.store._ArrayFile, "sync", lambda self: (synced.append(self.path.name), real_sync(self)))
+    tiny = tiny_models["bert"]
+    plain = lensnb.extract(tiny, TEXTS, store=tmp_path / "plain", progress=False)
+    assert synced == []  # survives the death of the process, not a power cut: no fsync of the arrays
+    durable = lensnb.extract(tiny, TEXTS, store=tmp_path / "durable", durable=True, progress=False)
+    assert "resid_post.npy" in synced
+    assert_same(plain, durable)
+
+
+def test_overwrite_recomputes_even_the_same_extraction(tiny_models, tmp_path):
+    tiny = tiny_models["bert"]
+    lensnb.extract(tiny, TEXTS[:6], store=tmp_path / "s", progress=False)
+    counter = ForwardCounter(tiny.model)
+    try:
+        again = lensnb.extract(tiny, TEXTS[:6], store=tmp_path / "s", overwrite=True, progress=False)
+    finally:
+        counter.remove()
+    assert counter.calls > 0
+    assert_same(lensnb.extract(tiny, TEXTS[:6], progress=False), again)

@@ -1,0 +1,136 @@
+"""Writing a batch's states on a background thread while the model runs the next batch.
+
+Every second the thread also hands the C heap's free memory back to the operating
+system (glibc's ``malloc_trim``, where it exists). Batches of varying shapes otherwise
+leave freed tensors in the heap, so that a process's peak memory creeps up with the
+number of batches, i.e. with the corpus, although each batch is bounded. This is an
+action, like ``gc.collect()``, not a setting: the allocator is left as it was.
+
+Copies into the store's files (``pwrite``) and the periodic ``fsync`` release the GIL,
+so they overlap the next forward pass instead of adding to it. The queue is bounded,
+so at most ``depth`` batches of states wait in memory. Writes, ``mark_done`` and
+commits all happen on the one thread, in order: a segment is recorded as done only
+after its rows were written.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import queue
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+__all__ = ["BackgroundWriter", "trim_heap"]
+
+_STOP = object()
+TRIM_SECONDS = 1.0
+
+
+def _heap_trimmer() -> Callable[[], None] | None:
+    """glibc's ``malloc_trim(0)``, or None where the C library has none (macOS, musl, Windows)."""
+    name = ctypes.util.find_library("c")
+    try:
+        trim = ctypes.CDLL(name).malloc_trim if name else None
+    except (OSError, AttributeError):
+        return None
+    if trim is None:
+        return None
+    trim.argtypes, trim.restype = [ctypes.c_size_t], ctypes.c_int
+    return lambda: trim(0)
+
+
+def trim_heap() -> None:
+    """Return the C heap's free memory to the operating system, where glibc allows it."""
+    trim = _heap_trimmer()
+    if trim is not None:
+        trim()
+
+
+class BackgroundWriter:
+    """Feeds a ``StoreWriter`` or ``MemoryWriter`` from a worker thread.
+
+    Parameters
+    ----------
+    writer : StoreWriter or MemoryWriter
+        Receives ``write``, ``write_attention``, ``mark_done`` and ``commit`` calls.
+    depth : int
+        Batches that may wait to be written.
+    """
+
+    def __init__(self, writer: Any, depth: int = 1):
+        self.writer = writer
+        self._queue: queue.Queue = queue.Queue(maxsize=depth)
+        self._error: BaseException | None = None
+        self._trim = _heap_trimmer()
+        self._last_trim = time.monotonic()
+        self._thread = threading.Thread(target=self._work, name="lensnb-writer", daemon=True)
+        self._thread.start()
+
+    def submit(
+        self,
+        segments: np.ndarray,
+        states: Sequence[tuple[str, int, int, np.ndarray]],
+        attentions: Sequence[tuple[int, np.ndarray]] = (),
+    ) -> None:
+        """Queue one batch: ``(site, layer position, first row, values)`` blocks and attention maps.
+
+        The arrays must not be modified afterwards; they are written as they are.
+        """
+        item = (segments, states, attentions)
+        while True:
+            self._raise_if_failed()
+            try:
+                self._queue.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def close(self) -> None:
+        """Write what is queued, stop the thread, commit, and re-raise a write error."""
+        if self._thread.is_alive():
+            while True:
+                try:
+                    self._queue.put(_STOP, timeout=0.1)
+                    break
+                except queue.Full:
+                    if not self._thread.is_alive():
+                        break
+            self._thread.join()
+        try:
+            self.writer.commit(force=True)  # record what was written, also after a failure
+        except BaseException:
+            if self._error is None:
+                raise  # otherwise the first error, raised below, is the one to report
+        self._raise_if_failed()
+
+    def _raise_if_failed(self) -> None:
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
+
+    def _work(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is _STOP:
+                return
+            if self._error is not None:
+                continue  # drain after a failure; the main thread re-raises
+            segments, states, attentions = item
+            try:
+                for site, position, row, values in states:
+                    self.writer.write(site, position, row, values)
+                for offset, values in attentions:
+                    self.writer.write_attention(offset, values)
+                self.writer.mark_done(segments)
+                self.writer.commit()
+                del segments, states, attentions, item  # free the batch's tensors before trimming
+                if self._trim is not None and time.monotonic() - self._last_trim > TRIM_SECONDS:
+                    self._trim()
+                    self._last_trim = time.monotonic()
+            except BaseException as error:  # noqa: BLE001 - handed to the main thread
+                self._error = error
