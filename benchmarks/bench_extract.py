@@ -1,0 +1,335 @@
+"""Benchmark: ``lensnb.extract`` of all layers against a bare forward pass.
+
+What is measured
+----------------
+1. **Time.** ``lensnb.extract(lm, texts, batch_size=32, store=<fresh dir>)`` of every
+   layer (0..6, ``resid_post``, float32) over ``--sentences`` real sentences (default
+   2,000, UD English EWT then CoNLL-2003), everything included: validating the
+   inputs, tokenizing, building the token table, writing the store (preallocated
+   ``.npy`` files, Parquet tables, manifest, fsyncs) and opening the result again.
+   The peer is what a user would otherwise run: ``model(**batch)`` on the *same*
+   padded batches in the same order (sdpa attention, no hidden states, under
+   ``torch.inference_mode``), the batches prepared beforehand and not timed.
+   Both run in this process, interleaved (which goes first alternates per
+   repetition), after one warm-up each; medians over ``--reps`` repetitions.
+   ``extract_over_forward`` is the median of the per-repetition ratios.
+2. **Peak memory.** For the corpus at 1x and at 10x (``--sentences`` and ten times
+   as many), a fresh subprocess loads the model, reads ``VmHWM`` from
+   ``/proc/self/status`` (baseline), extracts into a temporary store and reads
+   ``VmHWM`` again. ``peak_rss_growth_10x`` = peak at 10x / peak at 1x. The same is
+   measured for the bare forward pass over the same batches
+   (``peak_rss_growth_10x_forward``): the largest batch (set by the longest input,
+   which grows with the corpus) moves the peak of both, whatever lensnb does.
+
+The last line printed is one JSON object with the key figures. Data come from
+``$LENSNB_DATA`` or ``<repo>/../shared/data``. Run::
+
+    PYTHONUNBUFFERED=1 python benchmarks/bench_extract.py [--reps 5] [--sentences 2000] [--skip-memory]
+"""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import torch
+
+import lensnb
+
+# Private helpers, imported on purpose: the peer must see exactly the batches that
+# extract builds (same segments, same length-sorted order, same padding).
+from lensnb.examples import as_examples
+from lensnb.extract import _batches, _pad_id
+from lensnb.token_table import TokenPlan, tokenize_examples
+
+BATCH_SIZE = 32
+MAX_BATCH_TOKENS = inspect.signature(lensnb.extract).parameters["max_batch_tokens"].default  # extract's default
+REPO = Path(__file__).resolve().parents[1]
+
+
+# ---------------------------------------------------------------- data
+
+
+def data_dir() -> Path:
+    return Path(os.environ.get("LENSNB_DATA") or REPO.parent / "shared" / "data")
+
+
+def _ewt_sentences(path: Path) -> Iterator[str]:
+    with open(path, encoding="utf-8") as handle:
+        for line in handle:
+            if line.startswith("# text = "):
+                text = line[len("# text = ") :].strip()
+                if text:
+                    yield text
+
+
+def _conll2003_sentences(path: Path) -> Iterator[str]:
+    words: list[str] = []
+    with open(path, encoding="utf-8") as handle:
+        for line in handle:
+            line = line.strip()
+            if not line or line.startswith("-DOCSTART-"):
+                if words:
+                    yield " ".join(words)
+                    words = []
+                continue
+            words.append(line.split(" ", 1)[0])
+    if words:
+        yield " ".join(words)
+
+
+def load_sentences(n: int) -> list[str]:
+    """The first ``n`` sentences of UD EWT (train, dev, test) then CoNLL-2003 (train, dev, test)."""
+    root = data_dir()
+    sources = [
+        *(_ewt_sentences(root / "ud_english_ewt" / f"en_ewt-ud-{part}.conllu") for part in ("train", "dev", "test")),
+        *(_conll2003_sentences(root / "conll2003" / f"{part}.txt") for part in ("train", "dev", "test")),
+    ]
+    sentences: list[str] = []
+    for source in sources:
+        for text in source:
+            sentences.append(text)
+            if len(sentences) == n:
+                return sentences
+    raise SystemExit(f"only {len(sentences)} sentences under {root}; {n} were asked for")
+
+
+# ---------------------------------------------------------------- the peer's batches
+
+
+def padded_batches(
+    lm: lensnb.LensModel, texts: list[str]
+) -> tuple[list[dict[str, torch.Tensor]], list[np.ndarray], TokenPlan]:
+    """The padded batches extract feeds the model, in its order, with their segments and the plan."""
+    max_length = lm.max_length
+    plan = tokenize_examples(
+        as_examples(texts), lm.tokenizer, max_length=max_length, stride=max_length // 4,
+        overflow="window", causal=lm.is_decoder, label_piece="first",
+    )  # fmt: skip
+    pad_id = _pad_id(lm.tokenizer)
+    token_ids = plan.tokens["token_id"].to_numpy()
+    segments = _batches(plan, np.arange(plan.n_segments), BATCH_SIZE, MAX_BATCH_TOKENS)
+    batches = []
+    for batch in segments:
+        width = max(plan.segment_length(s) for s in batch)
+        ids = np.full((len(batch), width), pad_id, dtype=np.int64)
+        mask = np.zeros((len(batch), width), dtype=np.int64)
+        for b, segment in enumerate(batch):
+            rows = plan.segment_rows[plan.segment_offsets[segment] : plan.segment_offsets[segment + 1]]
+            ids[b, : len(rows)] = token_ids[rows]
+            mask[b, : len(rows)] = 1
+        batches.append({"input_ids": torch.from_numpy(ids), "attention_mask": torch.from_numpy(mask)})
+    return batches, segments, plan
+
+
+# ---------------------------------------------------------------- timed runs
+
+
+def run_extract(lm: lensnb.LensModel, texts: list[str], store: Path) -> tuple[float, lensnb.Activations]:
+    start = time.perf_counter()
+    acts = lensnb.extract(lm, texts, batch_size=BATCH_SIZE, store=store, overwrite=True, progress=False)
+    return time.perf_counter() - start, acts
+
+
+def run_forward(model: torch.nn.Module, batches: list[dict[str, torch.Tensor]]) -> float:
+    start = time.perf_counter()
+    with torch.inference_mode():
+        for batch in batches:
+            model(**batch)
+    return time.perf_counter() - start
+
+
+def max_difference(acts: lensnb.Activations, model: torch.nn.Module, batches: list[dict[str, torch.Tensor]],
+                   segments: list[np.ndarray], plan: TokenPlan) -> float:  # fmt: skip
+    """Largest |extract's last layer - the peer's output| over all tokens: the batches are the same."""
+    last = np.asarray(acts.arrays["resid_post"][-1])
+    worst = 0.0
+    with torch.inference_mode():
+        for batch, segs in zip(batches, segments):
+            out = model(**batch).last_hidden_state.numpy()
+            for b, segment in enumerate(segs):
+                start, stop = plan.keep_rows[segment]
+                local = plan.keep_local[segment]
+                worst = max(worst, float(np.abs(out[b, local : local + stop - start] - last[start:stop]).max()))
+    return worst
+
+
+# ---------------------------------------------------------------- peak memory
+
+
+def vm_hwm_mib() -> float:
+    with open("/proc/self/status", encoding="ascii") as handle:
+        for line in handle:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmHWM in /proc/self/status")
+
+
+def child_memory(n: int, peer: bool) -> None:
+    """Run in a fresh process: extract ``n`` sentences into a store (or, with ``peer``, run the
+    bare forward pass over the same batches) and print peak RSS as JSON."""
+    lm = lensnb.load_model()
+    texts = load_sentences(n)
+    scratch = Path(tempfile.mkdtemp(prefix="lensnb-bench-mem-"))
+    try:
+        if peer:
+            batches, _, plan = padded_batches(lm, texts)
+            n_tokens, longest = len(plan.tokens), max(int(b["input_ids"].shape[1]) for b in batches)
+            del plan
+            baseline = vm_hwm_mib()
+            seconds = run_forward(lm.model, batches)
+        else:
+            baseline = vm_hwm_mib()
+            seconds, acts = run_extract(lm, texts, scratch / "store")
+            peak = vm_hwm_mib()  # before anything else runs in this process
+            n_tokens = int(acts.arrays["resid_post"].shape[1])
+            longest = int(acts.tokens.groupby("text_id").size().max())
+        if peer:
+            peak = vm_hwm_mib()
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    print(json.dumps({"n_sentences": n, "n_tokens": n_tokens, "longest": longest, "seconds": seconds,
+                      "baseline_mib": baseline, "peak_mib": peak}))  # fmt: skip
+
+
+def measure_memory(n: int, peer: bool) -> dict:
+    """Peak memory of one fresh child process (see :func:`child_memory`)."""
+    command = [
+        sys.executable,
+        str(Path(__file__).resolve()),
+        "--child-memory",
+        str(n),
+        *(["--child-peer"] if peer else []),
+    ]
+    result = subprocess.run(command, capture_output=True, text=True, check=False, cwd=REPO)
+    if result.returncode != 0:
+        raise SystemExit(f"memory child {command[2:]} failed:\n{result.stderr[-4000:]}")
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+# ---------------------------------------------------------------- main
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--reps", type=int, default=5, help="timed repetitions of each (default 5)")
+    parser.add_argument("--sentences", type=int, default=2000, help="corpus size at 1x (default 2000)")
+    parser.add_argument("--skip-memory", action="store_true", help="skip the 1x / 10x peak-memory children")
+    parser.add_argument("--memory-reps", type=int, default=3,
+                        help="fresh processes per corpus size; their median peak is used (default 3)")  # fmt: skip
+    parser.add_argument("--child-memory", type=int, metavar="N", help=argparse.SUPPRESS)
+    parser.add_argument("--child-peer", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child_memory is not None:
+        child_memory(args.child_memory, args.child_peer)
+        return
+
+    print(f"lensnb {lensnb.__version__}, torch {torch.__version__}, {torch.get_num_threads()} threads, "
+          f"{platform.processor() or platform.machine()}, python {platform.python_version()}")  # fmt: skip
+    lm = lensnb.load_model()
+    model = lm.model
+    print(f"model {lm.name}: attention {model.config._attn_implementation}, device {lm.device}")
+    texts = load_sentences(args.sentences)
+    batches, segments, plan = padded_batches(lm, texts)
+    n_tokens = len(plan.tokens)
+    n_padded = sum(int(b["input_ids"].numel()) for b in batches)
+    print(f"{len(texts)} sentences, {n_tokens} tokens, {len(batches)} batches of {BATCH_SIZE} "
+          f"({n_padded} positions with padding)")  # fmt: skip
+
+    scratch = Path(tempfile.mkdtemp(prefix="lensnb-bench-"))
+    try:
+        warm_extract, acts = run_extract(lm, texts, scratch / "warmup")
+        assert acts.arrays["resid_post"].shape == (lm.n_layers + 1, n_tokens, lm.hidden_size)
+        difference = max_difference(acts, model, batches, segments, plan)
+        del acts
+        shutil.rmtree(scratch / "warmup")
+        warm_forward = run_forward(model, batches)
+        print(f"warm-up: extract {warm_extract:.2f} s, forward {warm_forward:.2f} s; "
+              f"max |extract last layer - forward output| = {difference:.2e}")  # fmt: skip
+
+        extract_s: list[float] = []
+        forward_s: list[float] = []
+        print(f"\n{'rep':>3} {'first':>8} {'extract s':>10} {'forward s':>10} {'ratio':>7}")
+        for rep in range(args.reps):
+            order = ("extract", "forward") if rep % 2 == 0 else ("forward", "extract")
+            for which in order:
+                if which == "extract":
+                    seconds, acts = run_extract(lm, texts, scratch / f"rep{rep}")
+                    del acts
+                    shutil.rmtree(scratch / f"rep{rep}")
+                    extract_s.append(seconds)
+                else:
+                    forward_s.append(run_forward(model, batches))
+            print(f"{rep:>3} {order[0]:>8} {extract_s[-1]:>10.3f} {forward_s[-1]:>10.3f} "
+                  f"{extract_s[-1] / forward_s[-1]:>7.3f}")  # fmt: skip
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+    ratios = [e / f for e, f in zip(extract_s, forward_s)]
+    med_extract, med_forward = statistics.median(extract_s), statistics.median(forward_s)
+    summary = {
+        "extract_over_forward": round(statistics.median(ratios), 4),
+        "peak_rss_growth_10x": None,
+        "extract_s": round(med_extract, 4),
+        "forward_s": round(med_forward, 4),
+        "ratio_of_medians": round(med_extract / med_forward, 4),
+        "n_sentences": len(texts),
+        "tokens": n_tokens,
+        "batches": len(batches),
+        "tokens_per_s_extract": round(n_tokens / med_extract, 1),
+        "tokens_per_s_forward": round(n_tokens / med_forward, 1),
+        "reps": args.reps,
+        "torch_threads": torch.get_num_threads(),
+    }
+    print(f"\nmedian: extract {med_extract:.3f} s ({summary['tokens_per_s_extract']:.0f} tok/s), "
+          f"forward {med_forward:.3f} s ({summary['tokens_per_s_forward']:.0f} tok/s); "
+          f"extract/forward {summary['extract_over_forward']:.3f} (median of ratios), "
+          f"{summary['ratio_of_medians']:.3f} (ratio of medians)")  # fmt: skip
+
+    if not args.skip_memory:
+        print("\npeak memory (VmHWM, one fresh process each; lensnb writes a store on disk):")
+        print(f"{'run':>8} {'corpus':>6} {'sentences':>9} {'tokens':>8} {'longest':>7} {'seconds':>7} "
+              f"{'before MiB':>10} {'peak MiB':>9}")  # fmt: skip
+        results: dict[tuple[str, int], dict] = {}
+        for name in ("extract", "forward"):
+            for factor in (1, 10):
+                runs = []
+                for _ in range(args.memory_reps if name == "extract" else 1):
+                    memory = measure_memory(args.sentences * factor, peer=name == "forward")
+                    runs.append(memory)
+                    print(f"{name:>8} {factor:>5}x {memory['n_sentences']:>9} {memory['n_tokens']:>8} "
+                          f"{memory['longest']:>7} {memory['seconds']:>7.1f} {memory['baseline_mib']:>10.1f} "
+                          f"{memory['peak_mib']:>9.1f}")  # fmt: skip
+                results[name, factor] = dict(runs[0], peak_mib=statistics.median(r["peak_mib"] for r in runs))
+        growth = {name: results[name, 10]["peak_mib"] / results[name, 1]["peak_mib"] for name in ("extract", "forward")}
+        print(f"median peak at 10x / at 1x: extract {growth['extract']:.3f}, bare forward {growth['forward']:.3f} "
+              "('longest' is the longest input in tokens: it sets the largest batch)")  # fmt: skip
+        summary.update(
+            peak_rss_growth_10x=round(growth["extract"], 4),
+            peak_rss_growth_10x_forward=round(growth["forward"], 4),
+            peak_rss_mib_1x=round(results["extract", 1]["peak_mib"], 1),
+            peak_rss_mib_10x=round(results["extract", 10]["peak_mib"], 1),
+            rss_before_extract_mib_1x=round(results["extract", 1]["baseline_mib"], 1),
+            rss_before_extract_mib_10x=round(results["extract", 10]["baseline_mib"], 1),
+            n_sentences_10x=results["extract", 10]["n_sentences"],
+            tokens_10x=results["extract", 10]["n_tokens"],
+            longest_1x=results["extract", 1]["longest"],
+            longest_10x=results["extract", 10]["longest"],
+        )
+    print(json.dumps(summary))
+
+
+if __name__ == "__main__":
+    main()
