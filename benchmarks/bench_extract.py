@@ -51,7 +51,7 @@ import lensnb
 # Private helpers, imported on purpose: the peer must see exactly the batches that
 # extract builds (same segments, same length-sorted order, same padding).
 from lensnb.examples import as_examples
-from lensnb.extract import _batches, _pad_id
+from lensnb.extract import _batches, _pad_id, padded_inputs
 from lensnb.token_table import TokenPlan, tokenize_examples
 
 BATCH_SIZE = 32
@@ -123,13 +123,7 @@ def padded_batches(
     segments = _batches(plan, np.arange(plan.n_segments), BATCH_SIZE, MAX_BATCH_TOKENS)
     batches = []
     for batch in segments:
-        width = max(plan.segment_length(s) for s in batch)
-        ids = np.full((len(batch), width), pad_id, dtype=np.int64)
-        mask = np.zeros((len(batch), width), dtype=np.int64)
-        for b, segment in enumerate(batch):
-            rows = plan.segment_rows[plan.segment_offsets[segment] : plan.segment_offsets[segment + 1]]
-            ids[b, : len(rows)] = token_ids[rows]
-            mask[b, : len(rows)] = 1
+        ids, mask = padded_inputs(plan, batch, token_ids, pad_id)
         batches.append({"input_ids": torch.from_numpy(ids), "attention_mask": torch.from_numpy(mask)})
     return batches, segments, plan
 

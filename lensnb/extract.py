@@ -250,13 +250,7 @@ def _run(
     ):
         for batch in batches:
             lengths = [plan.segment_length(s) for s in batch]
-            width = max(lengths)
-            ids = np.full((len(batch), width), pad_id, dtype=np.int64)
-            mask = np.zeros((len(batch), width), dtype=np.int64)
-            for b, segment in enumerate(batch):
-                rows = plan.segment_rows[plan.segment_offsets[segment] : plan.segment_offsets[segment + 1]]
-                ids[b, : len(rows)] = token_ids[rows]
-                mask[b, : len(rows)] = 1
+            ids, mask = padded_inputs(plan, batch, token_ids, pad_id)
             output = model(
                 input_ids=torch.from_numpy(ids).to(device),
                 attention_mask=torch.from_numpy(mask).to(device),
@@ -284,6 +278,20 @@ def _run(
             )
             background.submit(batch, blocks, maps)
             bar.update(int(sum(plan.keep_rows[s, 1] - plan.keep_rows[s, 0] for s in batch)))
+
+
+def padded_inputs(
+    plan: TokenPlan, batch: np.ndarray, token_ids: np.ndarray, pad_id: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Right-padded input ids and attention mask of a batch of segments, each (batch, longest)."""
+    width = max(plan.segment_length(s) for s in batch)
+    ids = np.full((len(batch), width), pad_id, dtype=np.int64)
+    mask = np.zeros((len(batch), width), dtype=np.int64)
+    for b, segment in enumerate(batch):
+        rows = plan.segment_rows[plan.segment_offsets[segment] : plan.segment_offsets[segment + 1]]
+        ids[b, : len(rows)] = token_ids[rows]
+        mask[b, : len(rows)] = 1
+    return ids, mask
 
 
 def _kept_rows(site, position, states: torch.Tensor, batch, plan: TokenPlan, torch_dtype) -> list:
