@@ -428,6 +428,8 @@ def read_store(path) -> tuple[dict, dict[str, np.ndarray], dict[str, pd.DataFram
             except Exception as error:  # noqa: BLE001 - pyarrow raises many types
                 raise LensError(f"store: {file} is corrupt or truncated ({type(error).__name__}: {error}).") from None
     for name, expected in (("tokens", manifest["n_tokens"]), ("texts", manifest["n_texts"])):
+        if name == "texts" and expected == 0 and name not in tables:
+            continue  # activations built without a text table
         if name not in tables or len(tables[name]) != expected:
             found = len(tables[name]) if name in tables else "no file"
             raise LensError(f"store: {path / (name + '.parquet')} should have {expected} rows, found {found}.")

@@ -265,3 +265,14 @@ def test_overwrite_recomputes_even_the_same_extraction(tiny_models, tmp_path):
         counter.remove()
     assert counter.calls > 0
     assert_same(lensnb.extract(tiny, TEXTS[:6], progress=False), again)
+
+
+def test_activations_built_by_hand_save_and_load(tmp_path):
+    values = np.arange(2 * 3 * 4, dtype=np.float32).reshape(2, 3, 4)
+    table = pd.DataFrame({"text_id": [0, 0, 1], "label": ["a", "b", "c"]})
+    acts = Activations({"resid_post": values}, {"resid_post": (0, 1)}, table, model={"name": "by hand"})
+    loaded = Activations.load(acts.save(tmp_path / "hand"))
+    assert_same(acts, loaded)
+    assert loaded.texts is None and loaded.model["name"] == "by hand"
+    with pytest.raises(LensError, match="arrays"):
+        Activations({"resid_post": values}, {"resid_post": (0,)}, table)
