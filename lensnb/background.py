@@ -16,7 +16,6 @@ after its rows were written.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import queue
 import threading
 import time
@@ -33,12 +32,9 @@ TRIM_SECONDS = 1.0
 
 def _heap_trimmer() -> Callable[[], None] | None:
     """glibc's ``malloc_trim(0)``, or None where the C library has none (macOS, musl, Windows)."""
-    name = ctypes.util.find_library("c")
     try:
-        trim = ctypes.CDLL(name).malloc_trim if name else None
-    except (OSError, AttributeError):
-        return None
-    if trim is None:
+        trim = ctypes.CDLL(None).malloc_trim  # the C library already loaded in this process
+    except (OSError, AttributeError, TypeError):
         return None
     trim.argtypes, trim.restype = [ctypes.c_size_t], ctypes.c_int
     return lambda: trim(0)

@@ -91,15 +91,22 @@ class Example:
     meta: Mapping[str, Any] = field(default_factory=dict)
     text: str | None = None
     _offsets: np.ndarray | None = field(default=None, init=False, repr=False, compare=False)
+    _offsets_of: tuple | None = field(default=None, init=False, repr=False, compare=False)
 
     def resolved_text(self) -> str:
         """The text the tokenizer sees."""
         return self.text if self.text is not None else " ".join(self.words)
 
     def word_offsets(self) -> np.ndarray:
-        """Character offsets of each word in :meth:`resolved_text`, shape (n_words, 2) (computed once)."""
-        if self._offsets is None:
-            self._offsets = self._find_offsets()
+        """Character offsets of each word in :meth:`resolved_text`, shape (n_words, 2).
+
+        Computed once, and again if the words or the text were changed since.
+        """
+        if isinstance(self.words, TextWords):  # a plain text's words are cut from its offsets
+            return self._offsets
+        key = (self.text, tuple(self.words))
+        if self._offsets is None or self._offsets_of != key:
+            self._offsets, self._offsets_of = self._find_offsets(), key
         return self._offsets
 
     def _find_offsets(self) -> np.ndarray:

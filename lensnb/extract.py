@@ -74,7 +74,7 @@ def extract(
         inputs holds fewer of them, so peak memory is set by this budget and not by the
         longest text of the corpus (batches of long inputs are also kept to
         inputs x longest**2 <= ``max_batch_tokens * 128``, for the attention maps).
-        The default, 4096, suits a CPU; raise it on a GPU.
+        The default, 2048, suits a CPU; raise it on a GPU.
     max_length : int, optional
         Longest model input, specials included. Default: the model's limit.
     stride : int, optional
@@ -93,7 +93,8 @@ def extract(
         Stream to this folder instead of memory; the result is memory-mapped. An
         interrupted extraction into the same folder resumes; a finished one is reused.
     overwrite : bool
-        Replace a store made by another model, inputs or settings.
+        Start the store again: replace whatever lensnb store is at ``store`` (one made by
+        another model, inputs or settings, or a finished copy of this one).
     durable : bool
         Also survive a power cut: ``fsync`` the store's arrays before recording
         progress and before marking it complete (see :class:`lensnb.store.StoreWriter`).
@@ -181,19 +182,10 @@ def extract(
     del examples  # only the plan is needed from here on; free the Example objects
     trim_heap()  # and hand tokenization's temporaries back before the model's batches need memory
     try:
+        batches = _batches(plan, np.flatnonzero(~writer.done), batch_size, max_batch_tokens)  # what is left to do
         background = BackgroundWriter(writer)
         try:
-            _run(
-                lens_model,
-                plan,
-                background,
-                wanted,
-                batch_size,
-                max_batch_tokens,
-                torch_dtype,
-                attention_index,
-                progress,
-            )
+            _run(lens_model, plan, batches, background, wanted, torch_dtype, attention_index, progress)
         finally:
             background.close()
         if store is not None:
@@ -213,18 +205,8 @@ def extract(
     )  # fmt: skip
 
 
-def _run(
-    lens_model,
-    plan: TokenPlan,
-    background,
-    wanted,
-    batch_size,
-    max_batch_tokens,
-    torch_dtype,
-    attention_index,
-    progress,
-) -> None:
-    """Forward passes over the segments not yet done; states go to ``background`` to be written."""
+def _run(lens_model, plan: TokenPlan, batches, background, wanted, torch_dtype, attention_index, progress) -> None:
+    """Forward passes over ``batches`` of segments; their states go to ``background`` to be written."""
     from tqdm.auto import tqdm
 
     # the base model: a head (masked-LM, causal-LM: a projection onto the whole vocabulary)
@@ -239,8 +221,6 @@ def _run(
     pad_id = _pad_id(lens_model.tokenizer)
     token_ids = plan.tokens["token_id"].to_numpy()
     device = lens_model.device
-    remaining = np.flatnonzero(~background.writer.done)
-    batches = _batches(plan, remaining, batch_size, max_batch_tokens)
     total = int(sum(plan.keep_rows[s, 1] - plan.keep_rows[s, 0] for batch in batches for s in batch))
     with (
         tqdm(total=total, unit="tok", desc="extract", disable=not progress) as bar,

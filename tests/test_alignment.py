@@ -115,3 +115,12 @@ def test_every_word_gets_pieces_in_real_sentences(minilm_tokenizer):
         words = plan.tokens[(plan.tokens.text_id == text_id) & (plan.tokens.word_index >= 0)]["word_index"]
         assert sorted(set(words)) == list(range(len(text.split())))
     np.testing.assert_array_equal(plan.texts["n_tokens"], np.bincount(plan.tokens["text_id"]))
+
+
+def test_changed_words_are_aligned_again(minilm_tokenizer):
+    example = Example(words=["keys", "here"])
+    assert example.word_offsets().tolist() == [[0, 4], [5, 9]]
+    example.words = ["the", "keys", "here"]  # an Example is mutable: offsets follow the words
+    assert example.word_offsets().tolist() == [[0, 3], [4, 8], [9, 13]]
+    table = plan_for(minilm_tokenizer, [example]).tokens
+    assert table[table.word_index >= 0]["token"].tolist() == ["the", "keys", "here"]

@@ -52,6 +52,7 @@ BAD_OPTIONS = {
     "layer 0 of attn_out": (dict(sites=("attn_out",), layers=[0]), "layers"),
     "empty sites": (dict(sites=()), "sites"),
     "batch size zero": (dict(batch_size=0), "batch_size"),
+    "token budget zero": (dict(max_batch_tokens=0), "max_batch_tokens"),
     "bad dtype": (dict(dtype="int8"), "dtype"),
     "max_length above the model's": (dict(max_length=10_000), "max_length"),
     "negative stride": (dict(stride=-1), "stride"),
