@@ -1,0 +1,69 @@
+"""Real activations for the geometry benchmarks: MiniLM on UD English EWT with UPOS labels.
+
+``minilm_tokens(n)`` extracts all 7 hidden states of the embedded model for the first
+EWT sentences until ``n`` non-special tokens are collected, and returns a (7, n, 384)
+float32 array with the UPOS tag of each token's word (first pieces carry the word's tag;
+other pieces inherit it so that every token has a label).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+import lensnb
+from lensnb import Example
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def data_dir() -> Path:
+    return Path(os.environ.get("LENSNB_DATA") or REPO.parent / "shared" / "data")
+
+
+def ewt_examples(limit: int | None = None, part: str = "train") -> list[Example]:
+    """UD EWT sentences as Examples with their raw text and a ``upos`` label per word."""
+    path = data_dir() / "ud_english_ewt" / f"en_ewt-ud-{part}.conllu"
+    examples, words, tags, text = [], [], [], None
+    with open(path, encoding="utf-8") as handle:
+        for line in handle:
+            line = line.rstrip("\n")
+            if line.startswith("# text = "):
+                text = line[len("# text = ") :]
+            elif line and not line.startswith("#"):
+                columns = line.split("\t")
+                if columns[0].isdigit():
+                    words.append(columns[1])
+                    tags.append(columns[3])
+            elif not line and words:
+                examples.append(Example(words=words, labels={"upos": tags}, text=text))
+                words, tags, text = [], [], None
+                if limit is not None and len(examples) == limit:
+                    break
+    return examples
+
+
+def minilm_tokens(n_tokens: int = 10_000, model: lensnb.LensModel | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(7, n_tokens, 384) float32 states of non-special tokens and their UPOS tags (n_tokens,)."""
+    model = model or lensnb.load_model()
+    examples = ewt_examples(limit=max(50, n_tokens // 8))
+    acts = lensnb.extract(model, examples, progress=False, label_piece="all").drop_special()
+    table = acts.tokens
+    keep = table["upos"].notna().to_numpy()
+    values = np.asarray(acts.values)[:, keep][:, :n_tokens]
+    labels = table["upos"].to_numpy()[keep][:n_tokens].astype(str)
+    if values.shape[1] < n_tokens:
+        raise SystemExit(f"only {values.shape[1]} labelled tokens; {n_tokens} were asked for")
+    return np.ascontiguousarray(values, dtype=np.float32), labels
+
+
+if __name__ == "__main__":
+    import sys
+
+    n = int(sys.argv[1]) if len(sys.argv) > 1 else 10_000
+    out = Path(sys.argv[2]) if len(sys.argv) > 2 else Path(f"minilm_{n}.npz")
+    values, labels = minilm_tokens(n)
+    np.savez(out, values=values, labels=labels)
+    print(out, values.shape, len(set(labels)), "labels")

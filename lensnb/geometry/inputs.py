@@ -1,0 +1,211 @@
+"""Turning what a user holds (``Activations``, arrays, tensors) into per-layer matrices.
+
+Every geometry measure starts here, so that the checks (shapes, finite values, the
+layers asked for) and their error messages are the same everywhere.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from lensnb.activations import Activations
+from lensnb.errors import LensError
+
+__all__ = ["LayerStack", "layer_stack", "as_matrix", "POOLS"]
+
+POOLS = ("mean", "max", "first", "last", "cls")
+
+
+@dataclass(frozen=True)
+class LayerStack:
+    """The same items seen at several layers.
+
+    Attributes
+    ----------
+    layers : tuple of int
+        Model layers (for plain arrays: positions 0..L-1 along the first axis).
+    arrays : list of ndarray, each of shape (n_items, dim)
+        One matrix per layer (possibly memory-mapped; not copied).
+    table : DataFrame, optional
+        One row per item.
+    unit : str
+        ``"token"``, ``"word"``, ``"span"``, ``"text"`` or ``"item"`` for plain arrays.
+    model : str, optional
+        Name of the model the states come from.
+    """
+
+    layers: tuple[int, ...]
+    arrays: list[np.ndarray]
+    table: pd.DataFrame | None
+    unit: str
+    model: str | None
+
+    @property
+    def n_items(self) -> int:
+        return int(self.arrays[0].shape[0])
+
+    def matrix(self, position: int, dtype: Any = np.float64) -> np.ndarray:
+        """Layer at ``position`` as a C-contiguous (n_items, dim) array of ``dtype``."""
+        return np.ascontiguousarray(self.arrays[position], dtype=dtype)
+
+
+def layer_stack(
+    data: Any,
+    layers: Sequence[int] | int | None = None,
+    *,
+    site: str | None = None,
+    pool: str | None = None,
+    argument: str = "data",
+    check_finite: bool = True,
+) -> LayerStack:
+    """Per-layer matrices of ``data``.
+
+    Parameters
+    ----------
+    data : Activations, array of shape (layer, item, dim), or sequence of (item, dim) arrays
+        numpy arrays or torch tensors.
+    layers : int or sequence of int, optional
+        For Activations: model layers (negative count from the end). For arrays:
+        positions along the first axis. Default: all.
+    site : str, optional
+        Which site of an Activations holding several.
+    pool : {"mean", "max", "first", "last", "cls"}, optional
+        Pool token-level Activations into one vector per text first (see
+        :meth:`lensnb.Activations.pool_texts`).
+    argument : str
+        The caller's name for ``data``, used in error messages.
+    check_finite : bool
+        Refuse NaN and infinite values (checked layer by layer).
+
+    Returns
+    -------
+    LayerStack
+
+    Raises
+    ------
+    LensError
+        For an unknown type, a missing layer, mismatched row counts, fewer than two
+        items, or NaN / infinite values.
+    """
+    if isinstance(data, Activations):
+        if pool is not None:
+            if pool not in POOLS:
+                raise LensError.bad_argument("pool", pool, f"None or one of {POOLS}")
+            data = data.pool_texts(pool)
+        site_name = data._site(site)
+        available = data.layers_by_site[site_name]
+        wanted = available if layers is None else tuple(_layer_list(layers, "layers"))
+        positions = [data.layer_position(layer, site_name) for layer in wanted]
+        resolved = tuple(available[p] for p in positions)
+        array = data.arrays[site_name]
+        arrays = [array[p] for p in positions]
+        stack = LayerStack(resolved, arrays, data.table, data.unit, data.model.get("name"))
+    else:
+        if pool is not None:
+            raise LensError.bad_argument(
+                "pool", pool, "None for plain arrays (pool them yourself, or pass Activations)"
+            )
+        arrays_all = _plain_arrays(data, argument)
+        wanted = tuple(range(len(arrays_all))) if layers is None else tuple(_layer_list(layers, "layers"))
+        resolved_list = []
+        for layer in wanted:
+            position = layer + len(arrays_all) if layer < 0 else layer
+            if not 0 <= position < len(arrays_all):
+                raise LensError.bad_argument(
+                    "layers", layer, f"a position in 0..{len(arrays_all) - 1} of the {len(arrays_all)} layers of {argument}"
+                )  # fmt: skip
+            resolved_list.append(position)
+        stack = LayerStack(tuple(resolved_list), [arrays_all[p] for p in resolved_list], None, "item", None)
+    if not stack.layers:
+        raise LensError.bad_argument("layers", layers, "at least one layer")
+    _check_rows(stack, argument, check_finite)
+    return stack
+
+
+def as_matrix(x: Any, argument: str, *, dtype: Any = np.float64, min_rows: int = 2) -> np.ndarray:
+    """A finite, C-contiguous (n, d) array of ``dtype`` from a numpy array or torch tensor.
+
+    Raises
+    ------
+    LensError
+        When ``x`` is not 2-D, has fewer than ``min_rows`` rows or holds NaN / inf.
+    """
+    array = _to_numpy(x, argument)
+    if array.ndim != 2:
+        raise LensError.bad_argument(argument, array, "a 2-D array of shape (n_items, dim)")
+    if array.shape[0] < min_rows or array.shape[1] < 1:
+        raise LensError.bad_argument(argument, array, f"at least {min_rows} rows and one column")
+    array = np.ascontiguousarray(array, dtype=dtype)
+    if not np.isfinite(array).all():
+        bad = int((~np.isfinite(array)).any(axis=1).sum())
+        raise LensError.bad_argument(argument, f"an array with NaN or infinite values in {bad} row(s)", "finite values")
+    return array
+
+
+def _to_numpy(x: Any, argument: str) -> np.ndarray:
+    if isinstance(x, np.ndarray):
+        return x
+    if type(x).__module__.startswith("torch"):
+        return x.detach().to("cpu").numpy()
+    if isinstance(x, (list, tuple)):
+        try:
+            return np.asarray(x, dtype=np.float64)
+        except (TypeError, ValueError):
+            pass
+    raise LensError.bad_argument(argument, x, "a numpy array or torch tensor")
+
+
+def _plain_arrays(data: Any, argument: str) -> list[np.ndarray]:
+    if isinstance(data, (list, tuple)) and data and all(hasattr(a, "shape") for a in data):
+        arrays = [_to_numpy(a, f"{argument}[{i}]") for i, a in enumerate(data)]
+        for i, array in enumerate(arrays):
+            if array.ndim != 2:
+                raise LensError.bad_argument(f"{argument}[{i}]", array, "a 2-D (item, dim) array per layer")
+        return arrays
+    array = _to_numpy(data, argument)
+    if array.ndim == 2:
+        return [array]
+    if array.ndim != 3:
+        raise LensError.bad_argument(
+            argument, array, "Activations, a (layer, item, dim) array, a list of (item, dim) arrays or one (item, dim) array"
+        )  # fmt: skip
+    return list(array)
+
+
+def _layer_list(layers: Sequence[int] | int, argument: str) -> list[int]:
+    if isinstance(layers, (int, np.integer)) and not isinstance(layers, bool):
+        return [int(layers)]
+    if isinstance(layers, (str, bytes)) or not isinstance(layers, (Sequence, np.ndarray)):
+        raise LensError.bad_argument(argument, layers, "an integer layer or a list of them")
+    out = []
+    for layer in layers:
+        if not isinstance(layer, (int, np.integer)) or isinstance(layer, bool):
+            raise LensError.bad_argument(argument, list(layers), "integer layers")
+        out.append(int(layer))
+    return out
+
+
+def _check_rows(stack: LayerStack, argument: str, check_finite: bool) -> None:
+    n = stack.arrays[0].shape[0]
+    for layer, array in zip(stack.layers, stack.arrays):
+        if array.ndim != 2 or array.shape[0] != n:
+            raise LensError.bad_argument(
+                f"{argument} (layer {layer})", array, f"shape ({n}, dim): every layer must hold the same items"
+            )
+    if n < 2:
+        raise LensError.bad_argument(argument, f"{n} item(s)", "at least 2 items")
+    if check_finite:
+        for layer, array in zip(stack.layers, stack.arrays):
+            finite = np.isfinite(array).all(axis=1)
+            if not finite.all():
+                rows = np.flatnonzero(~finite)
+                raise LensError.bad_argument(
+                    f"{argument} (layer {layer})",
+                    f"NaN or infinite values in {len(rows)} row(s), first rows {rows[:5].tolist()}",
+                    "finite values",
+                )

@@ -1,0 +1,425 @@
+"""Intrinsic dimension: TwoNN (Facco et al. 2017), its scale analysis, and GRIDE.
+
+The estimators work on neighbour distances only: TwoNN on the ratio of each point's
+second to first nearest-neighbour distance, GRIDE on the ratio of its 2n-th to n-th.
+Distances come from :mod:`lensnb.geometry.neighbors` (exact, float64), so one search
+per layer serves every estimator and the neighbourhood overlaps.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from lensnb.errors import LensError
+from lensnb.geometry.inputs import layer_stack
+from lensnb.geometry.neighbors import NeighborCache, Neighbors
+from lensnb.geometry.results import LayerProfile
+
+__all__ = [
+    "twonn_from_ratios",
+    "twonn",
+    "gride_from_ratios",
+    "intrinsic_dimension",
+    "intrinsic_dimension_scaling",
+    "TWONN_FITS",
+]
+
+TWONN_FITS = ("base", "ml")
+DUPLICATES = ("drop", "raise")
+
+
+def twonn_from_ratios(mu: np.ndarray, fraction: float = 0.9, fit: str = "base") -> float:
+    """TwoNN intrinsic dimension from the ratios mu_i = r2_i / r1_i.
+
+    Parameters
+    ----------
+    mu : ndarray of float64, shape (n_points,)
+        Ratios of second to first nearest-neighbour distance, all > 1 (no duplicates).
+    fraction : float
+        Base fit: the share of the smallest ratios kept (0.9 discards the largest 10%).
+    fit : {"base", "ml"}
+        ``"base"``: least squares through the origin of y_i = -log(1 - i/N) on x_i =
+        log mu_(i), i = 1..int(N * fraction), over the sorted ratios, denominator N (not
+        the number kept): d = sum(x y) / sum(x^2). ``"ml"``: the maximum-likelihood
+        estimate d = (N - 1) / sum(log mu) over all points.
+
+    Returns
+    -------
+    float
+
+    References
+    ----------
+    Facco, d'Errico, Rodriguez & Laio (2017), "Estimating the intrinsic dimension of
+    datasets by a minimal neighborhood information", Sci. Rep. 7, 12140, Eq. (4)-(5)
+    (empirical cumulative F(mu) = i/N and the linear fit of -log(1 - F) on log mu).
+    """
+    mu = np.asarray(mu, dtype=np.float64)
+    n = len(mu)
+    if fit not in TWONN_FITS:
+        raise LensError.bad_argument("fit", fit, f"one of {TWONN_FITS}")
+    if n < 3:
+        raise LensError.bad_argument("mu", f"{n} ratio(s)", "at least 3 points")
+    log_mu = np.log(mu)
+    if fit == "ml":
+        return float((n - 1) / log_mu.sum())
+    if not 0 < fraction <= 1:
+        raise LensError.bad_argument("fraction", fraction, "a number in (0, 1]")
+    kept = int(n * fraction)
+    if kept < 2:
+        raise LensError.bad_argument("fraction", fraction, f"a fraction keeping at least 2 of the {n} points")
+    x = np.sort(log_mu)[:kept]
+    y = -np.log(1.0 - np.arange(1, kept + 1, dtype=np.float64) / n)
+    if kept == n:  # -log(0) for the last point: Facco et al. never keep it
+        x, y = x[:-1], y[:-1]
+    return float(np.dot(x, y) / np.dot(x, x))
+
+
+def twonn(
+    x: Any,
+    *,
+    fraction: float = 0.9,
+    fit: str = "base",
+    duplicates: str = "drop",
+    cache: NeighborCache | None = None,
+) -> float:
+    """TwoNN intrinsic dimension of one (n_points, dim) matrix.
+
+    Parameters
+    ----------
+    x : ndarray or tensor, shape (n_points, dim)
+    fraction, fit
+        See :func:`twonn_from_ratios`.
+    duplicates : {"drop", "raise"}
+        Points with a copy (r1 = 0, mu undefined): drop them from the fit with a warning
+        that gives their count, or raise.
+    cache : NeighborCache, optional
+        Reuses (and fills) the neighbour search.
+
+    Returns
+    -------
+    float
+    """
+    stack = layer_stack(x, argument="x")
+    if len(stack.arrays) != 1:
+        raise LensError.bad_argument("x", x, "one (n_points, dim) matrix")
+    matrix = np.asarray(stack.arrays[0])
+    neighbors = (cache if cache is not None else NeighborCache()).neighbors(matrix, 2)
+    mu, _ = _ratios(neighbors, 1, 2, duplicates, "x")
+    return twonn_from_ratios(mu, fraction, fit)
+
+
+def gride_from_ratios(
+    mu: np.ndarray, n1: int, n2: int, *, bounds: tuple[float, float] = (1e-3, 500.0)
+) -> tuple[float, float]:
+    """GRIDE maximum-likelihood intrinsic dimension from mu_i = r_{n2} / r_{n1}.
+
+    Parameters
+    ----------
+    mu : ndarray of float64, shape (n_points,)
+        Ratios of the n2-th to the n1-th neighbour distance, all > 1.
+    n1, n2 : int
+        Neighbour ranks, 1 <= n1 < n2 (the multi-scale analysis uses n2 = 2 n1).
+    bounds : (float, float)
+        Search interval for d.
+
+    Returns
+    -------
+    (d, standard error)
+        The maximiser of the log-likelihood and 1 / sqrt(observed Fisher information).
+
+    Notes
+    -----
+    Under a locally constant density, mu has density
+    f(mu) = d (mu^d - 1)^(n2 - n1 - 1) / (B(n2 - n1, n1) mu^((n2 - 1) d + 1)); for n1 = 1,
+    n2 = 2 this is TwoNN's Pareto law and the estimate is the TwoNN ML fit (N / sum log mu).
+
+    References
+    ----------
+    Denti, Doimo, Laio & Mira (2022), "The generalized ratios intrinsic dimension
+    estimator", Sci. Rep. 12, 20005, Eq. (6) (density of mu) and Sec. 2.2 (ML estimate).
+    """
+    from scipy.optimize import minimize_scalar
+
+    mu = np.asarray(mu, dtype=np.float64)
+    if not 1 <= n1 < n2:
+        raise LensError.bad_argument("n1, n2", (n1, n2), "neighbour ranks with 1 <= n1 < n2")
+    log_mu = np.log(mu)
+    n, gap = len(mu), n2 - n1
+
+    def negative_log_likelihood(d: float) -> float:
+        # log(mu^d - 1) = d log mu + log(1 - mu^-d), stable for large d log mu
+        tail = np.log(-np.expm1(-d * log_mu))
+        return -(n * np.log(d) + (gap - 1) * (d * log_mu + tail).sum() - ((n2 - 1) * d + 1) * log_mu.sum())
+
+    found = minimize_scalar(negative_log_likelihood, bounds=bounds, method="bounded", options={"xatol": 1e-10})
+    d = float(found.x)
+    step = max(1e-5, 1e-4 * d)
+    curvature = (
+        negative_log_likelihood(d + step) - 2 * negative_log_likelihood(d) + negative_log_likelihood(d - step)
+    ) / step**2
+    return d, float(1.0 / np.sqrt(curvature)) if curvature > 0 else float("nan")
+
+
+def intrinsic_dimension(
+    data: Any,
+    *,
+    layers: Sequence[int] | int | None = None,
+    site: str | None = None,
+    pool: str | None = None,
+    fraction: float = 0.9,
+    fit: str = "base",
+    decimation: int = 1,
+    repeats: int = 1,
+    bootstrap: int = 100,
+    seed: int = 0,
+    duplicates: str = "drop",
+    cache: NeighborCache | None = None,
+    progress: bool = True,
+) -> LayerProfile:
+    """TwoNN intrinsic dimension of every layer, with error bars.
+
+    Parameters
+    ----------
+    data : Activations, array (layer, item, dim) or list of (item, dim) arrays
+    layers, site, pool
+        Which layers; which site; ``pool="mean"`` pools tokens into one vector per text
+        first (see :func:`lensnb.geometry.inputs.layer_stack`).
+    fraction, fit
+        See :func:`twonn_from_ratios` (Valeriani et al. 2023 used fraction 0.98).
+    decimation : int
+        Estimate on random subsets of N / ``decimation`` points (1: all points). The
+        ID depends on the scale; see :func:`intrinsic_dimension_scaling`.
+    repeats : int
+        With decimation > 1, how many independent random subsets (each of N /
+        decimation points, drawn without replacement); the value is their mean and
+        the error bar their standard deviation. Valeriani et al.: decimation 32, 4
+        repeats.
+    bootstrap : int
+        With one subset (repeats = 1), the error bar is the standard deviation of the
+        fit over this many bootstrap resamples of the points' ratios mu (neighbours
+        fixed); 0 for none.
+    seed : int
+        Seeds the subsets and the bootstrap.
+    duplicates : {"drop", "raise"}
+        See :func:`twonn`; the number dropped per layer is in ``details["duplicates"]``.
+    cache : NeighborCache, optional
+        Shared neighbour searches (one per layer and subset).
+    progress : bool
+
+    Returns
+    -------
+    LayerProfile
+        name "intrinsic_dimension_twonn"; values (n_layers,), errors (n_layers,).
+
+    References
+    ----------
+    Facco et al. (2017), Sci. Rep. 7, 12140. Valeriani et al. (2023), "The geometry of
+    hidden representations of large transformer models", NeurIPS (protocol).
+    """
+    from tqdm.auto import tqdm
+
+    _check_choice("fit", fit, TWONN_FITS)
+    _check_choice("duplicates", duplicates, DUPLICATES)
+    decimation = _positive_int("decimation", decimation)
+    repeats = _positive_int("repeats", repeats)
+    if not isinstance(bootstrap, (int, np.integer)) or bootstrap < 0:
+        raise LensError.bad_argument("bootstrap", bootstrap, "a non-negative integer")
+    stack = layer_stack(data, layers, site=site, pool=pool)
+    cache = cache if cache is not None else NeighborCache()
+    rng = np.random.default_rng(seed)
+    n = stack.n_items
+    size = n // decimation
+    if size < 3:
+        raise LensError.bad_argument("decimation", decimation, f"at most {n // 3} for {n} points (3 per subset)")
+    subsets = [np.arange(n)] if decimation == 1 else [np.sort(rng.permutation(n)[:size]) for _ in range(repeats)]
+    values, errors, dropped = [], [], []
+    for position, layer in enumerate(tqdm(stack.layers, desc="intrinsic dimension", disable=not progress)):
+        matrix = np.asarray(stack.arrays[position])
+        found = [cache.neighbors(matrix if len(s) == n else matrix[s], 2) for s in subsets]
+        value, error, n_dropped = twonn_estimate(
+            found, fraction, fit, duplicates, bootstrap, rng, f"data (layer {layer})"
+        )
+        values.append(value)
+        errors.append(error)
+        dropped.append(n_dropped)
+    params = dict(
+        fraction=fraction, fit=fit, decimation=decimation, repeats=len(subsets), bootstrap=bootstrap, seed=seed,
+        duplicates=duplicates, pool=pool, n_points=n, subset_size=size,
+        error="std over subsets" if len(subsets) > 1 else ("bootstrap std" if bootstrap else "none"),
+    )  # fmt: skip
+    return LayerProfile(
+        "intrinsic_dimension_twonn", stack.layers, np.asarray(values), np.asarray(errors), params, stack.table,
+        stack.unit, {"duplicates": np.asarray(dropped)},
+    )  # fmt: skip
+
+
+def intrinsic_dimension_scaling(
+    data: Any,
+    *,
+    layers: Sequence[int] | int | None = None,
+    site: str | None = None,
+    pool: str | None = None,
+    method: str = "twonn",
+    decimations: Sequence[int] = (1, 2, 4, 8, 16, 32),
+    repeats: int = 4,
+    max_rank: int = 64,
+    fraction: float = 0.9,
+    seed: int = 0,
+    duplicates: str = "drop",
+    cache: NeighborCache | None = None,
+    progress: bool = True,
+) -> LayerProfile:
+    """Intrinsic dimension of every layer as a function of scale.
+
+    Parameters
+    ----------
+    method : {"twonn", "gride"}
+        ``"twonn"``: the scale grows by decimation: random subsets of N / m points for
+        each m in ``decimations`` (``repeats`` subsets each; one when m = 1), TwoNN base
+        fit on each; the scale is the mean second-neighbour distance of the subset.
+        ``"gride"``: all points, neighbour ranks n1 = 2^j, n2 = 2^(j+1) for 2^(j+1) <=
+        ``max_rank``; the scale is the mean n2-th neighbour distance; the error bar is
+        the ML standard error.
+    decimations, repeats, max_rank, fraction, seed, duplicates, cache, progress
+        As above.
+
+    Returns
+    -------
+    LayerProfile
+        values: the ID at the smallest scale (all points for TwoNN, ranks 1-2 for
+        GRIDE); ``details``: ``"scale"``, ``"id"`` and ``"error"`` of shape
+        (n_layers, n_scales), and ``"ranks"`` or ``"decimations"``.
+
+    References
+    ----------
+    Facco et al. (2017) (decimation); Denti et al. (2022), Sci. Rep. 12, 20005 (GRIDE).
+    """
+    from tqdm.auto import tqdm
+
+    _check_choice("method", method, ("twonn", "gride"))
+    _check_choice("duplicates", duplicates, DUPLICATES)
+    repeats = _positive_int("repeats", repeats)
+    stack = layer_stack(data, layers, site=site, pool=pool)
+    cache = cache if cache is not None else NeighborCache()
+    n = stack.n_items
+    rng = np.random.default_rng(seed)
+    if method == "twonn":
+        steps = [_positive_int("decimations", m) for m in decimations]
+        if not steps or n // max(steps) < 3:
+            raise LensError.bad_argument("decimations", list(decimations), f"values keeping at least 3 of {n} points")
+        draws = {
+            m: [np.arange(n)] if m == 1 else [np.sort(rng.permutation(n)[: n // m]) for _ in range(repeats)]
+            for m in steps
+        }
+    else:
+        max_rank = _positive_int("max_rank", max_rank)
+        if max_rank >= n or max_rank < 2:
+            raise LensError.bad_argument("max_rank", max_rank, f"an integer in 2..{n - 1}")
+        ranks = [(2**j, 2 ** (j + 1)) for j in range(int(np.log2(max_rank)))]
+    ids, errs, scales = [], [], []
+    for position, layer in enumerate(tqdm(stack.layers, desc=f"ID scaling ({method})", disable=not progress)):
+        matrix = np.asarray(stack.arrays[position])
+        row_id, row_err, row_scale = [], [], []
+        if method == "twonn":
+            for m in steps:
+                estimates, radius = [], []
+                for subset in draws[m]:
+                    part = matrix if len(subset) == n else matrix[subset]
+                    neighbors = cache.neighbors(part, 2)
+                    mu, _ = _ratios(neighbors, 1, 2, duplicates, f"data (layer {layer})")
+                    estimates.append(twonn_from_ratios(mu, fraction, "base"))
+                    radius.append(float(neighbors.distances[:, 1].mean()))
+                row_id.append(float(np.mean(estimates)))
+                row_err.append(float(np.std(estimates, ddof=1)) if len(estimates) > 1 else float("nan"))
+                row_scale.append(float(np.mean(radius)))
+        else:
+            neighbors = cache.neighbors(matrix, max_rank)
+            for n1, n2 in ranks:
+                mu, _ = _ratios(neighbors, n1, n2, duplicates, f"data (layer {layer})")
+                d, err = gride_from_ratios(mu, n1, n2)
+                row_id.append(d)
+                row_err.append(err)
+                row_scale.append(float(neighbors.distances[:, n2 - 1].mean()))
+        ids.append(row_id)
+        errs.append(row_err)
+        scales.append(row_scale)
+    ids_a, errs_a = np.asarray(ids), np.asarray(errs)
+    details: dict[str, Any] = {"id": ids_a, "error": errs_a, "scale": np.asarray(scales)}
+    if method == "twonn":
+        details["decimations"] = np.asarray(steps)
+        params = dict(method=method, decimations=tuple(steps), repeats=repeats, fraction=fraction, seed=seed)
+    else:
+        details["ranks"] = np.asarray(ranks)
+        params = dict(method=method, max_rank=max_rank)
+    params.update(pool=pool, n_points=n, duplicates=duplicates)
+    return LayerProfile(
+        f"intrinsic_dimension_{method}_scaling", stack.layers, ids_a[:, 0], errs_a[:, 0], params, stack.table,
+        stack.unit, details,
+    )  # fmt: skip
+
+
+def twonn_estimate(
+    found: list[Neighbors],
+    fraction: float,
+    fit: str,
+    duplicates: str,
+    bootstrap: int,
+    rng: np.random.Generator,
+    argument: str,
+) -> tuple[float, float, int]:
+    """TwoNN from the neighbours of one or several subsets: (value, error bar, points dropped).
+
+    Several subsets: their mean and standard deviation; one: the fit and its bootstrap
+    standard deviation (NaN without bootstrap)."""
+    estimates, n_dropped, mu = [], 0, None
+    for neighbors in found:
+        mu, removed = _ratios(neighbors, 1, 2, duplicates, argument)
+        n_dropped += removed
+        estimates.append(twonn_from_ratios(mu, fraction, fit))
+    if len(found) > 1:
+        return float(np.mean(estimates)), float(np.std(estimates, ddof=1)), n_dropped
+    error = _bootstrap_error(mu, fraction, fit, bootstrap, rng) if bootstrap else float("nan")
+    return estimates[0], error, n_dropped
+
+
+def _ratios(neighbors: Neighbors, n1: int, n2: int, duplicates: str, argument: str) -> tuple[np.ndarray, int]:
+    """mu = r_{n2} / r_{n1} per point, without points whose r_{n1} is 0; and how many were dropped."""
+    r1 = neighbors.distances[:, n1 - 1]
+    r2 = neighbors.distances[:, n2 - 1]
+    zero = r1 == 0.0
+    count = int(zero.sum())
+    if count:
+        if duplicates == "raise":
+            raise LensError.bad_argument(
+                argument, f"{count} point(s) with an identical copy (neighbour distance 0)",
+                "distinct points", "Pass duplicates='drop' to leave them out of the fit, or deduplicate the data.",
+            )  # fmt: skip
+        warnings.warn(
+            f"{argument}: {count} of {len(r1)} points have an identical copy (r{n1} = 0); they are left out "
+            "of the intrinsic-dimension fit.",
+            stacklevel=3,
+        )
+    mu = r2[~zero] / r1[~zero]
+    return mu, count
+
+
+def _bootstrap_error(mu: np.ndarray, fraction: float, fit: str, rounds: int, rng: np.random.Generator) -> float:
+    """Standard deviation of the fit over bootstrap resamples of the ratios."""
+    n = len(mu)
+    estimates = [twonn_from_ratios(mu[rng.integers(0, n, n)], fraction, fit) for _ in range(rounds)]
+    return float(np.std(estimates, ddof=1)) if rounds > 1 else float("nan")
+
+
+def _check_choice(name: str, value: Any, choices: tuple) -> None:
+    if value not in choices:
+        raise LensError.bad_argument(name, value, f"one of {choices}")
+
+
+def _positive_int(name: str, value: Any) -> int:
+    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
+        raise LensError.bad_argument(name, value, "a positive integer")
+    return int(value)

@@ -1,0 +1,191 @@
+"""Exact k nearest neighbours in Euclidean distance, and a cache that computes them once.
+
+TwoNN needs each point's two nearest neighbours, the neighbourhood overlaps its k
+nearest; both come from one search per layer, kept in a :class:`NeighborCache` keyed
+by the data itself (a digest of the array's bytes), so that every measure of a
+profile reuses it.
+
+The search runs in two passes. Candidates come from float32 matrix products on
+centred data, row block by row block (``|x|^2 + |y|^2 - 2 x.y``: fast, but with a
+rounding error); then the candidates' distances are recomputed exactly in float64
+from the differences, re-sorted, and every row is checked: when a point outside the
+candidates could still be closer than the k-th (the float32 gap is within the
+rounding bound), that row is searched again exhaustively in float64. The result is
+the exact float64 kNN, at the speed of a float32 GEMM.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from lensnb.errors import LensError
+
+__all__ = ["Neighbors", "NeighborCache", "nearest_neighbors", "data_key"]
+
+_BLOCK_ROWS = 2048
+_MARGIN = 8  # extra float32 candidates per row, re-ranked in float64
+
+
+@dataclass(frozen=True)
+class Neighbors:
+    """The k nearest neighbours of every point, the point itself excluded.
+
+    Attributes
+    ----------
+    indices : ndarray of int64, shape (n_points, k)
+        Neighbours by increasing distance (ties broken by the lower index).
+    distances : ndarray of float64, shape (n_points, k)
+        Their Euclidean distances, exact in float64.
+    """
+
+    indices: np.ndarray
+    distances: np.ndarray
+
+    @property
+    def k(self) -> int:
+        return int(self.indices.shape[1])
+
+    def first(self, k: int) -> Neighbors:
+        """The first ``k`` neighbours of every point."""
+        return Neighbors(self.indices[:, :k], self.distances[:, :k])
+
+    def duplicates(self) -> np.ndarray:
+        """Points with a neighbour at distance exactly 0: bool, shape (n_points,)."""
+        return self.distances[:, 0] == 0.0
+
+
+def data_key(x: np.ndarray) -> str:
+    """A digest of an array's shape, dtype and bytes: equal keys mean equal data."""
+    array = np.ascontiguousarray(x)
+    digest = hashlib.sha1(f"{array.shape}|{array.dtype.str}".encode())  # a cache key, not a security digest
+    digest.update(memoryview(array).cast("B"))
+    return digest.hexdigest()
+
+
+@dataclass
+class NeighborCache:
+    """kNN per data set, computed once for the largest k asked and sliced for smaller ones.
+
+    Pass one cache to several measures (TwoNN, overlaps, GRIDE) so that each layer's
+    search runs once. Keys are digests of the data (:func:`data_key`), so a cache
+    never returns the neighbours of other data. Holds ``n_points x k`` indices and
+    distances per entry; drop it (or call :meth:`clear`) to free them.
+    """
+
+    entries: dict[str, Neighbors] = field(default_factory=dict)
+    searches: int = 0
+
+    def neighbors(self, x: np.ndarray, k: int, key: str | None = None) -> Neighbors:
+        """The ``k`` nearest neighbours of the rows of ``x`` (n, d).
+
+        Parameters
+        ----------
+        x : ndarray, shape (n_points, dim)
+        k : int
+            Neighbours per point, ``1 <= k < n_points``.
+        key : str, optional
+            The data's :func:`data_key`, when the caller has it already.
+        """
+        key = key or data_key(x)
+        found = self.entries.get(key)
+        if found is not None and found.k >= k:
+            return found.first(k)
+        result = nearest_neighbors(x, k)
+        self.searches += 1
+        self.entries[key] = result
+        return result
+
+    def clear(self) -> None:
+        self.entries.clear()
+
+
+def nearest_neighbors(x: np.ndarray, k: int, *, block_rows: int = _BLOCK_ROWS) -> Neighbors:
+    """Exact Euclidean k nearest neighbours of every row, itself excluded.
+
+    Parameters
+    ----------
+    x : ndarray, shape (n_points, dim)
+        Any float dtype; the distances returned are computed in float64.
+    k : int
+        ``1 <= k < n_points``.
+    block_rows : int
+        Rows per block of the candidate search (memory: block x n_points floats).
+
+    Returns
+    -------
+    Neighbors
+        indices (n_points, k) int64 and distances (n_points, k) float64, sorted by
+        distance, then by index. Among points at exactly the same distance (duplicate
+        points) beyond the first k + 8 candidates, which ones are kept is deterministic
+        but unspecified.
+    """
+    points = np.asarray(x)
+    if points.ndim != 2:
+        raise LensError.bad_argument("x", points, "a 2-D array of shape (n_points, dim)")
+    n = points.shape[0]
+    if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or not 1 <= k < n:
+        raise LensError.bad_argument("k", k, f"an integer with 1 <= k < the number of points ({n})")
+    k = int(k)
+    exact = torch.from_numpy(np.ascontiguousarray(points, dtype=np.float64))
+    exact = exact - exact.mean(dim=0)  # distances are unchanged; float32 products lose less
+    n_candidates = min(n - 1, k + _MARGIN)
+    indices = np.empty((n, k), dtype=np.int64)
+    distances = np.empty((n, k), dtype=np.float64)
+    redo: list[np.ndarray] = []
+    with torch.inference_mode():
+        approx = exact.to(torch.float32)
+        squared = (approx * approx).sum(dim=1)  # (n,)
+        # rounding of a float32 dot product of length dim: |error| <= dim * eps * |x| |y|
+        slack = 2.0 * exact.shape[1] * float(torch.finfo(torch.float32).eps)
+        largest = float(squared.max())
+        for start in range(0, n, block_rows):
+            stop = min(n, start + block_rows)
+            values, candidates = _block_candidates(approx, squared, start, stop, n_candidates)
+            rows_i, rows_d = _refine(exact, start, candidates, k)
+            indices[start:stop], distances[start:stop] = rows_i, rows_d
+            if n_candidates < n - 1:
+                bound = values[:, -1].to(torch.float64)  # every left-out point has approximate d2 >= bound
+                error = slack * (squared[start:stop].to(torch.float64) + largest)
+                unsafe = torch.from_numpy(rows_d[:, k - 1] ** 2) >= bound - error
+                if bool(unsafe.any()):
+                    redo.append(np.flatnonzero(unsafe.numpy()) + start)
+        if redo:
+            rows = torch.from_numpy(np.concatenate(redo))
+            for s in range(0, len(rows), block_rows):
+                part = rows[s : s + block_rows]
+                d2 = (exact * exact).sum(dim=1)[None, :] - 2.0 * (exact[part] @ exact.T)  # float64, all points
+                d2[torch.arange(len(part)), part] = float("inf")
+                candidates = torch.topk(d2, n_candidates, dim=1, largest=False, sorted=True).indices.numpy()
+                rows_i, rows_d = _refine(exact, part.numpy(), candidates, k)
+                indices[part.numpy()], distances[part.numpy()] = rows_i, rows_d
+    return Neighbors(indices, distances)
+
+
+def _block_candidates(approx, squared, start: int, stop: int, count: int):
+    """The ``count`` nearest candidates of rows start..stop by float32 d2: (values, indices), each (b, count)."""
+    d2 = torch.addmm(squared[None, :], approx[start:stop], approx.T, alpha=-2.0)  # (b, n) minus |x_i|^2
+    d2 += squared[start:stop, None]
+    rows = torch.arange(stop - start)
+    d2[rows, rows + start] = float("inf")  # the point itself
+    values, candidates = torch.topk(d2, count, dim=1, largest=False, sorted=True)
+    return values, candidates.numpy()
+
+
+def _refine(exact: torch.Tensor, rows, candidates: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Exact float64 distances from ``rows`` (a start offset or an index array) to their
+    candidates (b, c), re-sorted by distance then index; the first k of each row."""
+    b, c = candidates.shape
+    row_index = torch.arange(rows, rows + b) if isinstance(rows, (int, np.integer)) else torch.from_numpy(rows)
+    cand = torch.from_numpy(candidates)
+    out = torch.empty((b, c), dtype=torch.float64)
+    step = max(1, 8_000_000 // max(1, c * exact.shape[1]))  # bound the (rows, c, dim) temporary
+    for s in range(0, b, step):
+        diff = exact[cand[s : s + step]] - exact[row_index[s : s + step], None, :]
+        out[s : s + step] = torch.linalg.vector_norm(diff, dim=2)
+    d = out.numpy()
+    order = np.lexsort((candidates, d), axis=1)[:, :k]  # by distance, then by index
+    return np.take_along_axis(candidates, order, axis=1), np.take_along_axis(d, order, axis=1)

@@ -1,0 +1,253 @@
+"""Neighbours, TwoNN, GRIDE, overlaps and the geometry profile: known answers and peers."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import lensnb
+from lensnb import LensError
+from lensnb.geometry.intrinsic_dimension import (
+    gride_from_ratios,
+    intrinsic_dimension,
+    intrinsic_dimension_scaling,
+    twonn,
+    twonn_from_ratios,
+)
+from lensnb.geometry.neighbors import NeighborCache, nearest_neighbors
+from lensnb.geometry.overlap import label_overlap, neighborhood_overlap, neighborhood_overlap_matrix
+from lensnb.geometry.profile import geometry_profile
+
+FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "geometry" / "dadapy_reference.npz"
+
+
+def noisy_plane(n: int, d: int, ambient: int = 50, noise: float = 1e-4, seed: int = 0) -> np.ndarray:
+    """n Gaussian points on a d-dimensional plane rotated into `ambient` dimensions, plus isotropic noise.
+
+    (Gaussian rather than uniform on a cube: a cube's faces bias TwoNN low at d = 10.)"""
+    rng = np.random.default_rng(seed)
+    q, _ = np.linalg.qr(rng.normal(size=(ambient, ambient)))
+    return rng.normal(size=(n, d)) @ q[:d] + noise * rng.normal(size=(n, ambient))
+
+
+def brute_knn(x: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    d = np.sqrt(((x[:, None, :] - x[None, :, :]) ** 2).sum(-1))
+    np.fill_diagonal(d, np.inf)
+    order = np.argsort(d, axis=1, kind="stable")[:, :k]
+    return order, np.take_along_axis(d, order, axis=1)
+
+
+# ------------------------------------------------------------------ neighbours
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_neighbors_are_exact(dtype):
+    rng = np.random.default_rng(1)
+    x = (rng.normal(size=(700, 24)) * 3 + 40).astype(dtype)  # far from the origin: float32 products lose digits
+    found = nearest_neighbors(x, 12, block_rows=128)
+    indices, distances = brute_knn(x.astype(np.float64), 12)
+    np.testing.assert_array_equal(found.indices, indices)
+    np.testing.assert_allclose(found.distances, distances, rtol=1e-12, atol=1e-12)
+
+
+def test_neighbors_with_duplicates_stay_finite_and_exact():
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(300, 8))
+    x[150:] = x[:150]  # every point has a copy
+    found = nearest_neighbors(x, 5)
+    assert (found.distances[:, 0] == 0).all() and found.duplicates().all()
+    np.testing.assert_allclose(found.distances, brute_knn(x, 5)[1], atol=1e-12)
+
+
+def test_cache_searches_once_per_data_and_slices():
+    x = np.random.default_rng(3).normal(size=(200, 6))
+    cache = NeighborCache()
+    a = cache.neighbors(x, 10)
+    b = cache.neighbors(x.copy(), 4)  # the same data, another array: found by content
+    assert cache.searches == 1
+    np.testing.assert_array_equal(a.indices[:, :4], b.indices)
+    cache.neighbors(x + 1e-9, 4)
+    assert cache.searches == 2
+
+
+# ------------------------------------------------------------------ TwoNN
+
+
+@pytest.mark.parametrize("d", [2, 5, 10])
+def test_twonn_recovers_the_dimension_of_a_noisy_plane(d):
+    x = noisy_plane(4000, d)
+    for fit in ("base", "ml"):
+        estimate = twonn(x, fit=fit)
+        assert abs(estimate - d) / d < 0.10, (fit, estimate)
+
+
+def test_twonn_fit_formulas_on_known_ratios():
+    mu = np.array([1.1, 1.5, 2.0, 1.2, 3.0, 1.05, 1.7, 1.3, 2.5, 1.15])
+    n = len(mu)
+    x = np.sort(np.log(mu))[:9]
+    y = -np.log(1 - np.arange(1, 10) / n)
+    assert twonn_from_ratios(mu, 0.9) == pytest.approx(np.dot(x, y) / np.dot(x, x), rel=1e-14)
+    assert twonn_from_ratios(mu, fit="ml") == pytest.approx((n - 1) / np.log(mu).sum(), rel=1e-14)
+
+
+def test_gride_at_ranks_one_two_is_the_pareto_mle():
+    rng = np.random.default_rng(4)
+    d = 6.0
+    mu = (1 - rng.uniform(size=5000)) ** (-1 / d)  # Pareto(d): TwoNN's law of r2 / r1
+    estimate, error = gride_from_ratios(mu, 1, 2)
+    assert estimate == pytest.approx(len(mu) / np.log(mu).sum(), rel=1e-6)
+    assert abs(estimate - d) < 4 * error and 0 < error < 0.2
+
+
+def test_gride_scaling_on_a_plane_is_flat_near_the_dimension():
+    x = noisy_plane(3000, 3, noise=1e-4)
+    result = intrinsic_dimension_scaling(x, method="gride", max_rank=16, progress=False)
+    ids = result.details["id"][0]
+    assert result.details["ranks"].tolist() == [[1, 2], [2, 4], [4, 8], [8, 16]]
+    assert np.all(np.abs(ids - 3) < 0.45), ids
+    assert np.all(np.diff(result.details["scale"][0]) > 0)
+
+
+def test_twonn_scaling_by_decimation_has_error_bars():
+    x = noisy_plane(2000, 4)
+    result = intrinsic_dimension_scaling(x, decimations=(1, 2, 4), repeats=3, progress=False)
+    assert result.details["id"].shape == (1, 3)
+    assert np.isnan(result.details["error"][0, 0]) and (result.details["error"][0, 1:] > 0).all()
+    assert np.all(np.abs(result.details["id"][0] - 4) < 0.6)
+    assert np.all(np.diff(result.details["scale"][0]) > 0)  # fewer points: farther neighbours
+
+
+def test_duplicates_are_reported_not_inf():
+    x = noisy_plane(1000, 3)
+    x[500:600] = x[:100]
+    # both members of each copied pair have r1 = 0: 200 points
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = intrinsic_dimension(x, progress=False)
+    assert np.isfinite(result.values).all()
+    assert result.details["duplicates"][0] == 200
+    assert any("identical copy" in str(w.message) for w in caught)
+    with pytest.raises(LensError, match="identical copy"):
+        twonn(x, duplicates="raise")
+
+
+def test_intrinsic_dimension_profile_over_layers():
+    layers = np.stack([noisy_plane(1500, d, ambient=20, seed=d) for d in (2, 4, 8)])
+    result = intrinsic_dimension(layers, bootstrap=30, progress=False)
+    assert result.layers == (0, 1, 2) and result.name == "intrinsic_dimension_twonn"
+    assert np.all(np.abs(result.values - [2, 4, 8]) / [2, 4, 8] < 0.12)
+    assert np.all(result.errors > 0) and np.all(result.errors < 0.1 * result.values)
+    decimated = intrinsic_dimension(layers, decimation=4, repeats=4, progress=False)
+    assert decimated.params["subset_size"] == 375 and np.all(decimated.errors > 0)
+
+
+# ------------------------------------------------------------------ overlaps
+
+
+def test_overlap_with_itself_is_one_and_with_a_permutation_is_chance():
+    x = np.random.default_rng(5).normal(size=(2000, 10))
+    assert neighborhood_overlap(x, x, k=30) == 1.0
+    shuffled = x[np.random.default_rng(6).permutation(len(x))]
+    chance = neighborhood_overlap(x, shuffled, k=30)
+    assert abs(chance - 30 / 1999) < 0.01
+
+
+def test_overlap_is_invariant_to_rotation_and_scale():
+    rng = np.random.default_rng(7)
+    x = rng.normal(size=(800, 12))
+    q, _ = np.linalg.qr(rng.normal(size=(12, 12)))
+    assert neighborhood_overlap(x, 3.5 * x @ q + 2, k=10) == 1.0
+
+
+def test_overlap_matrix_and_label_overlap_by_hand():
+    rng = np.random.default_rng(8)
+    base = rng.normal(size=(400, 6))
+    layers = [base, base + 0.3 * rng.normal(size=base.shape), rng.normal(size=base.shape)]
+    matrix = neighborhood_overlap_matrix(layers, k=8, progress=False)
+    assert matrix.values.shape == (3, 3) and np.allclose(np.diag(matrix.values), 1)
+    np.testing.assert_allclose(matrix.values, matrix.values.T)
+    ia, ib = brute_knn(layers[0], 8)[0], brute_knn(layers[1], 8)[0]
+    by_hand = np.mean([len(set(a) & set(b)) / 8 for a, b in zip(ia, ib)])
+    assert matrix.values[0, 1] == pytest.approx(by_hand, abs=1e-15)
+
+    labels = np.repeat(np.array(["a", "b", "c", "d"]), [200, 100, 60, 40])
+    shared = [np.mean(labels[row] == labels[i]) for i, row in enumerate(ia)]
+    per_class = [np.mean([s for s, y in zip(shared, labels) if y == c]) for c in "abcd"]
+    mean = label_overlap(layers[0], labels, k=8, progress=False)
+    weighted = label_overlap(layers[0], labels, k=8, weighting="class_weighted", progress=False)
+    assert mean.values[0] == pytest.approx(np.mean(shared), abs=1e-15)
+    assert weighted.values[0] == pytest.approx(np.mean(per_class), abs=1e-15)
+    assert mean.params["weighting"] == "mean" and weighted.params["weighting"] == "class_weighted"
+
+
+def test_profile_shares_one_search_per_layer():
+    rng = np.random.default_rng(9)
+    layers = np.stack([rng.normal(size=(500, 8)) for _ in range(3)])
+    labels = rng.integers(0, 3, 500)
+    cache = NeighborCache()
+    profile = geometry_profile(layers, labels, k=10, cache=cache, progress=False)
+    assert cache.searches == 3
+    assert profile.overlap.values.shape == (3, 3)
+    separate = label_overlap(layers, labels, k=10, cache=cache, progress=False)
+    ids = intrinsic_dimension(layers, cache=cache, progress=False)
+    assert cache.searches == 3  # everything came from the profile's searches
+    np.testing.assert_array_equal(profile.label_overlap.values, separate.values)
+    np.testing.assert_array_equal(profile.intrinsic_dimension.values, ids.values)
+
+
+# ------------------------------------------------------------------ peers
+
+
+def test_twonn_equals_scikit_dimension():
+    skdim = pytest.importorskip("skdim")  # a test dependency: installed by the README's test command
+    x = noisy_plane(1500, 5, ambient=20)
+    for fraction in (0.9, 0.98):
+        peer = skdim.id.TwoNN(discard_fraction=1 - fraction).fit(x).dimension_
+        assert twonn(x, fraction=fraction) == pytest.approx(peer, abs=1e-6)
+
+
+@pytest.fixture(scope="module")
+def dadapy_reference():
+    assert FIXTURE.exists(), f"{FIXTURE} is missing: see tests/fixtures/geometry/README.md"
+    with np.load(FIXTURE, allow_pickle=False) as data:
+        return {name: data[name] for name in data.files}
+
+
+# ------------------------------------------------------------------ real activations
+
+
+def test_profile_on_activations_and_pooled(tiny_models):
+    model = tiny_models["bert"]
+    words = ["cats", "dogs", "rain", "tea", "the", "a", "house", "river", "old", "new", "runs", "sings"]
+    rng = np.random.default_rng(11)
+    texts = [" ".join(rng.choice(words, size=int(rng.integers(4, 9)))) for _ in range(40)]
+    acts = lensnb.extract(model, texts, progress=False)
+    tokens = geometry_profile(acts, k=5, bootstrap=0, progress=False)
+    assert tokens.intrinsic_dimension.layers == acts.layers and tokens.intrinsic_dimension.unit == "token"
+    assert tokens.overlap.table is acts.tokens
+    pooled = geometry_profile(acts, k=5, pool="mean", bootstrap=0, progress=False)
+    assert pooled.intrinsic_dimension.unit == "text" and len(pooled.intrinsic_dimension.table) == 40
+    assert np.isfinite(pooled.intrinsic_dimension.values).all()
+
+
+def test_bad_inputs_raise_lens_errors():
+    x = np.random.default_rng(10).normal(size=(50, 4))
+    with pytest.raises(LensError, match="k"):
+        neighborhood_overlap(x, x, k=50)
+    bad = x.copy()
+    bad[3, 1] = np.nan
+    with pytest.raises(LensError, match="NaN"):
+        intrinsic_dimension(bad, progress=False)
+    with pytest.raises(LensError, match="rows|items"):
+        neighborhood_overlap(x, x[:40], k=5)
+    with pytest.raises(LensError, match="layers"):
+        intrinsic_dimension(np.stack([x, x]), layers=[0, 5], progress=False)
+    with pytest.raises(LensError, match="labels"):
+        label_overlap(x, np.zeros(10), k=5, progress=False)
+    with pytest.raises(LensError, match="weighting"):
+        label_overlap(x, np.zeros(50), k=5, weighting="balanced", progress=False)
+    with pytest.raises(LensError, match="fit"):
+        twonn(x, fit="linear")
