@@ -7,11 +7,12 @@ profile reuses it.
 
 The search runs in two passes. Candidates come from float32 matrix products on
 centred data, row block by row block (``|x|^2 + |y|^2 - 2 x.y``: fast, but with a
-rounding error); then the candidates' distances are recomputed exactly in float64
-from the differences, re-sorted, and every row is checked: when a point outside the
-candidates could still be closer than the k-th (the float32 gap is within the
-rounding bound), that row is searched again exhaustively in float64. The result is
-the exact float64 kNN, at the speed of a float32 GEMM.
+rounding error whose bound is known: 2 dim eps |x||y| + 2 eps (|x|^2 + |y|^2)). The
+first neighbours' distances are recomputed exactly in float64 from the differences,
+and every row is checked against the bound: where the order of the first two, the
+membership of the k-th, or a point outside the candidates is uncertain, the row is
+searched again in float64 and its candidates' distances recomputed exactly. The
+neighbour sets are those of exact float64 arithmetic, at the speed of a float32 GEMM.
 """
 
 from __future__ import annotations
@@ -39,7 +40,8 @@ class Neighbors:
     indices : ndarray of int64, shape (n_points, k)
         Neighbours by increasing distance (ties broken by the lower index).
     distances : ndarray of float64, shape (n_points, k)
-        Their Euclidean distances, exact in float64.
+        Their Euclidean distances: the first two exact in float64, later ones to about
+        1e-6 relative (see :func:`nearest_neighbors`).
     """
 
     indices: np.ndarray
@@ -119,9 +121,12 @@ def nearest_neighbors(x: np.ndarray, k: int, *, block_rows: int = _BLOCK_ROWS) -
     -------
     Neighbors
         indices (n_points, k) int64 and distances (n_points, k) float64, sorted by
-        distance, then by index. Among points at exactly the same distance (duplicate
-        points) beyond the first k + 8 candidates, which ones are kept is deterministic
-        but unspecified.
+        distance, then by index. The neighbour sets are exact; the first two distances
+        are exact float64 (from the differences); later ones are too where a row's
+        order was uncertain, and otherwise come from the float32 products (relative
+        error about 1e-6). Among points at exactly the same distance (duplicates)
+        beyond the first k + 8 candidates, which ones are kept is deterministic but
+        unspecified.
     """
     points = np.asarray(x)
     if points.ndim != 2:
@@ -135,33 +140,59 @@ def nearest_neighbors(x: np.ndarray, k: int, *, block_rows: int = _BLOCK_ROWS) -
     n_candidates = min(n - 1, k + _MARGIN)
     indices = np.empty((n, k), dtype=np.int64)
     distances = np.empty((n, k), dtype=np.float64)
-    redo: list[np.ndarray] = []
+    full: list[np.ndarray] = []
     with torch.inference_mode():
         approx = exact.to(torch.float32)
-        squared = (approx * approx).sum(dim=1)  # (n,)
-        # rounding of a float32 dot product of length dim: |error| <= dim * eps * |x| |y|
-        slack = 2.0 * exact.shape[1] * float(torch.finfo(torch.float32).eps)
-        largest = float(squared.max())
+        squared = (approx * approx).sum(dim=1).to(torch.float64)  # (n,)
+        norms = squared.sqrt()
+        # rounding of |x|^2 + |y|^2 - 2 x.y in float32 (dot products of length dim):
+        # |error| <= 2 dim eps |x| |y| + 2 eps (|x|^2 + |y|^2)
+        eps = float(torch.finfo(torch.float32).eps)
+        dot_bound, add_bound = 2.0 * exact.shape[1] * eps, 2.0 * eps
         for start in range(0, n, block_rows):
             stop = min(n, start + block_rows)
-            values, candidates = _block_candidates(approx, squared, start, stop, n_candidates)
-            rows_i, rows_d = _refine(exact, start, candidates, k)
-            indices[start:stop], distances[start:stop] = rows_i, rows_d
-            if n_candidates < n - 1:
-                bound = values[:, -1].to(torch.float64)  # every left-out point has approximate d2 >= bound
-                error = slack * (squared[start:stop].to(torch.float64) + largest)
-                unsafe = torch.from_numpy(rows_d[:, k - 1] ** 2) >= bound - error
-                if bool(unsafe.any()):
-                    redo.append(np.flatnonzero(unsafe.numpy()) + start)
-        if redo:
-            rows = torch.from_numpy(np.concatenate(redo))
+            values, candidates = _block_candidates(approx, squared.to(torch.float32), start, stop, n_candidates)
+            values = values.to(torch.float64)
+            row_norms, row_squared = norms[start:stop, None], squared[start:stop, None]
+            cand = torch.from_numpy(candidates)
+            error = dot_bound * row_norms * norms[cand] + add_bound * (row_squared + squared[cand])
+            low, high = values - error, values + error
+            head = min(n_candidates, min(k, 2) + 1)  # exact distances for these first candidates
+            head_d = _exact_distances(exact, start, candidates[:, :head])
+            order = np.lexsort((candidates[:, :head], head_d), axis=1)
+            head_i = np.take_along_axis(candidates[:, :head], order, axis=1)
+            head_d = np.take_along_axis(head_d, order, axis=1)
+            needed = min(k, 2)
+            rows_i = np.concatenate([head_i, candidates[:, head:]], axis=1)[:, :k]
+            approx_d = np.sqrt(np.maximum(values[:, head:].numpy(), 0.0))
+            rows_d = np.concatenate([head_d, approx_d], axis=1)[:, :k]
+            ambiguous = np.zeros(stop - start, dtype=bool)
+            if head < n_candidates:  # could a later candidate be nearer than the exact first `needed`?
+                ambiguous |= low[:, head].numpy() <= head_d[:, needed - 1] ** 2
+            if k < n_candidates:  # is membership of the k-th uncertain?
+                ambiguous |= (low[:, k] <= high[:, k - 1]).numpy()
+            if n_candidates < n - 1:  # could a point outside the candidates belong?
+                outside = values[:, -1] - (
+                    dot_bound * norms[start:stop] * float(norms.max())
+                    + add_bound * (squared[start:stop] + float(squared.max()))
+                )
+                ambiguous |= (high[:, min(k, n_candidates) - 1] >= outside).numpy()
+            order = np.lexsort((rows_i, rows_d), axis=1)
+            indices[start:stop] = np.take_along_axis(rows_i, order, axis=1)
+            distances[start:stop] = np.take_along_axis(rows_d, order, axis=1)
+            if ambiguous.any():
+                full.append(np.flatnonzero(ambiguous) + start)
+        if full:
+            rows = np.concatenate(full)
             for s in range(0, len(rows), block_rows):
                 part = rows[s : s + block_rows]
                 d2 = (exact * exact).sum(dim=1)[None, :] - 2.0 * (exact[part] @ exact.T)  # float64, all points
-                d2[torch.arange(len(part)), part] = float("inf")
+                d2[torch.arange(len(part)), torch.from_numpy(part)] = float("inf")
                 candidates = torch.topk(d2, n_candidates, dim=1, largest=False, sorted=True).indices.numpy()
-                rows_i, rows_d = _refine(exact, part.numpy(), candidates, k)
-                indices[part.numpy()], distances[part.numpy()] = rows_i, rows_d
+                found_d = _exact_distances(exact, part, candidates)
+                order = np.lexsort((candidates, found_d), axis=1)[:, :k]
+                indices[part] = np.take_along_axis(candidates, order, axis=1)
+                distances[part] = np.take_along_axis(found_d, order, axis=1)
     return Neighbors(indices, distances)
 
 
@@ -175,9 +206,9 @@ def _block_candidates(approx, squared, start: int, stop: int, count: int):
     return values, candidates.numpy()
 
 
-def _refine(exact: torch.Tensor, rows, candidates: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Exact float64 distances from ``rows`` (a start offset or an index array) to their
-    candidates (b, c), re-sorted by distance then index; the first k of each row."""
+def _exact_distances(exact: torch.Tensor, rows, candidates: np.ndarray) -> np.ndarray:
+    """float64 distances, from the differences, between ``rows`` (a start offset or an
+    index array) and their candidates (b, c): shape (b, c)."""
     b, c = candidates.shape
     row_index = torch.arange(rows, rows + b) if isinstance(rows, (int, np.integer)) else torch.from_numpy(rows)
     cand = torch.from_numpy(candidates)
@@ -186,6 +217,4 @@ def _refine(exact: torch.Tensor, rows, candidates: np.ndarray, k: int) -> tuple[
     for s in range(0, b, step):
         diff = exact[cand[s : s + step]] - exact[row_index[s : s + step], None, :]
         out[s : s + step] = torch.linalg.vector_norm(diff, dim=2)
-    d = out.numpy()
-    order = np.lexsort((candidates, d), axis=1)[:, :k]  # by distance, then by index
-    return np.take_along_axis(candidates, order, axis=1), np.take_along_axis(d, order, axis=1)
+    return out.numpy()
