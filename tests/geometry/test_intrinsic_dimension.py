@@ -218,6 +218,52 @@ def dadapy_reference():
         return {name: data[name] for name in data.files}
 
 
+def test_neighbors_equal_dadapy(dadapy_reference):
+    for layer, x in enumerate(dadapy_reference["values"]):
+        found = nearest_neighbors(x.astype(np.float64), 30)
+        np.testing.assert_array_equal(found.indices, dadapy_reference["knn_indices"][layer])
+        np.testing.assert_allclose(found.distances[:, :2], dadapy_reference["nn_dist"][layer], rtol=1e-10)
+
+
+@pytest.mark.parametrize(("fraction", "key"), [(0.9, "twonn_base_f090"), (0.98, "twonn_base_f098")])
+def test_twonn_base_equals_dadapy(dadapy_reference, fraction, key):
+    result = intrinsic_dimension(dadapy_reference["values"], fraction=fraction, bootstrap=0, progress=False)
+    np.testing.assert_allclose(result.values, dadapy_reference[key], atol=1e-6, rtol=1e-7)
+
+
+def test_twonn_ml_equals_dadapy(dadapy_reference):
+    result = intrinsic_dimension(dadapy_reference["values"], fit="ml", bootstrap=0, progress=False)
+    np.testing.assert_allclose(result.values, dadapy_reference["twonn_ml"], atol=1e-6, rtol=1e-12)
+
+
+def test_twonn_on_dadapy_decimation_draws_equals_its_scaling(dadapy_reference):
+    subsets = dadapy_reference["scaling_subsets"].astype(np.int64)
+    sizes, draws = dadapy_reference["scaling_n_subset"], dadapy_reference["scaling_n_iter"]
+    for layer, x in enumerate(dadapy_reference["values"].astype(np.float64)):
+        offset = 0
+        for column, (size, count) in enumerate(zip(sizes, draws)):  # the first "draw" is all points
+            ids = []
+            for _ in range(count):
+                ids.append(twonn(x[subsets[offset : offset + size]]))
+                offset += size
+            assert np.mean(ids) == pytest.approx(dadapy_reference["scaling_ids"][layer, column], abs=1e-6)
+
+
+@pytest.mark.parametrize("k", [10, 30])
+def test_overlaps_equal_dadapy(dadapy_reference, k):
+    values, labels = dadapy_reference["values"], dadapy_reference["labels"]
+    matrix = neighborhood_overlap_matrix(values, k=k, progress=False)
+    np.testing.assert_allclose(matrix.values, dadapy_reference[f"overlap_k{k}"], atol=1e-12)
+    plain = label_overlap(values, labels, k=k, progress=False)
+    weighted = label_overlap(values, labels, k=k, weighting="class_weighted", progress=False)
+    np.testing.assert_allclose(plain.values, dadapy_reference[f"label_overlap_k{k}"], atol=1e-12)
+    np.testing.assert_allclose(weighted.values, dadapy_reference[f"label_overlap_weighted_k{k}"], atol=1e-12)
+    profile = geometry_profile(values, labels, k=k, bootstrap=0, progress=False)
+    np.testing.assert_allclose(profile.overlap.values, dadapy_reference[f"overlap_k{k}"], atol=1e-12)
+    np.testing.assert_allclose(profile.label_overlap.values, dadapy_reference[f"label_overlap_k{k}"], atol=1e-12)
+    np.testing.assert_allclose(profile.intrinsic_dimension.values, dadapy_reference["twonn_base_f090"], atol=1e-6)
+
+
 # ------------------------------------------------------------------ real activations
 
 
