@@ -45,14 +45,32 @@ def ewt_examples(limit: int | None = None, part: str = "train") -> list[Example]
     return examples
 
 
-def minilm_tokens(n_tokens: int = 10_000, model: lensnb.LensModel | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """(7, n_tokens, 384) float32 states of non-special tokens and their UPOS tags (n_tokens,)."""
+def minilm_tokens(
+    n_tokens: int = 10_000, model: lensnb.LensModel | None = None, distinct: bool = True
+) -> tuple[np.ndarray, np.ndarray]:
+    """(7, n_tokens, 384) float32 states of non-special tokens and their UPOS tags (n_tokens,).
+
+    With ``distinct`` only tokens whose vector differs from every earlier one at every
+    layer are kept: the embedding layer repeats a word at the same position exactly,
+    and EWT repeats some sentences; duplicate points make neighbour sets depend on the
+    tie-breaking of each kNN backend, so peers could not be compared on them."""
+    import warnings
+
     model = model or lensnb.load_model()
-    examples = ewt_examples(limit=max(50, n_tokens // 8))
-    acts = lensnb.extract(model, examples, progress=False, label_piece="all").drop_special()
+    examples = ewt_examples(limit=max(50, n_tokens // (3 if distinct else 8)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # EWT splits words like "cannot": their labels are not needed here
+        acts = lensnb.extract(model, examples, progress=False, label_piece="all").drop_special()
     table = acts.tokens
-    keep = table["upos"].notna().to_numpy()
-    values = np.asarray(acts.values)[:, keep][:, :n_tokens]
+    keep = table["upos"].notna().to_numpy().copy()
+    states = np.asarray(acts.values)
+    if distinct:
+        for layer in states:
+            _, first = np.unique(layer, axis=0, return_index=True)
+            unique = np.zeros(len(layer), dtype=bool)
+            unique[first] = True
+            keep &= unique
+    values = states[:, keep][:, :n_tokens]
     labels = table["upos"].to_numpy()[keep][:n_tokens].astype(str)
     if values.shape[1] < n_tokens:
         raise SystemExit(f"only {values.shape[1]} labelled tokens; {n_tokens} were asked for")
