@@ -166,27 +166,35 @@ def nearest_neighbors(x: np.ndarray, k: int, *, block_rows: int = _BLOCK_ROWS) -
             rows_i = np.concatenate([head_i, candidates[:, head:]], axis=1)[:, :k]
             approx_d = np.sqrt(np.maximum(values[:, head:].numpy(), 0.0))
             rows_d = np.concatenate([head_d, approx_d], axis=1)[:, :k]
-            ambiguous = np.zeros(stop - start, dtype=bool)
+            uncertain = np.zeros(stop - start, dtype=bool)  # order within the candidates
             if head < n_candidates:  # could a later candidate be nearer than the exact first `needed`?
-                ambiguous |= low[:, head].numpy() <= head_d[:, needed - 1] ** 2
+                uncertain |= low[:, head].numpy() <= head_d[:, needed - 1] ** 2
             if k < n_candidates:  # is membership of the k-th uncertain?
-                ambiguous |= (low[:, k] <= high[:, k - 1]).numpy()
+                uncertain |= (low[:, k] <= high[:, k - 1]).numpy()
+            outside_unsafe = np.zeros(stop - start, dtype=bool)
             if n_candidates < n - 1:  # could a point outside the candidates belong?
                 outside = values[:, -1] - (
                     dot_bound * norms[start:stop] * float(norms.max())
                     + add_bound * (squared[start:stop] + float(squared.max()))
                 )
-                ambiguous |= (high[:, min(k, n_candidates) - 1] >= outside).numpy()
+                outside_unsafe = (high[:, min(k, n_candidates) - 1] >= outside).numpy()
+            refine = np.flatnonzero(uncertain & ~outside_unsafe)
+            if len(refine):  # exact distances of all their candidates
+                found_d = _exact_distances(exact, refine + start, candidates[refine])
+                order = np.lexsort((candidates[refine], found_d), axis=1)[:, :k]
+                rows_i[refine] = np.take_along_axis(candidates[refine], order, axis=1)
+                rows_d[refine] = np.take_along_axis(found_d, order, axis=1)
             order = np.lexsort((rows_i, rows_d), axis=1)
             indices[start:stop] = np.take_along_axis(rows_i, order, axis=1)
             distances[start:stop] = np.take_along_axis(rows_d, order, axis=1)
-            if ambiguous.any():
-                full.append(np.flatnonzero(ambiguous) + start)
-        if full:
+            if outside_unsafe.any():
+                full.append(np.flatnonzero(outside_unsafe) + start)
+        if full:  # rare: search these rows again in float64 against every point
             rows = np.concatenate(full)
+            all_squared = (exact * exact).sum(dim=1)[None, :]
             for s in range(0, len(rows), block_rows):
                 part = rows[s : s + block_rows]
-                d2 = (exact * exact).sum(dim=1)[None, :] - 2.0 * (exact[part] @ exact.T)  # float64, all points
+                d2 = all_squared - 2.0 * (exact[part] @ exact.T)
                 d2[torch.arange(len(part)), torch.from_numpy(part)] = float("inf")
                 candidates = torch.topk(d2, n_candidates, dim=1, largest=False, sorted=True).indices.numpy()
                 found_d = _exact_distances(exact, part, candidates)
@@ -198,12 +206,11 @@ def nearest_neighbors(x: np.ndarray, k: int, *, block_rows: int = _BLOCK_ROWS) -
 
 def _block_candidates(approx, squared, start: int, stop: int, count: int):
     """The ``count`` nearest candidates of rows start..stop by float32 d2: (values, indices), each (b, count)."""
-    d2 = torch.addmm(squared[None, :], approx[start:stop], approx.T, alpha=-2.0)  # (b, n) minus |x_i|^2
-    d2 += squared[start:stop, None]
+    d2 = torch.addmm(squared[None, :], approx[start:stop], approx.T, alpha=-2.0)  # (b, n): d2 - |x_i|^2
     rows = torch.arange(stop - start)
     d2[rows, rows + start] = float("inf")  # the point itself
     values, candidates = torch.topk(d2, count, dim=1, largest=False, sorted=True)
-    return values, candidates.numpy()
+    return values + squared[start:stop, None], candidates.numpy()  # the row's |x_i|^2 shifts no order
 
 
 def _exact_distances(exact: torch.Tensor, rows, candidates: np.ndarray) -> np.ndarray:
