@@ -82,6 +82,8 @@ class LayerMatrix:
     models : tuple of str
         Names of the models behind A and B (the same name twice within one model).
     errors : ndarray, shape like ``values``, optional
+    details : dict
+        Measure-specific extras, e.g. the stitched accuracy of every pair.
     """
 
     name: str
@@ -93,6 +95,7 @@ class LayerMatrix:
     unit: str = "token"
     models: tuple[str | None, str | None] = (None, None)
     errors: np.ndarray | None = None
+    details: dict[str, Any] = field(default_factory=dict)
 
     def to_pandas(self) -> pd.DataFrame:
         """The matrix with layers as index (A) and columns (B)."""

@@ -1,0 +1,313 @@
+"""Model stitching: exact self-stitches, least squares, training, matrices, resuming, bad input."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+import lensnb
+from lensnb.errors import LensError
+from lensnb.geometry import stitch_training
+from lensnb.geometry.stitching import (
+    Stitch,
+    fit_least_squares,
+    stitching_asymmetry,
+    stitching_penalty_matrix,
+    train_stitch,
+)
+from lensnb.testing import CORPUS, build_tiny_model
+
+TASKS = {"bert": "masked-lm", "gpt2": "causal-lm", "gpt_neox": "causal-lm", "llama": "causal-lm"}
+QUICK = dict(steps=2, progress=False)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread():
+    """Tiny models on a shared 2-core machine: one intra-op thread avoids spin-waiting (restored after)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def heads(tiny_paths):
+    """The tiny models loaded with the head whose loss is their own (masked-LM or causal-LM)."""
+    return {family: lensnb.load_model(path, task=TASKS[family]) for family, path in tiny_paths.items()}
+
+
+@pytest.fixture(scope="module")
+def bert_affine(tiny_paths):
+    """A tiny BERT whose LayerNorms have non-trivial affines, as a pretrained one has."""
+    model = lensnb.load_model(tiny_paths["bert"], task="masked-lm")
+    generator = torch.Generator().manual_seed(3)
+    with torch.no_grad():
+        for module in model.model.modules():
+            if isinstance(module, torch.nn.LayerNorm):
+                module.weight.copy_(0.5 + torch.rand(module.weight.shape, generator=generator))
+                module.bias.copy_(torch.randn(module.bias.shape, generator=generator) * 0.3)
+    return model
+
+
+@pytest.mark.parametrize("family", list(TASKS))
+def test_identity_self_stitch_has_no_penalty(heads, family):
+    model = heads[family]
+    for layer in range(model.n_layers + 1):
+        result = train_stitch(model, layer, model, layer, CORPUS, **QUICK)
+        assert abs(result.initial_penalty) < 1e-5, (family, layer, result)
+        assert result.initial_loss == pytest.approx(result.own_loss, abs=1e-5)
+        assert abs(result.penalty) < 0.05  # a couple of small Adam steps away from the identity
+        assert result.params["layer_norm"] is (family == "bert")
+
+
+@pytest.mark.parametrize("position", ["residual", "pre_norm"])
+def test_identity_self_stitch_inverts_post_ln_affine(bert_affine, position):
+    for layer in (0, 1, 2):
+        result = train_stitch(bert_affine, layer, bert_affine, layer, CORPUS, position=position, **QUICK)
+        assert abs(result.initial_penalty) < 1e-5, (layer, position)
+    # "identity" is the identity on B's states: W undoes the affine of the LayerNorm that made layer 2
+    norm = bert_affine.base_model.encoder.layer[1].output.LayerNorm
+    gamma, beta = norm.weight.detach().double().numpy(), norm.bias.detach().double().numpy()
+    np.testing.assert_allclose(result.state["weight"], np.diag(1 / gamma), atol=5e-3)
+    np.testing.assert_allclose(result.state["bias"], -beta / gamma, atol=5e-3)
+    if position == "residual":  # S's own LayerNorm then puts B's affine back
+        np.testing.assert_allclose(result.state["norm.weight"], gamma, atol=5e-3)
+    else:  # B's own LayerNorm does
+        np.testing.assert_allclose(result.state["norm.weight"], 1.0, atol=5e-3)
+    plain = train_stitch(bert_affine, 1, bert_affine, 1, CORPUS, layer_norm=False, **QUICK)
+    np.testing.assert_allclose(plain.state["weight"], np.eye(32), atol=5e-3)
+    assert abs(plain.initial_penalty) < 1e-5 and "norm.weight" not in plain.state
+
+
+def test_identity_between_different_layers_is_penalised(heads):
+    model = heads["gpt2"]
+    result = train_stitch(model, 0, model, 2, CORPUS, **QUICK)
+    assert abs(result.initial_penalty) > 1e-3
+
+
+@pytest.mark.parametrize("family", list(TASKS))
+def test_read_layer_is_the_hidden_state(heads, family):
+    model = heads[family]
+    rows = model.tokenizer(CORPUS[:3])["input_ids"]
+    width = max(map(len, rows))
+    ids = torch.tensor([r + [0] * (width - len(r)) for r in rows])  # right-padded batch
+    encoded = {"input_ids": ids, "attention_mask": torch.tensor([[1] * len(r) + [0] * (width - len(r)) for r in rows])}
+    with torch.no_grad():
+        expected = model.base_model(**encoded, output_hidden_states=True).hidden_states
+        for layer in range(model.n_layers + 1):
+            got = stitch_training.read_layer(model, layer, encoded["input_ids"], encoded["attention_mask"])
+            torch.testing.assert_close(got, expected[layer], rtol=0, atol=0)
+
+
+def _lstsq(x, y, rcond=1e-6):
+    """Least squares on [x, 1] with unit-norm columns and a relative cutoff, straight from numpy."""
+    z = np.hstack([x, np.ones((len(x), 1))])
+    norms = np.linalg.norm(z, axis=0)
+    theta = np.linalg.lstsq(z / norms, y, rcond=rcond)[0] / norms[:, None]
+    return theta[:-1].T, theta[-1]
+
+
+def test_fit_least_squares_known_answers():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(200, 6))
+    w, b = rng.normal(size=(4, 6)), rng.normal(size=4)
+    weight, bias = fit_least_squares(x, x @ w.T + b)
+    np.testing.assert_allclose(weight, w, atol=1e-10)
+    np.testing.assert_allclose(bias, b, atol=1e-10)
+    # well conditioned: exactly numpy's lstsq
+    y = rng.normal(size=(200, 3))
+    theta = np.linalg.lstsq(np.hstack([x, np.ones((200, 1))]), y, rcond=None)[0]
+    np.testing.assert_allclose(fit_least_squares(torch.from_numpy(x), y)[0], theta[:6].T, atol=1e-12)
+    # rank-deficient (more columns than rows): the minimum-norm solution (in scaled columns)
+    x, y = rng.normal(size=(5, 8)), rng.normal(size=(5, 3))
+    weight, bias = fit_least_squares(x, y)
+    expected = _lstsq(x, y)
+    np.testing.assert_allclose(weight, expected[0], atol=1e-10)
+    np.testing.assert_allclose(bias, expected[1], atol=1e-10)
+    np.testing.assert_allclose(x @ weight.T + bias, y, atol=1e-10)  # fewer rows than unknowns: a perfect fit
+    # a LayerNorm-like input (rows on a hyperplane, up to float32 rounding): no blown-up weights
+    x = rng.normal(size=(300, 10)).astype(np.float32)
+    x = (x - x.mean(axis=1, keepdims=True)).astype(np.float32)
+    y = x[:, :4] * 2.0 + 1.0
+    weight, bias = fit_least_squares(x, y)
+    assert np.abs(weight).max() < 3 and np.allclose(x @ weight.T + bias, y, atol=1e-4)
+    # streaming in chunks (the running QR) gives the one-shot answer
+    x, y = rng.normal(size=(300, 10)), rng.normal(size=(300, 7))
+    fit = stitch_training.LeastSquares()
+    for rows in np.array_split(np.arange(300), 7):
+        fit.add(x[rows], y[rows])
+    np.testing.assert_allclose(fit.solve()[0], _lstsq(x, y)[0], atol=1e-10)
+
+
+def _states(model, layer, texts):
+    """Hidden states of the non-padding tokens, (n_tokens, d), the independent way."""
+    rows = []
+    with torch.no_grad():
+        for text in texts:
+            encoded = model.tokenizer(text, return_tensors="pt")
+            rows.append(model.base_model(**encoded, output_hidden_states=True).hidden_states[layer][0].double())
+    return torch.cat(rows).numpy()
+
+
+def test_least_squares_init_matches_lstsq(heads, tiny_paths, tmp_path):
+    wide = lensnb.load_model(build_tiny_model("gpt2", tmp_path / "wide", width=48, seed=5), task="causal-lm")
+    model_a = heads["gpt_neox"]
+    for layer_a, layer_b in ((1, 2), (2, 0)):
+        result = train_stitch(
+            model_a, layer_a, wide, layer_b, CORPUS, eval_texts=CORPUS[:2], init="least_squares",
+            optimizer="sgd", lr=1e-12, steps=1, progress=False,
+        )  # fmt: skip
+        x, y = _states(model_a, layer_a, CORPUS), _states(wide, layer_b, CORPUS)
+        weight, bias = _lstsq(x, y)
+        assert result.state["weight"].shape == (48, 32)
+        np.testing.assert_allclose(result.state["weight"], weight, rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(result.state["bias"], bias, rtol=1e-4, atol=1e-5)
+    with pytest.raises(LensError, match="init"):
+        train_stitch(model_a, 1, wide, 1, CORPUS, init="identity", **QUICK)
+
+
+def test_training_reduces_loss_from_random_init(heads):
+    model_a, model_b = heads["gpt_neox"], heads["gpt2"]
+    result = train_stitch(model_a, 1, model_b, 1, CORPUS, init="random", lr=1e-2, steps=40, progress=False)
+    assert result.curve.shape == (40,)
+    assert result.stitched_loss < result.initial_loss - 0.05
+    assert result.curve[-8:].mean() < result.curve[:8].mean()
+    assert result.penalty == pytest.approx(result.stitched_loss - result.own_loss)
+    # both halves stay frozen and untouched
+    assert all(p.requires_grad and p.grad is None for p in model_b.model.parameters())
+    assert not model_a.model.training and not model_b.model.training
+    # the returned stitch reproduces the held-out score when put back in place
+    stitch = result.stitch()
+    assert isinstance(stitch, Stitch) and stitch.norm is None
+    np.testing.assert_array_equal(stitch.weight.detach().numpy(), result.state["weight"])
+
+
+def test_own_loss_is_the_models_loss(heads):
+    model = heads["gpt2"]
+    text = CORPUS[2]
+    result = train_stitch(model, 1, model, 1, CORPUS, eval_texts=[text], **QUICK)
+    encoded = model.tokenizer(text, return_tensors="pt")
+    with torch.no_grad():
+        expected = model.model(**encoded, labels=encoded["input_ids"]).loss.item()
+    assert result.own_loss == pytest.approx(expected, rel=1e-6)
+
+
+def test_classification_head(tiny_paths):
+    model = lensnb.load_model(tiny_paths["bert"], task="sequence-classification", num_labels=3)
+    labels = np.arange(len(CORPUS)) % 3
+    result = train_stitch(model, 1, model, 1, CORPUS, labels=labels, **QUICK)
+    assert result.loss == "classification" and abs(result.initial_penalty) < 1e-5
+    held = result.params["n_eval_texts"]
+    assert held == 2 and result.own_accuracy in (0.0, 0.5, 1.0)
+    eval_texts, eval_labels = CORPUS[:4], labels[:4]
+    result = train_stitch(
+        model, 2, model, 2, CORPUS, labels=labels, eval_texts=eval_texts, eval_labels=eval_labels, **QUICK
+    )
+    with torch.no_grad():
+        logits = model.model(**model.tokenizer(eval_texts, padding=True, return_tensors="pt")).logits
+    expected = torch.nn.functional.cross_entropy(logits, torch.from_numpy(eval_labels)).item()
+    assert result.own_loss == pytest.approx(expected, rel=1e-5)
+    assert result.own_accuracy == pytest.approx(float((logits.argmax(-1).numpy() == eval_labels).mean()))
+
+
+def test_penalty_matrix_shape_and_entries(heads):
+    model_a, model_b = heads["gpt_neox"], heads["gpt2"]
+    matrix = stitching_penalty_matrix(
+        model_a, model_b, CORPUS, layers_a=[0, -1], layers_b=[1, 2], pairs="all", init="random", **QUICK
+    )
+    assert matrix.values.shape == (2, 2) and matrix.layers_a == (0, 2) and matrix.layers_b == (1, 2)
+    assert np.isfinite(matrix.values).all() and matrix.models == (model_a.name, model_b.name)
+    single = train_stitch(model_a, 2, model_b, 1, CORPUS, init="random", **QUICK)
+    assert matrix.values[1, 0] == pytest.approx(single.penalty, abs=1e-9)
+    assert matrix.details["own_loss"] == pytest.approx(single.own_loss)
+    assert matrix.details["stitched_accuracy"][1, 0] == pytest.approx(single.stitched_accuracy, nan_ok=True)
+    diagonal = stitching_penalty_matrix(model_b, model_b, CORPUS, **QUICK)
+    assert diagonal.layers_a == diagonal.layers_b == (0, 1, 2)
+    assert np.isnan(diagonal.values[~np.eye(3, dtype=bool)]).all()
+    assert np.abs(np.diag(diagonal.values)).max() < 0.05 and len(diagonal.table) == 2
+
+
+def test_asymmetry_has_both_directions(heads):
+    model_a, model_b = heads["gpt_neox"], heads["gpt2"]
+    asym = stitching_asymmetry(model_a, model_b, CORPUS, layers_a=[1, 2], pairs="all", init="random", **QUICK)
+    assert asym.a_to_b.models == (model_a.name, model_b.name) and asym.b_to_a.models == (model_b.name, model_a.name)
+    assert asym.a_to_b.layers_a == asym.b_to_a.layers_b == (1, 2)
+    np.testing.assert_allclose(asym.difference.values, asym.a_to_b.values - asym.b_to_a.values.T)
+    back = train_stitch(model_b, 1, model_a, 2, CORPUS, init="random", **QUICK)
+    assert asym.b_to_a.values[0, 1] == pytest.approx(back.penalty, abs=1e-9)
+    assert not np.allclose(asym.a_to_b.values, asym.b_to_a.values.T)
+    frame = asym.to_pandas()
+    assert len(frame) == 4 and np.allclose(frame["difference"], frame["a_to_b"] - frame["b_to_a"])
+
+
+def test_resume_equals_uninterrupted(heads, tmp_path, monkeypatch):
+    model = heads["bert"]  # masked-LM: the masks must also be those of the uninterrupted run
+    common = dict(init="random", lr=3e-3, progress=False, checkpoint_every=2)
+    full = train_stitch(model, 1, model, 2, CORPUS, steps=8, **common)
+    # stopped after 4 steps, then resumed to 8
+    train_stitch(model, 1, model, 2, CORPUS, steps=4, checkpoint=tmp_path / "a", **common)
+    state = torch.load(tmp_path / "a" / "state.pt", weights_only=True)
+    assert state["step"] == 4 and json.loads((tmp_path / "a" / "run.json").read_text())["layer_b"] == 2
+    resumed = train_stitch(model, 1, model, 2, CORPUS, steps=8, checkpoint=tmp_path / "a", **common)
+    for key, value in full.state.items():
+        np.testing.assert_array_equal(resumed.state[key], value)
+    np.testing.assert_array_equal(resumed.curve, full.curve)
+    assert resumed.initial_loss == full.initial_loss and resumed.stitched_loss == pytest.approx(full.stitched_loss)
+    # a KeyboardInterrupt in step 6: the 5 completed steps are saved, and resuming finishes the same run
+    calls = {"n": 0}
+    original = stitch_training.StitchTask.training_loss
+
+    def interrupted(self, *args):
+        calls["n"] += 1
+        if calls["n"] == 6:
+            raise KeyboardInterrupt
+        return original(self, *args)
+
+    monkeypatch.setattr(stitch_training.StitchTask, "training_loss", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        train_stitch(model, 1, model, 2, CORPUS, steps=8, checkpoint=tmp_path / "b", **common)
+    assert torch.load(tmp_path / "b" / "state.pt", weights_only=True)["step"] == 5
+    monkeypatch.undo()
+    resumed = train_stitch(model, 1, model, 2, CORPUS, steps=8, checkpoint=tmp_path / "b", **common)
+    for key, value in full.state.items():
+        np.testing.assert_array_equal(resumed.state[key], value)
+    # a checkpoint of another run, or of more steps than asked, is refused
+    with pytest.raises(LensError, match="checkpoint"):
+        train_stitch(model, 1, model, 2, CORPUS, steps=8, checkpoint=tmp_path / "b", **{**common, "lr": 1e-3})
+    with pytest.raises(LensError, match="steps"):
+        train_stitch(model, 1, model, 2, CORPUS, steps=3, checkpoint=tmp_path / "b", **common)
+
+
+def test_bad_input(heads, tiny_paths):
+    bert, gpt2 = heads["bert"], heads["gpt2"]
+    cases = [
+        (dict(model_a=gpt2, layer_a=5), "layer_a"),
+        (dict(layer_b=-4), "layer_b"),
+        (dict(model_a=bert), "same tokenizer"),
+        (dict(init="orthogonal"), "init"),
+        (dict(loss="contrastive"), "loss"),
+        (dict(loss="masked-lm"), "loss"),
+        (dict(optimizer="lbfgs"), "optimizer"),
+        (dict(position="after"), "position"),
+        (dict(steps=0), "steps"),
+        (dict(lr=-1.0), "lr"),
+        (dict(texts=[]), "texts"),
+        (dict(texts="one string"), "texts"),
+        (dict(texts=["fine", ""]), r"texts\[1\]"),
+        (dict(labels=[0] * len(CORPUS)), "labels"),
+        (dict(model_b=lensnb.load_model(tiny_paths["gpt2"]), model_a=lensnb.load_model(tiny_paths["gpt2"])), "head"),
+    ]
+    for overrides, message in cases:
+        arguments = dict(model_a=gpt2, layer_a=1, model_b=gpt2, layer_b=1, texts=CORPUS, **QUICK)
+        arguments.update(overrides)
+        with pytest.raises(LensError, match=message):
+            train_stitch(**arguments)
+    with pytest.raises(LensError, match="pairs"):
+        stitching_penalty_matrix(gpt2, gpt2, CORPUS, pairs="upper", **QUICK)
+    with pytest.raises(LensError, match="layers_b"):
+        stitching_penalty_matrix(gpt2, gpt2, CORPUS, layers_a=[0, 1], layers_b=[1], **QUICK)
+    with pytest.raises(LensError, match="options"):
+        stitching_penalty_matrix(gpt2, gpt2, CORPUS, step=3, **QUICK)
