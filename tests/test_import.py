@@ -21,3 +21,13 @@ def test_public_api_is_small_and_explicit():
         "Activations", "Example", "LensError", "LensModel", "Span", "SpanPair", "extract", "load_model", "__version__",
     }  # fmt: skip
     assert issubclass(lensnb.LensError, ValueError)
+
+
+def test_geometry_import_loads_no_widgets_and_defers_heavy_optional_libraries():
+    code = (
+        "import sys, json, lensnb.geometry;"
+        "print(json.dumps(sorted({m for m in sys.modules} & {'ipywidgets', 'bokeh', 'IPython', 'umap', 'numba',"
+        " 'sklearn.manifold', 'skdim'})))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == []
