@@ -166,7 +166,9 @@ def main() -> None:
             import bench_geometry_projections
 
             summary.update(
-                bench_geometry_projections.run(values, reps=args.reps, tsne_umap_points=None if not args.skip_tsne else 0)
+                bench_geometry_projections.run(
+                    values, reps=args.reps, tsne_umap_points=None if not args.skip_tsne else 0
+                )
             )
         if "twonn" in parts and not args.skip_50k:
             big, _ = geometry_data.minilm_tokens(50_000)

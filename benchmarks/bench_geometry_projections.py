@@ -20,7 +20,7 @@ What is measured
 
 ``run`` is imported by ``benchmarks/bench_geometry.py``; run alone::
 
-    PYTHONUNBUFFERED=1 python benchmarks/bench_geometry_projections.py [--data /tmp/geom/minilm_10k.npz]
+    PYTHONUNBUFFERED=1 python benchmarks/bench_geometry_projections.py [--data minilm_10k.npz]
 
 The data file holds ``values``: (7, n, 384) float32 MiniLM states (made by
 ``benchmarks/geometry_data.py``). The last line printed is one JSON object.
@@ -44,7 +44,7 @@ from threadpoolctl import threadpool_limits
 
 from lensnb.geometry.projections import project
 
-DEFAULT_DATA = Path("/tmp/geom/minilm_10k.npz")
+DEFAULT_DATA = Path("minilm_10k.npz")  # python benchmarks/geometry_data.py 10000 minilm_10k.npz
 
 
 def _sklearn_pca_layers(values: np.ndarray) -> np.ndarray:
