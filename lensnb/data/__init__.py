@@ -1,0 +1,3 @@
+"""Readers that turn public datasets, in their official layouts, into :class:`lensnb.Example` lists."""
+
+from __future__ import annotations
