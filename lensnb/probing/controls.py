@@ -1,0 +1,344 @@
+"""Control tasks and selectivity (Hewitt & Liang 2019), and the split and probe helpers probes share.
+
+A control task gives every word *type* a label drawn at random from the task's label
+distribution, fixed for that type. A probe that scores as well on the control task as
+on the linguistic task is reading word identity, not the property: selectivity
+(task accuracy minus control accuracy, same probe, same splits) says how much of the
+score the representation, rather than the probe's memory, is responsible for.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from lensnb.errors import LensError
+from lensnb.geometry.inputs import LayerStack, layer_stack
+from lensnb.geometry.overlap import encode_labels
+from lensnb.geometry.results import LayerProfile
+
+__all__ = [
+    "default_probe",
+    "check_probe",
+    "train_test_mask",
+    "labelled_stack",
+    "control_labels",
+    "control_task_selectivity",
+]
+
+
+def default_probe() -> Any:
+    """The probe used when none is given: ``LogisticRegression(max_iter=1000)`` (scikit-learn).
+
+    A placeholder until lensnb's own probes become the default; any scikit-learn
+    classifier can be passed instead (it is cloned for every layer).
+    """
+    from sklearn.linear_model import LogisticRegression
+
+    return LogisticRegression(max_iter=1000)
+
+
+def check_probe(probe: Any, *, needs_proba: bool = False, argument: str = "probe") -> Any:
+    """``probe`` or the default, after checking it looks like a scikit-learn classifier."""
+    if probe is None:
+        return default_probe()
+    wanted = ("fit", "predict", "get_params") + (("predict_proba",) if needs_proba else ())
+    missing = [name for name in wanted if not callable(getattr(probe, name, None))]
+    if missing:
+        raise LensError.bad_argument(
+            argument, probe, f"a scikit-learn classifier (with {', '.join(wanted)})", f"It lacks {missing}."
+        )
+    return probe
+
+
+def train_test_mask(n_items: int, *, test_size: float = 0.2, seed: int = 0, groups: Any = None) -> np.ndarray:
+    """A seeded random train / test split as a boolean mask (True = train).
+
+    Parameters
+    ----------
+    n_items : int
+    test_size : float in (0, 1)
+        Share of items held out for testing.
+    seed : int
+    groups : array of shape (n_items,), optional
+        Items of one group (e.g. the same text) land on the same side. Groups are
+        drawn in random order into the test side until it holds ``test_size`` of the
+        items. With a single group the items are split one by one.
+
+    Returns
+    -------
+    ndarray of bool, shape (n_items,)
+        Both sides hold at least one item.
+    """
+    if not isinstance(n_items, (int, np.integer)) or n_items < 2:
+        raise LensError.bad_argument("n_items", n_items, "an integer >= 2 (items to split)")
+    if not isinstance(test_size, (float, int)) or isinstance(test_size, bool) or not 0 < test_size < 1:
+        raise LensError.bad_argument("test_size", test_size, "a fraction strictly between 0 and 1")
+    rng = np.random.default_rng(seed)
+    n_test = min(max(int(round(test_size * n_items)), 1), n_items - 1)
+    if groups is not None:
+        groups = np.asarray(groups)
+        if groups.shape != (n_items,):
+            raise LensError.bad_argument("groups", groups, f"one group per item, shape ({n_items},)")
+        unique, codes = np.unique(groups, return_inverse=True)
+        if len(unique) >= 2:
+            order = rng.permutation(len(unique))
+            sizes = np.bincount(codes, minlength=len(unique))[order]
+            taken = int(np.searchsorted(np.cumsum(sizes), n_test)) + 1
+            taken = min(taken, len(unique) - 1)
+            test_groups = np.zeros(len(unique), bool)
+            test_groups[order[:taken]] = True
+            return ~test_groups[codes]
+    train = np.ones(n_items, bool)
+    train[rng.permutation(n_items)[:n_test]] = False
+    return train
+
+
+def labelled_stack(
+    data: Any, labels: Any, layers: Sequence[int] | int | None, site: str | None, pool: str | None
+) -> tuple[LayerStack, np.ndarray, np.ndarray, np.ndarray]:
+    """The layer stack restricted to the items with a label.
+
+    Returns
+    -------
+    stack : LayerStack
+        Only labelled items (table rows renumbered).
+    codes : ndarray of int64, shape (n_labelled,)
+        Label codes 0..n_classes-1.
+    classes : ndarray, shape (n_classes,)
+        The label values, sorted.
+    keep : ndarray of bool, shape (n_items,)
+        Which of the original items are kept.
+    """
+    stack = layer_stack(data, layers, site=site, pool=pool)
+    codes, classes, keep = encode_labels(labels, stack)
+    if len(classes) < 2:
+        raise LensError.bad_argument("labels", f"a single class {classes.tolist()}", "at least 2 distinct labels")
+    if not keep.all():
+        table = None if stack.table is None else stack.table[keep].reset_index(drop=True)
+        stack = LayerStack(stack.layers, [a[keep] for a in stack.arrays], table, stack.unit, stack.model)
+    return stack, codes, classes, keep
+
+
+def resolve_train(
+    train: Any, keep: np.ndarray, stack: LayerStack, test_size: float, seed: int, group_by: str | None = "text_id"
+) -> tuple[np.ndarray, str]:
+    """The train mask over the kept items, and how it was made (for ``params``)."""
+    if train is not None:
+        mask = np.asarray(train.detach().cpu().numpy() if hasattr(train, "detach") else train)
+        if mask.dtype != bool or mask.shape != keep.shape:
+            raise LensError.bad_argument(
+                "train", mask, f"a boolean mask of shape {keep.shape}, True for training items"
+            )
+        mask = mask[keep]
+        if mask.all() or not mask.any():
+            raise LensError.bad_argument("train", f"{int(mask.sum())} of {len(mask)} labelled items", "both training and test items")  # fmt: skip
+        return mask, "given"
+    groups = None
+    if group_by and stack.table is not None and group_by in stack.table.columns:
+        groups = stack.table[group_by].to_numpy()
+    mask = train_test_mask(stack.n_items, test_size=test_size, seed=seed, groups=groups)
+    return mask, f"random by {group_by}" if groups is not None and len(np.unique(groups)) > 1 else "random by item"
+
+
+def control_labels(
+    word_types: Any, labels: Any, *, seed: int = 0, reference: Any = None, lowercase: bool = False
+) -> np.ndarray:
+    """Control-task labels: each word type gets one label drawn from the empirical label distribution.
+
+    Parameters
+    ----------
+    word_types : array of shape (n_items,)
+        The word (type) of each item.
+    labels : array of shape (n_items,)
+        The linguistic task's labels; their frequencies over the ``reference`` items
+        give the distribution the control labels are drawn from.
+    seed : int
+    reference : array of bool, shape (n_items,), optional
+        Items whose labels define the distribution (Hewitt & Liang: the training set).
+        Default: all items.
+    lowercase : bool
+        Treat words that differ only in case as the same type.
+
+    Returns
+    -------
+    ndarray, shape (n_items,)
+        Values from the task's label set; two items of the same type share one.
+
+    References
+    ----------
+    Hewitt & Liang (2019), "Designing and Interpreting Probes with Control Tasks",
+    EMNLP, Sec. 2 (control behaviour sampled from the empirical tag distribution).
+    """
+    types = _as_1d(word_types, "word_types")
+    values = _as_1d(labels, "labels")
+    if len(types) != len(values):
+        raise LensError.bad_argument("word_types", types, f"one type per label, shape ({len(values)},)")
+    if lowercase:
+        types = np.asarray([str(t).lower() for t in types], dtype=object)
+    mask = np.ones(len(values), bool) if reference is None else np.asarray(reference)
+    if mask.dtype != bool or mask.shape != values.shape or not mask.any():
+        raise LensError.bad_argument("reference", mask, f"a boolean mask of shape {values.shape} with a True item")
+    sortable = values.astype(str) if values.dtype == object else values
+    classes, codes = np.unique(sortable, return_inverse=True)
+    frequencies = np.bincount(codes[mask], minlength=len(classes)) / mask.sum()
+    type_keys = types.astype(str) if types.dtype == object else types
+    unique_types, type_codes = np.unique(type_keys, return_inverse=True)
+    drawn = np.random.default_rng(seed).choice(len(classes), size=len(unique_types), p=frequencies)
+    first_of_class = np.unique(codes, return_index=True)[1]
+    return values[first_of_class][drawn][type_codes]
+
+
+def control_task_selectivity(
+    data: Any,
+    labels: Any,
+    word_types: Any = "word",
+    *,
+    probe: Any = None,
+    layers: Sequence[int] | int | None = None,
+    train: Any = None,
+    test_size: float = 0.2,
+    seed: int = 0,
+    lowercase: bool = False,
+    bootstrap: int = 200,
+    site: str | None = None,
+    pool: str | None = None,
+    progress: bool = True,
+) -> LayerProfile:
+    """Selectivity per layer: linguistic-task accuracy minus control-task accuracy.
+
+    Both tasks use the same probe (cloned per layer and task) and the same split.
+
+    Parameters
+    ----------
+    data : Activations, array (layer, item, dim) or list of (item, dim) arrays
+        Word-level states usually (``acts.pool_words()``).
+    labels : str or array of shape (n_items,)
+        Column of the items' table or the labels (items without one are left out).
+    word_types : str or array of shape (n_items,)
+        Column of the table holding each item's word (default ``"word"``) or the words.
+    probe : scikit-learn classifier, optional
+        Default :func:`default_probe` (``LogisticRegression(max_iter=1000)``).
+    layers : optional
+        Layers to probe (default all).
+    train : array of bool, shape (n_items,), optional
+        Training items (True) and test items (False). Default: a seeded random split,
+        by text when the table has ``text_id`` (no sentence on both sides).
+    test_size : float
+        Share of test items for the random split.
+    seed : int
+        Seeds the split, the control labels and the bootstrap.
+    lowercase : bool
+        Fold case when forming word types.
+    bootstrap : int
+        Paired bootstrap resamples of the test items for the error bars (0: none).
+    site, pool
+        See :func:`lensnb.geometry.inputs.layer_stack`.
+    progress : bool
+
+    Returns
+    -------
+    LayerProfile
+        name ``"selectivity"``, values (n_layers,) in accuracy points (0..1); errors:
+        bootstrap standard deviation of the paired difference. ``details``:
+        ``task_accuracy``, ``control_accuracy`` and their bootstrap errors (n_layers,),
+        ``task_majority`` / ``control_majority`` (majority-class baselines on the
+        test items), ``control_labels`` (n_items,), ``train`` mask (n_items,).
+
+    Notes
+    -----
+    The control distribution is the label frequency over the training items, as in
+    the paper. A type seen only in test items still gets a control label, which the
+    probe can only guess: with many unseen types the control accuracy falls and
+    selectivity rises for that reason alone (the paper's splits share the same caveat).
+
+    References
+    ----------
+    Hewitt & Liang (2019), "Designing and Interpreting Probes with Control Tasks",
+    EMNLP, Sec. 2-3 (selectivity = linguistic accuracy - control accuracy).
+    """
+    from sklearn.base import clone
+    from tqdm.auto import tqdm
+
+    probe = check_probe(probe)
+    bootstrap = _check_count(bootstrap, "bootstrap")
+    stack, codes, classes, keep = labelled_stack(data, labels, layers, site, pool)
+    types = _column_or_array(word_types, "word_types", stack, keep)
+    mask, split = resolve_train(train, keep, stack, test_size, seed)
+    control = control_labels(types, classes[codes], seed=seed, reference=mask, lowercase=lowercase)
+    control_codes = np.unique(control.astype(str) if control.dtype == object else control, return_inverse=True)[1]
+    test = ~mask
+    samples = _bootstrap_rows(int(test.sum()), bootstrap, seed)
+    task_acc, control_acc, task_err, control_err, gap_err = [], [], [], [], []
+    for position in tqdm(range(len(stack.layers)), desc="control tasks", disable=not progress):
+        x = stack.matrix(position)
+        hits_task = clone(probe).fit(x[mask], codes[mask]).predict(x[test]) == codes[test]
+        hits_control = clone(probe).fit(x[mask], control_codes[mask]).predict(x[test]) == control_codes[test]
+        task_acc.append(hits_task.mean())
+        control_acc.append(hits_control.mean())
+        if samples is not None:
+            a, b = hits_task[samples].mean(axis=1), hits_control[samples].mean(axis=1)
+            task_err.append(a.std(ddof=1))
+            control_err.append(b.std(ddof=1))
+            gap_err.append((a - b).std(ddof=1))
+    task_acc, control_acc = np.asarray(task_acc), np.asarray(control_acc)
+    details = {
+        "task_accuracy": task_acc,
+        "control_accuracy": control_acc,
+        "task_accuracy_error": np.asarray(task_err) if samples is not None else None,
+        "control_accuracy_error": np.asarray(control_err) if samples is not None else None,
+        "task_majority": _majority(codes[mask], codes[test]),
+        "control_majority": _majority(control_codes[mask], control_codes[test]),
+        "control_labels": control,
+        "train": mask,
+    }
+    params = dict(
+        probe=repr(probe), split=split, test_size=test_size, seed=seed, lowercase=lowercase, bootstrap=bootstrap,
+        n_train=int(mask.sum()), n_test=int(test.sum()), n_classes=len(classes), n_types=len(np.unique(types.astype(str))),
+        n_missing_labels=int((~keep).sum()), pool=pool, error="paired bootstrap std" if bootstrap else "none",
+    )  # fmt: skip
+    errors = np.asarray(gap_err) if samples is not None else None
+    return LayerProfile(
+        "selectivity", stack.layers, task_acc - control_acc, errors, params, stack.table, stack.unit, details
+    )
+
+
+# ---------------------------------------------------------------------- helpers shared by the probing analyses
+def _as_1d(values: Any, argument: str) -> np.ndarray:
+    array = np.asarray(values.detach().cpu().numpy() if hasattr(values, "detach") else values)
+    if array.ndim != 1 or len(array) == 0:
+        raise LensError.bad_argument(argument, array, "a non-empty 1-D array, one value per item")
+    return array
+
+
+def _column_or_array(values: Any, argument: str, stack: LayerStack, keep: np.ndarray) -> np.ndarray:
+    """A per-item column of the (unfiltered) table by name, or an array, restricted to ``keep``."""
+    if isinstance(values, str):
+        if stack.table is None or values not in stack.table.columns:
+            columns = [] if stack.table is None else list(stack.table.columns)
+            raise LensError.bad_argument(argument, values, f"a column of the items' table {columns}, or an array")
+        return stack.table[values].to_numpy()  # the stack's table is already restricted to kept items
+    array = _as_1d(values, argument)
+    if len(array) != len(keep):
+        raise LensError.bad_argument(argument, array, f"one value per item, shape ({len(keep)},)")
+    return array[keep]
+
+
+def _check_count(value: Any, argument: str) -> int:
+    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 0:
+        raise LensError.bad_argument(argument, value, "a non-negative integer")
+    return int(value)
+
+
+def _bootstrap_rows(n: int, bootstrap: int, seed: int) -> np.ndarray | None:
+    """(bootstrap, n) row indices drawn with replacement, or None when ``bootstrap`` < 2."""
+    if bootstrap < 2:
+        return None
+    return np.random.default_rng([seed, 1]).integers(0, n, size=(bootstrap, n))
+
+
+def _majority(train_codes: np.ndarray, test_codes: np.ndarray) -> float:
+    """Test accuracy of always answering the most frequent training label."""
+    return float(np.mean(test_codes == np.bincount(train_codes).argmax()))
