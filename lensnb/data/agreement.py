@@ -30,6 +30,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import NamedTuple
 
+from lensnb.data.files import as_path, existing_file, non_negative_int, one_file, read_lines, read_text
 from lensnb.errors import LensError
 from lensnb.examples import Example, Span
 
@@ -98,8 +99,8 @@ def read_linzen_agreement(path: str | os.PathLike) -> list[Example]:
             raise LensError.bad_argument(
                 where, "\t".join(fields), "4 tab-separated fields: target index, correct form, wrong form, attractors"
             )
-        index = _integer(fields[0], where, "target index (field 1)")
-        attractors = _integer(fields[3], where, "number of attractors (field 4)")
+        index = non_negative_int(fields[0], where, "target index (field 1)")
+        attractors = non_negative_int(fields[3], where, "number of attractors (field 4)")
         right, wrong = _forms(words, index, fields[1], fields[2], where, text_path, number, check=True)
         grammatical_number = _number_of(right, wrong)
         examples.append(
@@ -153,14 +154,14 @@ def read_colorless_green(path: str | os.PathLike) -> list[Example]:
     networks dream hierarchically", NAACL (Section 2.2: the generated test set).
     Goldberg 2019, "Assessing BERT's syntactic abilities", arXiv:1901.05287.
     """
-    path = Path(path)
+    path = as_path(path, "generated.tab or the generated.text and .gold files")
     if path.suffix == ".tab" or (path.is_dir() and not list(path.glob("*generated.text"))):
-        return _read_generated_tab(_one_file(path, "*generated.tab") if path.is_dir() else path)
+        return _read_generated_tab(one_file(path, "*generated.tab") if path.is_dir() else path)
     text_path, gold_path = _line_aligned_files(path, "generated")
     examples = []
     for number, words, fields, where in _aligned_records(text_path, gold_path, min_fields=10):
-        index = _integer(fields[3], where, "target index (field 4)")
-        sent_id = _integer(fields[2], where, "sentence id (field 3)")
+        index = non_negative_int(fields[3], where, "target index (field 4)")
+        sent_id = non_negative_int(fields[2], where, "sentence id (field 3)")
         morphology = fields[5].split("|")
         if "Number=Sing" in morphology:
             grammatical_number = "sing"
@@ -169,20 +170,19 @@ def read_colorless_green(path: str | os.PathLike) -> list[Example]:
         else:
             raise LensError.bad_argument(where, fields[5], "Number=Sing or Number=Plur in field 6 (morphology)")
         right, wrong = _forms(words, index, fields[6], fields[7], where, text_path, number, check=sent_id == 0)
-        controller = _integer(fields[9], where, "controller index (field 10)")
+        controller = non_negative_int(fields[9], where, "controller index (field 10)")
         if not 0 <= controller < index:
             raise LensError.bad_argument(where, controller, f"a controller index (field 10) in [0, {index})")
         meta = {"right": right, "wrong": wrong, "number": grammatical_number, "pattern": fields[0]}
-        meta.update(constr_id=_integer(fields[1], where, "construction id (field 2)"), sent_id=sent_id)
+        meta.update(constr_id=non_negative_int(fields[1], where, "construction id (field 2)"), sent_id=sent_id)
         meta.update(original=sent_id == 0, controller_index=controller)
         examples.append(Example(words=words, spans=[Span(index, index + 1, grammatical_number)], meta=meta))
     return examples
 
 
 def _read_generated_tab(path: Path) -> list[Example]:
-    if not path.is_file():
-        raise LensError.bad_argument("path", str(path), "an existing generated.tab file")
-    reader = csv.reader(io.StringIO(_decoded(path), newline=""), delimiter="\t")
+    path = existing_file(path, "an existing generated.tab file")
+    reader = csv.reader(io.StringIO(read_text(path), newline=""), delimiter="\t")
     header = next(reader, [])
     missing = [name for name in (*_TAB_COLUMNS, "len_prefix", "len_context") if name not in header]
     if missing:
@@ -216,18 +216,18 @@ def _read_generated_tab(path: Path) -> list[Example]:
             if kind not in item:
                 raise LensError.bad_argument(where, key, f"a {kind!r} row for this sentence as well")
         words = _words(field["sent"], where)
-        index = _integer(field["len_prefix"], where, "len_prefix")
-        sent_id = _integer(field["sent_id"], where, "sent_id")
+        index = non_negative_int(field["len_prefix"], where, "len_prefix")
+        sent_id = non_negative_int(field["sent_id"], where, "sent_id")
         if field["correct_number"] not in ("sing", "plur"):
             raise LensError.bad_argument(where, field["correct_number"], "correct_number 'sing' or 'plur'")
         right, wrong = _forms(words, index, item["correct"], item["wrong"], where, path, item["line"], sent_id == 0)
-        controller = index - _integer(field["len_context"], where, "len_context")
+        controller = index - non_negative_int(field["len_context"], where, "len_context")
         if not 0 <= controller < index:
             raise LensError.bad_argument(where, field["len_context"], f"len_context in [1, {index}] (len_prefix)")
         meta = {"right": right, "wrong": wrong, "number": field["correct_number"], "pattern": field["pattern"]}
-        meta.update(constr_id=_integer(field["constr_id"], where, "constr_id"), sent_id=sent_id)
+        meta.update(constr_id=non_negative_int(field["constr_id"], where, "constr_id"), sent_id=sent_id)
         meta.update(original=sent_id == 0, controller_index=controller)
-        meta["n_attractors"] = _integer(field["n_attr"], where, "n_attr")
+        meta["n_attractors"] = non_negative_int(field["n_attr"], where, "n_attr")
         examples.append(Example(words=words, spans=[Span(index, index + 1, field["correct_number"])], meta=meta))
     if not examples:
         raise LensError.bad_argument("path", str(path), "a generated.tab file with at least one item")
@@ -361,19 +361,9 @@ def _words(sentence: str, where: str) -> list[str]:
     return words
 
 
-def _integer(value: str, where: str, what: str) -> int:
-    try:
-        number = int(value)
-    except ValueError:
-        raise LensError.bad_argument(where, value, f"an integer {what}") from None
-    if number < 0:
-        raise LensError.bad_argument(where, value, f"a non-negative integer {what}")
-    return number
-
-
 def _aligned_records(text_path: Path, gold_path: Path, min_fields: int):
     """(line number, words, gold fields, where) of the line-aligned .text and .gold files."""
-    texts, golds = _lines(_decoded(text_path)), _lines(_decoded(gold_path))
+    texts, golds = read_lines(text_path), read_lines(gold_path)
     if len(texts) != len(golds):
         raise LensError.bad_argument(
             str(gold_path), f"{len(golds)} lines", f"as many lines as {text_path} ({len(texts)}), one per sentence"
@@ -388,9 +378,9 @@ def _aligned_records(text_path: Path, gold_path: Path, min_fields: int):
 
 def _line_aligned_files(path: str | os.PathLike, name: str) -> tuple[Path, Path]:
     """The ``.text`` and ``.gold`` files from a folder, either file, or their stem."""
-    path = Path(path)
+    path = as_path(path, f"a folder or file stem with {name}.text and {name}.gold")
     if path.is_dir():
-        stem = _one_file(path, f"*{name}.text").with_suffix("")
+        stem = one_file(path, f"*{name}.text").with_suffix("")
     elif path.suffix in (".text", ".gold", ".eval"):
         stem = path.with_suffix("")
     else:
@@ -402,35 +392,3 @@ def _line_aligned_files(path: str | os.PathLike, name: str) -> tuple[Path, Path]
                 "path", str(path), f"a folder or file stem with {name}.text and {name}.gold", f"{file} is missing."
             )
     return text_path, gold_path
-
-
-def _one_file(folder: Path, pattern: str) -> Path:
-    found = sorted(folder.glob(pattern))
-    if len(found) != 1:
-        raise LensError.bad_argument(
-            "path",
-            str(folder),
-            f"a folder with exactly one file matching {pattern!r}",
-            f"Found {[f.name for f in found]}.",
-        )
-    return found[0]
-
-
-def _lines(text: str) -> list[str]:
-    """Lines split at newlines only (str.splitlines also splits at U+2028, U+0085...)."""
-    lines = [line.rstrip("\r") for line in text.split("\n")]
-    if lines and not lines[-1]:
-        lines.pop()
-    return lines
-
-
-def _decoded(path: Path) -> str:
-    """The file's text; undecodable bytes name their line."""
-    data = path.read_bytes()
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as error:
-        line = data.count(b"\n", 0, error.start) + 1
-        raise LensError.bad_argument(
-            f"{path}, line {line}", data[error.start : error.start + 20], "UTF-8 text"
-        ) from None

@@ -18,9 +18,10 @@ columns are always IOB2.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator, Sequence
-from pathlib import Path
 
+from lensnb.data.files import existing_file, line_error, read_lines
 from lensnb.errors import LensError
 from lensnb.examples import Example, Span
 
@@ -106,7 +107,7 @@ def iob_spans(tags: Sequence[str], *, scheme: str = "iob2", outside: bool = Fals
         raise LensError.bad_argument(f"tags[{bad.index}]", bad.tag, bad.expected) from None
 
 
-def read_conll2000(path: str | Path, *, outside_spans: bool = False, scheme: str = "iob2") -> list[Example]:
+def read_conll2000(path: str | os.PathLike, *, outside_spans: bool = False, scheme: str = "iob2") -> list[Example]:
     """Read a CoNLL-2000 chunking file (``train.txt`` or ``test.txt``).
 
     Each line is ``word POS chunk`` (e.g. ``Confidence NN B-NP``); sentences end with a
@@ -152,7 +153,7 @@ def read_conll2000(path: str | Path, *, outside_spans: bool = False, scheme: str
     return examples
 
 
-def read_conll2003(path: str | Path, *, scheme: str = "iob2") -> list[Example]:
+def read_conll2003(path: str | os.PathLike, *, scheme: str = "iob2") -> list[Example]:
     """Read a CoNLL-2003 English named-entity file (``train.txt``, ``dev.txt``, ``test.txt``...).
 
     Each line is ``word POS chunk NER`` (the official layout, e.g. ``EU NNP B-NP B-ORG``)
@@ -200,7 +201,7 @@ def read_conll2003(path: str | Path, *, scheme: str = "iob2") -> list[Example]:
         n_columns = n_columns or len(sentence[0][1])
         for line, cols in sentence:
             if len(cols) != n_columns:
-                raise _line_error(path, line, f"{n_columns} columns like the file's first word line", cols)
+                raise line_error(path, line, f"{n_columns} columns like the file's first word line", cols)
         words = [cols[0] for _, cols in sentence]
         labels = {"pos": [cols[1] for _, cols in sentence]}
         if n_columns == 4:
@@ -211,11 +212,11 @@ def read_conll2003(path: str | Path, *, scheme: str = "iob2") -> list[Example]:
     return examples
 
 
-def _sentences(path: str | Path, columns: tuple[int, ...], docstart: bool = False) -> Iterator[list]:
+def _sentences(path: str | os.PathLike, columns: tuple[int, ...], docstart: bool = False) -> Iterator[list]:
     """Blank-line separated blocks of ``(line number, columns)``; a -DOCSTART- line is a block of its own."""
-    path = _existing_file(path)
+    path = existing_file(path)
     block: list = []
-    for number, line in _numbered_lines(path):
+    for number, line in enumerate(read_lines(path), start=1):
         cols = line.split()
         if not cols:
             if block:
@@ -230,11 +231,11 @@ def _sentences(path: str | Path, columns: tuple[int, ...], docstart: bool = Fals
             continue
         if len(cols) not in columns:
             expected = " or ".join(str(c) for c in columns)
-            raise _line_error(
+            raise line_error(
                 path,
                 number,
                 f"{expected} whitespace-separated columns (word POS {'[chunk] NER' if docstart else 'chunk'})",
-                line.rstrip("\n"),
+                line,
             )
         block.append((number, cols))
     if block:
@@ -246,34 +247,9 @@ def _spans_or_raise(path, sentence, tags, scheme, column, outside=False) -> tupl
         return _decode_iob(tags, scheme, outside)
     except _BadTag as bad:
         hint = "Pass scheme='iob1' if the file is IOB1 (the original CoNLL-2003 release)." if scheme == "iob2" else ""
-        raise _line_error(path, sentence[bad.index][0], f"{column} tag: {bad.expected}", bad.tag, hint) from None
+        raise line_error(path, sentence[bad.index][0], f"{column} tag: {bad.expected}", bad.tag, hint) from None
 
 
 def _check_scheme(scheme: str) -> None:
     if scheme not in _SCHEMES:
         raise LensError.bad_argument("scheme", scheme, f"one of {_SCHEMES}")
-
-
-def _existing_file(path: str | Path) -> Path:
-    if not isinstance(path, (str, Path)):
-        raise LensError.bad_argument("path", path, "a path to a file (str or pathlib.Path)")
-    path = Path(path)
-    if not path.is_file():
-        raise LensError.bad_argument("path", str(path), "an existing file")
-    return path
-
-
-def _numbered_lines(path: Path) -> Iterator[tuple[int, str]]:
-    """(1-based line number, text) of each line of a UTF-8 file; a byte that is not UTF-8 names its line."""
-    with path.open("rb") as handle:
-        for number, raw in enumerate(handle, start=1):
-            try:
-                yield number, raw.decode("utf-8")
-            except UnicodeDecodeError as error:
-                raise _line_error(
-                    path, number, "UTF-8 text", raw[:60], f"({error.reason} at byte {error.start}.)"
-                ) from None
-
-
-def _line_error(path: str | Path, line: int, expected: str, received, hint: str = "") -> LensError:
-    return LensError.bad_argument(f"{path}, line {line}", received, expected, hint)

@@ -18,11 +18,12 @@ surface text is kept in ``meta["surface_text"]``.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
 
-from lensnb.data.conll import _existing_file, _line_error, _numbered_lines
+from lensnb.data.files import existing_file, line_error, read_lines
 from lensnb.examples import Example, Span, SpanPair
 
 __all__ = ["read_conllu"]
@@ -33,7 +34,7 @@ _EMPTY_ID = re.compile(r"[0-9]+\.[1-9][0-9]*")
 _COLUMNS = "ID FORM LEMMA UPOS XPOS FEATS HEAD DEPREL DEPS MISC"
 
 
-def read_conllu(path: str | Path, *, deprel_subtypes: bool = True) -> list[Example]:
+def read_conllu(path: str | os.PathLike, *, deprel_subtypes: bool = True) -> list[Example]:
     """Read a CoNLL-U file (e.g. UD English EWT ``en_ewt-ud-train.conllu``).
 
     Parameters
@@ -79,7 +80,7 @@ def read_conllu(path: str | Path, *, deprel_subtypes: bool = True) -> list[Examp
     Tenney et al. (2019), "What do you learn from context?" (dependency arcs as span pairs
     for edge probing).
     """
-    path = _existing_file(path)
+    path = existing_file(path)
     examples: list[Example] = []
     doc_id = None
     unit_spans: list[Span] = []  # Span(i, i + 1), shared by every arc of the file (Spans are immutable)
@@ -97,8 +98,7 @@ def read_conllu(path: str | Path, *, deprel_subtypes: bool = True) -> list[Examp
 def _blocks(path: Path) -> Iterator[list[tuple[int, str]]]:
     """The sentences of the file: runs of non-blank ``(line number, line)``."""
     block: list[tuple[int, str]] = []
-    for number, raw in _numbered_lines(path):
-        line = raw.rstrip("\r\n")
+    for number, line in enumerate(read_lines(path), start=1):
         if line.strip():
             block.append((number, line))
         elif block:
@@ -116,28 +116,28 @@ def _parse_block(path: Path, block: list[tuple[int, str]]) -> tuple[dict, list, 
     for number, line in block:
         if line.startswith("#"):
             if rows or ranges:
-                raise _line_error(path, number, "a word line or a blank line (comments come before the words)", line)
+                raise line_error(path, number, "a word line or a blank line (comments come before the words)", line)
             key, equals, value = line[1:].partition("=")
             comments[key.strip()] = value.strip() if equals else ""
             continue
         cols = line.split("\t")
         if len(cols) != 10:
-            raise _line_error(path, number, f"10 tab-separated columns ({_COLUMNS})", line)
+            raise line_error(path, number, f"10 tab-separated columns ({_COLUMNS})", line)
         ident = cols[0]
         if _WORD_ID.fullmatch(ident):
             if int(ident) != len(rows) + 1:
-                raise _line_error(path, number, f"word ID {len(rows) + 1} (IDs count 1, 2, 3... per sentence)", ident)
+                raise line_error(path, number, f"word ID {len(rows) + 1} (IDs count 1, 2, 3... per sentence)", ident)
             rows.append((number, cols))
         elif match := _RANGE_ID.fullmatch(ident):
             first, last = int(match[1]), int(match[2])
             if first != len(rows) + 1 or last <= first:
                 expected = f"a multiword range {len(rows) + 1}-N with N > {len(rows) + 1}"
-                raise _line_error(path, number, expected, ident)
+                raise line_error(path, number, expected, ident)
             ranges.append((number, first, last))
         elif not _EMPTY_ID.fullmatch(ident):
-            raise _line_error(path, number, "an ID like 7, 3-4 (multiword token) or 8.1 (empty node)", ident)
+            raise line_error(path, number, "an ID like 7, 3-4 (multiword token) or 8.1 (empty node)", ident)
     if not rows:
-        raise _line_error(path, block[0][0], "a sentence with at least one word line", block[-1][1])
+        raise line_error(path, block[0][0], "a sentence with at least one word line", block[-1][1])
     return comments, rows, ranges
 
 
@@ -145,18 +145,18 @@ def _example(path, rows, ranges, comments, meta, deprel_subtypes, word_spans) ->
     n = len(rows)
     for number, first, last in ranges:
         if last > n:
-            raise _line_error(path, number, f"a multiword range within the sentence's {n} words", f"{first}-{last}")
+            raise line_error(path, number, f"a multiword range within the sentence's {n} words", f"{first}-{last}")
     words, heads, deprels = [], [], []
     for number, cols in rows:
         head, deprel = cols[6], cols[7]
         if not head.isdigit() or int(head) > n or int(head) == len(words) + 1:
-            raise _line_error(
+            raise line_error(
                 path, number, f"a HEAD between 0 (root) and {n}, other than the word's own ID {len(words) + 1}", head
             )
         if deprel in ("", "_"):
-            raise _line_error(path, number, "a DEPREL (relation to the head)", deprel)
+            raise line_error(path, number, "a DEPREL (relation to the head)", deprel)
         if not cols[1].strip():
-            raise _line_error(path, number, "a FORM with a visible character", cols[1])
+            raise line_error(path, number, "a FORM with a visible character", cols[1])
         words.append(cols[1])
         heads.append(int(head) - 1)
         deprels.append(deprel if deprel_subtypes else deprel.partition(":")[0])
@@ -184,7 +184,7 @@ def _check_acyclic(path, rows, heads) -> None:
         word = start
         while word >= 0 and not reaches_root[word]:
             if word in seen:
-                raise _line_error(
+                raise line_error(
                     path,
                     rows[start][0],
                     "heads that lead to the root (0)",

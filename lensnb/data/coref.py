@@ -9,13 +9,14 @@ when the candidate is what the pronoun refers to: the pairs an edge probe classi
 from __future__ import annotations
 
 import csv
+import io
 import os
-import re
 import xml.etree.ElementTree as ElementTree
 
-from lensnb.data.semeval import resolve_data_file, split_words, words_in_characters
+from lensnb.data.files import read_text, resolve_data_file
+from lensnb.data.text import find_phrase, words_with_spans
 from lensnb.errors import LensError
-from lensnb.examples import Example, Span, SpanPair
+from lensnb.examples import Example, SpanPair
 
 __all__ = ["read_gap", "read_wsc", "GAP_COLUMNS"]
 
@@ -51,7 +52,7 @@ def read_gap(path: str | os.PathLike, split: str | None = None) -> list[Example]
     -------
     list of Example
         One per row (2,000 development, 2,000 test, 454 validation). ``text`` is the
-        snippet; ``words`` its words (:func:`~lensnb.data.semeval.split_words`, cut at the
+        snippet; ``words`` its words (:func:`~lensnb.data.text.split_words`, cut at the
         mentions' character offsets so each mention is whole words); ``spans`` the three
         mentions labelled ``"pronoun"``, ``"A"``, ``"B"``; ``span_pairs``
         ``SpanPair(pronoun, A, A-coref)`` and ``SpanPair(pronoun, B, B-coref)`` with bool
@@ -72,17 +73,16 @@ def read_gap(path: str | os.PathLike, split: str | None = None) -> list[Example]
     split = "development" if split == "dev" else split
     file = resolve_data_file(path, split, _GAP_FILES, "GAP")
     examples = []
-    with open(file, encoding="utf-8-sig", newline="") as handle:
-        reader = csv.reader(handle, delimiter="\t", quoting=csv.QUOTE_NONE)
-        for line, row in enumerate(reader, start=1):
-            where = f"{file}, line {line}"
-            if line == 1:
-                if tuple(cell.strip() for cell in row) != GAP_COLUMNS:
-                    raise LensError.bad_argument(where, row, f"the GAP header {list(GAP_COLUMNS)}")
-                continue
-            if not any(cell.strip() for cell in row):
-                continue
-            examples.append(_gap_example(row, where))
+    reader = csv.reader(io.StringIO(read_text(file), newline=""), delimiter="\t", quoting=csv.QUOTE_NONE)
+    for line, row in enumerate(reader, start=1):
+        where = f"{file}, line {line}"
+        if line == 1:
+            if tuple(cell.strip() for cell in row) != GAP_COLUMNS:
+                raise LensError.bad_argument(where, row, f"the GAP header {list(GAP_COLUMNS)}")
+            continue
+        if not any(cell.strip() for cell in row):
+            continue
+        examples.append(_gap_example(row, where))
     if not examples:
         raise LensError.bad_argument(str(file), "no rows", "GAP rows after the header")
     return examples
@@ -115,8 +115,7 @@ def _gap_example(row: list[str], where: str) -> Example:
         flags[column] = _FLAGS[value]
     if flags["A-coref"] and flags["B-coref"]:
         raise LensError.bad_argument(where, "A-coref and B-coref both TRUE", "at most one name the pronoun refers to")
-    words, offsets = split_words(text, cuts=[bound for span in mentions.values() for bound in span])
-    spans = {name: Span(*words_in_characters(offsets, *mentions[name]), name) for name in mentions}
+    words, spans = words_with_spans(text, mentions)
     return Example(
         words=words,
         spans=list(spans.values()),
@@ -227,8 +226,7 @@ def _wsc_example(schema: ElementTree.Element, index: int, where: str) -> Example
     ranges = {"pronoun": (pronoun_start, pronoun_end)}
     for name, answer in zip(("A", "B"), answers):
         ranges[name] = _locate(answer, text, pronoun_start, f"{where}, answer {name}")
-    words, offsets = split_words(text, cuts=[bound for span in ranges.values() for bound in span])
-    spans = {name: Span(*words_in_characters(offsets, *ranges[name]), name) for name in ranges}
+    words, spans = words_with_spans(text, ranges)
     return Example(
         words=words,
         spans=list(spans.values()),
@@ -248,8 +246,7 @@ def _wsc_example(schema: ElementTree.Element, index: int, where: str) -> Example
 
 def _locate(answer: str, text: str, pronoun_start: int, where: str) -> tuple[int, int]:
     """Character range of ``answer`` in ``text``: the occurrence nearest before the pronoun."""
-    pattern = re.compile(r"(?<!\w)" + re.escape(answer) + r"(?!\w)", re.IGNORECASE)
-    found = [m.span() for m in pattern.finditer(text)]
+    found = find_phrase(answer, text, ignore_case=True)
     if not found:
         raise LensError.bad_argument(where, answer, "a candidate that occurs in the schema's text", f"Text: {text!r}.")
     preceding = [span for span in found if span[1] <= pronoun_start]

@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
+from lensnb.data.files import as_path, read_lines, read_text
 from lensnb.errors import LensError
 from lensnb.examples import Example, Span
 
@@ -68,7 +70,7 @@ def read_eraser_movies(path: str | os.PathLike, split: str = "train") -> list[Ex
     Eisner & Piatko 2007, "Using 'annotator rationales' to improve machine learning
     for text categorization", NAACL.
     """
-    path = Path(path)
+    path = as_path(path, "an ERASER folder or annotation .jsonl file")
     if path.is_dir():
         if not isinstance(split, str) or not split:
             raise LensError.bad_argument("split", split, "a split name such as 'train', 'val' or 'test'")
@@ -85,11 +87,8 @@ def read_eraser_movies(path: str | os.PathLike, split: str = "train") -> list[Ex
         )
     documents = _DocumentSource(folder)
     examples = []
-    for number, raw in enumerate(_read_text(annotations).split("\n"), start=1):
-        if not raw.strip():
-            continue
-        where = f"{annotations}, line {number}"
-        record = _record(raw, where)
+    for where, value in _json_lines(annotations):
+        record = _record(value, where)
         docid = record["annotation_id"]
         sentences = documents.sentences(docid, where)
         words = [word for sentence in sentences for word in sentence]
@@ -115,11 +114,19 @@ def read_eraser_movies(path: str | os.PathLike, split: str = "train") -> list[Ex
     return examples
 
 
-def _record(raw: str, where: str) -> dict:
-    try:
-        record = json.loads(raw)
-    except json.JSONDecodeError as error:
-        raise LensError.bad_argument(where, raw[:60], "one JSON object per line", str(error)) from None
+def _json_lines(path: Path) -> Iterator[tuple[str, object]]:
+    """``(where, value)`` of each non-blank line of a JSON-lines file, ``where`` naming the file and line."""
+    for number, raw in enumerate(read_lines(path), start=1):
+        if not raw.strip():
+            continue
+        where = f"{path}, line {number}"
+        try:
+            yield where, json.loads(raw)
+        except json.JSONDecodeError as error:
+            raise LensError.bad_argument(where, raw[:60], "one JSON object per line", str(error)) from None
+
+
+def _record(record: object, where: str) -> dict:
     if not isinstance(record, dict):
         raise LensError.bad_argument(where, record, "a JSON object with annotation_id, classification, evidences")
     missing = [key for key in ("annotation_id", "classification", "evidences") if key not in record]
@@ -180,14 +187,7 @@ class _DocumentSource:
                     "path", str(folder), "an ERASER folder with docs/ or docs.jsonl beside the annotations"
                 )
             self.jsonl = {}
-            for number, raw in enumerate(_read_text(lines_file).split("\n"), start=1):
-                if not raw.strip():
-                    continue
-                where = f"{lines_file}, line {number}"
-                try:
-                    record = json.loads(raw)
-                except json.JSONDecodeError as error:
-                    raise LensError.bad_argument(where, raw[:60], "one JSON object per line", str(error)) from None
+            for where, record in _json_lines(lines_file):
                 if not (isinstance(record, dict) and isinstance(record.get("docid"), str)
                         and isinstance(record.get("document"), str)):  # fmt: skip
                     raise LensError.bad_argument(where, record, "an object with string fields docid and document")
@@ -202,20 +202,9 @@ class _DocumentSource:
             file = self.docs / docid
             if Path(docid).name != docid or not file.is_file():
                 raise LensError.bad_argument(where, docid, f"annotation_id naming a file of {self.docs}")
-            text, source = _read_text(file), str(file)
+            text, source = read_text(file), str(file)
         sentences = [[token for token in line.strip().split(" ") if token] for line in text.split("\n")]
         sentences = [sentence for sentence in sentences if sentence]
         if not sentences:
             raise LensError.bad_argument(source, text[:60], "a document with at least one token")
         return sentences
-
-
-def _read_text(path: Path) -> str:
-    data = path.read_bytes()
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as error:
-        line = data.count(b"\n", 0, error.start) + 1
-        raise LensError.bad_argument(
-            f"{path}, line {line}", data[error.start : error.start + 20], "UTF-8 text"
-        ) from None

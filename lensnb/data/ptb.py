@@ -15,11 +15,13 @@ sentence's top constituent (so does a ``(ROOT ...)`` or ``(TOP ...)`` bracket). 
 from __future__ import annotations
 
 import bisect
+import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from lensnb.data.files import as_path, line_error, read_text
 from lensnb.errors import LensError
 from lensnb.examples import Example, Span
 
@@ -119,7 +121,7 @@ class Constituent:
     depth: int = 0
 
 
-def read_ptb_trees(path: str | Path) -> list[tuple[str, Tree]]:
+def read_ptb_trees(path: str | os.PathLike) -> list[tuple[str, Tree]]:
     """Read bracketed trees, with empty elements removed and function tags stripped.
 
     Parameters
@@ -147,9 +149,7 @@ def read_ptb_trees(path: str | Path) -> list[tuple[str, Tree]]:
     Marcus, Santorini & Marcinkiewicz (1993), "Building a large annotated corpus of English:
     the Penn Treebank"; Bies et al. (1995), "Bracketing guidelines for Treebank II style".
     """
-    if not isinstance(path, (str, Path)):
-        raise LensError.bad_argument("path", path, "a path to a .mrg file or a folder of them (str or pathlib.Path)")
-    root = Path(path)
+    root = as_path(path, "a .mrg file or a folder of them")
     if root.is_dir():
         files = sorted(root.rglob("*.mrg"))
         if not files:
@@ -165,7 +165,7 @@ def read_ptb_trees(path: str | Path) -> list[tuple[str, Tree]]:
     return trees
 
 
-def read_ptb(path: str | Path, *, unescape: bool = True, merge_unary: bool = False) -> list[Example]:
+def read_ptb(path: str | os.PathLike, *, unescape: bool = True, merge_unary: bool = False) -> list[Example]:
     """Read bracketed trees into examples with POS labels and constituent spans.
 
     Parameters
@@ -252,17 +252,11 @@ def _unescape(word: str) -> str:
 
 
 def _read_file(file: Path) -> Iterator[Tree]:
-    data = file.read_bytes()
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as bad:
-        line = data.count(b"\n", 0, bad.start) + 1
-        raise LensError.bad_argument(f"{file}, line {line}", data[bad.start : bad.start + 20], "UTF-8 text") from None
+    text = read_text(file)
     line_starts = [0] + [m.end() for m in re.finditer("\n", text)]
 
     def error(offset: int, expected: str, received) -> LensError:
-        line = bisect.bisect_right(line_starts, offset)
-        return LensError.bad_argument(f"{file}, line {line}", received, expected)
+        return line_error(file, bisect.bisect_right(line_starts, offset), expected, received)
 
     for node, offset in _brackets(text, error):
         if node[0] in _WRAPPERS and len(node[2]) == 1 and node[1] is None:

@@ -1,8 +1,9 @@
-"""Question answering for layer-wise analysis: SQuAD v1.1, HotpotQA and bAbI.
+"""Question answering for layer-wise analysis: the example layout the QA readers share, SQuAD v1.1, SUP.
 
-Every reader gives one :class:`~lensnb.examples.Example` per question: the question's
-words followed by the context's words (the order of a BERT QA input, ``question [SEP]
-context``), with the labels van Aken et al. (2019) colour and probe:
+Every QA reader (:func:`read_squad`, :func:`lensnb.data.hotpotqa.read_hotpotqa`,
+:func:`lensnb.data.babi.read_babi`) gives one :class:`~lensnb.examples.Example` per
+question: the question's words followed by the context's words (the order of a BERT QA
+input, ``question [SEP] context``), with the labels van Aken et al. (2019) colour and probe:
 
 - ``labels["role"]``: ``"question"``, ``"answer"`` (answer words in the context),
   ``"supporting"`` (the other words of a supporting-fact sentence) or ``"other"``;
@@ -12,87 +13,32 @@ context``), with the labels van Aken et al. (2019) colour and probe:
 - ``span_pairs``: ``SpanPair(question, sentence, is_supporting)`` for every context
   sentence, the SUP probing task (is this sentence a supporting fact for the question?).
 
-:func:`sup_examples` cuts these into one short example per (question, sentence).
+:func:`qa_example` builds this layout from character ranges; :func:`sup_examples` cuts
+these examples into one short example per (question, sentence).
 """
 
 from __future__ import annotations
 
-import json
 import os
-import re
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from lensnb.data.semeval import resolve_data_file, split_words, words_in_characters
+from lensnb.data.files import json_field, load_json, resolve_data_file
+from lensnb.data.text import split_sentences, split_words, words_in_characters
 from lensnb.errors import LensError
 from lensnb.examples import Example, Span, SpanPair
 
-__all__ = ["ROLES", "read_squad", "read_hotpotqa", "read_babi", "sup_examples", "split_sentences"]
+__all__ = ["ROLES", "qa_example", "read_squad", "sup_examples"]
 
 #: The values of ``labels["role"]``.
 ROLES = ("question", "answer", "supporting", "other")
 
 _SQUAD_FILES = {"dev": ("dev-v1.1.json",), "train": ("train-v1.1.json",)}
-_HOTPOT_FILES = {
-    "dev": ("hotpot_dev_distractor_v1.json",),
-    "train": ("hotpot_train_v1.1.json",),
-    "dev_fullwiki": ("hotpot_dev_fullwiki_v1.json",),
-}
-
-# Sentence ends: ., ! or ? (with closing quotes or brackets) then space and an upper-case letter, digit or opener.
-_SENTENCE_END = re.compile(r"[.!?]+[\"'”’)\]]*\s+(?=[\"“‘(\[]?[A-Z0-9])")
-_ABBREVIATIONS = frozenset(
-    "mr mrs ms dr st jr sr prof gen col lt sgt capt gov sen rep rev hon mt ft vs etc no nos co corp inc ltd "
-    "dept univ approx ca jan feb mar apr jun jul aug sep sept oct nov dec fig vol op ed eds e.g i.e".split()
-)
-_BABI_LINE = re.compile(r"^(\d+) (.*)$")
 
 
-def split_sentences(text: str) -> list[tuple[int, int]]:
-    """Character ranges of the sentences of ``text``, white space trimmed.
-
-    Parameters
-    ----------
-    text : str
-
-    Returns
-    -------
-    list of (int, int)
-        ``(start, end)`` of each sentence, in order, end exclusive.
-
-    Notes
-    -----
-    A rule: a sentence ends at ``.``, ``!`` or ``?`` (and any closing quotes or brackets)
-    followed by white space and an upper-case letter, a digit or an opening quote, unless
-    the word before the full stop is a known abbreviation (``Dr.``, ``Jan.``, ``e.g.``) or
-    a single letter (an initial: ``John F. Kennedy``). Good enough for encyclopaedic
-    prose such as SQuAD's Wikipedia paragraphs; not a trained splitter.
-    """
-    ranges, start = [], 0
-    for match in _SENTENCE_END.finditer(text):
-        stop = match.start() + len(match.group(0).rstrip())
-        previous = text[max(start, match.start() - 12) : match.start()].split()
-        last_word = previous[-1].lower().lstrip("(\"'“‘") if previous else ""
-        if text[match.start()] == "." and (
-            last_word in _ABBREVIATIONS or (len(last_word) == 1 and last_word.isalpha())
-        ):
-            continue
-        ranges.append((start, stop))
-        start = match.end()
-    ranges.append((start, len(text)))
-    trimmed = []
-    for begin, end in ranges:
-        piece = text[begin:end]
-        begin, end = begin + len(piece) - len(piece.lstrip()), end - len(piece) + len(piece.rstrip())
-        if end > begin:
-            trimmed.append((begin, end))
-    return trimmed
-
-
-def _qa_example(
+def qa_example(
     question: str,
     context: str,
     sentences: Sequence[tuple[int, int]],
@@ -106,11 +52,45 @@ def _qa_example(
     all_answer_roles: bool = False,
     presplit: np.ndarray | None = None,
 ) -> Example:
-    """Assemble one question + context example.
+    """One question + context example in the layout of the QA readers (module docstring).
 
-    ``sentences`` and ``answers`` are character ranges in ``context``. The words of the
-    first answer (of every answer with ``all_answer_roles``) get the role ``"answer"``;
-    every answer becomes a span. ``presplit``: the context's uncut word offsets.
+    Parameters
+    ----------
+    question, context : str
+        The question (white space at its ends is dropped) and its context.
+    sentences : sequence of (int, int), length n_sentences
+        Character ranges of the context's sentences, in order, not overlapping (end
+        exclusive). Words are cut at their bounds.
+    supporting : sequence of bool, length n_sentences
+        Whether each sentence is a supporting fact.
+    answers : sequence of (int, int)
+        Character ranges of the answer's occurrences in the context. Each becomes an
+        ``"answer"`` span (duplicates once); the words of the first (of every one with
+        ``all_answer_roles``) get the role ``"answer"``.
+    separator : str
+        Put between the question and the context in ``text``.
+    meta : dict
+        The example's ``meta``.
+    where : str
+        The record's place in its file, for messages.
+    cut_answers : bool
+        Also cut words at the answers' bounds, so every answer is whole words.
+    all_answer_roles : bool
+        Give the role ``"answer"`` to the words of every answer, not only the first.
+    presplit : ndarray of int64, shape (n_words, 2), optional
+        The context's uncut word offsets (:func:`~lensnb.data.text.split_words`), when
+        several questions share it.
+
+    Returns
+    -------
+    Example
+        Words ``question words + context words``; labels ``role`` and ``sentence``; the
+        answer spans; one ``SpanPair(question, sentence, is_supporting)`` per non-empty
+        sentence; ``text`` ``question + separator + context``.
+
+    References
+    ----------
+    van Aken et al. 2019, "How Does BERT Answer Questions?" (token roles; the SUP task).
     """
     question = question.strip()
     q_words, _ = split_words(question)
@@ -186,7 +166,7 @@ def read_squad(
     list of Example
         One per question (10,570 in dev), in the file's order; words, labels, spans and
         span pairs as described in :mod:`lensnb.data.qa`. The supporting facts of a SQuAD
-        question are the sentences (:func:`split_sentences`) that hold its first answer.
+        question are the sentences (:func:`~lensnb.data.text.split_sentences`) that hold its first answer.
         ``role == "answer"`` marks the first gold answer; every distinct gold answer is a
         span. ``meta``: ``id``, ``title`` (the article: split by it, since questions on one
         paragraph share their context), ``paragraph`` (the paragraph's index in the file),
@@ -208,26 +188,26 @@ def read_squad(
     answer tokens; the SUP task).
     """
     file = resolve_data_file(path, split, _SQUAD_FILES, "SQuAD v1.1")
-    data = _load_json(file)
-    articles = _field(data, "data", list, f"{file}, top level")
+    data = load_json(file)
+    articles = json_field(data, "data", list, f"{file}, top level")
     examples = []
     paragraph_index = -1
     for a, article in enumerate(articles):
         where_article = f"{file}, data[{a}]"
-        title = _field(article, "title", str, where_article)
-        for p, paragraph in enumerate(_field(article, "paragraphs", list, where_article)):
+        title = json_field(article, "title", str, where_article)
+        for p, paragraph in enumerate(json_field(article, "paragraphs", list, where_article)):
             paragraph_index += 1
             where_paragraph = f"{where_article}.paragraphs[{p}]"
-            context = _field(paragraph, "context", str, where_paragraph)
+            context = json_field(paragraph, "context", str, where_paragraph)
             sentences = split_sentences(context)
             presplit = split_words(context)[1]
-            for q, qa in enumerate(_field(paragraph, "qas", list, where_paragraph)):
+            for q, qa in enumerate(json_field(paragraph, "qas", list, where_paragraph)):
                 where = f"{where_paragraph}.qas[{q}]"
-                question = _field(qa, "question", str, where)
+                question = json_field(qa, "question", str, where)
                 answers = []
-                for k, answer in enumerate(_field(qa, "answers", list, where)):
-                    text = _field(answer, "text", str, f"{where}.answers[{k}]")
-                    start = _field(answer, "answer_start", int, f"{where}.answers[{k}]")
+                for k, answer in enumerate(json_field(qa, "answers", list, where)):
+                    text = json_field(answer, "text", str, f"{where}.answers[{k}]")
+                    start = json_field(answer, "answer_start", int, f"{where}.answers[{k}]")
                     if not text.strip() or context[start : start + len(text)] != text:
                         raise LensError.bad_argument(
                             f"{where}.answers[{k}]", {"text": text, "answer_start": start},
@@ -242,7 +222,7 @@ def read_squad(
                 first_start, first_end = answers[0]
                 supporting = [start < first_end and first_start < end for start, end in sentences]
                 meta = {
-                    "id": _field(qa, "id", str, where),
+                    "id": json_field(qa, "id", str, where),
                     "title": title,
                     "paragraph": paragraph_index,
                     "question": question,
@@ -251,7 +231,7 @@ def read_squad(
                     "n_answers": len(answers),
                 }
                 examples.append(
-                    _qa_example(
+                    qa_example(
                         question,
                         context,
                         sentences,
@@ -267,375 +247,6 @@ def read_squad(
     if not examples:
         raise LensError.bad_argument(str(file), "no questions", "SQuAD articles with questions")
     return examples
-
-
-def _load_json(file: Path) -> Any:
-    try:
-        with open(file, encoding="utf-8-sig") as handle:
-            return json.load(handle)
-    except json.JSONDecodeError as error:
-        raise LensError.bad_argument(
-            f"{file}, line {error.lineno}, column {error.colno}", error.msg, "valid JSON"
-        ) from None
-
-
-def _field(record: Any, name: str, kind: type, where: str) -> Any:
-    """``record[name]``, checked to be a ``kind``."""
-    if not isinstance(record, dict):
-        raise LensError.bad_argument(where, record, f"a JSON object with a {name!r} field")
-    if name not in record:
-        raise LensError.bad_argument(where, f"fields {sorted(record)}", f"a {name!r} field")
-    value = record[name]
-    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        raise LensError.bad_argument(f"{where}.{name}", value, f"a JSON {_JSON_NAMES[kind]}")
-    return value
-
-
-_JSON_NAMES = {str: "string", int: "integer", list: "array", dict: "object"}
-
-
-def read_hotpotqa(
-    path: str | os.PathLike, split: str | None = None, *, separator: str = " ", titles: bool = True
-) -> list[Example]:
-    """Read HotpotQA (distractor setting): one example per question, its ten paragraphs as the context.
-
-    Parameters
-    ----------
-    path : str or Path
-        A HotpotQA JSON file: a list of records in the original layout (``_id``,
-        ``context`` as ``[[title, [sentence, ...]], ...]``, ``supporting_facts`` as
-        ``[[title, sentence_index], ...]``) or in the Hugging Face ``datasets`` layout
-        (``context`` as ``{"title": [...], "sentences": [[...], ...]}``,
-        ``supporting_facts`` as ``{"title": [...], "sent_id": [...]}``); or the folder of
-        the official downloads.
-    split : {"dev", "train", "dev_fullwiki"}, optional
-        Which official file to read when ``path`` is a folder
-        (``hotpot_dev_distractor_v1.json``, ``hotpot_train_v1.1.json``,
-        ``hotpot_dev_fullwiki_v1.json``).
-    separator : str
-        Put between the question and the context, and between paragraphs, in ``text``.
-    titles : bool
-        Begin each paragraph with its title and ``": "`` (their words have role
-        ``"other"`` and sentence -1). The supporting facts often need the title to be
-        understood ("He lives in Los Angeles").
-
-    Returns
-    -------
-    list of Example
-        One per record, in order; words, labels, spans and span pairs as described in
-        :mod:`lensnb.data.qa`. Sentences are numbered through the whole context (the
-        ``sentence`` label), the given sentences of each paragraph; the supporting facts
-        are the records' own. The answer is not given by offsets: its occurrences (whole
-        words, case first kept, then ignored) in the supporting facts are marked, else
-        its first occurrence anywhere in the context; ``yes``/``no`` answers and answers
-        not found mark no words. ``meta``: ``id`` (``_id``, ``id`` or the record's
-        index), ``question``, ``answer``, ``answer_location`` (``"supporting"``,
-        ``"context"`` or ``"none"``), ``type``, ``level``, ``n_supporting`` and
-        ``unmatched_supporting`` (supporting facts naming a title or sentence the
-        context lacks: HotpotQA has a few, they are left out).
-
-    Raises
-    ------
-    LensError
-        For a missing file, JSON that does not parse, or a record without the fields
-        above or with fields of the wrong type: the message names the file and the
-        record's index.
-
-    References
-    ----------
-    Yang et al. 2018, "HotpotQA: A Dataset for Diverse, Explainable Multi-hop Question
-    Answering"; van Aken et al. 2019, "How Does BERT Answer Questions?".
-    """
-    file = resolve_data_file(path, split, _HOTPOT_FILES, "HotpotQA")
-    records = _load_json(file)
-    if not isinstance(records, list) or not records:
-        raise LensError.bad_argument(f"{file}, top level", records, "a non-empty JSON array of HotpotQA records")
-    return [
-        _hotpot_example(record, index, f"{file}, record {index}", separator, titles)
-        for index, record in enumerate(records)
-    ]
-
-
-def _hotpot_paragraphs(record: dict, where: str) -> list[tuple[str, list[str]]]:
-    context = record.get("context")
-    if isinstance(context, dict):  # the Hugging Face layout
-        titles = _field(context, "title", list, f"{where}.context")
-        sentences = _field(context, "sentences", list, f"{where}.context")
-        if len(titles) != len(sentences):
-            raise LensError.bad_argument(
-                f"{where}.context", f"{len(titles)} titles and {len(sentences)} sentence lists", "as many of each"
-            )
-        pairs = list(zip(titles, sentences))
-    elif isinstance(context, list):
-        pairs = []
-        for k, item in enumerate(context):
-            if not isinstance(item, list) or len(item) != 2:
-                raise LensError.bad_argument(f"{where}.context[{k}]", item, "a [title, [sentence, ...]] pair")
-            pairs.append((item[0], item[1]))
-    else:
-        raise LensError.bad_argument(f"{where}.context", context, "a list of [title, sentences] or a dict of lists")
-    for k, (title, sentences) in enumerate(pairs):
-        if (
-            not isinstance(title, str)
-            or not isinstance(sentences, list)
-            or not all(isinstance(s, str) for s in sentences)
-        ):
-            raise LensError.bad_argument(f"{where}.context[{k}]", [title, sentences], "a title and a list of sentences")
-    return pairs
-
-
-def _hotpot_facts(record: dict, where: str) -> list[tuple[str, int]]:
-    facts = record.get("supporting_facts")
-    if isinstance(facts, dict):  # the Hugging Face layout
-        titles = _field(facts, "title", list, f"{where}.supporting_facts")
-        ids = _field(facts, "sent_id", list, f"{where}.supporting_facts")
-        if len(titles) != len(ids):
-            raise LensError.bad_argument(
-                f"{where}.supporting_facts", f"{len(titles)} titles, {len(ids)} ids", "as many of each"
-            )
-        pairs = list(zip(titles, ids))
-    elif isinstance(facts, list):
-        pairs = [tuple(fact) if isinstance(fact, list) and len(fact) == 2 else (None, None) for fact in facts]
-    else:
-        raise LensError.bad_argument(f"{where}.supporting_facts", facts, "a list of [title, sentence index]")
-    for k, (title, index) in enumerate(pairs):
-        if not isinstance(title, str) or not isinstance(index, int) or isinstance(index, bool):
-            raise LensError.bad_argument(f"{where}.supporting_facts[{k}]", facts, "[title, sentence index] pairs")
-    return pairs
-
-
-def _hotpot_example(record: Any, index: int, where: str, separator: str, titles: bool) -> Example:
-    question = _field(record, "question", str, where)
-    answer = _field(record, "answer", str, where)
-    paragraphs = _hotpot_paragraphs(record, where)
-    facts = set(_hotpot_facts(record, where))
-    pieces, sentences, supporting, length = [], [], [], 0
-    matched = set()
-    for title, paragraph in paragraphs:
-        if pieces:
-            pieces.append(separator)
-            length += len(separator)
-        if titles:
-            pieces.append(f"{title}: ")
-            length += len(title) + 2
-        for k, sentence in enumerate(paragraph):
-            if k and sentence[:1].strip() and pieces[-1][-1:].strip():  # keep neighbouring sentences apart
-                pieces.append(" ")
-                length += 1
-            sentences.append((length, length + len(sentence)))
-            supporting.append((title, k) in facts)
-            if (title, k) in facts:
-                matched.add((title, k))
-            pieces.append(sentence)
-            length += len(sentence)
-    context = "".join(pieces)
-    sentences = [_trim(context, start, end) for start, end in sentences]
-    answers, location = _find_answer(answer, context, sentences, supporting)
-    meta = {
-        "id": record.get("_id", record.get("id", index)),
-        "question": question,
-        "answer": answer,
-        "answer_location": location,
-        "type": record.get("type"),
-        "level": record.get("level"),
-        "n_supporting": len(matched),
-        "unmatched_supporting": len(facts - matched),
-    }
-    return _qa_example(question, context, sentences, supporting, answers, separator, meta, where, all_answer_roles=True)
-
-
-def _trim(text: str, start: int, end: int) -> tuple[int, int]:
-    piece = text[start:end]
-    if not piece.strip():
-        return start, start
-    return start + len(piece) - len(piece.lstrip()), end - len(piece) + len(piece.rstrip())
-
-
-def _find_answer(
-    answer: str, context: str, sentences: list[tuple[int, int]], supporting: list[bool]
-) -> tuple[list[tuple[int, int]], str]:
-    """Character ranges of ``answer`` in the supporting facts, else its first one in the context."""
-    answer = answer.strip()
-    if not answer or answer.lower() in ("yes", "no"):
-        return [], "none"
-    facts = [bounds for bounds, flag in zip(sentences, supporting) if flag]
-    found = [
-        [m.span() for m in re.finditer(r"(?<!\w)" + re.escape(answer) + r"(?!\w)", context, flags)]
-        for flags in (0, re.IGNORECASE)  # case kept first
-    ]
-    for spans in found:
-        inside = [(s, e) for s, e in spans if any(start <= s and e <= end for start, end in facts)]
-        if inside:
-            return inside, "supporting"
-    for spans in found:
-        if spans:
-            return spans[:1], "context"
-    return [], "none"
-
-
-def read_babi(
-    path: str | os.PathLike, task: int | None = None, split: str | None = None, *, separator: str = " "
-) -> list[Example]:
-    """Read a bAbI task: one example per question, the story so far as the context.
-
-    Parameters
-    ----------
-    path : str or Path
-        A task file of the official release (``qa1_single-supporting-fact_train.txt``),
-        or a folder of them (``tasks_1-20_v1-2/en-10k/``).
-    task : int, optional
-        The task number (1-20) when ``path`` is a folder.
-    split : {"train", "test", "valid"}, optional
-        The split when ``path`` is a folder (``valid``: the release's ``en-valid``
-        folders).
-    separator : str
-        Put between the question and the story in ``text``.
-
-    Returns
-    -------
-    list of Example
-        One per question, in the file's order (1,000 per test file, 10,000 per train
-        file of en-10k; the 1k setting is the first 1,000 of a train file); words, labels,
-        spans and span pairs as described in :mod:`lensnb.data.qa`. The context is the
-        story's statements up to the question (earlier questions left out), one
-        sentence each; the supporting facts are the question's line numbers; the answer
-        words are the words of the supporting facts equal to the answer (or to one of a
-        list answer's items, ``football,apple``), case ignored; answers not in the story
-        (``yes``, ``two``, directions ``s,w``) mark none. ``meta``: ``task``, ``story``
-        (its index in the file: split by story), ``line`` (the question's line number),
-        ``question``, ``answer``, ``supporting_lines`` (as written, e.g. ``"4 15"``),
-        ``answer_in_context``.
-
-    Raises
-    ------
-    LensError
-        For a missing file, or a malformed line (no number, numbers that do not count up
-        from 1 in a story, a question without an answer or supporting-fact numbers, a
-        supporting fact that is not an earlier statement of the story): the message names
-        the file and the line.
-
-    References
-    ----------
-    Weston et al. 2015, "Towards AI-Complete Question Answering: A Set of Prerequisite
-    Toy Tasks"; van Aken et al. 2019, "How Does BERT Answer Questions?".
-    """
-    file = _babi_file(path, task, split)
-    name = re.match(r"qa(\d+)_", file.name)
-    task_number = int(name.group(1)) if name else task
-    with open(file, encoding="utf-8-sig") as handle:
-        lines = handle.read().splitlines()
-    examples: list[Example] = []
-    story_index, expected = -1, 1
-    story = _Story()
-    for number, raw in enumerate(lines, start=1):
-        where = f"{file}, line {number}"
-        if not raw.strip():
-            continue
-        match = _BABI_LINE.match(raw.strip())
-        if match is None:
-            raise LensError.bad_argument(where, raw, "a line number, a space and a statement or question")
-        line_id, content = int(match.group(1)), match.group(2)
-        if line_id == 1:
-            story_index, story, expected = story_index + 1, _Story(), 1
-        if line_id != expected or story_index < 0:
-            raise LensError.bad_argument(
-                where, line_id, f"line number {expected} (numbers count up from 1 in each story)"
-            )
-        expected += 1
-        if "\t" not in content:
-            if not content.strip():
-                raise LensError.bad_argument(where, raw, "a statement after the line number")
-            story.add(line_id, content.strip())
-            continue
-        fields = content.split("\t")
-        if len(fields) != 3 or not fields[0].strip() or not fields[1].strip():
-            raise LensError.bad_argument(where, raw, "a question, a tab, the answer, a tab and supporting line numbers")
-        question, answer, support = fields[0].strip(), fields[1].strip(), fields[2].strip()
-        support_ids = [int(x) for x in support.split()] if re.fullmatch(r"\d+(?: \d+)*", support) else []
-        if not support_ids or any(x not in story.position for x in support_ids):
-            raise LensError.bad_argument(
-                where, support, "the numbers of earlier statements of the story, separated by spaces"
-            )
-        if not story.lines:
-            raise LensError.bad_argument(where, raw, "a question after at least one statement of its story")
-        meta = {"task": task_number, "story": story_index, "line": line_id}
-        examples.append(story.example(question, answer, support_ids, separator, where, meta))
-    if not examples:
-        raise LensError.bad_argument(str(file), "no questions", "bAbI stories with questions")
-    return examples
-
-
-class _Story:
-    """A bAbI story's statements so far, each split into words once."""
-
-    def __init__(self) -> None:
-        self.lines: list[int] = []
-        self.position: dict[int, int] = {}  # line number -> index among the statements
-        self.pieces: list[str] = []
-        self.sentences: list[tuple[int, int]] = []
-        self.offsets: list[np.ndarray] = []
-        self.words: list[list[str]] = []
-        self.length = 0
-
-    def add(self, line_id: int, statement: str) -> None:
-        if self.pieces:
-            self.pieces.append(" ")
-            self.length += 1
-        words, offsets = split_words(statement)
-        self.position[line_id] = len(self.lines)
-        self.lines.append(line_id)
-        self.pieces.append(statement)
-        self.sentences.append((self.length, self.length + len(statement)))
-        self.offsets.append(offsets + self.length)
-        self.words.append(words)
-        self.length += len(statement)
-
-    def example(
-        self, question: str, answer: str, support: list[int], separator: str, where: str, meta: dict[str, Any]
-    ) -> Example:
-        supporting = [False] * len(self.lines)
-        items = {item.strip().lower() for item in answer.split(",") if item.strip()}
-        answers = []
-        for line_id in support:
-            index = self.position[line_id]
-            supporting[index] = True
-            answers += [
-                tuple(span)
-                for word, span in zip(self.words[index], self.offsets[index].tolist())
-                if word.lower() in items
-            ]
-        answers.sort()
-        meta = {
-            **meta, "question": question, "answer": answer,
-            "supporting_lines": " ".join(str(x) for x in support), "answer_in_context": bool(answers),
-        }  # fmt: skip
-        return _qa_example(
-            question, "".join(self.pieces), self.sentences, supporting, answers, separator, meta, where,
-            all_answer_roles=True, presplit=np.concatenate(self.offsets),
-        )  # fmt: skip
-
-
-def _babi_file(path: str | os.PathLike, task: int | None, split: str | None) -> Path:
-    if not isinstance(path, (str, os.PathLike)):
-        raise LensError.bad_argument("path", path, "a path to a bAbI task file or folder")
-    path = Path(path).expanduser()
-    if path.is_file():
-        if task is not None or split is not None:
-            raise LensError.bad_argument("task", task, "None (and split None) when path is a file")
-        return path
-    if not path.is_dir():
-        raise LensError.bad_argument("path", str(path), "an existing bAbI task file or folder")
-    if not isinstance(task, int) or isinstance(task, bool) or not 1 <= task <= 20:
-        raise LensError.bad_argument("task", task, "a task number from 1 to 20 when path is a folder")
-    if split not in ("train", "test", "valid"):
-        raise LensError.bad_argument("split", split, "'train', 'test' or 'valid' when path is a folder")
-    pattern = f"qa{task}_*{split}.txt"  # qa1_single-supporting-fact_train.txt; qa1_valid.txt in en-valid/
-    found = sorted(path.glob(pattern))
-    if len(found) != 1:
-        raise LensError.bad_argument(
-            "path", str(path), f"a folder with one file {pattern}", f"Found {[f.name for f in found]}."
-        )
-    return found[0]
 
 
 def sup_examples(examples: Sequence[Example], *, separator: str = " ") -> list[Example]:

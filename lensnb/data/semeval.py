@@ -1,4 +1,4 @@
-"""SemEval-2010 Task 8 (relations between two marked nominals), and the word splitter the readers share.
+"""SemEval-2010 Task 8: the relation between two marked nominals of a sentence.
 
 The official files (``TRAIN_FILE.TXT``, ``TEST_FILE_FULL.TXT``) hold one record per
 sentence::
@@ -10,32 +10,22 @@ sentence::
 
 :func:`read_semeval2010` turns each record into an :class:`~lensnb.examples.Example` whose
 words are the sentence without its tags and whose one :class:`~lensnb.examples.SpanPair`
-joins the ``e1`` words to the ``e2`` words, labelled with the relation.
-
-:func:`split_words` is the tokeniser every reader of this package uses where a dataset
-gives raw text: it keeps each word's character offsets, so annotations given as
-characters (GAP mentions, SQuAD answers, the tags here) land on whole words.
+joins the ``e1`` words to the ``e2`` words, labelled with the relation. The words are
+:func:`~lensnb.data.text.split_words` of the sentence, cut at the tags.
 """
 
 from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
-import numpy as np
-
+from lensnb.data.files import read_lines, resolve_data_file
+from lensnb.data.text import trim_range, words_with_spans
 from lensnb.errors import LensError
-from lensnb.examples import Example, Span, SpanPair
+from lensnb.examples import Example, SpanPair
 
-__all__ = [
-    "RELATION_TYPES",
-    "read_semeval2010",
-    "split_words",
-    "words_in_characters",
-    "resolve_data_file",
-]
+__all__ = ["RELATION_TYPES", "read_semeval2010"]
 
 #: The nine relation types of SemEval-2010 Task 8 and ``Other`` (Hendrickx et al. 2010).
 RELATION_TYPES = (
@@ -51,22 +41,6 @@ RELATION_TYPES = (
     "Other",
 )
 
-# Words: abbreviations with dots (U.S.), numbers with separators (3.5, 1,000, 10:30), English clitics split
-# off as in the Penn Treebank (do|n't, John|'s), runs of letters and digits, and any other visible
-# character on its own (punctuation, hyphens, symbols).
-_WORD = re.compile(
-    r"""
-      (?:[^\W\d_]\.){2,}
-    | \d+(?:[.,:]\d+)+
-    | [^\W_]+?(?=n['’]t\b)
-    | n['’]t\b
-    | ['’](?:s|re|ve|ll|d|m)\b
-    | [^\W_]+
-    | \S
-    """,
-    re.VERBOSE | re.IGNORECASE,
-)
-
 _SENTENCE_LINE = re.compile(r"^(\d+)\s+\"(.*)\"\s*$")
 _RELATION_LINE = re.compile(r"^([A-Za-z]+-[A-Za-z]+|Other)(?:\((e[12]),(e[12])\))?$")
 _TAG = re.compile(r"</?e[12]>")
@@ -79,106 +53,6 @@ _SEMEVAL_FILES = {
         ("test", "SemEval2010_task8_testing_keys", "TEST_FILE_FULL.TXT"),
     )
 }
-
-
-def split_words(
-    text: str, cuts: Iterable[int] = (), *, presplit: np.ndarray | None = None
-) -> tuple[list[str], np.ndarray]:
-    """Split ``text`` into words, keeping each word's character offsets.
-
-    Parameters
-    ----------
-    text : str
-    cuts : iterable of int
-        Character positions where a word must end or begin (an annotation's boundaries):
-        a word that straddles one is cut in two there.
-    presplit : ndarray of int64, shape (n, 2), optional
-        The offsets an earlier ``split_words(text)`` returned: only the cuts are applied
-        (several questions on one paragraph, each with its own answer).
-
-    Returns
-    -------
-    words : list of str, length n_words
-    offsets : ndarray of int64, shape (n_words, 2)
-        ``text[start:end] == word`` for each row.
-
-    Notes
-    -----
-    A rule-based tokeniser close to the Penn Treebank's: clitics are split off
-    (``do n't``, ``John 's``), abbreviations written with dots (``U.S.``) and numbers with
-    separators (``1,000``, ``3.5``) stay whole, hyphens and other punctuation are words of
-    their own (``well - known``; the treebank keeps hyphenated words whole).
-    """
-    if presplit is None:
-        bounds = [bound for match in _WORD.finditer(text) for bound in match.span()]
-        offsets = np.asarray(bounds, dtype=np.int64).reshape(-1, 2)
-    else:
-        offsets = np.asarray(presplit, dtype=np.int64).reshape(-1, 2)
-    cuts = np.unique(np.fromiter(cuts, dtype=np.int64))
-    if len(cuts) and len(offsets):
-        word = np.searchsorted(offsets[:, 0], cuts, side="right") - 1
-        valid = word >= 0
-        inside = cuts[valid][(offsets[word[valid], 0] < cuts[valid]) & (cuts[valid] < offsets[word[valid], 1])]
-        if len(inside):  # a cut inside a word ends one piece and starts the next
-            offsets = np.stack([np.sort(np.r_[offsets[:, 0], inside]), np.sort(np.r_[offsets[:, 1], inside])], axis=1)
-    return [text[start:end] for start, end in offsets.tolist()], offsets
-
-
-def words_in_characters(offsets: np.ndarray, start: int, end: int) -> tuple[int, int]:
-    """The words that overlap the characters ``[start, end)``, as ``(first, last + 1)``.
-
-    Parameters
-    ----------
-    offsets : ndarray of int, shape (n_words, 2)
-        Word offsets from :func:`split_words`.
-    start, end : int
-        A character range (end exclusive).
-
-    Returns
-    -------
-    (int, int)
-        Word indices, end exclusive; ``(k, k)`` (empty) when no word overlaps the range.
-    """
-    first = int(np.searchsorted(offsets[:, 1], start, side="right"))  # first word ending after start
-    last = int(np.searchsorted(offsets[:, 0], end, side="left"))  # words starting before end
-    return first, max(first, last)
-
-
-def resolve_data_file(
-    path: str | os.PathLike, split: str | None, layout: Mapping[str, Sequence[str]], dataset: str
-) -> Path:
-    """The file to read: ``path`` itself, or the file of ``split`` in the folder ``path``.
-
-    Parameters
-    ----------
-    path : str or Path
-        A file, or a folder laid out as the official download (``layout[split]`` lists
-        the file's possible places in it, relative to the folder).
-    split : str, optional
-        Required when ``path`` is a folder; must be None when it is a file.
-    layout : mapping of str to sequence of str
-    dataset : str
-        The dataset's name, for messages.
-    """
-    if not isinstance(path, (str, os.PathLike)):
-        raise LensError.bad_argument("path", path, f"a path to a {dataset} file or folder")
-    path = Path(path).expanduser()
-    if path.is_file():
-        if split is not None:
-            raise LensError.bad_argument(
-                "split", split, "None when path is a file", "Pass the folder to choose a split by name."
-            )
-        return path
-    if not path.is_dir():
-        raise LensError.bad_argument("path", str(path), f"an existing {dataset} file or folder")
-    if split not in layout:
-        raise LensError.bad_argument("split", split, f"one of {sorted(layout)} when path is a folder")
-    for relative in layout[split]:
-        candidate = path / relative
-        if candidate.is_file():
-            return candidate
-    which = f"the {dataset} file" if split is None else f"the {dataset} {split!r} file"
-    raise LensError.bad_argument("path", str(path), f"a folder holding {which} as one of {list(layout[split])}")
 
 
 def read_semeval2010(path: str | os.PathLike, split: str | None = None, *, directed: bool = True) -> list[Example]:
@@ -202,7 +76,7 @@ def read_semeval2010(path: str | os.PathLike, split: str | None = None, *, direc
     -------
     list of Example
         One per sentence (8,000 train, 2,717 test). ``text`` is the sentence without its
-        tags and quotes; ``words`` its words (:func:`split_words`, cut at the tags);
+        tags and quotes; ``words`` its words (:func:`~lensnb.data.text.split_words`, cut at the tags);
         ``span_pairs`` one ``SpanPair(e1, e2, relation)``; ``meta``: ``id`` (the record's
         number), ``relation`` (directed), ``relation_type`` (undirected), ``direction``
         (``"e1,e2"``, ``"e2,e1"`` or None for ``Other``), ``e1`` and ``e2`` (the nominals'
@@ -221,8 +95,7 @@ def read_semeval2010(path: str | os.PathLike, split: str | None = None, *, direc
     learn from context?" (relations as an edge-probing task on span pairs).
     """
     file = resolve_data_file(path, split, _SEMEVAL_FILES, "SemEval-2010 Task 8")
-    with open(file, encoding="utf-8-sig") as handle:
-        lines = handle.read().splitlines()
+    lines = read_lines(file)
     examples: list[Example] = []
     seen: set[int] = set()
     number = 0
@@ -270,14 +143,10 @@ def _read_record(lines: list[str], number: int, file: Path, directed: bool) -> t
         after += 1
     if after < len(lines) and lines[after].strip():
         raise LensError.bad_argument(f"{file}, line {after + 1}", lines[after], "a blank line between records")
-    words, offsets = split_words(text, cuts=[bound for span in entities for bound in span])
-    spans = []
-    for name, (start, end) in zip(("e1", "e2"), entities):
-        first, stop = words_in_characters(offsets, start, end)
-        spans.append(Span(first, stop, name))
+    words, spans = words_with_spans(text, dict(zip(("e1", "e2"), entities)))
     example = Example(
         words=words,
-        span_pairs=[SpanPair(spans[0], spans[1], relation if directed else relation_type)],
+        span_pairs=[SpanPair(spans["e1"], spans["e2"], relation if directed else relation_type)],
         meta={
             "id": record_id,
             "relation": relation,
@@ -311,10 +180,7 @@ def _untag(tagged: str, where: str) -> tuple[str, list[tuple[int, int]]]:
         inner = text[start:end]
         if not inner.strip():
             raise LensError.bad_argument(where, inner, f"a nominal with a visible character inside <{name}></{name}>")
-        # trim spaces inside the tags so the range starts and ends on the nominal itself
-        start += len(inner) - len(inner.lstrip())
-        end -= len(inner) - len(inner.rstrip())
-        entities.append((start, end))
+        entities.append(trim_range(text, start, end))  # the range starts and ends on the nominal itself
     if not text.strip():
         raise LensError.bad_argument(where, tagged, "a non-empty sentence")
     return text, entities

@@ -10,8 +10,8 @@ per split; the task is recognised from the file name.
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
+from lensnb.data.files import existing_file, non_negative_int, read_lines
 from lensnb.errors import LensError
 from lensnb.examples import Example
 
@@ -88,9 +88,7 @@ def read_senteval(path: str | os.PathLike, task: str | None = None) -> dict[str,
     $&!#* vector: Probing sentence embeddings for linguistic properties", ACL (Section 2:
     the ten probing tasks).
     """
-    path = Path(path)
-    if not path.is_file():
-        raise LensError.bad_argument("path", str(path), "an existing SentEval probing file (e.g. bigram_shift.txt)")
+    path = existing_file(path, "an existing SentEval probing file (e.g. bigram_shift.txt)")
     if task is None:
         task = path.name.split(".")[0]
         if task not in SENTEVAL_TASKS:
@@ -103,14 +101,14 @@ def read_senteval(path: str | os.PathLike, task: str | None = None) -> dict[str,
     elif task not in SENTEVAL_TASKS:
         raise LensError.bad_argument("task", task, f"one of {tuple(SENTEVAL_TASKS)}")
     splits: dict[str, list[Example]] = {split: [] for split in SENTEVAL_SPLITS}
-    for number, line in _numbered_lines(path):
+    for number, line in enumerate(read_lines(path), start=1):
         if not line.strip():
             continue
-        fields = line.rstrip("\r\n").split("\t")
+        fields = line.split("\t")
         where = f"{path}, line {number}"
         if len(fields) != 3:
             raise LensError.bad_argument(
-                where, line.rstrip("\r\n"), "3 tab-separated fields: split, label, sentence", f"Found {len(fields)}."
+                where, line, "3 tab-separated fields: split, label, sentence", f"Found {len(fields)}."
             )
         split, label, sentence = fields
         if split not in splits:
@@ -128,25 +126,8 @@ def _label(task: str, label: str, where: str) -> int | str:
         raise LensError.bad_argument(where, label, "a label in the second field")
     value: int | str = label
     if task in _INTEGER_TASKS:
-        try:
-            value = int(label)
-        except ValueError:
-            raise LensError.bad_argument(where, label, f"an integer label for {task}") from None
-        if value < 0:
-            raise LensError.bad_argument(where, label, f"a non-negative integer label for {task}")
+        value = non_negative_int(label, where, f"label for {task}")
     allowed = _LABELS.get(task)
     if allowed is not None and value not in allowed:
         raise LensError.bad_argument(where, label, f"a {task} label, one of {allowed}")
     return value
-
-
-def _numbered_lines(path: Path):
-    """(1-based line number, text) of each line of a UTF-8 file; bad bytes name their line."""
-    with open(path, "rb") as handle:
-        for number, raw in enumerate(handle, start=1):
-            try:
-                yield number, raw.decode("utf-8")
-            except UnicodeDecodeError as error:
-                raise LensError.bad_argument(
-                    f"{path}, line {number}", raw[:60], "UTF-8 text", f"Byte {error.start} cannot be decoded."
-                ) from None

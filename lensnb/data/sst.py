@@ -9,8 +9,8 @@ same layout (e.g. ALPS's ``train.tsv`` / ``dev.tsv`` / ``test.tsv``) read the sa
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
+from lensnb.data.files import existing_file, line_error, read_lines
 from lensnb.errors import LensError
 from lensnb.examples import Example
 
@@ -53,23 +53,11 @@ def read_sst2(path: str | os.PathLike) -> list[Example]:
     Hill, Levy & Bowman 2019, "GLUE: A multi-task benchmark and analysis platform for
     natural language understanding", ICLR (the SST-2 split and TSV layout).
     """
-    path = Path(path)
-    if not path.is_file():
-        raise LensError.bad_argument("path", str(path), "an existing SST-2 TSV file (e.g. SST-2/train.tsv)")
-    data = path.read_bytes()
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as error:
-        line = data.count(b"\n", 0, error.start) + 1
-        raise LensError.bad_argument(
-            f"{path}, line {line}", data[error.start : error.start + 20], "UTF-8 text"
-        ) from None
-    lines = [line.rstrip("\r") for line in text.split("\n")]
+    path = existing_file(path, "an existing SST-2 TSV file (e.g. SST-2/train.tsv)")
+    lines = read_lines(path)
     header = lines[0].split("\t") if lines else []
     if "sentence" not in header:
-        raise LensError.bad_argument(
-            f"{path}, line 1", lines[0] if lines else "", "a header naming a 'sentence' column (and 'label')"
-        )
+        raise line_error(path, 1, "a header naming a 'sentence' column (and 'label')", lines[0] if lines else "")
     sentence_column = header.index("sentence")
     label_column = header.index("label") if "label" in header else None
     examples = []

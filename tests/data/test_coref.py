@@ -9,7 +9,7 @@ import pytest
 import lensnb
 from lensnb import LensError, Span
 from lensnb.data.coref import GAP_COLUMNS, read_gap, read_wsc
-from lensnb.data.semeval import split_words
+from lensnb.data.text import split_words
 
 from ..conftest import require_data
 

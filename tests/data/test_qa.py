@@ -10,8 +10,10 @@ import pytest
 
 import lensnb
 from lensnb import LensError, Span
-from lensnb.data.qa import ROLES, read_babi, read_hotpotqa, read_squad, split_sentences, sup_examples
-from lensnb.data.semeval import split_words
+from lensnb.data.babi import read_babi
+from lensnb.data.hotpotqa import read_hotpotqa
+from lensnb.data.qa import ROLES, read_squad, sup_examples
+from lensnb.data.text import split_sentences, split_words
 
 from ..conftest import require_data
 

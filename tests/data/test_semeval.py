@@ -10,7 +10,8 @@ import pytest
 
 import lensnb
 from lensnb import LensError, Span
-from lensnb.data.semeval import read_semeval2010, split_words, words_in_characters
+from lensnb.data.semeval import read_semeval2010
+from lensnb.data.text import split_words, words_in_characters
 
 from ..conftest import require_data
 
