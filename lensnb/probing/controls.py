@@ -30,14 +30,15 @@ __all__ = [
 
 
 def default_probe() -> Any:
-    """The probe used when none is given: ``LogisticRegression(max_iter=1000)`` (scikit-learn).
+    """The probe used when none is given: :class:`lensnb.probing.estimators.LinearProbe`.
 
-    A placeholder until lensnb's own probes become the default; any scikit-learn
-    classifier can be passed instead (it is cloned for every layer).
+    L2-regularised multinomial logistic regression (the objective of scikit-learn's
+    ``LogisticRegression``), trained with torch L-BFGS. Any scikit-learn classifier can
+    be passed instead (it is cloned for every layer).
     """
-    from sklearn.linear_model import LogisticRegression
+    from lensnb.probing.estimators import LinearProbe
 
-    return LogisticRegression(max_iter=1000)
+    return LinearProbe()
 
 
 def check_probe(probe: Any, *, needs_proba: bool = False, argument: str = "probe") -> Any:
