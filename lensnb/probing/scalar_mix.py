@@ -5,6 +5,14 @@ jointly with the probe that reads h: the weights say which layers the probe draw
 (their centre of gravity sum_l l s_l). Cumulative probing trains a mix over layers
 0..l for every l; the gain Delta_l from adding layer l gives the expected layer
 E_Delta[l], where the information first becomes available.
+
+Input format of :class:`ScalarMixProbe`
+---------------------------------------
+A scikit-learn ``X`` of shape (n_items, n_layers * dim): each item's layers side by
+side, layer-major (columns ``l * dim .. (l + 1) * dim`` are layer l), with the
+``n_layers`` parameter saying how many layers there are (None: one layer). For
+convenience ``X`` may also be the (n_layers, n_items, dim) stack lensnb uses elsewhere;
+it is turned into the 2-D form (so ``n_features_in_`` is n_layers * dim either way).
 """
 
 from __future__ import annotations
@@ -14,10 +22,21 @@ from typing import Any
 
 import numpy as np
 import torch
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.metrics import accuracy_score
+from sklearn.utils.validation import check_is_fitted
 
 from lensnb.errors import LensError
 from lensnb.geometry.results import LayerProfile
 from lensnb.probing.controls import _check_count, labelled_stack, resolve_train
+from lensnb.probing.probe_checks import (
+    check_choice,
+    check_features,
+    check_labels,
+    check_number,
+    encode_classes,
+    to_numpy,
+)
 
 __all__ = ["ScalarMixProbe", "centre_of_gravity", "expected_layer", "scalar_mix", "cumulative_probing", "METRICS"]
 
@@ -25,8 +44,8 @@ HEADS = ("linear", "mlp")
 METRICS = ("accuracy", "macro_f1")
 
 
-class ScalarMixProbe:
-    """A scalar mix of layers feeding a classifier, trained jointly (scikit-learn style).
+class ScalarMixProbe(ClassifierMixin, BaseEstimator):
+    """A scalar mix of layers feeding a classifier, trained jointly (a scikit-learn classifier).
 
     Parameters
     ----------
@@ -34,7 +53,7 @@ class ScalarMixProbe:
         ``"mlp"``: Tenney et al.'s classifier, Linear(dim -> hidden) -> tanh ->
         LayerNorm -> Dropout -> Linear(hidden -> n_classes); ``"linear"``: one Linear.
     hidden : int
-    dropout : float
+    dropout : float in [0, 1)
     lr : float
         Adam learning rate (mix weights, scale and head alike).
     weight_decay : float
@@ -45,20 +64,32 @@ class ScalarMixProbe:
         Stop after this many epochs without a lower validation loss; the best
         epoch's parameters are kept.
     validation : float in (0, 1)
-        Share of the training items held out for early stopping.
+        Share of the training items held out for early stopping (at least one item,
+        never all; with a single training item there is no validation and training
+        runs ``max_epochs``).
     standardize_layers : bool
         Divide each layer by its root mean square (over training items) before
         mixing, so that the weights are not driven by layers' different norms. The
         paper does not (default False).
     seed : int
     device : str or torch.device, optional
+        Where training runs (default CPU). Prediction runs on the CPU in float64, so
+        that it does not depend on how the items are batched.
+    n_layers : int, optional
+        Number of layers in a 2-D ``X`` of shape (n_items, n_layers * dim). None: one
+        layer for a 2-D ``X``, the first axis of a 3-D ``X``.
 
     Attributes
     ----------
-    weights_ : ndarray, shape (n_layers,)
+    weights_ : ndarray, shape (n_layers_,)
         softmax(w), the mixing weights s_l.
     gamma_ : float
     classes_ : ndarray, shape (n_classes,)
+    n_features_in_ : int
+        n_layers_ * dim_.
+    n_layers_, dim_ : int
+    scale_ : ndarray, shape (n_layers_,)
+        The root mean square of each layer when ``standardize_layers``, else ones.
     n_epochs_ : int
 
     References
@@ -82,6 +113,7 @@ class ScalarMixProbe:
         standardize_layers: bool = False,
         seed: int = 0,
         device: str | torch.device | None = None,
+        n_layers: int | None = None,
     ):
         self.head = head
         self.hidden = hidden
@@ -95,67 +127,102 @@ class ScalarMixProbe:
         self.standardize_layers = standardize_layers
         self.seed = seed
         self.device = device
+        self.n_layers = n_layers
 
-    def get_params(self, deep: bool = True) -> dict[str, Any]:
-        names = ("head", "hidden", "dropout", "lr", "weight_decay", "batch_size", "max_epochs", "patience",
-                 "validation", "standardize_layers", "seed", "device")  # fmt: skip
-        return {name: getattr(self, name) for name in names}
-
-    def __repr__(self) -> str:
+    def __repr__(self, N_CHAR_MAX: int = 700) -> str:  # every setting, so results record the full probe
         return f"ScalarMixProbe({', '.join(f'{k}={v!r}' for k, v in self.get_params().items())})"
 
-    def fit(self, x: Any, y: Any) -> ScalarMixProbe:
-        """Fit on ``x`` of shape (n_layers, n_items, dim) and labels ``y`` of shape (n_items,)."""
-        if self.head not in HEADS:
-            raise LensError.bad_argument("head", self.head, f"one of {HEADS}")
-        if not 0 < self.validation < 1:
-            raise LensError.bad_argument("validation", self.validation, "a fraction strictly between 0 and 1")
+    def _check_params(self) -> None:
+        check_choice(self.head, "head", HEADS)
         for name in ("hidden", "batch_size", "max_epochs", "patience"):
-            value = getattr(self, name)
-            if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
-                raise LensError.bad_argument(name, value, "a positive integer")
-        x = _as_tensor(x)
-        y = np.asarray(y)
-        if y.shape != (x.shape[1],):
-            raise LensError.bad_argument("y", y, f"one label per item, shape ({x.shape[1]},)")
-        self.classes_, codes = np.unique(y, return_inverse=True)
-        if len(self.classes_) < 2:
-            raise LensError.bad_argument("y", f"a single class {self.classes_.tolist()}", "at least 2 classes")
+            check_number(getattr(self, name), name, low=1, integer=True, inclusive=True)
+        check_number(self.lr, "lr", low=0.0)
+        check_number(self.weight_decay, "weight_decay", low=0.0, inclusive=True)
+        check_number(self.seed, "seed", low=0, integer=True, inclusive=True)
+        if not isinstance(self.validation, (int, float, np.integer, np.floating)) or not 0 < self.validation < 1:
+            raise LensError.bad_argument("validation", self.validation, "a fraction strictly between 0 and 1")
+        if not isinstance(self.dropout, (int, float, np.integer, np.floating)) or not 0 <= self.dropout < 1:
+            raise LensError.bad_argument("dropout", self.dropout, "a probability in [0, 1)")
+        if self.n_layers is not None:
+            check_number(self.n_layers, "n_layers", low=1, integer=True, inclusive=True)
+
+    def _layered(self, X: Any, *, reset: bool) -> np.ndarray:
+        """``X`` (n_items, n_layers * dim) or (n_layers, n_items, dim) as a validated (n_items, n_layers, dim) array."""
+        X = to_numpy(X)
+        try:
+            three_d = (X.ndim if hasattr(X, "ndim") else np.ndim(X)) == 3
+        except (ValueError, TypeError):  # ragged nesting: let scikit-learn's validation word it
+            three_d = False
+        if three_d:
+            stack = np.asarray(X)
+            expected_layers = self.n_layers if reset else self.n_layers_
+            if expected_layers is not None and stack.shape[0] != expected_layers:
+                raise LensError.bad_argument(
+                    "X", stack, f"a (n_layers, n_items, dim) stack with n_layers = {expected_layers}",
+                    "the n_layers parameter" if reset else "as at fit",
+                )  # fmt: skip
+            if not reset and stack.shape[2:] != (self.dim_,):
+                raise LensError.bad_argument("X", stack, f"a ({self.n_layers_}, n_items, {self.dim_}) stack as at fit")
+            layers = stack.shape[0]
+            X = stack.transpose(1, 0, 2).reshape(stack.shape[1], -1)
+        matrix = check_features(self, X, reset=reset)
+        if reset:
+            layers = layers if three_d else (1 if self.n_layers is None else int(self.n_layers))
+            if matrix.shape[1] % layers:
+                raise LensError.bad_argument(
+                    "n_layers", self.n_layers, f"a divisor of X's {matrix.shape[1]} columns (n_layers * dim)"
+                )
+            self.n_layers_, self.dim_ = layers, matrix.shape[1] // layers
+        return matrix.reshape(len(matrix), self.n_layers_, self.dim_)
+
+    def fit(self, X: Any, y: Any) -> ScalarMixProbe:
+        """Fit on ``X`` of shape (n_items, n_layers * dim) or (n_layers, n_items, dim), labels ``y`` (n_items,)."""
+        self._check_params()
+        x = self._layered(X, reset=True)
+        y = check_labels(y, len(x))
+        self.classes_, codes = encode_classes(y)
+        if self.standardize_layers:
+            self.scale_ = np.sqrt(np.mean(np.square(x, dtype=np.float64), axis=(0, 2))).clip(min=1e-12)
+        else:
+            self.scale_ = np.ones(self.n_layers_)
         device = torch.device(self.device) if self.device is not None else torch.device("cpu")
-        self.scale_ = (x.pow(2).mean(dim=(1, 2)).sqrt().clamp_min(1e-12) if self.standardize_layers
-                       else torch.ones(x.shape[0]))  # fmt: skip
-        x = (x / self.scale_[:, None, None]).to(device)
+        x = torch.from_numpy((x / self.scale_[:, None]).astype(np.float32, copy=False)).to(device)
         targets = torch.as_tensor(codes, dtype=torch.long, device=device)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.seed)
-            self.module_ = _MixClassifier(x.shape[0], x.shape[2], len(self.classes_), self.head, self.hidden,
-                                          self.dropout).to(device)  # fmt: skip
+            self.module_ = _MixClassifier(self.n_layers_, self.dim_, len(self.classes_), self.head, int(self.hidden),
+                                          float(self.dropout)).to(device)  # fmt: skip
             generator = torch.Generator().manual_seed(self.seed)
-            order = torch.randperm(x.shape[1], generator=generator)
-            n_valid = min(max(int(round(self.validation * x.shape[1])), 1), x.shape[1] - 1)
+            n = len(x)
+            order = torch.randperm(n, generator=generator)
+            n_valid = min(max(int(round(self.validation * n)), 1), n - 1)
             valid, train = order[:n_valid].to(device), order[n_valid:].to(device)
             self.n_epochs_ = self._train(x, targets, train, valid, generator)
-        self.module_.eval()
+        self.module_ = self.module_.to("cpu", torch.float64).eval()
         return self
 
     def _train(self, x, targets, train, valid, generator) -> int:
         module = self.module_
         optimizer = torch.optim.Adam([
             {"params": module.mix.parameters(), "weight_decay": 0.0},
-            {"params": module.classifier.parameters(), "weight_decay": self.weight_decay},
-        ], lr=self.lr)  # fmt: skip
+            {"params": module.classifier.parameters(), "weight_decay": float(self.weight_decay)},
+        ], lr=float(self.lr))  # fmt: skip
         loss_fn = torch.nn.CrossEntropyLoss()
         best, best_state, waited, epochs = np.inf, None, 0, 0
         while epochs < self.max_epochs:
             epochs += 1
             module.train()
-            for batch in train[torch.randperm(len(train), generator=generator).to(train.device)].split(self.batch_size):
+            for batch in train[torch.randperm(len(train), generator=generator).to(train.device)].split(
+                int(self.batch_size)
+            ):
                 optimizer.zero_grad()
-                loss_fn(module(x[:, batch]), targets[batch]).backward()
+                loss_fn(module(x[batch]), targets[batch]).backward()
                 optimizer.step()
+            if len(valid) == 0:  # a single training item: no early stopping
+                continue
             module.eval()
             with torch.no_grad():
-                loss = float(loss_fn(module(x[:, valid]), targets[valid]))
+                loss = float(loss_fn(module(x[valid]), targets[valid]))
             if loss < best - 1e-6:
                 best, waited = loss, 0
                 best_state = {k: v.detach().clone() for k, v in module.state_dict().items()}
@@ -163,47 +230,40 @@ class ScalarMixProbe:
                 waited += 1
                 if waited >= self.patience:
                     break
-        if best_state is not None:  # None only when every validation loss was NaN
+        if best_state is not None:  # None when every validation loss was NaN, or without validation
             module.load_state_dict(best_state)
         return epochs
 
     @property
     def weights_(self) -> np.ndarray:
-        self._check_fitted()
-        return torch.softmax(self.module_.mix.logits.detach(), 0).cpu().numpy().astype(np.float64)
+        check_is_fitted(self)
+        return torch.softmax(self.module_.mix.logits.detach(), 0).numpy().astype(np.float64)
 
     @property
     def gamma_(self) -> float:
-        self._check_fitted()
+        check_is_fitted(self)
         return float(self.module_.mix.gamma.detach())
 
-    def predict_proba(self, x: Any) -> np.ndarray:
-        """Class probabilities, shape (n_items, n_classes), for ``x`` of shape (n_layers, n_items, dim)."""
-        self._check_fitted()
-        x = _as_tensor(x)
-        if x.shape[0] != len(self.scale_) or x.shape[2] != self.module_.mix_dim:
-            raise LensError.bad_argument(
-                "x", x, f"shape ({len(self.scale_)}, n_items, {self.module_.mix_dim}) like the training data"
-            )
-        device = next(self.module_.parameters()).device
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """Class probabilities, shape (n_items, n_classes), for ``X`` shaped as at fit."""
+        check_is_fitted(self)
+        x = torch.from_numpy(np.asarray(self._layered(X, reset=False), dtype=np.float64) / self.scale_[:, None])
         outputs = []
         with torch.no_grad():
-            for chunk in (x / self.scale_[:, None, None]).split(4096, dim=1):
-                outputs.append(torch.softmax(self.module_(chunk.to(device)), -1).cpu())
-        return torch.cat(outputs).numpy().astype(np.float64)
+            for chunk in x.split(4096):
+                outputs.append(torch.softmax(self.module_(chunk), -1))
+        if not outputs:
+            return np.zeros((0, len(self.classes_)))
+        return torch.cat(outputs).numpy()
 
-    def predict(self, x: Any) -> np.ndarray:
+    def predict(self, X: Any) -> np.ndarray:
         """Predicted labels, shape (n_items,)."""
-        self._check_fitted()
-        return self.classes_[self.predict_proba(x).argmax(axis=1)]
+        check_is_fitted(self)
+        return self.classes_[self.predict_proba(X).argmax(axis=1)]
 
-    def score(self, x: Any, y: Any) -> float:
-        """Accuracy on ``x`` (n_layers, n_items, dim) and ``y`` (n_items,)."""
-        return float(np.mean(self.predict(x) == np.asarray(y)))
-
-    def _check_fitted(self) -> None:
-        if not hasattr(self, "module_"):
-            raise LensError("ScalarMixProbe: not fitted yet; call fit(x, y) first.")
+    def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
+        """Accuracy on ``X`` (as at fit) and ``y`` (n_items,)."""
+        return float(accuracy_score(np.asarray(to_numpy(y)), self.predict(X), sample_weight=sample_weight))
 
 
 class _ScalarMix(torch.nn.Module):
@@ -212,8 +272,8 @@ class _ScalarMix(torch.nn.Module):
         self.logits = torch.nn.Parameter(torch.zeros(n_layers))  # uniform weights at the start
         self.gamma = torch.nn.Parameter(torch.ones(()))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (layer, batch, dim) -> (batch, dim)
-        return self.gamma * torch.einsum("l,lbd->bd", torch.softmax(self.logits, 0), x)
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (batch, layer, dim) -> (batch, dim)
+        return self.gamma * torch.einsum("l,bld->bd", torch.softmax(self.logits, 0).to(x.dtype), x)
 
 
 class _MixClassifier(torch.nn.Module):
@@ -301,7 +361,8 @@ def scalar_mix(
     labels : str or array of shape (n_items,)
     probe : ScalarMixProbe, optional
         Its settings (default ``ScalarMixProbe()``: Tenney's MLP head); refitted with
-        seeds ``seed``, ``seed + 1``, ... for each repeat.
+        seeds ``seed``, ``seed + 1``, ... for each repeat, and ``n_layers`` set to the
+        number of layers mixed (the probe's own ``n_layers`` is ignored).
     layers : optional
     train : array of bool, shape (n_items,), optional
         Training items; default a seeded random split (by text when the table has
@@ -338,20 +399,22 @@ def scalar_mix(
     if repeats < 1:
         raise LensError.bad_argument("repeats", repeats, "an integer >= 1")
     mask, split = resolve_train(train, keep, stack, test_size, seed)
-    x = np.stack([stack.matrix(p, np.float32) for p in range(len(stack.layers))])
+    n_layers = len(stack.layers)
+    x = np.concatenate([stack.matrix(p, np.float32) for p in range(n_layers)], axis=1)  # (item, layer * dim)
+    train_x, test_x = x[mask], x[~mask]
     weights, gammas, scores = [], [], []
     for r in tqdm(range(repeats), desc="scalar mix", disable=not progress):
-        fitted = _fresh(probe, seed + r).fit(x[:, mask], codes[mask])
+        fitted = _fresh(probe, seed + r, n_layers).fit(train_x, codes[mask])
         weights.append(fitted.weights_)
         gammas.append(fitted.gamma_)
-        scores.append(_score(metric, codes[~mask], fitted.predict(x[:, ~mask]), len(classes)))
+        scores.append(_score(metric, codes[~mask], fitted.predict(test_x), len(classes)))
     weights = np.asarray(weights)
     centres = np.asarray([centre_of_gravity(w, stack.layers) for w in weights])
     details = {
         "centre_of_gravity": float(centres.mean()), "centre_of_gravity_runs": centres, "gamma": np.asarray(gammas),
         "score": np.asarray(scores), "weights_runs": weights,
     }  # fmt: skip
-    params = dict(probe=repr(_fresh(probe, seed)), split=split, test_size=test_size, repeats=repeats, seed=seed,
+    params = dict(probe=repr(_fresh(probe, seed, n_layers)), split=split, test_size=test_size, repeats=repeats, seed=seed,
                   metric=metric, n_train=int(mask.sum()), n_test=int((~mask).sum()), n_classes=len(classes),
                   pool=pool, error="std over training seeds" if repeats > 1 else "none")  # fmt: skip
     errors = weights.std(axis=0, ddof=1) if repeats > 1 else None
@@ -423,12 +486,15 @@ def cumulative_probing(
     if n_layers < 2:
         raise LensError.bad_argument("layers", stack.layers, "at least 2 layers (a baseline and one more)")
     mask, split = resolve_train(train, keep, stack, test_size, seed)
-    x = np.stack([stack.matrix(p, np.float32) for p in range(n_layers)])
+    x = np.concatenate([stack.matrix(p, np.float32) for p in range(n_layers)], axis=1)  # (item, layer * dim)
+    dim = x.shape[1] // n_layers
+    train_x, test_x = x[mask], x[~mask]
     truth = codes[~mask]
     predictions, weights = [], np.full((n_layers, n_layers), np.nan)
     for top in tqdm(range(n_layers), desc="cumulative probes", disable=not progress):
-        fitted = _fresh(probe, seed).fit(x[: top + 1, mask], codes[mask])
-        predictions.append(np.searchsorted(fitted.classes_, fitted.predict(x[: top + 1, ~mask])))
+        columns = slice(0, (top + 1) * dim)  # layers 0..top
+        fitted = _fresh(probe, seed, top + 1).fit(train_x[:, columns], codes[mask])
+        predictions.append(np.searchsorted(fitted.classes_, fitted.predict(test_x[:, columns])))
         weights[top, : top + 1] = fitted.weights_
     predictions = np.asarray(predictions)
     scores = np.asarray([_score(metric, truth, p, len(classes)) for p in predictions])
@@ -450,7 +516,7 @@ def cumulative_probing(
             details["expected_layer_interval"] = np.percentile(finite, [tail, 100 - tail])
             details["expected_layer_error"] = float(finite.std(ddof=1))
         errors = resampled.std(axis=0, ddof=1)
-    params = dict(probe=repr(_fresh(probe, seed)), split=split, test_size=test_size, seed=seed, metric=metric,
+    params = dict(probe=repr(_fresh(probe, seed, n_layers)), split=split, test_size=test_size, seed=seed, metric=metric,
                   bootstrap=bootstrap, confidence=confidence, n_train=int(mask.sum()), n_test=int((~mask).sum()),
                   n_classes=len(classes), pool=pool, error="bootstrap std over test items" if errors is not None
                   else "none")  # fmt: skip
@@ -458,22 +524,12 @@ def cumulative_probing(
 
 
 # ---------------------------------------------------------------------- helpers
-def _as_tensor(x: Any) -> torch.Tensor:
-    array = x.detach().cpu() if isinstance(x, torch.Tensor) else torch.as_tensor(np.asarray(x))
-    if array.ndim != 3 or min(array.shape) < 1:
-        raise LensError.bad_argument("x", array, "a (n_layers, n_items, dim) array")
-    array = array.to(torch.float32)
-    if not torch.isfinite(array).all():
-        raise LensError.bad_argument("x", "an array with NaN or infinite values", "finite values")
-    return array
-
-
-def _fresh(probe: ScalarMixProbe | None, seed: int) -> ScalarMixProbe:
+def _fresh(probe: ScalarMixProbe | None, seed: int, n_layers: int) -> ScalarMixProbe:
     if probe is None:
-        return ScalarMixProbe(seed=seed)
+        return ScalarMixProbe(seed=seed, n_layers=n_layers)
     if not isinstance(probe, ScalarMixProbe):
         raise LensError.bad_argument("probe", probe, "a lensnb ScalarMixProbe (its settings) or None")
-    return ScalarMixProbe(**{**probe.get_params(), "seed": seed})
+    return ScalarMixProbe(**{**probe.get_params(), "seed": seed, "n_layers": n_layers})
 
 
 def _check_metric(metric: str) -> None:

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
+from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
 from sklearn.metrics import f1_score
+from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from lensnb.errors import LensError
 from lensnb.probing.scalar_mix import (
@@ -29,6 +33,14 @@ def _planted(n=800, dim=16, k=3, n_layers=5, seed=0):
 
 
 FAST = ScalarMixProbe(head="linear", lr=1e-2, max_epochs=40, patience=8)
+
+
+@parametrize_with_checks(
+    [ScalarMixProbe(head="linear", lr=3e-2, max_epochs=30, patience=5),
+     ScalarMixProbe(hidden=16, lr=1e-2, max_epochs=20, patience=5, standardize_layers=True)]
+)  # fmt: skip
+def test_sklearn_contract(estimator, check):
+    check(estimator)
 
 
 def test_expected_layer_and_centre_of_gravity_formulas():
@@ -91,16 +103,49 @@ def test_probe_follows_the_estimator_contract():
     x, y = _planted(n=300)
     labels = np.asarray(["a", "b", "c"])[y]
     probe = ScalarMixProbe(head="linear", lr=1e-2, max_epochs=5)
-    with pytest.raises(LensError, match="not fitted"):
+    with pytest.raises(NotFittedError):
         probe.predict(x)
     fitted = probe.fit(x, labels)
     assert fitted is probe and set(probe.predict(x)) <= {"a", "b", "c"}
     assert probe.predict_proba(x).shape == (300, 3)
-    np.testing.assert_allclose(probe.predict_proba(x).sum(1), 1.0, rtol=1e-5)
+    assert (probe.n_layers_, probe.dim_, probe.n_features_in_) == (5, 16, 80)
+    np.testing.assert_allclose(probe.predict_proba(x).sum(1), 1.0, rtol=1e-12)
     again = ScalarMixProbe(head="linear", lr=1e-2, max_epochs=5).fit(x, labels)
     np.testing.assert_allclose(again.weights_, probe.weights_)  # seeded
-    with pytest.raises(LensError, match="x"):
+    assert probe.score(x, labels) == pytest.approx(np.mean(probe.predict(x) == labels))
+    with pytest.raises(LensError, match="n_layers = 5"):
         probe.predict(x[:2])
+
+
+def test_flat_and_stacked_inputs_give_the_same_probe():
+    """(n_layers, n_items, dim) is the same as (n_items, n_layers * dim), layer-major, with n_layers set."""
+    x, y = _planted(n=300)
+    flat = x.transpose(1, 0, 2).reshape(300, -1)
+    np.testing.assert_array_equal(flat[:, CARRIER * 16 : (CARRIER + 1) * 16], x[CARRIER])
+    stacked = clone(FAST).fit(x, y)
+    from_flat = clone(FAST).set_params(n_layers=5).fit(flat, y)
+    np.testing.assert_allclose(from_flat.weights_, stacked.weights_, rtol=1e-6)
+    np.testing.assert_allclose(from_flat.predict_proba(flat), stacked.predict_proba(x), atol=1e-10)
+    np.testing.assert_allclose(stacked.predict_proba(torch.from_numpy(x)), stacked.predict_proba(flat), atol=1e-10)
+    assert int(np.argmax(from_flat.weights_)) == CARRIER
+    # a 2-D X without n_layers is one layer: weight 1 on it, and the same as a (1, n, d) stack
+    single = clone(FAST).fit(x[CARRIER], y)
+    assert single.n_layers_ == 1 and single.weights_ == pytest.approx([1.0])
+    np.testing.assert_allclose(
+        single.predict_proba(x[CARRIER]),
+        clone(FAST).fit(x[CARRIER : CARRIER + 1], y).predict_proba(x[CARRIER]),
+        atol=1e-10,
+    )
+
+
+def test_mix_is_the_weighted_sum_of_layers():
+    """The module's input to the head is gamma * sum_l softmax(w)_l h_l (Tenney, Das & Pavlick Eq. 1)."""
+    x, y = _planted(n=200)
+    probe = clone(FAST).fit(x, y)
+    mix = probe.module_.mix
+    h = torch.from_numpy(x.transpose(1, 0, 2))
+    expected = probe.gamma_ * np.einsum("l,lnd->nd", probe.weights_, x)
+    np.testing.assert_allclose(mix(h).detach().numpy(), expected, rtol=1e-10, atol=1e-10)
 
 
 def test_bad_inputs_raise_lens_error():
@@ -121,3 +166,17 @@ def test_bad_inputs_raise_lens_error():
         ScalarMixProbe(batch_size=0).fit(x, y)
     with pytest.raises(LensError, match="scores"):
         expected_layer([0.5])
+    with pytest.raises(LensError, match="n_layers"):
+        ScalarMixProbe(n_layers=3).fit(x, y)  # a (5, n, d) stack
+    flat = x.transpose(1, 0, 2).reshape(100, -1)
+    with pytest.raises(LensError, match="n_layers"):
+        ScalarMixProbe(n_layers=3).fit(flat, y)  # 80 columns
+    with pytest.raises(LensError, match="n_layers"):
+        ScalarMixProbe(n_layers=0).fit(flat, y)
+    with pytest.raises(LensError, match="X"):
+        ScalarMixProbe().fit(np.where(x > 2, np.nan, x), y)
+    fitted = ScalarMixProbe(head="linear", max_epochs=1, n_layers=5).fit(flat, y)
+    with pytest.raises(LensError, match="80 features"):
+        fitted.predict(flat[:, :40])
+    with pytest.raises(LensError, match="as at fit"):
+        fitted.predict(x[:, :, :8])
