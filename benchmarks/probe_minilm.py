@@ -42,16 +42,13 @@ from lensnb.probing.scalar_mix import cumulative_probing  # noqa: E402
 from lensnb.probing.sweep import probe_layers  # noqa: E402
 
 
-def tasks(limit: int):
+def tasks(pos: int, ner: int, relations: int):
     root = data_dir()
-    yield "POS", read_conllu(root / "ud_english_ewt" / "en_ewt-ud-train.conllu")[:limit], token_task("upos")
-    ner = [ex for ex in read_conll2003(root / "conll2003" / "train.txt") if ex.spans][:limit]
-    yield "NER", ner, span_task("label", pool="mean")
-    yield (
-        "relations",
-        read_semeval2010(root / "semeval2010_task8", "train")[:limit],
-        span_pair_task("label", pool="mean"),
-    )
+    yield "POS", read_conllu(root / "ud_english_ewt" / "en_ewt-ud-train.conllu")[:pos], token_task("upos")
+    sentences = [ex for ex in read_conll2003(root / "conll2003" / "train.txt") if ex.spans][:ner]
+    yield "NER", sentences, span_task("label", pool="mean")
+    pairs = read_semeval2010(root / "semeval2010_task8", "train")[:relations]
+    yield "relations", pairs, span_pair_task("label", pool="mean")
 
 
 def main() -> None:
