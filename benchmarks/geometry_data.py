@@ -15,6 +15,7 @@ import numpy as np
 
 import lensnb
 from lensnb import Example
+from lensnb.data import read_conllu
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -25,24 +26,8 @@ def data_dir() -> Path:
 
 def ewt_examples(limit: int | None = None, part: str = "train") -> list[Example]:
     """UD EWT sentences as Examples with their raw text and a ``upos`` label per word."""
-    path = data_dir() / "ud_english_ewt" / f"en_ewt-ud-{part}.conllu"
-    examples, words, tags, text = [], [], [], None
-    with open(path, encoding="utf-8") as handle:
-        for line in handle:
-            line = line.rstrip("\n")
-            if line.startswith("# text = "):
-                text = line[len("# text = ") :]
-            elif line and not line.startswith("#"):
-                columns = line.split("\t")
-                if columns[0].isdigit():
-                    words.append(columns[1])
-                    tags.append(columns[3])
-            elif not line and words:
-                examples.append(Example(words=words, labels={"upos": tags}, text=text))
-                words, tags, text = [], [], None
-                if limit is not None and len(examples) == limit:
-                    break
-    return examples
+    examples = read_conllu(data_dir() / "ud_english_ewt" / f"en_ewt-ud-{part}.conllu")
+    return examples if limit is None else examples[:limit]
 
 
 def minilm_tokens(

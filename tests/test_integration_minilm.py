@@ -8,6 +8,7 @@ import torch
 
 import lensnb
 from lensnb import Example
+from lensnb.data import read_conllu
 
 from .conftest import require_data
 
@@ -15,23 +16,8 @@ pytestmark = pytest.mark.integration
 
 
 def ewt_sentences(limit: int) -> list[Example]:
-    """The first ``limit`` sentences of UD EWT dev, with their raw text and UPOS (minimal parse)."""
-    path = require_data("ud_english_ewt/en_ewt-ud-dev.conllu")
-    examples, words, tags, text = [], [], [], None
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if line.startswith("# text = "):
-            text = line[len("# text = ") :]
-        elif line and not line.startswith("#"):
-            columns = line.split("\t")
-            if columns[0].isdigit():
-                words.append(columns[1])
-                tags.append(columns[3])
-        elif not line and words:
-            examples.append(Example(words=words, labels={"upos": tags}, text=text))
-            words, tags, text = [], [], None
-            if len(examples) == limit:
-                break
-    return examples
+    """The first ``limit`` sentences of UD EWT dev, with their raw text and UPOS."""
+    return read_conllu(require_data("ud_english_ewt/en_ewt-ud-dev.conllu"))[:limit]
 
 
 @pytest.fixture(scope="module")

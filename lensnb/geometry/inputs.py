@@ -49,6 +49,11 @@ class LayerStack:
     def n_items(self) -> int:
         return int(self.arrays[0].shape[0])
 
+    def subset(self, rows: np.ndarray) -> LayerStack:
+        """The same layers for the items ``rows`` (bool mask or integer rows); table rows renumbered."""
+        table = None if self.table is None else self.table[rows].reset_index(drop=True)
+        return LayerStack(self.layers, [array[rows] for array in self.arrays], table, self.unit, self.model)
+
     def matrix(self, position: int, dtype: Any = np.float64) -> np.ndarray:
         """Layer at ``position`` as a C-contiguous (n_items, dim) array of ``dtype``."""
         return np.ascontiguousarray(self.arrays[position], dtype=dtype)

@@ -179,9 +179,7 @@ def label_overlap(
     stack = layer_stack(data, layers, site=site, pool=pool)
     values_y, keep = _labels(labels, stack)
     if not keep.all():
-        stack = LayerStack(stack.layers, [a[keep] for a in stack.arrays],
-                           None if stack.table is None else stack.table[keep].reset_index(drop=True),
-                           stack.unit, stack.model)  # fmt: skip
+        stack = stack.subset(keep)
         values_y = values_y[keep]
     k = _check_k(k, stack.n_items)
     codes, classes = _codes(values_y)

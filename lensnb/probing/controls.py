@@ -118,8 +118,7 @@ def labelled_stack(
     if len(classes) < 2:
         raise LensError.bad_argument("labels", f"a single class {classes.tolist()}", "at least 2 distinct labels")
     if not keep.all():
-        table = None if stack.table is None else stack.table[keep].reset_index(drop=True)
-        stack = LayerStack(stack.layers, [a[keep] for a in stack.arrays], table, stack.unit, stack.model)
+        stack = stack.subset(keep)
     return stack, codes, classes, keep
 
 

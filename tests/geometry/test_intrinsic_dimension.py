@@ -299,3 +299,17 @@ def test_bad_inputs_raise_lens_errors():
         label_overlap(x, np.zeros(50), k=5, weighting="balanced", progress=False)
     with pytest.raises(LensError, match="fit"):
         twonn(x, fit="linear")
+
+
+def test_label_overlap_leaves_out_unlabelled_items_and_says_so():
+    rng = np.random.default_rng(12)
+    x = rng.normal(size=(300, 5))
+    labels = rng.choice(np.array(["a", "b", "c"], dtype=object), size=300)
+    labels[::7] = None
+    keep = np.asarray([v is not None for v in labels])
+    result = label_overlap(x, labels, k=6, progress=False)
+    expected = label_overlap(x[keep], labels[keep].astype(str), k=6, progress=False)
+    assert result.params["n_missing_labels"] == int((~keep).sum()) == 43
+    assert result.values[0] == expected.values[0]
+    profile = geometry_profile(x[None], labels, k=6, bootstrap=0, progress=False)
+    assert profile.label_overlap.values[0] == expected.values[0]
