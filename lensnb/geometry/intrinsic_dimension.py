@@ -147,13 +147,20 @@ def gride_from_ratios(
     mu = np.asarray(mu, dtype=np.float64)
     if not 1 <= n1 < n2:
         raise LensError.bad_argument("n1, n2", (n1, n2), "neighbour ranks with 1 <= n1 < n2")
-    log_mu = np.log(mu)
     n, gap = len(mu), n2 - n1
+    if n < 3 or not np.isfinite(mu).all() or (mu < 1).any() or (gap > 1 and (mu == 1).any()):
+        tied = int((mu <= 1).sum()) if n else 0
+        raise LensError.bad_argument(
+            "mu", f"{n} ratio(s), {tied} of them <= 1 (tied neighbours)",
+            "at least 3 finite ratios, all >= 1 (and > 1 when n2 - n1 > 1: a tie has zero likelihood there)",
+        )  # fmt: skip
+    log_mu = np.log(mu)
 
     def negative_log_likelihood(d: float) -> float:
-        # log(mu^d - 1) = d log mu + log(1 - mu^-d), stable for large d log mu
-        tail = np.log(-np.expm1(-d * log_mu))
-        return -(n * np.log(d) + (gap - 1) * (d * log_mu + tail).sum() - ((n2 - 1) * d + 1) * log_mu.sum())
+        value = n * np.log(d) - ((n2 - 1) * d + 1) * log_mu.sum()
+        if gap > 1:  # + (gap - 1) sum log(mu^d - 1), written stably as d log mu + log(1 - mu^-d)
+            value += (gap - 1) * (d * log_mu + np.log(-np.expm1(-d * log_mu))).sum()
+        return -value
 
     found = minimize_scalar(negative_log_likelihood, bounds=bounds, method="bounded", options={"xatol": 1e-10})
     d = float(found.x)
@@ -320,7 +327,7 @@ def intrinsic_dimension_scaling(
         if max_rank >= n or max_rank < 2:
             raise LensError.bad_argument("max_rank", max_rank, f"an integer in 2..{n - 1}")
         ranks = [(2**j, 2 ** (j + 1)) for j in range(int(np.log2(max_rank)))]
-    ids, errs, scales = [], [], []
+    ids, errs, scales, ties = [], [], [], []
     for position, layer in enumerate(tqdm(stack.layers, desc=f"ID scaling ({method})", disable=not progress)):
         matrix = np.asarray(stack.arrays[position])
         row_id, row_err, row_scale = [], [], []
@@ -338,14 +345,25 @@ def intrinsic_dimension_scaling(
                 row_scale.append(float(np.mean(radius)))
         else:
             neighbors = cache.neighbors(matrix, max_rank)
+            row_ties = []
             for n1, n2 in ranks:
                 mu, _ = _ratios(neighbors, n1, n2, duplicates, f"data (layer {layer})")
-                d, err = gride_from_ratios(mu, n1, n2)
+                tied = mu <= 1.0 if n2 - n1 > 1 else np.zeros(len(mu), dtype=bool)  # copies among the neighbours
+                if tied.any():
+                    warnings.warn(
+                        f"data (layer {layer}): {int(tied.sum())} points have tied neighbours {n1} and {n2} "
+                        "(identical points among them); they are left out of that GRIDE fit.",
+                        stacklevel=2,
+                    )
+                row_ties.append(int(tied.sum()))
+                d, err = gride_from_ratios(mu[~tied], n1, n2)
                 row_id.append(d)
                 row_err.append(err)
                 row_scale.append(float(neighbors.distances[:, n2 - 1].mean()))
         ids.append(row_id)
         errs.append(row_err)
+        if method == "gride":
+            ties.append(row_ties)
         scales.append(row_scale)
     ids_a, errs_a = np.asarray(ids), np.asarray(errs)
     details: dict[str, Any] = {"id": ids_a, "error": errs_a, "scale": np.asarray(scales)}
@@ -354,6 +372,7 @@ def intrinsic_dimension_scaling(
         params = dict(method=method, decimations=tuple(steps), repeats=repeats, fraction=fraction, seed=seed)
     else:
         details["ranks"] = np.asarray(ranks)
+        details["ties"] = np.asarray(ties)  # points left out of each fit for tied neighbours
         params = dict(method=method, max_rank=max_rank)
     params.update(pool=pool, n_points=n, duplicates=duplicates)
     return LayerProfile(
