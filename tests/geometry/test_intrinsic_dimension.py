@@ -317,7 +317,8 @@ def test_label_overlap_leaves_out_unlabelled_items_and_says_so():
 
 def test_gride_with_copied_points_leaves_ties_out_and_stays_finite():
     x = noisy_plane(2000, 3, noise=1e-4)
-    x[1000:1300] = x[:300]  # each of these has a copy: its neighbours come in equal pairs
+    for copy in range(1, 5):  # 200 points with 4 copies each: their neighbours come in tied groups of 5
+        x[200 * copy : 200 * (copy + 1)] = x[:200]
     with pytest.warns(UserWarning):
         result = intrinsic_dimension_scaling(x, method="gride", max_rank=8, progress=False)
     ids = result.details["id"][0]
