@@ -182,7 +182,7 @@ def extract(
     del examples  # only the plan is needed from here on; free the Example objects
     trim_heap()  # and hand tokenization's temporaries back before the model's batches need memory
     try:
-        batches = _batches(plan, np.flatnonzero(~writer.done), batch_size, max_batch_tokens)  # what is left to do
+        batches = batch_segments(plan, np.flatnonzero(~writer.done), batch_size, max_batch_tokens)  # what is left to do
         background = BackgroundWriter(writer)
         try:
             _run(lens_model, plan, batches, background, wanted, torch_dtype, attention_index, progress)
@@ -224,7 +224,7 @@ def _run(lens_model, plan: TokenPlan, batches, background, wanted, torch_dtype, 
     total = int(sum(plan.keep_rows[s, 1] - plan.keep_rows[s, 0] for batch in batches for s in batch))
     with (
         tqdm(total=total, unit="tok", desc="extract", disable=not progress) as bar,
-        _eager_attention(lens_model.model, bool(attention_index is not None)),
+        eager_attention(lens_model.model, bool(attention_index is not None)),
         capture_sites(lens_model.base_model, adapter, hooked) as captured,
         torch.inference_mode(),
     ):
@@ -315,7 +315,7 @@ def _check_hidden(hidden, lens_model) -> None:
         )  # fmt: skip
 
 
-def _batches(plan: TokenPlan, segments: np.ndarray, batch_size: int, max_batch_tokens: int) -> list[np.ndarray]:
+def batch_segments(plan: TokenPlan, segments: np.ndarray, batch_size: int, max_batch_tokens: int) -> list[np.ndarray]:
     """Batches of segments, longest first within chunks of the input order.
 
     Each holds at most ``batch_size`` inputs and ``max_batch_tokens`` padded tokens, and
@@ -350,7 +350,7 @@ def _attention_index(plan: TokenPlan, n_layers: int, n_heads: int) -> pd.DataFra
 
 
 @contextmanager
-def _eager_attention(model, needed: bool):
+def eager_attention(model, needed: bool):
     """Switch to eager attention for the call (sdpa returns no weights), then back."""
     config = getattr(model, "config", None)
     previous = getattr(config, "_attn_implementation", None)

@@ -207,7 +207,7 @@ def test_batches_respect_the_token_and_attention_budgets(tiny_models):
         as_examples(texts), tiny.tokenizer, max_length=64, stride=8, overflow="window", causal=True
     )
     lengths = np.diff(plan.segment_offsets)
-    batches = extract_module._batches(plan, np.arange(plan.n_segments), 4, 64)
+    batches = extract_module.batch_segments(plan, np.arange(plan.n_segments), 4, 64)
     assert sorted(np.concatenate(batches).tolist()) == list(range(plan.n_segments))  # each input once
     for batch in batches:
         width = lengths[batch].max()

@@ -1,0 +1,206 @@
+"""One uniform call for every relevance method, Captum-style.
+
+``Method(model, **hyperparameters).attribute(inputs, target=None, return_delta=False)``
+returns a :class:`~lensnb.relevance.Relevance`. Subclasses implement one batch; this
+class tokenizes (extraction's token table), batches with right padding, resolves
+targets, runs the model in the requested precision inside temporary settings that are
+undone afterwards, shows progress and gathers the scores back into token rows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from lensnb.errors import LensError
+from lensnb.extract import _as_lens_model, _pad_id
+from lensnb.relevance.capture import DTYPES, model_for_dtype, prepared
+from lensnb.relevance.inputs import ModelBatch, ScoreSheet, model_batches, plan_inputs
+from lensnb.relevance.result import Relevance
+from lensnb.relevance.targets import OutputSpan, head_kind, resolve_targets
+
+__all__ = ["RelevanceMethod", "BatchRelevance"]
+
+
+@dataclass
+class BatchRelevance:
+    """One batch's relevance.
+
+    Attributes
+    ----------
+    scores : Tensor, shape (batch, T)
+    target_score : Tensor, shape (batch,)
+    target, predicted : ndarray of int64, shape (batch,)
+    delta : Tensor of shape (batch,), optional
+    layer_scores : Tensor of shape (batch, L + 1, T), optional
+        Levels 0..L of the residual stream.
+    """
+
+    scores: torch.Tensor
+    target_score: torch.Tensor
+    target: np.ndarray
+    predicted: np.ndarray
+    delta: torch.Tensor | None = None
+    layer_scores: torch.Tensor | None = None
+
+
+class RelevanceMethod:
+    """Base of every relevance method.
+
+    Parameters
+    ----------
+    model : LensModel or (model, tokenizer)
+        A model with a sequence-classification head, or a causal language model where
+        the method supports one (``lensnb.load_model(..., task=...)``).
+    batch_size : int
+        Model inputs per forward pass (padded batches give the same relevance as
+        one-by-one calls).
+    dtype : {"float32", "float64"}
+        Precision of the run; ``"float64"`` works on a float64 copy of the model, for
+        exact comparisons.
+    max_length : int, optional
+        Longest model input; default the model's limit.
+    overflow : {"error", "window", "truncate"}
+        Texts longer than ``max_length``: refuse them (default); explain each sliding
+        window on its own (every token scored once, by the window that keeps it); or cut
+        them, with a warning that counts the dropped tokens.
+    stride : int, optional
+        Tokens shared by consecutive windows (``overflow="window"``).
+    progress : bool
+        Show a progress bar.
+    """
+
+    name: ClassVar[str] = "relevance"
+    supports_layers: ClassVar[bool] = False
+    supports_decoders: ClassVar[bool] = True
+    needs_attentions: ClassVar[bool] = False
+
+    def __init__(
+        self,
+        model: Any,
+        *,
+        batch_size: int = 16,
+        dtype: str = "float32",
+        max_length: int | None = None,
+        overflow: str = "error",
+        stride: int | None = None,
+        progress: bool = True,
+    ):
+        self.lens_model = _as_lens_model(model)
+        self.head = head_kind(self.lens_model.model)
+        if self.head == "causal-lm" and not self.supports_decoders:
+            raise LensError.bad_argument(
+                "model", self.lens_model.name, f"a sequence classifier for {type(self).__name__}",
+                "This method follows the paper's [CLS]-classifier set-up; AttnLRP, integrated gradients, "
+                "input x gradient and the attention baselines explain language models.",
+            )  # fmt: skip
+        if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+            raise LensError.bad_argument("batch_size", batch_size, "a positive int")
+        if dtype not in DTYPES:
+            raise LensError.bad_argument("dtype", dtype, f"one of {tuple(DTYPES)}")
+        self.batch_size = int(batch_size)
+        self.dtype = dtype
+        self.max_length = max_length
+        self.overflow = overflow
+        self.stride = stride
+        self.progress = progress
+        self._model_copy: torch.nn.Module | None = None
+
+    # -- what subclasses provide -------------------------------------------------------
+    def hyperparameters(self) -> dict[str, Any]:
+        """The method's own parameters, recorded in every Relevance."""
+        return {}
+
+    def _attribute_batch(self, model: torch.nn.Module, batch: ModelBatch, targets, layers: bool) -> BatchRelevance:
+        raise NotImplementedError
+
+    # -- the uniform call ---------------------------------------------------------------
+    def _model(self) -> torch.nn.Module:
+        model = self.lens_model.model
+        if self.dtype == "float32" and next(model.parameters()).dtype == torch.float32:
+            return model
+        if self._model_copy is None:
+            self._model_copy = model_for_dtype(model, self.dtype)
+        return self._model_copy
+
+    def read_positions(self, batch: ModelBatch) -> torch.Tensor:
+        """The token each input's head reads: [CLS] (0) for encoders, the last real token for decoders."""
+        if self.lens_model.is_decoder:
+            return torch.as_tensor(batch.lengths - 1, device=batch.input_ids.device)
+        return torch.zeros(len(batch.lengths), dtype=torch.long, device=batch.input_ids.device)
+
+    def attribute(
+        self, inputs: Any, target: Any = None, return_delta: bool = False, *, layers: bool = False
+    ) -> Relevance | tuple[Relevance, np.ndarray]:
+        """Relevance of every input token for ``target``.
+
+        Parameters
+        ----------
+        inputs : str, sequence of str, or sequence of Example
+        target : None, int, sequence of int (one per text), or OutputSpan
+            Class index (classifiers) or next-token id (language models); None explains
+            the predicted one; an :class:`OutputSpan` explains a span of output tokens.
+        return_delta : bool
+            Also return the conservation delta of every model input (Captum's
+            convention); it is in ``Relevance.segments["delta"]`` either way.
+        layers : bool
+            Also keep the relevance at every residual-stream level (``layer_scores``),
+            for the methods that define it.
+
+        Returns
+        -------
+        Relevance, or (Relevance, ndarray of shape (n_inputs,)) with ``return_delta``.
+        """
+        if layers and not self.supports_layers:
+            raise LensError.bad_argument(
+                "layers", layers, f"False for {type(self).__name__}",
+                "Per-layer relevance exists for TransformerAttribution, AttentionRollout, FullLRP, AttnLRP "
+                "and InputXGradient.",
+            )  # fmt: skip
+        lens_model = self.lens_model
+        plan = plan_inputs(lens_model, inputs, max_length=self.max_length, overflow=self.overflow, stride=self.stride)
+        targets = resolve_targets(target, len(plan.texts), plan.segment_text, self.head)
+        model = self._model()
+        n_levels = lens_model.n_layers + 1 if layers else 0
+        sheet = ScoreSheet(plan, n_levels)
+        device = next(model.parameters()).device
+        batches = list(model_batches(plan, _pad_id(lens_model.tokenizer), self.batch_size, device))
+        with prepared(model, attentions=self.needs_attentions):
+            bar = tqdm(total=plan.n_segments, desc=type(self).__name__, unit="input", disable=not self.progress)
+            with bar:
+                for batch in batches:
+                    chosen = targets if targets is None or isinstance(targets, OutputSpan) else targets[batch.segments]
+                    result = self._attribute_batch(model, batch, chosen, layers)
+                    sheet.add(
+                        batch, result.scores, target=result.target, predicted=result.predicted,
+                        target_score=result.target_score, delta=result.delta, layer_scores=result.layer_scores,
+                    )  # fmt: skip
+                    bar.update(len(batch.segments))
+        parameters = {**self.hyperparameters(), "dtype": self.dtype, "overflow": self.overflow}
+        relevance = Relevance(
+            method=self.name,
+            parameters=parameters,
+            tokens=plan.tokens,
+            texts=plan.texts,
+            scores=sheet.scores,
+            segments=sheet.segment_table(),
+            layer_scores=sheet.layer_scores,
+            layers=tuple(range(lens_model.n_layers + 1)) if layers else None,
+        )
+        return (relevance, relevance.delta) if return_delta else relevance
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{k}={v!r}" for k, v in self.hyperparameters().items())
+        return f"{type(self).__name__}({self.lens_model.name!r}{', ' if shown else ''}{shown})"
+
+
+def stack_levels(levels: dict[int, torch.Tensor], n_levels: int, like: torch.Tensor) -> torch.Tensor:
+    """(batch, n_levels, T) from a dict of level -> (batch, T), NaN where a level is missing."""
+    out = torch.full((like.shape[0], n_levels, like.shape[-1]), float("nan"), dtype=like.dtype, device=like.device)
+    for level, values in levels.items():
+        out[:, level] = values
+    return out

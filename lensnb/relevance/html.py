@@ -1,0 +1,80 @@
+"""Relevance shown as shaded text: every piece of text escaped before it reaches HTML.
+
+Positive relevance is shaded red and negative blue, each text scaled by its own
+largest absolute score. Token and word strings, the method name and the parameters go
+through :func:`html.escape`, so a text holding ``<script>`` or ``<img onerror=...>``
+renders as those characters and never as markup.
+"""
+
+from __future__ import annotations
+
+import html
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from lensnb.relevance.result import Relevance
+
+__all__ = ["relevance_html"]
+
+
+def _shade(value: float, scale: float) -> str:
+    strength = 0.0 if scale <= 0 or not np.isfinite(value) else min(1.0, abs(value) / scale)
+    red, blue = (255, int(255 * (1 - strength))), (int(255 * (1 - strength)), 255)
+    if value >= 0:
+        return f"rgb({red[0]},{red[1]},{red[1]})"
+    return f"rgb({blue[0]},{blue[0]},{blue[1]})"
+
+
+def _pieces(relevance: Relevance, text_id: int, words: str | None) -> tuple[list[str], np.ndarray]:
+    if words is not None:
+        frame = relevance.words(words)
+        frame = frame[frame["text_id"] == text_id]
+        return [str(w) for w in frame["word"]], frame["score"].to_numpy()
+    frame = relevance.text(text_id)
+    return [str(t) for t in frame["token"]], frame["score"].to_numpy()
+
+
+def relevance_html(
+    relevance: Relevance, *, text_id: int | None = None, words: str | None = None, max_texts: int = 20
+) -> str:
+    """HTML of one or more texts with each token (or word) shaded by its relevance.
+
+    Parameters
+    ----------
+    relevance : Relevance
+    text_id : int, optional
+        One text; default the first ``max_texts`` texts.
+    words : str, optional
+        Word aggregation ("sum", "max", "mean", "first") to show words instead of tokens.
+    max_texts : int
+
+    Returns
+    -------
+    str
+        Self-contained HTML (inline styles, no script).
+    """
+    ids = [text_id] if text_id is not None else relevance.texts["text_id"].tolist()[:max_texts]
+    title = html.escape(f"{relevance.method} ({', '.join(f'{k}={v}' for k, v in relevance.parameters.items())})")
+    blocks = [f"<div class='lensnb-relevance'><div style='font-weight:bold'>{title}</div>"]
+    segments = relevance.segments
+    for tid in ids:
+        pieces, scores = _pieces(relevance, tid, words)
+        finite = scores[np.isfinite(scores)]
+        scale = float(np.abs(finite).max()) if len(finite) else 0.0
+        target = segments.loc[segments["text_id"] == tid, "target"].tolist()
+        spans = [
+            f"<span title='{html.escape(f'{score:.4g}', quote=True)}' style='background:{_shade(score, scale)};"
+            f"padding:0 1px;margin:0 1px'>{html.escape(piece)}</span>"
+            for piece, score in zip(pieces, scores)
+        ]
+        blocks.append(
+            f"<div style='margin:4px 0;line-height:1.8'><span style='color:#666'>text {int(tid)}, target "
+            f"{html.escape(str(target))}:</span> {''.join(spans)}</div>"
+        )
+    hidden = len(relevance.texts) - len(ids)
+    if text_id is None and hidden > 0:
+        blocks.append(f"<div style='color:#666'>... {hidden} more text(s); to_html(text_id=...) shows one.</div>")
+    blocks.append("</div>")
+    return "".join(blocks)
