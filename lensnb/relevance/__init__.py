@@ -7,8 +7,9 @@ Every method is a class with one call, Captum-style::
 
 ``relevance`` is a :class:`Relevance`: one score per token of the token table (the
 same table :func:`lensnb.extract` makes), optionally per residual-stream level, with the
-target, the method's parameters and the conservation delta. Faithfulness metrics live
-in :mod:`lensnb.relevance.faithfulness` and :mod:`lensnb.relevance.rationales`.
+target, the method's parameters and the conservation delta. Faithfulness metrics:
+perturbation curves and AOPC (:mod:`lensnb.relevance.faithfulness`), token-F1 against
+human rationales (:mod:`lensnb.relevance.rationales`).
 """
 
 from __future__ import annotations
@@ -21,11 +22,14 @@ from lensnb.relevance.attention_methods import (
     RawAttention,
     TransformerAttribution,
 )
+from lensnb.relevance.faithfulness import AOPCResult, PerturbationCurve, aopc, perturbation_auc, perturbation_curve
 from lensnb.relevance.gradient_methods import AttnLRP, InputXGradient, IntegratedGradients
+from lensnb.relevance.rationales import RationaleF1, rationale_token_f1
 from lensnb.relevance.result import Relevance
 from lensnb.relevance.targets import OutputSpan
 
 __all__ = [
+    "AOPCResult",
     "AttentionRollout",
     "AttnLRP",
     "FullLRP",
@@ -34,7 +38,13 @@ __all__ = [
     "IntegratedGradients",
     "OutputSpan",
     "PartialLRP",
+    "PerturbationCurve",
+    "RationaleF1",
     "RawAttention",
     "Relevance",
     "TransformerAttribution",
+    "aopc",
+    "perturbation_auc",
+    "perturbation_curve",
+    "rationale_token_f1",
 ]

@@ -28,7 +28,7 @@ import torch
 
 from lensnb.errors import LensError
 from lensnb.relevance.base import BatchRelevance, RelevanceMethod, stack_levels
-from lensnb.relevance.capture import LinearRecorder, check_attentions
+from lensnb.relevance.capture import LinearRecorder, check_attentions, run_with_embeddings
 from lensnb.relevance.inputs import ModelBatch
 from lensnb.relevance.lrp_pass import encoder_modules, lrp_pass
 from lensnb.relevance.lrp_rules import RULE_SETS
@@ -51,8 +51,10 @@ def _leaf_embeddings(model: torch.nn.Module, batch: ModelBatch, requires_grad: b
 
 
 def _forward(model, batch: ModelBatch, embeddings: torch.Tensor, *, hidden: bool = True):
-    return model(
-        inputs_embeds=embeddings,
+    return run_with_embeddings(
+        model,
+        batch.input_ids,
+        embeddings,
         attention_mask=batch.attention_mask,
         output_attentions=True,
         output_hidden_states=hidden,

@@ -168,7 +168,15 @@ class RelevanceMethod:
         n_levels = lens_model.n_layers + 1 if layers else 0
         sheet = ScoreSheet(plan, n_levels)
         device = next(model.parameters()).device
-        batches = list(model_batches(plan, _pad_id(lens_model.tokenizer), self.batch_size, device))
+        pad_id, batch_size = _pad_id(lens_model.tokenizer), self.batch_size
+        if self.head == "classification" and lens_model.is_decoder:
+            # a decoder classifier reads its last real token, found from the config's padding id
+            config_pad = getattr(model.config, "pad_token_id", None)
+            if config_pad is None:
+                batch_size = 1  # transformers cannot find it in a padded batch without one
+            else:
+                pad_id = int(config_pad)
+        batches = list(model_batches(plan, pad_id, batch_size, device))
         with prepared(model, attentions=self.needs_attentions):
             bar = tqdm(total=plan.n_segments, desc=type(self).__name__, unit="input", disable=not self.progress)
             with bar:

@@ -114,3 +114,25 @@ def check_attentions(attentions: Sequence[torch.Tensor] | None, n_layers: int, m
             "attn_implementation='eager' if it does not support switching."
         )
     return maps
+
+
+def run_with_embeddings(model: torch.nn.Module, input_ids: torch.Tensor, embeddings: torch.Tensor, **kwargs: Any):
+    """``model(input_ids, **kwargs)`` with the input embedding layer's output replaced by ``embeddings``.
+
+    The model still sees the token ids (a decoder classifier finds its last real token
+    from them, which ``inputs_embeds`` would hide), while gradients flow to
+    ``embeddings``, shape (batch, T, D). The hook is removed on return.
+    """
+
+    def replace(module, args, output):
+        if output.shape != embeddings.shape:
+            raise LensError(
+                f"model: its input embeddings have shape {tuple(output.shape)}, expected {tuple(embeddings.shape)}"
+            )
+        return embeddings
+
+    handle = model.get_input_embeddings().register_forward_hook(replace)
+    try:
+        return model(input_ids=input_ids, **kwargs)
+    finally:
+        handle.remove()

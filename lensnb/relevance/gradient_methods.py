@@ -23,6 +23,7 @@ import torch
 from lensnb.errors import LensError
 from lensnb.relevance.attnlrp_graph import attnlrp_graph
 from lensnb.relevance.base import BatchRelevance, RelevanceMethod
+from lensnb.relevance.capture import run_with_embeddings
 from lensnb.relevance.inputs import ModelBatch
 from lensnb.relevance.targets import target_scores
 
@@ -35,7 +36,9 @@ IG_BASELINES = ("pad", "zeros")
 def _input_x_gradient(method: RelevanceMethod, model, batch: ModelBatch, targets, layers: bool):
     embeddings = model.get_input_embeddings()(batch.input_ids).detach().requires_grad_(True)
     with torch.enable_grad():
-        outputs = model(inputs_embeds=embeddings, attention_mask=batch.attention_mask, output_hidden_states=layers)
+        outputs = run_with_embeddings(
+            model, batch.input_ids, embeddings, attention_mask=batch.attention_mask, output_hidden_states=layers
+        )
         scores, chosen, predicted = target_scores(outputs.logits, method.head, targets, batch.input_ids, batch.lengths)
         wanted = [embeddings] + (list(outputs.hidden_states) if layers else [])
         gradients = torch.autograd.grad(scores.sum(), wanted)
@@ -191,12 +194,12 @@ class IntegratedGradients(RelevanceMethod):
         with torch.no_grad():
             inputs = embed(batch.input_ids)
             baseline = embed(self.baseline_ids(batch.input_ids)) if self.baseline == "pad" else torch.zeros_like(inputs)
-            outputs = model(inputs_embeds=inputs, attention_mask=batch.attention_mask)
+            outputs = run_with_embeddings(model, batch.input_ids, inputs, attention_mask=batch.attention_mask)
             scores, chosen, predicted = target_scores(
                 outputs.logits, self.head, targets, batch.input_ids, batch.lengths
             )
             fixed = chosen if chosen[0] >= 0 else targets  # an OutputSpan stays a span
-            base_out = model(inputs_embeds=baseline, attention_mask=batch.attention_mask)
+            base_out = run_with_embeddings(model, batch.input_ids, baseline, attention_mask=batch.attention_mask)
             base_scores, _, _ = target_scores(base_out.logits, self.head, fixed, batch.input_ids, batch.lengths)
         alphas, weights = _alphas(self.n_steps, self.method)
         total = torch.zeros_like(inputs)
@@ -209,7 +212,7 @@ class IntegratedGradients(RelevanceMethod):
             weight = torch.as_tensor([weights[k] for _, k in chunk], dtype=inputs.dtype, device=inputs.device)
             path = (baseline[rows] + alpha[:, None, None] * (inputs[rows] - baseline[rows])).requires_grad_(True)
             with torch.enable_grad():
-                out = model(inputs_embeds=path, attention_mask=batch.attention_mask[rows])
+                out = run_with_embeddings(model, batch.input_ids[rows], path, attention_mask=batch.attention_mask[rows])
                 chunk_targets = fixed if not isinstance(fixed, np.ndarray) else fixed[rows.cpu().numpy()]
                 chunk_scores, _, _ = target_scores(
                     out.logits, self.head, chunk_targets, batch.input_ids[rows], batch.lengths[rows.cpu().numpy()]

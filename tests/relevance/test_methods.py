@@ -161,3 +161,14 @@ def test_bad_arguments_name_themselves(classifier):
     base = lensnb.load_model(classifier.name)
     with pytest.raises(lensnb.LensError, match="task='sequence-classification'"):
         AttnLRP(base)
+
+
+@pytest.mark.parametrize("family", ["gpt2", "llama"])
+@pytest.mark.parametrize("method", [InputXGradient, AttnLRP, AttentionRollout])
+def test_decoder_classifiers_read_their_last_real_token_in_padded_batches(tiny_paths, family, method):
+    model = lensnb.load_model(tiny_paths[family], task="sequence-classification", num_labels=2)
+    batched = method(model, dtype="float64", progress=False, batch_size=4).attribute(TEXTS)
+    singles = [method(model, dtype="float64", progress=False, batch_size=1).attribute(t) for t in TEXTS]
+    assert np.allclose(batched.scores, np.concatenate([s.scores for s in singles]), rtol=1e-8, atol=1e-13)
+    expected = [float(s.segments["target_score"][0]) for s in singles]
+    assert np.allclose(batched.segments["target_score"], expected, rtol=1e-9)
