@@ -259,8 +259,31 @@ def _block(recorder, modules, block, block_input, attention, relevance, rows, ru
     queries = _heads(recorder.outputs[name + "query"][:, rows], n_heads)
     keys = _heads(recorder.outputs[name + "key"], n_heads)
     r_queries, r_keys_t = matmul_relevance(queries, keys.transpose(-1, -2), r_attention_rows)
-    r_input = torch.zeros_like(block_input)
-    r_input[:, rows] = r_residual + _linear(recorder, modules, name + "query", _merge(r_queries), rules, rows)
-    r_input += _linear(recorder, modules, name + "key", _merge(r_keys_t.transpose(-1, -2)), rules)
-    r_input += _linear(recorder, modules, name + "value", _merge(r_values), rules)
+    r_keys, r_values = _merge(r_keys_t.transpose(-1, -2)), _merge(r_values)
+    if rows == slice(None):  # Clone: the three projections' relevances sum; one product serves all three
+        r_input = _fused_linear(recorder, modules, [name + p for p in ("query", "key", "value")],
+                                [_merge(r_queries), r_keys, r_values], rules)  # fmt: skip
+        return r_input.add_(r_residual), r_attention
+    r_input = _fused_linear(recorder, modules, [name + "key", name + "value"], [r_keys, r_values], rules)
+    r_input[:, rows] += r_residual + _linear(recorder, modules, name + "query", _merge(r_queries), rules, rows)
     return r_input, r_attention
+
+
+def _fused_linear(recorder, modules: EncoderModules, names: list[str], relevances: list[torch.Tensor], rules: str):
+    """Summed relevance of one input through several Linears that read it (Q, K, V), in one product.
+
+    The rules act on each output unit separately, so stacking the Linears' weights
+    (and outputs, and relevances) along the output axis gives the sum of their input
+    relevances exactly.
+    """
+    x = recorder.inputs[names[0]]
+    weight = torch.cat([modules.linears[n].weight for n in names], dim=0)
+    relevance = torch.cat(relevances, dim=-1)
+    xw = None
+    if rules == "ours":
+        parts = []
+        for n in names:
+            bias = modules.linears[n].bias
+            parts.append(recorder.outputs[n] - bias if bias is not None else recorder.outputs[n])
+        xw = torch.cat(parts, dim=-1)
+    return linear_relevance(x, weight, relevance, rules=rules, x_times_weight=xw)

@@ -34,8 +34,9 @@ def safe_divide(numerator: torch.Tensor, denominator: torch.Tensor) -> torch.Ten
     where that sum is exactly 0 another 1e-9 is added so nothing divides by zero.
     """
     shifted = denominator + EPSILON
-    shifted = torch.where(shifted == 0, torch.full_like(shifted, EPSILON), shifted)
-    return torch.where(denominator == 0, torch.zeros_like(numerator), numerator / shifted)
+    shifted.masked_fill_(shifted == 0, EPSILON)
+    out = numerator / shifted
+    return out.masked_fill_(denominator == 0, 0.0)
 
 
 def linear_relevance(
@@ -78,11 +79,18 @@ def linear_relevance(
     """
     if rules == "ours":
         absolute_weight = weight.abs()
-        if x_times_weight is None:
-            x_times_weight = x @ weight.T
-        z = 0.5 * (x_times_weight + x.abs() @ absolute_weight.T)
-        s = safe_divide(relevance, z)
-        return 0.5 * (x * (s @ weight) + x.abs() * (s @ absolute_weight))
+        absolute_x = x.abs()
+        z = absolute_x @ absolute_weight.T
+        z += x @ weight.T if x_times_weight is None else x_times_weight
+        # z = 2 Z >= 0, so z + 2e-9 never vanishes; S = R / (Z + 1e-9), 0 where Z == 0
+        s = relevance / (z + 2 * EPSILON)
+        s.masked_fill_(z == 0, 0.0)
+        s *= 2.0
+        both = s @ torch.cat([weight, absolute_weight], dim=1)  # S W and S |W| in one product
+        width = weight.shape[1]
+        out = both[..., :width].mul_(x)
+        out.addcmul_(both[..., width:], absolute_x)
+        return out.mul_(0.5)
     if rules == "baseline":
         positive_weight, negative_weight = weight.clamp(min=0), weight.clamp(max=0)
         positive_x, negative_x = x.clamp(min=0), x.clamp(max=0)
@@ -146,4 +154,6 @@ def matmul_relevance(
     if product is None:
         product = a @ b
     s = safe_divide(relevance, product)
-    return 0.5 * a * (s @ b.transpose(-1, -2)), 0.5 * b * (a.transpose(-1, -2) @ s)
+    relevance_a = (s @ b.transpose(-1, -2)).mul_(a).mul_(0.5)
+    relevance_b = (a.transpose(-1, -2) @ s).mul_(b).mul_(0.5)
+    return relevance_a, relevance_b

@@ -27,7 +27,7 @@ __all__ = ["rollout_row", "gradient_weighted_maps", "head_mean_maps", "last_laye
 
 def gradient_weighted_maps(gradients: torch.Tensor, attention_relevance: torch.Tensor) -> torch.Tensor:
     """``Abar = mean over heads(clamp(grad_A * R_A, min=0))``: (batch, H, T, T) -> (batch, T, T)."""
-    return (gradients * attention_relevance).clamp(min=0).mean(dim=1)
+    return gradients.mul(attention_relevance).clamp_(min=0).mean(dim=1)
 
 
 def head_mean_maps(attention: torch.Tensor) -> torch.Tensor:
