@@ -482,7 +482,10 @@ class TestAugmentationInvariance:
         np.testing.assert_allclose(same.values, several.values, rtol=1e-5)
         arrays = augmentation_invariance(pooled[0].values, pooled[1].values, metric="dime", progress=False)
         np.testing.assert_allclose(
-            arrays.values, augmentation_invariance(original, augmented, metric="dime", progress=False).values, rtol=1e-5
+            arrays.values,
+            augmentation_invariance(original, augmented, metric="dime", progress=False).values,
+            rtol=1e-5,
+            atol=1e-8,  # DiME is ~1e-5 here: float32 sums in a different order differ by ~1e-9
         )
 
     def test_mismatched_views(self, views, tiny_models):
