@@ -51,7 +51,7 @@ import lensnb
 # Private helpers, imported on purpose: the peer must see exactly the batches that
 # extract builds (same segments, same length-sorted order, same padding).
 from lensnb.examples import as_examples
-from lensnb.extract import _batches, _pad_id, padded_inputs
+from lensnb.extract import _pad_id, batch_segments, padded_inputs
 from lensnb.token_table import TokenPlan, tokenize_examples
 
 BATCH_SIZE = 32
@@ -120,7 +120,7 @@ def padded_batches(
     )  # fmt: skip
     pad_id = _pad_id(lm.tokenizer)
     token_ids = plan.tokens["token_id"].to_numpy()
-    segments = _batches(plan, np.arange(plan.n_segments), BATCH_SIZE, MAX_BATCH_TOKENS)
+    segments = batch_segments(plan, np.arange(plan.n_segments), BATCH_SIZE, MAX_BATCH_TOKENS)
     batches = []
     for batch in segments:
         ids, mask = padded_inputs(plan, batch, token_ids, pad_id)
