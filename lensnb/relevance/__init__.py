@@ -22,6 +22,7 @@ from lensnb.relevance.attention_methods import (
     RawAttention,
     TransformerAttribution,
 )
+from lensnb.relevance.explain import DEFAULT_METHODS, METHODS, explain
 from lensnb.relevance.faithfulness import AOPCResult, PerturbationCurve, aopc, perturbation_auc, perturbation_curve
 from lensnb.relevance.gradient_methods import AttnLRP, InputXGradient, IntegratedGradients
 from lensnb.relevance.rationales import RationaleF1, rationale_token_f1
@@ -30,6 +31,8 @@ from lensnb.relevance.targets import OutputSpan
 
 __all__ = [
     "AOPCResult",
+    "DEFAULT_METHODS",
+    "METHODS",
     "AttentionRollout",
     "AttnLRP",
     "FullLRP",
@@ -44,6 +47,7 @@ __all__ = [
     "Relevance",
     "TransformerAttribution",
     "aopc",
+    "explain",
     "perturbation_auc",
     "perturbation_curve",
     "rationale_token_f1",

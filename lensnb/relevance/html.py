@@ -16,10 +16,11 @@ import numpy as np
 if TYPE_CHECKING:
     from lensnb.relevance.result import Relevance
 
-__all__ = ["relevance_html"]
+__all__ = ["relevance_html", "shade_color"]
 
 
-def _shade(value: float, scale: float) -> str:
+def shade_color(value: float, scale: float) -> str:
+    """Background colour of a score: red for positive, blue for negative, white at 0; ``scale`` is full strength."""
     strength = 0.0 if scale <= 0 or not np.isfinite(value) else min(1.0, abs(value) / scale)
     red, blue = (255, int(255 * (1 - strength))), (int(255 * (1 - strength)), 255)
     if value >= 0:
@@ -65,7 +66,7 @@ def relevance_html(
         scale = float(np.abs(finite).max()) if len(finite) else 0.0
         target = segments.loc[segments["text_id"] == tid, "target"].tolist()
         spans = [
-            f"<span title='{html.escape(f'{score:.4g}', quote=True)}' style='background:{_shade(score, scale)};"
+            f"<span title='{html.escape(f'{score:.4g}', quote=True)}' style='background:{shade_color(score, scale)};"
             f"padding:0 1px;margin:0 1px'>{html.escape(piece)}</span>"
             for piece, score in zip(pieces, scores)
         ]
