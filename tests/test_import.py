@@ -31,3 +31,24 @@ def test_geometry_import_loads_no_widgets_and_defers_heavy_optional_libraries():
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert json.loads(result.stdout.strip().splitlines()[-1]) == []
+
+
+def test_the_core_never_imports_the_widgets():
+    """Data flows one way: the widgets read the core's results; no core module imports lensnb.widgets."""
+    from pathlib import Path
+
+    package = Path(__file__).resolve().parents[1] / "lensnb"
+    offenders = [
+        str(path.relative_to(package))
+        for path in package.rglob("*.py")
+        if "widgets" not in path.relative_to(package).parts
+        and any(word in path.read_text() for word in ("lensnb.widgets", "import ipywidgets", "from bokeh", "import bokeh"))
+    ]
+    assert offenders == []
+    code = (
+        "import sys, json, lensnb, lensnb.geometry, lensnb.relevance, lensnb.probing, lensnb.data;"
+        "print(json.dumps(sorted(m for m in sys.modules if m.startswith('lensnb.widgets') or m in"
+        " ('ipywidgets', 'bokeh', 'jupyter_bokeh'))))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == []

@@ -1,0 +1,302 @@
+"""``RelevanceView``: a text with its tokens shaded by relevance, with method, target and layer pickers.
+
+It reads :class:`lensnb.relevance.Relevance` results only (computed beforehand, e.g.
+with :func:`lensnb.relevance.explain`); it never runs a model. Every string that
+reaches HTML (tokens, words, method names, parameters) is escaped.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import ipywidgets as widgets
+import numpy as np
+import traitlets
+
+from lensnb.errors import LensError
+from lensnb.relevance.html import shade_color
+from lensnb.relevance.result import Relevance
+from lensnb.widgets.bokeh_model import LensBokehModel
+from lensnb.widgets.layer_slider import LayerSlider
+from lensnb.widgets.view import LensView
+
+__all__ = ["RelevanceView", "RelevanceEntry", "relevance_entries", "shaded_text"]
+
+INPUT_LEVEL = -1  # the relevance of the input tokens (Relevance.scores), before any layer
+
+
+@dataclass(frozen=True)
+class RelevanceEntry:
+    """One Relevance with the labels the pickers show."""
+
+    method: str
+    target: str
+    relevance: Relevance
+
+
+def target_label(relevance: Relevance) -> str:
+    """What a Relevance explains: "class 3" when every text has that target, else "predicted" or "per text"."""
+    targets = relevance.segments["target"].to_numpy()
+    predicted = relevance.segments["predicted"].to_numpy() if "predicted" in relevance.segments else None
+    if len(targets) and np.all(targets == targets[0]):
+        return f"class {int(targets[0])}" if int(targets[0]) >= 0 else "output span"
+    if predicted is not None and np.array_equal(targets, predicted):
+        return "predicted"
+    return "per text"
+
+
+def relevance_entries(relevances: Sequence[Relevance] | Mapping[str, Relevance]) -> list[RelevanceEntry]:
+    """Label each Relevance by method (parameters added where two share a method) and target."""
+    items = list(relevances.items()) if isinstance(relevances, Mapping) else [(None, r) for r in relevances]
+    if not items:
+        raise LensError.bad_argument("relevances", relevances, "at least one Relevance")
+    for _, relevance in items:
+        if not isinstance(relevance, Relevance):
+            raise LensError.bad_argument("relevances", relevance, "Relevance results (from a method's attribute())")
+    first = items[0][1].texts["text"].tolist()
+    for _, relevance in items[1:]:
+        if relevance.texts["text"].tolist() != first:
+            raise LensError.bad_argument("relevances", relevance, "results over the same texts, in the same order")
+    entries, seen = [], set()
+    for label, relevance in items:
+        method = label if label is not None else _method_label(relevance, [r for _, r in items])
+        key = (method, target_label(relevance))
+        if key in seen:
+            continue  # the same method explaining the same classes: the same explanation
+        seen.add(key)
+        entries.append(RelevanceEntry(method, key[1], relevance))
+    return entries
+
+
+def _method_label(relevance: Relevance, others: list[Relevance]) -> str:
+    same = [r for r in others if r.method == relevance.method and r.parameters != relevance.parameters]
+    if not same:
+        return relevance.method
+    differing = {k: v for k, v in relevance.parameters.items() if any(r.parameters.get(k) != v for r in same)}
+    return f"{relevance.method} ({', '.join(f'{k}={v}' for k, v in differing.items())})"
+
+
+def shaded_text(pieces: Sequence[str], scores: np.ndarray) -> str:
+    """Pieces of text as escaped HTML spans shaded by score (red +, blue -), scaled by the largest |score|."""
+    scores = np.asarray(scores, dtype=np.float64)
+    finite = scores[np.isfinite(scores)]
+    scale = float(np.abs(finite).max()) if len(finite) else 0.0
+    spans = [
+        f"<span class='lensnb-piece' title='{html.escape(f'{s:.4g}', quote=True)}' "
+        f"style='background:{shade_color(s, scale)};padding:0 1px;margin:0 1px;border-radius:2px'>"
+        f"{html.escape(str(p))}</span>"
+        for p, s in zip(pieces, scores)
+    ]
+    return "<span class='lensnb-shaded' style='line-height:1.9'>" + "".join(spans) + "</span>"
+
+
+def pieces_and_scores(
+    relevance: Relevance, text_id: int, level: int, words: str | None
+) -> tuple[list[str], np.ndarray]:
+    """One text's pieces (tokens, or words merged with ``words``) and their scores at ``level``."""
+    layer = None if level == INPUT_LEVEL else level
+    if words:
+        frame = relevance.words(words, layer=layer)
+        frame = frame[frame["text_id"] == text_id]
+        return [str(w) for w in frame["word"]], frame["score"].to_numpy(dtype=np.float64)
+    frame = relevance.text(text_id)
+    scores = frame["score"].to_numpy(dtype=np.float64)
+    if layer is not None:
+        rows = np.flatnonzero(relevance.tokens["text_id"].to_numpy() == text_id)
+        scores = relevance.layer(layer)[rows]
+    return [str(t) for t in frame["token"]], scores
+
+
+class RelevanceView(LensView, widgets.VBox):
+    """One text shaded by relevance, with pickers for the method, the target, the text and the layer.
+
+    Parameters
+    ----------
+    relevances : sequence of Relevance, or mapping of method label to Relevance
+        Results over the same texts (one per method and target).
+    text_id : int, optional
+        The text shown first.
+    words : {"sum", "max", "mean", "first"}, optional
+        Show words, their pieces merged this way, instead of tokens.
+    resources : {"auto", "cdn", "inline"}, optional
+
+    Attributes
+    ----------
+    method, target : str
+        The chosen method and target labels (traitlets).
+    text_id : int
+    level : int
+        -1 for the input tokens' relevance, else a residual-stream level (0 = embedding
+        output) of a method with per-layer relevance.
+    """
+
+    method = traitlets.Unicode()
+    target = traitlets.Unicode()
+    text_id = traitlets.Int()
+    level = traitlets.Int(INPUT_LEVEL)
+
+    def __init__(
+        self,
+        relevances: Sequence[Relevance] | Mapping[str, Relevance],
+        *,
+        text_id: int | None = None,
+        words: str | None = None,
+        resources: str | None = None,
+    ):
+        self.entries = relevance_entries(relevances)
+        self.words = words
+        self._resources = resources
+        texts = self.entries[0].relevance.texts
+        self.text_ids = [int(t) for t in texts["text_id"]]
+        methods = list(dict.fromkeys(e.method for e in self.entries))
+        self.method_picker = widgets.Dropdown(
+            options=methods, description="method", layout=widgets.Layout(width="380px")
+        )
+        self.target_picker = widgets.Dropdown(options=[], description="target")
+        self.text_picker = widgets.Dropdown(
+            options=[(f"text {t}: {_preview(s)}", int(t)) for t, s in zip(texts["text_id"], texts["text"])],
+            description="text", layout=widgets.Layout(width="560px"),
+        )  # fmt: skip
+        self.info = widgets.HTML()
+        self.text_html = widgets.HTML(layout=widgets.Layout(width="100%"))
+        self.text_html.add_class("lensnb-relevance-text")
+        n_levels = max((len(e.relevance.layers or ()) for e in self.entries), default=0)
+        self.slider = LayerSlider([INPUT_LEVEL, *range(n_levels)], names={INPUT_LEVEL: "input tokens"},
+                                  description="relevance at")  # fmt: skip
+        self.figure, self.bars = _bar_figure()
+        self.bokeh = LensBokehModel(self.figure)
+        super().__init__([
+            widgets.HBox([self.method_picker, self.target_picker]), self.text_picker, self.slider, self.info,
+            self.text_html, self.bokeh,
+        ])  # fmt: skip
+        self.add_class("lensnb-relevance-view")
+        self.method = methods[0]
+        self._update_targets()
+        self.text_id = self.text_ids[0] if text_id is None else text_id
+        widgets.link((self, "method"), (self.method_picker, "value"))
+        widgets.link((self, "target"), (self.target_picker, "value"))
+        widgets.link((self, "text_id"), (self.text_picker, "value"))
+        widgets.link((self, "level"), (self.slider, "layer"))
+        self._draw()
+
+    # -- state ----------------------------------------------------------------------------
+    @property
+    def entry(self) -> RelevanceEntry:
+        """The Relevance shown."""
+        return next(e for e in self.entries if e.method == self.method and e.target == self.target)
+
+    @traitlets.validate("method")
+    def _valid_method(self, proposal) -> str:
+        if not any(e.method == proposal["value"] for e in self.entries):
+            raise LensError.bad_argument("method", proposal["value"], f"one of {[e.method for e in self.entries]}")
+        return proposal["value"]
+
+    @traitlets.validate("target")
+    def _valid_target(self, proposal) -> str:
+        options = [e.target for e in self.entries if e.method == self.method]
+        if proposal["value"] not in options:
+            raise LensError.bad_argument("target", proposal["value"], f"one of {options} for {self.method}")
+        return proposal["value"]
+
+    @traitlets.validate("text_id")
+    def _valid_text(self, proposal) -> int:
+        if proposal["value"] not in self.text_ids:
+            raise LensError.bad_argument("text_id", proposal["value"], f"one of the text ids {self.text_ids[:10]}...")
+        return proposal["value"]
+
+    @traitlets.validate("level")
+    def _valid_level(self, proposal) -> int:
+        level = proposal["value"]
+        layers = getattr(self, "entries", None) and self._levels()
+        if level != INPUT_LEVEL and (not layers or level not in layers):
+            raise LensError.bad_argument("level", level, f"-1 (input tokens) or a level of {list(layers or ())}")
+        return level
+
+    def _levels(self) -> tuple[int, ...]:
+        entry = self.entry if self.target else None
+        return tuple(entry.relevance.layers or ()) if entry is not None else ()
+
+    def _update_targets(self) -> None:
+        options = [e.target for e in self.entries if e.method == self.method]
+        self.target_picker.options = options
+        if self.target not in options:
+            self.target = options[0]
+
+    @traitlets.observe("method")
+    def _method_changed(self, change) -> None:
+        if hasattr(self, "target_picker"):
+            self._update_targets()
+            if self.level != INPUT_LEVEL and self.level not in self._levels():
+                self.level = INPUT_LEVEL
+            self._draw()
+
+    @traitlets.observe("target", "text_id", "level")
+    def _state_changed(self, change) -> None:
+        if hasattr(self, "bars") and self.target:
+            self._draw()
+
+    # -- drawing --------------------------------------------------------------------------
+    def _draw(self) -> None:
+        entry = self.entry
+        relevance = entry.relevance
+        self.slider.slider.disabled = self.slider.play.disabled = relevance.layer_scores is None
+        pieces, scores = pieces_and_scores(relevance, self.text_id, self.level, self.words)
+        self.text_html.value = shaded_text(pieces, scores)
+        segment = relevance.segments[relevance.segments["text_id"] == self.text_id].iloc[0]
+        parts = [f"explains {entry.target} (target {int(segment['target'])}"]
+        if "target_score" in segment and np.isfinite(segment["target_score"]):
+            parts[0] += f", score {float(segment['target_score']):.3f}"
+        parts[0] += ")"
+        if "predicted" in segment:
+            parts.append(f"model predicts {int(segment['predicted'])}")
+        if "delta" in segment and np.isfinite(segment["delta"]):
+            parts.append(f"conservation delta {float(segment['delta']):.2e}")
+        if self.level != INPUT_LEVEL:
+            parts.append(f"relevance at the residual stream of level {self.level}")
+        self.info.value = f"<span class='lensnb-relevance-info'>{html.escape('; '.join(parts))}</span>"
+        colors = ["#d62728" if s >= 0 else "#1f77b4" for s in np.nan_to_num(scores)]
+        self.bars.data = {"x": np.arange(len(pieces), dtype=float), "top": np.nan_to_num(scores), "piece": pieces,
+                          "color": colors}  # fmt: skip
+        self.figure.title.text = f"{self.method}: text {self.text_id}"
+
+    def export_layout(self, *, output_backend: str = "canvas"):
+        """A fresh bar chart of the shown text's relevance (for files)."""
+        figure, bars = _bar_figure(output_backend=output_backend)
+        bars.data = dict(self.bars.data)
+        figure.title.text = self.figure.title.text
+        return figure
+
+    def to_html(self, path: str | Path | None = None, *, resources: str = "inline") -> str:
+        """Standalone HTML: the shaded text and the bar chart; also written to ``path`` when given."""
+        from lensnb.widgets.export import Fragment, standalone_html, write_text
+
+        heading = Fragment(f"<h3>{html.escape(self.method)}, text {self.text_id}</h3>")
+        parts = [heading, Fragment(self.info.value), Fragment(f"<p>{self.text_html.value}</p>"), self.export_layout()]
+        page = standalone_html(parts, title=f"lensnb relevance: {self.method}", resources=resources)
+        if path is not None:
+            write_text(page, path)
+        return page
+
+
+def _preview(text: Any, width: int = 70) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= width else text[:width] + "\u2026"
+
+
+def _bar_figure(output_backend: str = "canvas") -> tuple[Any, Any]:
+    from bokeh.models import ColumnDataSource, HoverTool
+    from bokeh.plotting import figure
+
+    bars = ColumnDataSource({"x": [], "top": [], "piece": [], "color": []})
+    fig = figure(width=640, height=220, tools="pan,wheel_zoom,reset,save", output_backend=output_backend,
+                 title="relevance per piece")  # fmt: skip
+    fig.title.text_font_size = "11px"
+    renderer = fig.vbar(x="x", top="top", width=0.8, source=bars, color="color")
+    fig.add_tools(HoverTool(renderers=[renderer], tooltips="@piece: @top{0.0000}"))
+    fig.xaxis.axis_label = "piece (position in the text)"
+    fig.yaxis.axis_label = "relevance"
+    return fig, bars

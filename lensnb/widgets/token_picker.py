@@ -1,0 +1,184 @@
+"""``TokenPicker``: find items by text, by position or by label, see them in context, pick some."""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Sequence
+
+import ipywidgets as widgets
+import numpy as np
+import pandas as pd
+import traitlets
+
+from lensnb.errors import LensError
+from lensnb.widgets.item_text import ItemText
+from lensnb.widgets.selection import TokenLink
+from lensnb.widgets.token_search import TEXT_MATCHES, find_by_label, find_by_position, find_by_text
+
+__all__ = ["TokenPicker"]
+
+_NOT_LABELS = {"text_id", "position", "token", "token_id", "word_index", "char_start", "char_end", "special",
+               "first_piece", "last_piece", "window", "word", "text"}  # fmt: skip
+
+
+class TokenPicker(widgets.VBox):
+    """Search the items of a table and pick some; other views follow ``picked``.
+
+    The search runs in the kernel: the browser only receives the hits shown (at most
+    ``max_hits``; the count of all hits is always shown).
+
+    Parameters
+    ----------
+    table : DataFrame
+        The item table (token table, word table...).
+    texts : DataFrame, optional
+        The text table, for contexts.
+    link : TokenLink, optional
+        Shared with other views; its ``picked`` is this picker's ``picked``.
+    max_hits : int
+        Most hits listed at once.
+    label_columns : sequence of str, optional
+        Columns offered for search by label (default: the table's label columns).
+
+    Attributes
+    ----------
+    picked : list of int
+        Picked rows (a traitlet).
+    hits : list of int
+        Rows matching the current search, all of them (a traitlet).
+    """
+
+    picked = traitlets.List(traitlets.Int())
+    hits = traitlets.List(traitlets.Int())
+
+    def __init__(
+        self,
+        table: pd.DataFrame,
+        texts: pd.DataFrame | None = None,
+        *,
+        link: TokenLink | None = None,
+        max_hits: int = 200,
+        label_columns: Sequence[str] | None = None,
+    ):
+        if not isinstance(table, pd.DataFrame):
+            raise LensError.bad_argument("table", table, "a pandas DataFrame (an item table)")
+        self.table = table
+        self.text = ItemText(table, texts)
+        self.max_hits = int(max_hits)
+        self.link = link if link is not None else TokenLink(len(table))
+        if self.link.n_items != len(table):
+            raise LensError.bad_argument("link", self.link.n_items, f"a TokenLink over {len(table)} items")
+        columns = (
+            list(label_columns) if label_columns is not None else [c for c in table.columns if c not in _NOT_LABELS]
+        )
+
+        self.mode = widgets.ToggleButtons(options=["text", "position", "label"], value="text", description="find by")
+        self.query = widgets.Text(placeholder="a token or word, e.g. price", description="text",
+                                  continuous_update=True)  # fmt: skip
+        self.match = widgets.Dropdown(options=TEXT_MATCHES, value="contains", description="match",
+                                      layout=widgets.Layout(width="180px"))  # fmt: skip
+        self.case = widgets.Checkbox(value=False, description="case-sensitive", indent=False)
+        text_ids = table["text_id"] if "text_id" in table else pd.Series([0])
+        self.text_id = widgets.BoundedIntText(value=int(text_ids.min()), min=int(text_ids.min()),
+                                              max=int(text_ids.max()), description="text")  # fmt: skip
+        self.position = widgets.IntText(value=-1, description="position", tooltip="-1: every item of the text")
+        self.column = widgets.Dropdown(options=columns, value=columns[0] if columns else None, description="label")
+        self.value = widgets.Dropdown(options=[], description="value")
+        self.hit_list = widgets.SelectMultiple(options=[], rows=8, description="hits",
+                                               layout=widgets.Layout(width="95%"))  # fmt: skip
+        self.count = widgets.HTML()
+        self.pick_button = widgets.Button(description="pick", tooltip="add the hits selected above to the picked items")
+        self.pick_all_button = widgets.Button(description="pick all shown")
+        self.clear_button = widgets.Button(description="clear picked")
+        self.picked_view = widgets.HTML()
+
+        self._text_row = widgets.HBox([self.query, self.match, self.case])
+        self._position_row = widgets.HBox([self.text_id, self.position])
+        self._label_row = widgets.HBox([self.column, self.value])
+        self._search = widgets.VBox([self._text_row])
+        super().__init__([
+            self.mode, self._search, self.count, self.hit_list,
+            widgets.HBox([self.pick_button, self.pick_all_button, self.clear_button]), self.picked_view,
+        ])  # fmt: skip
+        self.add_class("lensnb-token-picker")
+
+        traitlets.link((self.link, "picked"), (self, "picked"))
+        self.mode.observe(self._mode_changed, "value")
+        for control in (self.query, self.match, self.case, self.text_id, self.position, self.value):
+            control.observe(self._search_changed, "value")
+        self.column.observe(self._column_changed, "value")
+        self.pick_button.on_click(lambda _: self.pick(list(self.hit_list.value)))
+        self.pick_all_button.on_click(lambda _: self.pick([row for _, row in self.hit_list.options]))
+        self.clear_button.on_click(lambda _: setattr(self, "picked", []))
+        self._column_changed(None)
+        self._show_picked()
+
+    # -- searching ------------------------------------------------------------------
+    def _mode_changed(self, change) -> None:
+        row = {"text": self._text_row, "position": self._position_row, "label": self._label_row}[change["new"]]
+        self._search.children = [row]
+        self._search_changed(None)
+
+    def _column_changed(self, change) -> None:
+        column = self.column.value
+        if column is None:
+            self.value.options = []
+            return
+        values = self.table[column].dropna().astype(str)
+        counts = values.value_counts()
+        self.value.options = [(f"{name} ({count})", name) for name, count in counts.items()][: self.max_hits]
+        if self.mode.value == "label":
+            self._search_changed(None)
+
+    def _search_changed(self, change) -> None:
+        self.hits = self.search().tolist()
+
+    def search(self) -> np.ndarray:
+        """Rows matching the current controls (all of them, in table order)."""
+        mode = self.mode.value
+        if mode == "text":
+            return find_by_text(self.text.item, self.query.value, match=self.match.value, case=self.case.value)
+        if mode == "position":
+            position = None if self.position.value < 0 else int(self.position.value)
+            return find_by_position(self.table, int(self.text_id.value), position)
+        if self.column.value is None or self.value.value is None:
+            return np.zeros(0, dtype=np.int64)
+        return find_by_label(self.table, self.column.value, self.value.value)
+
+    @traitlets.observe("hits")
+    def _show_hits(self, change) -> None:
+        rows = change["new"]
+        shown = rows[: self.max_hits]
+        self.hit_list.options = [(self._describe(row), row) for row in shown]
+        if len(rows) > len(shown):
+            note = f"{len(rows):,} hits; the first {len(shown):,} are listed (refine the search to see others)"
+        else:
+            note = f"{len(rows):,} hit{'s' if len(rows) != 1 else ''}"
+        self.count.value = f"<span class='lensnb-hit-count'>{html.escape(note)}</span>"
+
+    def _describe(self, row: int) -> str:
+        where = f"text {self.table['text_id'].iat[row]}" if "text_id" in self.table else f"row {row}"
+        if "position" in self.table:
+            where += f", pos {self.table['position'].iat[row]}"
+        return f"{where}: {self.text.context(row)}"
+
+    # -- picking --------------------------------------------------------------------
+    def pick(self, rows: Sequence[int]) -> None:
+        """Add ``rows`` to the picked items."""
+        self.picked = [*self.picked, *[int(r) for r in rows]]
+
+    @traitlets.observe("picked")
+    def _picked_changed(self, change) -> None:
+        self._show_picked()
+
+    def _show_picked(self) -> None:
+        if not self.picked:
+            self.picked_view.value = "<i>nothing picked</i>"
+            return
+        shown = self.picked[:20]
+        items = "".join(
+            f"<li>{html.escape(self.text.left[r])}<b>{html.escape(self.text.item[r])}</b>{html.escape(self.text.right[r])}</li>"
+            for r in shown
+        )
+        more = f"<li>... and {len(self.picked) - len(shown)} more</li>" if len(self.picked) > len(shown) else ""
+        self.picked_view.value = f"<div class='lensnb-picked'>picked {len(self.picked)}:<ul>{items}{more}</ul></div>"
