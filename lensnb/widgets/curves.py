@@ -13,7 +13,7 @@ from lensnb.errors import LensError
 from lensnb.geometry.results import LayerMatrix, LayerProfile
 from lensnb.widgets.bokeh_model import LensBokehModel
 from lensnb.widgets.layer_slider import layer_names
-from lensnb.widgets.view import LensView
+from lensnb.widgets.view import BokehSlot, LensView
 
 __all__ = ["LayerCurves", "neighbour_overlap_profile", "profile_title"]
 
@@ -190,7 +190,7 @@ class LayerCurves(LensView, widgets.VBox):
             self._markers.append(marker)
         self.grid = gridplot(figures, ncols=self._size[2], toolbar_location=None)
         self.bokeh = LensBokehModel(self.grid)
-        super().__init__([self.bokeh])
+        super().__init__([BokehSlot(self.bokeh)])
         self.add_class("lensnb-curves")
         self.layer = self.layers[0] if layer is None else layer
         self._mark()

@@ -17,7 +17,7 @@ from lensnb.widgets.bokeh_model import LensBokehModel
 from lensnb.widgets.colors import coloring_from_values
 from lensnb.widgets.layer_slider import layer_names
 from lensnb.widgets.selection import TokenLink
-from lensnb.widgets.view import LensView
+from lensnb.widgets.view import BokehSlot, LensView
 
 __all__ = ["LayerHeatmap", "heatmap_figure"]
 
@@ -146,7 +146,7 @@ class LayerHeatmap(LensView, widgets.VBox):
         fig, self.cells, self._chosen = heatmap_figure(matrix, self.names_a, self.names_b, title=self.title,
                                                        width=width, height=height)  # fmt: skip
         self.bokeh = LensBokehModel(fig)
-        children: list[Any] = [self.bokeh]
+        children: list[Any] = [BokehSlot(self.bokeh)]
         self.scatters: tuple[Any, ...] = ()
         if projections is not None:
             from lensnb.widgets.scatter import LinkedScatter

@@ -22,7 +22,7 @@ from lensnb.relevance.html import shade_color
 from lensnb.relevance.result import Relevance
 from lensnb.widgets.bokeh_model import LensBokehModel
 from lensnb.widgets.layer_slider import LayerSlider
-from lensnb.widgets.view import LensView
+from lensnb.widgets.view import BokehSlot, LensView
 
 __all__ = ["RelevanceView", "RelevanceEntry", "relevance_entries", "shaded_text"]
 
@@ -171,7 +171,7 @@ class RelevanceView(LensView, widgets.VBox):
         self.bokeh = LensBokehModel(self.figure)
         super().__init__([
             widgets.HBox([self.method_picker, self.target_picker]), self.text_picker, self.slider, self.info,
-            self.text_html, self.bokeh,
+            self.text_html, BokehSlot(self.bokeh),
         ])  # fmt: skip
         self.add_class("lensnb-relevance-view")
         self.method = methods[0]

@@ -18,7 +18,7 @@ from lensnb.widgets.item_text import ItemText
 from lensnb.widgets.layer_slider import layer_names
 from lensnb.widgets.scatter_plot import ScatterPlot, normalised_coordinates
 from lensnb.widgets.selection import TokenLink
-from lensnb.widgets.view import LensView
+from lensnb.widgets.view import BokehSlot, LensView
 
 __all__ = ["LinkedScatter"]
 
@@ -114,7 +114,8 @@ class LinkedScatter(LensView, widgets.VBox):
                                              layout=widgets.Layout(width="320px"))  # fmt: skip
         self.trajectory_box = widgets.Checkbox(value=False, description="paths of picked items", indent=False)
         header = widgets.HBox([self.color_picker, self.trajectory_box])
-        super().__init__([header, self.bokeh] if controls else [self.bokeh])
+        slot = BokehSlot(self.bokeh)
+        super().__init__([header, slot] if controls else [slot])
         self.add_class("lensnb-scatter")
 
         first_label = next((n for n, c in self.colorings.items() if c is not None), NO_COLOR)
@@ -221,9 +222,6 @@ class LinkedScatter(LensView, widgets.VBox):
         self._draw_picked()
 
     # -- views and exports ----------------------------------------------------------------
-    def bokeh_models(self) -> list[LensBokehModel]:
-        return [self.bokeh]
-
     def export_layout(self, *, output_backend: str = "canvas", all_layers: bool = False):
         """A fresh bokeh layout of the current state (for files); ``all_layers`` adds a JS layer slider."""
         from bokeh.layouts import column

@@ -151,3 +151,28 @@ def test_closing_a_view_closes_everything_inside_it_and_twice_is_harmless():
 
 def test_bokeh_model_module_names_its_fixes():
     assert "Stale plots" in bokeh_model.__doc__ and "Closing twice" in bokeh_model.__doc__
+
+
+def test_with_the_cdn_plots_wait_for_bokehjs_behind_a_gate(monkeypatch):
+    from lensnb.widgets import LinkedScatter, view
+
+    shown = []
+    monkeypatch.setattr(view, "load_bokehjs", lambda mode: shown.append(("load", mode)))
+    monkeypatch.setattr(view, "resolve_resources", lambda choice: "cdn")
+    import IPython.display
+
+    monkeypatch.setattr(IPython.display, "display", lambda *objects, raw=False: shown.extend(objects))
+    scatter = LinkedScatter(toy_projection(), texts=toy_texts())
+    scatter._ipython_display_()
+    slot = scatter.bokeh_slots()[0]
+    assert shown[0] == ("load", "cdn") and not slot.armed and "cdn.bokeh.org" in slot.note.value
+    script, gate = shown[1], shown[2]
+    name = next(c for c in gate._dom_classes if c.startswith("lensnb-gate-"))
+    assert f"button.{name}" in script.data and "window.Bokeh" in script.data
+    gate.click()  # what the script does once BokehJS has loaded
+    assert slot.armed and slot.children == (scatter.bokeh,) and gate.comm is None
+    # inline BokehJS is there at once: no gate
+    monkeypatch.setattr(view, "resolve_resources", lambda choice: "inline")
+    shown.clear()
+    scatter._ipython_display_()
+    assert slot.armed and len(shown) == 2
