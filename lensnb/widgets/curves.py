@@ -211,10 +211,10 @@ class LayerCurves(LensView, widgets.VBox):
             marker.location = float(self.layer)
 
     def _clicked(self, attr, old, new) -> None:
-        if not new:
+        if len(new) == 0:
             return
-        source = next(s for s in self._hit_sources if s.selected.indices == new)
-        self.layer = int(source.data["layer"][new[0]])
+        source = next(s for s in self._hit_sources if np.array_equal(s.selected.indices, new))
+        self.layer = int(source.data["layer"][int(new[0])])
         source.selected.indices = []  # ready for the next click on the same layer
 
     def export_layout(self, *, output_backend: str = "canvas"):

@@ -205,7 +205,7 @@ class LayerHeatmap(LensView, widgets.VBox):
                 scatter.layer = layer
 
     def _clicked(self, attr, old, new) -> None:
-        if not new:
+        if len(new) == 0:
             return
         index = int(new[0])
         self.cell = (int(self.cells.data["layer_a"][index]), int(self.cells.data["layer_b"][index]))

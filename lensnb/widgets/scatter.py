@@ -209,13 +209,14 @@ class LinkedScatter(LensView, widgets.VBox):
 
     # -- linking ------------------------------------------------------------------------
     def _selection_from_browser(self, attr, old, new) -> None:
-        rows = sorted(set(int(r) for r in new))
-        if rows != self.link.selected:
-            self.link.selected = rows
+        rows = np.unique(np.asarray(new, dtype=np.int64))
+        if not np.array_equal(rows, self.link.selected):
+            self.link.selected = rows.tolist()
 
     def _selection_from_link(self, change) -> None:
-        rows = change["new"]
-        if sorted(self.plot.points.selected.indices) != rows:  # no echo to the view that made it
+        rows = np.asarray(change["new"], dtype=np.int64)
+        shown = np.unique(np.asarray(self.plot.points.selected.indices, dtype=np.int64))
+        if not np.array_equal(shown, rows):  # no echo to the view that made it
             self.plot.show_selection(rows)
 
     def _picked_from_link(self, change) -> None:

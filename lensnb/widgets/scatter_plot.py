@@ -176,8 +176,8 @@ class ScatterPlot:
         self.path_renderer.visible = self.path_point_renderer.visible = bool(trajectories)
 
     def show_selection(self, rows: Sequence[int]) -> None:
-        """Highlight ``rows`` as the current selection."""
-        self.points.selected.indices = [int(r) for r in rows]
+        """Highlight ``rows`` as the current selection (an int32 array: checked and sent as one buffer)."""
+        self.points.selected.indices = np.asarray(rows, dtype=np.int32)
 
 
 def _labels(values) -> list:

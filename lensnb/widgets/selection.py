@@ -7,6 +7,7 @@ other view follows. Rows are positions in the shared item table.
 
 from __future__ import annotations
 
+import numpy as np
 import traitlets
 
 from lensnb.errors import LensError
@@ -30,7 +31,7 @@ class TokenLink(traitlets.HasTraits):
         Rows picked in a token picker (kept in picking order).
     """
 
-    selected = traitlets.List(traitlets.Int())
+    selected = traitlets.List()  # checked as a whole with numpy (a box can hold 50k points)
     picked = traitlets.List(traitlets.Int())
 
     def __init__(self, n_items: int, **kwargs):
@@ -39,16 +40,20 @@ class TokenLink(traitlets.HasTraits):
         self.n_items = n_items
         super().__init__(**kwargs)
 
-    def _check_rows(self, rows: list[int], name: str) -> list[int]:
-        bad = [r for r in rows if not 0 <= r < self.n_items]
-        if bad:
-            raise LensError.bad_argument(name, bad[:5], f"rows between 0 and {self.n_items - 1}")
-        return rows
+    def _check_rows(self, rows: np.ndarray, name: str) -> list[int]:
+        bad = rows[(rows < 0) | (rows >= self.n_items)]
+        if len(bad):
+            raise LensError.bad_argument(name, bad[:5].tolist(), f"rows between 0 and {self.n_items - 1}")
+        return rows.tolist()
 
     @traitlets.validate("selected")
     def _valid_selected(self, proposal) -> list[int]:
-        return self._check_rows(sorted(set(int(r) for r in proposal["value"])), "selected")
+        values = np.asarray(proposal["value"])
+        if values.size and not np.issubdtype(values.dtype, np.integer):
+            raise LensError.bad_argument("selected", proposal["value"], "integer rows")
+        return self._check_rows(np.unique(values.astype(np.int64)), "selected")
 
     @traitlets.validate("picked")
     def _valid_picked(self, proposal) -> list[int]:
-        return self._check_rows(list(dict.fromkeys(int(r) for r in proposal["value"])), "picked")
+        rows = list(dict.fromkeys(int(r) for r in proposal["value"]))
+        return self._check_rows(np.asarray(rows, dtype=np.int64), "picked")

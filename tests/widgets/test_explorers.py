@@ -86,7 +86,7 @@ def test_compare_explorer_matches_words_across_tokenizers(bert_acts, gpt2_acts):
         comparison = CompareExplorer(bert_acts, gpt2_acts, "upos", names=("bert", "gpt2"), progress=False)
     assert comparison.unit == "word" and comparison.heatmap.matrix.values.shape == (3, 3)
     bokeh_selects(comparison.scatter_a.bokeh, comparison.scatter_a.plot.points, [2, 5])
-    assert comparison.scatter_b.plot.points.selected.indices == [2, 5] and "2 selected" in comparison.status.value
+    assert list(comparison.scatter_b.plot.points.selected.indices) == [2, 5] and "2 selected" in comparison.status.value
     comparison.layer_a = 2  # the same relative depth on the other model
     assert comparison.layer_b == 2 and comparison.scatter_b.layer == 2
     cell = [i for i in range(9) if comparison.heatmap.cells.data["layer_a"][i] == 0
