@@ -95,6 +95,7 @@ class CompareExplorer(LensView, widgets.VBox):
 
     layer_a = traitlets.Int()
     layer_b = traitlets.Int()
+    _from_cell = False  # a heatmap click sets both layers: no relative-depth move in between
 
     def __init__(
         self,
@@ -180,8 +181,6 @@ class CompareExplorer(LensView, widgets.VBox):
     def _b_moved(self, change) -> None:
         if hasattr(self, "status"):
             self._show_status()
-
-    _from_cell = False
 
     def _cell_chosen(self, change) -> None:
         self._from_cell = True

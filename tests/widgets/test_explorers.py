@@ -170,3 +170,16 @@ def test_relevance_view_refuses_results_over_other_texts(tiny_paths, relevances)
         RelevanceView([relevances[0], *other])
     with pytest.raises(lensnb.LensError, match="relevances: expected at least one Relevance"):
         RelevanceView([])
+
+
+def test_relevance_colours_the_scatter_items_it_explains(relevances):
+    from lensnb.widgets import relevance_coloring
+
+    relevance = relevances[0]  # transformer attribution, with per-layer scores
+    table = relevance.tokens.iloc[::-1].reset_index(drop=True)  # the scatter's items, in another order
+    flat = relevance_coloring(relevance, table)
+    assert flat.kind == "continuous" and np.allclose(flat.values, relevance.scores[::-1])
+    per_layer = relevance_coloring(relevance, table, layers=(0, 2, 7))
+    assert per_layer.per_layer and per_layer.values.shape == (3, len(table))
+    assert np.allclose(per_layer.values[1], relevance.layer(2)[::-1]) and np.isnan(per_layer.values[2]).all()
+    assert flat.low == -flat.high  # signed: the scale is centred on 0
