@@ -42,7 +42,9 @@ def test_the_core_never_imports_the_widgets():
         str(path.relative_to(package))
         for path in package.rglob("*.py")
         if "widgets" not in path.relative_to(package).parts
-        and any(word in path.read_text() for word in ("lensnb.widgets", "import ipywidgets", "from bokeh", "import bokeh"))
+        and any(
+            word in path.read_text() for word in ("lensnb.widgets", "import ipywidgets", "from bokeh", "import bokeh")
+        )
     ]
     assert offenders == []
     code = (

@@ -241,14 +241,16 @@ class LinkedScatter(LensView, widgets.VBox):
         from bokeh.models import ColumnDataSource
 
         every = ColumnDataSource(columns)
-        slider = Slider(start=0, end=len(self.layers) - 1, value=self.position, step=1, title="layer (index)",
-                        width=plot.figure.width)  # fmt: skip
+        slider = Slider(start=0, end=len(self.layers) - 1, value=self.position, step=1,
+                        title="layer (position in the list of layers)", width=plot.figure.width)  # fmt: skip
         prefix = f"{self.title} · " if self.title else ""
         slider.js_on_change("value", CustomJS(
-            args=dict(points=plot.points, every=every, title=plot.figure.title, names=self.names, prefix=prefix),
-            code="const i = cb_obj.value; const d = Object.assign({}, points.data);"
-                 "d.x = every.data['x' + i]; d.y = every.data['y' + i]; points.data = d;"
-                 "title.text = prefix + names[i];",
+            args=dict(points=plot.points, picked=plot.picked, rows=[int(r) for r in self.link.picked], every=every,
+                      title=plot.figure.title, names=self.names, prefix=prefix),
+            code="const i = cb_obj.value; const xs = every.data['x' + i], ys = every.data['y' + i];"
+                 "const d = Object.assign({}, points.data); d.x = xs; d.y = ys; points.data = d;"
+                 "const p = Object.assign({}, picked.data); p.x = rows.map(r => xs[r]); p.y = rows.map(r => ys[r]);"
+                 "picked.data = p; title.text = prefix + names[i];",
         ))  # fmt: skip
         return column(slider, plot.figure)
 

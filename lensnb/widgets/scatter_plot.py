@@ -81,7 +81,7 @@ class ScatterPlot:
             "color": np.full(n_items, "#1f77b4", dtype=object), "group": np.full(n_items, "", dtype=object),
             "item": text.item, "left": text.left, "right": text.right,
         })  # fmt: skip
-        self.picked = ColumnDataSource({"x": [], "y": [], "item": []})
+        self.picked = ColumnDataSource(name="lensnb-picked", data={"x": [], "y": [], "item": []})
         self.paths = ColumnDataSource({"xs": [], "ys": []})
         self.path_points = ColumnDataSource({"x": [], "y": [], "layer": []})
         self.figure = figure(

@@ -115,3 +115,30 @@ def test_a_redisplayed_view_and_a_reloaded_page_show_the_current_state(lab, page
     assert titles == ["layer 2", "layer 2"], titles
     page.screenshot(path=str(artifacts / "reloaded-page.png"))
     assert not page.problems, page.problems
+
+
+def test_a_standalone_html_export_works_without_a_kernel(page, artifacts, tmp_path):
+    """The file from ``to_html`` draws in a browser with no server, and its layer slider works there."""
+    import numpy as np
+
+    from lensnb.widgets import LinkedScatter
+    from tests.widgets.conftest import toy_projection, toy_texts
+
+    scatter = LinkedScatter(toy_projection(n_items=200, n_layers=3), texts=toy_texts(200), title="export")
+    scatter.link.picked = [5]
+    path = tmp_path / "scatter.html"
+    scatter.to_html(path)  # inline BokehJS: no network at all
+    page.goto(path.as_uri())
+    page.wait_for_function("() => window.Bokeh && Bokeh.index.roots.length > 0 && "
+                           "Bokeh.index.roots.every(r => r.has_finished())")  # fmt: skip
+    assert coloured_pixels(page.screenshot(path=str(artifacts / "standalone-export.png"))) > 300
+    title = "() => [...Bokeh.index.all_views()].find(v => v.model.name === 'lensnb-scatter').model.title.text"
+    assert page.evaluate(title) == "export · embeddings"
+    page.locator(".noUi-handle").first.click()
+    page.keyboard.press("ArrowRight")
+    eventually(lambda: page.evaluate(title) == "export · layer 1", message="the file's own slider moving the layer")
+    x = page.evaluate("() => Array.from(Bokeh.documents[0].get_model_by_name('lensnb-points').data.x.slice(0, 5))")
+    assert np.allclose(x, scatter.coordinates[1, :5, 0], atol=1e-6)
+    ring = page.evaluate("() => Array.from(Bokeh.documents[0].get_model_by_name('lensnb-picked').data.x)")
+    assert np.allclose(ring, scatter.coordinates[1, [5], 0], atol=1e-6)  # the picked token's ring moves too
+    assert not page.problems, page.problems
