@@ -175,7 +175,7 @@ def probe_correctness(profile: Any, table: pd.DataFrame, layers: tuple[int, ...]
         predictions are used).
     table : DataFrame
         The items to colour; probe items are matched to them by (text_id, position,
-        window) for tokens or (text_id, word_index) for words.
+        window) for tokens, (text_id, word_index) for words, text_id for texts.
     layers : tuple of int
         The layers of the view; layers the probe did not see are "not tested".
     """
@@ -183,9 +183,10 @@ def probe_correctness(profile: Any, table: pd.DataFrame, layers: tuple[int, ...]
     if "test_rows" not in details or "predictions" not in details or profile.table is None:
         raise LensError.bad_argument("profile", profile, "a LayerProfile from probe_layers (with test rows)")
     probe_table = profile.table
-    for columns in (["text_id", "position", "window"], ["text_id", "position"], ["text_id", "word_index"]):
+    for columns in (["text_id", "position", "window"], ["text_id", "position"], ["text_id", "word_index"], ["text_id"]):
         if set(columns) <= set(table.columns) and set(columns) <= set(probe_table.columns):
-            break
+            if columns != ["text_id"] or table["text_id"].is_unique:  # texts: one item per text
+                break
     else:
         raise LensError.bad_argument(
             "table",

@@ -1,0 +1,138 @@
+"""How a reproduction runs: quick or full, where the data are, which model.
+
+- **Quick mode** (``quick=True``, or the environment variable ``LENSNB_QUICK=1`` that
+  the tests and CI set) shrinks every dataset so that a notebook runs in a few minutes
+  on 2 CPU cores; full mode uses the sizes the notebooks state.
+- **Data** are read from ``data_dir`` (argument), else ``LENSNB_DATA``, else the folder
+  ``python -m lensnb.data.download`` fills (``~/.cache/lensnb/data``, or
+  ``LENSNB_DOWNLOADS``), each dataset in the layout of its official download.
+- **Model**: ``"auto"`` takes the paper's own model when the Hugging Face hub can be
+  reached (Binder, a workstation) and falls back to the embedded all-MiniLM-L6-v2
+  otherwise, saying so; ``"embedded"`` always takes the embedded model; any other
+  string is a hub name or a local folder.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import lensnb
+from lensnb.errors import LensError
+
+__all__ = ["RunSettings", "run_settings", "download_dir", "ModelChoice", "choose_model"]
+
+
+def download_dir() -> Path:
+    """Where ``python -m lensnb.data.download`` puts datasets: ``LENSNB_DOWNLOADS`` or ~/.cache/lensnb/data."""
+    return Path(os.environ.get("LENSNB_DOWNLOADS") or Path.home() / ".cache" / "lensnb" / "data")
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """Settings shared by every step of a reproduction.
+
+    Attributes
+    ----------
+    quick : bool
+        Shrink the data (tests, CI, a first look).
+    data_dirs : tuple of Path
+        Folders searched for datasets, in order.
+    seed : int
+    progress : bool
+    """
+
+    quick: bool = False
+    data_dirs: tuple[Path, ...] = field(default_factory=tuple)
+    seed: int = 0
+    progress: bool = True
+
+    def size(self, full: int, quick: int) -> int:
+        """``quick`` in quick mode, else ``full``."""
+        return quick if self.quick else full
+
+    def data_file(self, *candidates: str) -> Path:
+        """The first of ``candidates`` (paths relative to a data folder) that exists in a data folder.
+
+        Raises
+        ------
+        LensError
+            Naming the files looked for, the folders searched and how to get them.
+        """
+        for root in self.data_dirs:
+            for relative in candidates:
+                path = root / relative
+                if path.exists():
+                    return path
+        searched = ", ".join(str(d) for d in self.data_dirs) or "(no folder: LENSNB_DATA is not set)"
+        raise LensError(
+            f"data: none of {list(candidates)} was found in {searched}. Download the datasets with "
+            "`python -m lensnb.data.download` (or point LENSNB_DATA at a folder that has them)."
+        )
+
+    def describe(self) -> dict[str, Any]:
+        return {"quick": self.quick, "seed": self.seed, "data_dirs": [str(d) for d in self.data_dirs]}
+
+
+def run_settings(
+    *, quick: bool | None = None, data_dir: str | os.PathLike | None = None, seed: int = 0, progress: bool = True
+) -> RunSettings:
+    """Settings from the arguments, falling back on ``LENSNB_QUICK`` and ``LENSNB_DATA``."""
+    if quick is None:
+        quick = os.environ.get("LENSNB_QUICK", "") == "1"
+    dirs: list[Path] = []
+    if data_dir is not None:
+        dirs.append(Path(data_dir))
+    if os.environ.get("LENSNB_DATA"):
+        dirs.append(Path(os.environ["LENSNB_DATA"]))
+    dirs.append(download_dir())
+    if not isinstance(seed, int) or isinstance(seed, bool):
+        raise LensError.bad_argument("seed", seed, "an integer")
+    return RunSettings(bool(quick), tuple(dict.fromkeys(dirs)), seed, bool(progress))
+
+
+@dataclass(frozen=True)
+class ModelChoice:
+    """A loaded model and why it is the one used."""
+
+    model: lensnb.LensModel
+    is_paper_model: bool
+    note: str
+
+    @property
+    def name(self) -> str:
+        return self.model.name
+
+
+def choose_model(choice: str | None, paper_model: str, **load_options: Any) -> ModelChoice:
+    """The model a reproduction runs on.
+
+    Parameters
+    ----------
+    choice : {"auto", "embedded"} or str, optional
+        "auto" (the default when None): ``paper_model`` if it can be loaded (downloaded
+        or cached), else the embedded all-MiniLM-L6-v2; "embedded"; or a hub name or folder.
+    paper_model : str
+        The hub name of the paper's model.
+    **load_options
+        For :func:`lensnb.load_model` (``task``, ``num_labels``...).
+    """
+    choice = "auto" if choice is None else choice
+    if not isinstance(choice, str) or not choice:
+        raise LensError.bad_argument("model", choice, "'auto', 'embedded', or a model name or folder")
+    if choice == "embedded":
+        return ModelChoice(lensnb.load_model(**load_options), False, "the embedded all-MiniLM-L6-v2 (chosen)")
+    if choice == "auto":
+        try:
+            model = lensnb.load_model(paper_model, **load_options)
+        except (LensError, OSError) as error:
+            reason = str(error).split(". ")[0]
+            return ModelChoice(
+                lensnb.load_model(**load_options), False,
+                f"the embedded all-MiniLM-L6-v2: the paper's {paper_model} could not be loaded ({reason})",
+            )  # fmt: skip
+        return ModelChoice(model, True, f"the paper's own model, {paper_model}")
+    model = lensnb.load_model(choice, **load_options)
+    return ModelChoice(model, choice == paper_model, f"{choice} (chosen)")
