@@ -7,6 +7,7 @@ import sys
 
 import numpy as np
 import pandas as pd
+
 import lensnb
 from lensnb.geometry.results import LayerMatrix, LayerProfile
 from lensnb.papers import run_settings, valeriani
