@@ -59,3 +59,33 @@ def paper(name: str) -> ModuleType:
 def reproduce(name: str, **options: Any) -> PaperReport:
     """Run one paper's whole reproduction (see each module's ``reproduce`` for the options)."""
     return paper(name).reproduce(**options)
+
+
+def paper_models(names: list[str] | None = None) -> dict[str, list[str]]:
+    """The Hugging Face models each paper's notebook uses when they can be downloaded."""
+    found = {}
+    for name in names or PAPERS:
+        info = paper(name).PAPER
+        found[name] = list(dict.fromkeys([info["model"], *info.get("extra_models", ())]))
+    return found
+
+
+def download_models(names: list[str] | None = None) -> list[str]:
+    """Fetch the papers' models into the Hugging Face cache (weights as safetensors, config, tokenizer).
+
+    Returns the models that could not be fetched (each is reported on stderr).
+    """
+    import sys
+
+    from huggingface_hub import snapshot_download
+
+    failed = []
+    models = sorted({m for ms in paper_models(names).values() for m in ms})
+    for model in models:
+        try:
+            snapshot_download(model, allow_patterns=["*.json", "*.safetensors", "*.txt", "*.model", "tokenizer*"])
+            print(f"fetched {model}", file=sys.stderr)
+        except Exception as error:  # noqa: BLE001 - hub errors come in many types
+            print(f"could not fetch {model}: {type(error).__name__}: {error}", file=sys.stderr)
+            failed.append(model)
+    return failed
