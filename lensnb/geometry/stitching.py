@@ -500,6 +500,9 @@ def stitching_asymmetry(
     layers_a: Sequence[int] | None = None,
     layers_b: Sequence[int] | None = None,
     pairs: str = "diagonal",
+    labels: Sequence[int] | np.ndarray | None = None,
+    eval_texts: Sequence[str] | None = None,
+    eval_labels: Sequence[int] | np.ndarray | None = None,
     checkpoint: str | os.PathLike | None = None,
     progress: bool = True,
     **options: Any,
@@ -507,7 +510,8 @@ def stitching_asymmetry(
     """Stitching penalties A -> B and B -> A over the same layer pairs.
 
     Parameters are those of :func:`stitching_penalty_matrix`; both models need a head
-    (each is B in one direction). The checkpoint folder gets ``a_to_b`` and ``b_to_a``.
+    (each is B in one direction); ``labels`` serve both directions when the heads are
+    classifiers of the same classes. The checkpoint folder gets ``a_to_b`` and ``b_to_a``.
 
     Returns
     -------
@@ -521,13 +525,14 @@ def stitching_asymmetry(
     experiments (different target losses and maps); their difference is what this reports.
     """
     folder = None if checkpoint is None else Path(checkpoint)
+    data = dict(labels=labels, eval_texts=eval_texts, eval_labels=eval_labels)
     a_to_b = stitching_penalty_matrix(
         model_a, model_b, texts, layers_a=layers_a, layers_b=layers_b, pairs=pairs,
-        checkpoint=None if folder is None else folder / "a_to_b", progress=progress, **options,
+        checkpoint=None if folder is None else folder / "a_to_b", progress=progress, **data, **options,
     )  # fmt: skip
     b_to_a = stitching_penalty_matrix(
         model_b, model_a, texts, layers_a=a_to_b.layers_b, layers_b=a_to_b.layers_a, pairs=pairs,
-        checkpoint=None if folder is None else folder / "b_to_a", progress=progress, **options,
+        checkpoint=None if folder is None else folder / "b_to_a", progress=progress, **data, **options,
     )  # fmt: skip
     return StitchingAsymmetry(a_to_b, b_to_a)
 

@@ -311,3 +311,15 @@ def test_bad_input(heads, tiny_paths):
         stitching_penalty_matrix(gpt2, gpt2, CORPUS, layers_a=[0, 1], layers_b=[1], **QUICK)
     with pytest.raises(LensError, match="options"):
         stitching_penalty_matrix(gpt2, gpt2, CORPUS, step=3, **QUICK)
+
+
+def test_asymmetry_between_two_classifiers_takes_their_labels(tiny_paths):
+    first = lensnb.load_model(tiny_paths["bert"], task="sequence-classification", num_labels=2)
+    torch.manual_seed(1)
+    second = lensnb.load_model(tiny_paths["bert"], task="sequence-classification", num_labels=2)
+    labels = np.arange(len(CORPUS)) % 2
+    asym = stitching_asymmetry(first, second, CORPUS, layers_a=[1, 2], labels=labels, init="random", **QUICK)
+    assert asym.a_to_b.params["loss"] == asym.b_to_a.params["loss"] == "classification"
+    assert np.isfinite(np.diag(asym.a_to_b.values)).all() and np.isfinite(np.diag(asym.b_to_a.values)).all()
+    with pytest.raises(lensnb.LensError, match="labels: expected one class label per text"):
+        stitching_asymmetry(first, second, CORPUS, layers_a=[1], **QUICK)
