@@ -141,7 +141,7 @@ def fine_tune_classifier(
     orders = [rng.permutation(len(texts)) for _ in range(epochs)]
     batches = [order[i : i + batch_size] for order in orders for i in range(0, len(order), batch_size)]
     total = len(batches)
-    start = _resume(net, checkpoint, settings)
+    start = resume_checkpoint(net, checkpoint, settings)
     optimizer = torch.optim.AdamW(
         [p for p in net.parameters() if p.requires_grad], lr=learning_rate, weight_decay=weight_decay
     )
@@ -168,13 +168,14 @@ def fine_tune_classifier(
             optimizer.zero_grad(set_to_none=True)
             losses.append(out.loss.item())
             if checkpoint is not None and ((step + 1) % checkpoint_every == 0 or step + 1 == total):
-                _save(net, checkpoint, settings, step + 1)
+                save_checkpoint(net, checkpoint, settings, step + 1)
     finally:
         net.eval()
     return FineTuneReport(steps=total, losses=np.asarray(losses), resumed_from=start, parameters=settings)
 
 
-def _resume(net, checkpoint, settings) -> int:
+def resume_checkpoint(net: torch.nn.Module, checkpoint: str | os.PathLike | None, settings: dict) -> int:
+    """Load the weights a run with the same ``settings`` saved in ``checkpoint``; the step it reached (0: none)."""
     if checkpoint is None:
         return 0
     folder = Path(checkpoint)
@@ -193,7 +194,8 @@ def _resume(net, checkpoint, settings) -> int:
     return int(state["step"])
 
 
-def _save(net, checkpoint, settings, step: int) -> None:
+def save_checkpoint(net: torch.nn.Module, checkpoint: str | os.PathLike, settings: dict, step: int) -> None:
+    """Save the weights (safetensors, tied weights once) and a JSON record of ``settings`` and ``step``."""
     from safetensors.torch import save_file
 
     folder = Path(checkpoint)
