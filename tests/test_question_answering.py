@@ -7,7 +7,15 @@ import pytest
 
 import lensnb
 from lensnb.question_answering import (
-    Answer, QAItem, _best_span, _targets, _windows, answer_questions, fine_tune_qa, qa_items, squad_scores,
+    Answer,
+    QAItem,
+    _best_span,
+    _targets,
+    _windows,
+    answer_questions,
+    fine_tune_qa,
+    qa_items,
+    squad_scores,
 )  # fmt: skip
 from tests.conftest import require_data
 
