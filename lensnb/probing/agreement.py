@@ -141,8 +141,10 @@ def as_agreement_items(items: Any) -> list[AgreementItem]:
     """Validate items given as AgreementItem, Example (fields in ``meta``) or mappings.
 
     An :class:`lensnb.Example` gives ``words`` and ``meta`` with ``verb_index``,
-    ``right``, ``wrong``, optionally ``attractors`` (default 0) and ``number``. A mapping
-    has the fields of :class:`AgreementItem`.
+    ``right``, ``wrong``, optionally ``attractors`` (default 0) and ``number``; the
+    examples of :func:`lensnb.data.read_linzen_agreement` (verb as the one span,
+    ``n_attractors``, ``"sing"`` / ``"plur"``) are taken as they are. A mapping has the
+    fields of :class:`AgreementItem`.
     """
     if isinstance(items, (str, Mapping, AgreementItem, Example)) or not isinstance(items, Sequence) or not items:
         raise LensError.bad_argument("items", items, "a non-empty list of AgreementItem, Example or mappings")
@@ -152,7 +154,7 @@ def as_agreement_items(items: Any) -> list[AgreementItem]:
         if isinstance(item, AgreementItem):
             fields = dict(item.__dict__)
         elif isinstance(item, Example):
-            fields = {"words": item.words, **{k: item.meta[k] for k in item.meta if k in _FIELDS}}
+            fields = _example_fields(item)
         elif isinstance(item, Mapping):
             unknown = set(item) - set(_FIELDS) - {"words"}
             if unknown:
@@ -162,6 +164,26 @@ def as_agreement_items(items: Any) -> list[AgreementItem]:
             raise LensError.bad_argument(where, item, "an AgreementItem, an Example with meta, or a mapping")
         out.append(_checked(fields, where))
     return out
+
+
+_READER_NUMBERS = {"sing": "singular", "plur": "plural"}
+
+
+def _example_fields(example: Example) -> dict[str, Any]:
+    """An Example's agreement fields; also the layout of :func:`lensnb.data.read_linzen_agreement`.
+
+    That reader keeps the verb as the example's one span, the number as ``"sing"`` /
+    ``"plur"`` and the count of attractors as ``n_attractors``.
+    """
+    meta = dict(example.meta)
+    fields = {"words": example.words, **{k: meta[k] for k in meta if k in _FIELDS}}
+    if "attractors" not in fields and "n_attractors" in meta:
+        fields["attractors"] = meta["n_attractors"]
+    if fields.get("number") in _READER_NUMBERS:
+        fields["number"] = _READER_NUMBERS[fields["number"]]
+    if "verb_index" not in fields and len(example.spans) == 1 and example.spans[0].end == example.spans[0].start + 1:
+        fields["verb_index"] = example.spans[0].start
+    return fields
 
 
 def _checked(fields: dict[str, Any], where: str) -> AgreementItem:

@@ -174,3 +174,16 @@ def test_bad_models_and_methods_raise_lens_error(tiny_models, tiny_paths):
     with pytest.raises(LensError, match="attractors"):
         agreement_probe(np.zeros((1, 10, 2)) + np.arange(10)[None, :, None], np.arange(10) % 2, np.full(10, 0.5),
                         progress=False)  # fmt: skip
+
+
+def test_the_linzen_reader_feeds_the_agreement_items_directly():
+    from lensnb.data import read_linzen_agreement
+    from lensnb.probing.agreement import as_agreement_items
+    from tests.conftest import require_data
+
+    examples = read_linzen_agreement(require_data("agreement_linzen_gulordava"))[:200]
+    items = as_agreement_items(examples)
+    assert len(items) == 200 and {i.number for i in items} <= {"singular", "plural"}
+    first = items[0]
+    assert first.words[first.verb_index] in (first.right, first.wrong)
+    assert [i.attractors for i in items] == [e.meta["n_attractors"] for e in examples]
