@@ -59,7 +59,7 @@ from lensnb.geometry.results import LayerProfile
 from lensnb.papers.report import Curve, PaperReport
 from lensnb.papers.settings import ModelChoice, RunSettings, choose_model, run_settings
 from lensnb.probing import EdgeProbe, ProbingTask, probe_layers, probing_data, span_pair_task, span_task
-from lensnb.probing.edge import _EdgeModule  # the EdgeProbe network, reused under a scalar mix (see MixEdgeFit)
+from lensnb.probing.edge import EdgeNetwork  # the EdgeProbe network, reused under a scalar mix (see MixEdgeFit)
 from lensnb.probing.probe_training import generator_from, predict_in_chunks, torch_threads, train_minibatch
 from lensnb.probing.scalar_mix import centre_of_gravity, expected_layer
 from lensnb.probing.splits import Split, split_by_group
@@ -346,7 +346,7 @@ def fit_mix_edge_probe(
     if spans.min() < 0 or spans[:, 1::2].max() > stack.shape[1]:
         raise LensError.bad_argument("spans", spans, f"token rows within the stack's {stack.shape[1]} tokens")
     generator = generator_from(seed)
-    edge = _EdgeModule(spans.shape[1] // 2, stack.shape[2], 256, 256, y.shape[1], "self_attentive",
+    edge = EdgeNetwork(spans.shape[1] // 2, stack.shape[2], 256, 256, y.shape[1], "self_attentive",
                        params["dropout"], generator, torch.float32)  # fmt: skip
     edge.dropout.generator = generator
     module = _MixEdgeModule(len(stack), edge, params["mix_learning_rate"] / params["learning_rate"])

@@ -53,7 +53,7 @@ from lensnb.probing.probe_training import (
     train_minibatch,
 )
 
-__all__ = ["EdgeProbe", "check_spans", "EDGE_POOLINGS"]
+__all__ = ["EdgeProbe", "check_spans", "EDGE_POOLINGS", "EdgeNetwork"]
 
 EDGE_POOLINGS = ("self_attentive", "mean", "max", "endpoints")
 
@@ -92,7 +92,7 @@ def check_spans(spans: Any, n_tokens: int, argument: str = "spans", n_sides: int
     return array
 
 
-class _EdgeModule(torch.nn.Module):
+class EdgeNetwork(torch.nn.Module):
     """Per-side projection and pooling, then the MLP of Tenney et al. 2019.
 
     Projection and pooling are computed in the cheaper, mathematically identical order
@@ -324,7 +324,7 @@ class EdgeProbe(ClassifierMixin, BaseEstimator):
         train_rows, val_tokens, val_spans, val_target = validation
         span_tensor = torch.from_numpy(spans[train_rows])
         train_target = target[train_rows]
-        module = _EdgeModule(
+        module = EdgeNetwork(
             self.n_sides_, X.shape[1], int(self.projection_size), int(self.hidden_size), len(self.classes_),
             self.pooling, float(self.dropout), generator, dtype,
         )  # fmt: skip

@@ -16,7 +16,7 @@ from lensnb.examples import Example, Span, SpanPair
 from lensnb.geometry.results import LayerProfile
 from lensnb.papers import run_settings, tenney
 from lensnb.papers.settings import ModelChoice
-from lensnb.probing.edge import _EdgeModule
+from lensnb.probing.edge import EdgeNetwork
 from lensnb.probing.splits import split_by_group
 from tests.conftest import require_data
 
@@ -29,7 +29,7 @@ def test_mixed_module_with_all_weight_on_one_layer_is_the_edge_probe_on_that_lay
     rng = np.random.default_rng(0)
     stack = torch.from_numpy(rng.normal(size=(3, 40, 8)).astype(np.float32))
     spans = torch.tensor([[0, 3, 10, 12], [5, 6, 0, 2], [30, 40, 39, 40], [7, 9, 8, 11]])  # overlapping, unsorted
-    edge = _EdgeModule(2, 8, 16, 16, 4, "self_attentive", 0.0, torch.Generator().manual_seed(0), torch.float32)
+    edge = EdgeNetwork(2, 8, 16, 16, 4, "self_attentive", 0.0, torch.Generator().manual_seed(0), torch.float32)
     mixed = tenney._MixEdgeModule(3, edge).eval()
     with torch.no_grad():
         mixed.logits.copy_(torch.tensor([-50.0, 50.0, -50.0]))  # softmax -> (0, 1, 0)

@@ -9,7 +9,7 @@ from sklearn.base import clone
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from lensnb.errors import LensError
-from lensnb.probing.edge import EdgeProbe, _EdgeModule, check_spans
+from lensnb.probing.edge import EdgeNetwork, EdgeProbe, check_spans
 
 FAST = dict(learning_rate=1e-2, projection_size=16, hidden_size=16, patience=5, max_epochs=30)
 
@@ -44,7 +44,7 @@ def _planted_pairs(n_texts=200, seed=0, dim=16):
 def test_pool_then_project_equals_the_papers_order():
     generator = torch.Generator().manual_seed(0)
     for pooling in ("self_attentive", "mean", "max", "endpoints"):
-        module = _EdgeModule(2, 12, 8, 8, 3, pooling, 0.0, generator, torch.float64)
+        module = EdgeNetwork(2, 12, 8, 8, 3, pooling, 0.0, generator, torch.float64)
         tokens = torch.randn(20, 12, dtype=torch.float64, generator=generator)
         spans = torch.tensor([[0, 3, 5, 6], [4, 9, 1, 3], [7, 8, 7, 8]])
         reference = []
