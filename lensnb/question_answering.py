@@ -115,6 +115,7 @@ def _windows(tokenizer: Any, items: Sequence[QAItem], max_length: int, stride: i
     encoded = tokenizer(
         [i.question for i in items], [i.context for i in items], truncation="only_second", max_length=max_length,
         stride=stride, return_overflowing_tokens=True, return_offsets_mapping=True, padding="max_length",
+        padding_side="right",
     )  # fmt: skip
     windows = []
     for w in range(len(encoded["input_ids"])):
@@ -126,6 +127,12 @@ def _windows(tokenizer: Any, items: Sequence[QAItem], max_length: int, stride: i
         "item": np.asarray(encoded["overflow_to_sample_mapping"]), "offsets": windows,
         **({"token_type_ids": torch.tensor(encoded["token_type_ids"])} if "token_type_ids" in encoded else {}),
     }  # fmt: skip
+
+
+def _batch_inputs(windows: dict[str, Any], keys: list[str], rows: torch.Tensor, device: Any) -> dict[str, Any]:
+    """The model inputs of windows ``rows``, cut to the longest of them (padding is right, so only padding goes)."""
+    width = int(windows["attention_mask"][rows].sum(1).max())
+    return {k: windows[k][rows, :width].to(device) for k in keys}
 
 
 def _targets(windows: dict[str, Any], items: Sequence[QAItem]) -> tuple[np.ndarray, np.ndarray]:
@@ -214,8 +221,7 @@ def fine_tune_qa(
     net.train()
     try:
         for step in tqdm(range(start, total), desc="fine-tuning QA", initial=start, total=total, disable=not progress):
-            rows = torch.as_tensor(batches[step])
-            inputs = {k: windows[k][rows].to(device) for k in keys}
+            inputs = _batch_inputs(windows, keys, torch.as_tensor(batches[step]), device)
             out = net(**inputs, start_positions=torch.as_tensor(starts[batches[step]], device=device),
                       end_positions=torch.as_tensor(ends[batches[step]], device=device))  # fmt: skip
             out.loss.backward()
@@ -260,14 +266,17 @@ def answer_questions(
     net.eval()
     try:
         with torch.no_grad():
-            for begin in tqdm(range(0, len(windows["item"]), batch_size), desc="answering", disable=not progress):
-                rows = slice(begin, begin + batch_size)
-                out = net(**{k: windows[k][rows].to(lens_model.device) for k in keys})
+            # shortest windows first, so that each batch is trimmed to little padding
+            order = np.argsort(windows["attention_mask"].sum(1).numpy(), kind="stable")
+            for begin in tqdm(range(0, len(order), batch_size), desc="answering", disable=not progress):
+                rows = order[begin : begin + batch_size]
+                out = net(**_batch_inputs(windows, keys, torch.as_tensor(rows), lens_model.device))
                 start_logits = out.start_logits.float().cpu().numpy()
                 end_logits = out.end_logits.float().cpu().numpy()
-                for b, w in enumerate(range(begin, min(begin + batch_size, len(windows["item"])))):
+                width = start_logits.shape[1]
+                for b, w in enumerate(rows):
                     k = int(windows["item"][w])
-                    found = _best_span(start_logits[b], end_logits[b], windows["offsets"][w], max_answer_tokens)
+                    found = _best_span(start_logits[b], end_logits[b], windows["offsets"][w][:width], max_answer_tokens)
                     if found is not None and (best[k] is None or found[2] > best[k].score):
                         first, last, score = found
                         best[k] = Answer(items[k].context[first:last], first, last, score)

@@ -74,6 +74,17 @@ def test_a_span_head_learns_where_the_answer_is(qa_model):
     assert squad_scores(answers, items[:12])["exact_match"] >= 0.75
 
 
+def test_answers_do_not_depend_on_the_batch_padding_is_cut_off(qa_model):
+    """Batches are sorted by length and cut to their longest window: the same spans and scores as one by one."""
+    contexts = ["the keys are on the table .", " ".join(["a long sentence about many things ."] * 9) + " red .",
+                "blue sky .", "the dog is brown and the cat is black ."]  # fmt: skip
+    items = [QAItem("what is it ?", c, c.split()[1], c.index(c.split()[1])) for c in contexts]
+    alone = answer_questions(qa_model, items, max_length=40, stride=8, batch_size=1, progress=False)
+    together = answer_questions(qa_model, items, max_length=40, stride=8, batch_size=16, progress=False)
+    assert [(a.start, a.end) for a in alone] == [(a.start, a.end) for a in together]
+    assert [a.score for a in alone] == pytest.approx([a.score for a in together], abs=1e-5)
+
+
 def test_training_refuses_a_model_without_a_span_head_and_items_without_answers(tiny_models, qa_model):
     with pytest.raises(lensnb.LensError, match="model: expected a question-answering model"):
         fine_tune_qa(tiny_models["bert"], [QAItem("q", "c", "c", 0)])
