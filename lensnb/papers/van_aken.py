@@ -118,9 +118,12 @@ def _cache_folder(settings: dict[str, Any]) -> Path:
 def qa_models(choice: str | None, train: list[QAItem], settings: RunSettings) -> QAModels:
     """The paper's pair when it can be loaded, else the embedded MiniLM and a QA head trained on it here.
 
-    The head (and body) train for 1 epoch on ``train`` (learning rate 5e-5, batch 16,
-    windows of 384 tokens); the result is saved under ``~/.cache/lensnb/papers`` keyed by
-    the settings and the data, and reused.
+    The head (and body) train for 3 epochs on ``train`` (learning rate 1e-4 with warm-up
+    and linear decay, batch 16, windows of 384 tokens; quick mode: 1 epoch at 5e-5). On
+    1,000 of these questions, 1 epoch at 1e-4 reached F1 0.14 on held-out articles, 3
+    epochs 0.40; the paper's BERT-base, trained on all of SQuAD train, reached 88.
+    The result is saved under ``~/.cache/lensnb/papers`` keyed by the settings and the
+    data, and reused.
     """
     chosen = choose_model(choice, PAPER["model"], task="question-answering")
     if chosen.is_paper_model:
@@ -129,8 +132,8 @@ def qa_models(choice: str | None, train: list[QAItem], settings: RunSettings) ->
     if choice not in (None, "auto", "embedded"):
         base = lensnb.load_model(choice)
         return QAModels(base, chosen.model, ("pre-trained", "QA head"), f"{choice}: a QA head loaded with it")
-    options = dict(epochs=1, learning_rate=5e-5, batch_size=settings.size(16, 8), max_length=settings.size(384, 256),
-                   stride=settings.size(128, 64))  # fmt: skip
+    options = dict(epochs=settings.size(3, 1), learning_rate=settings.size(1e-4, 5e-5), batch_size=settings.size(16, 8),
+                   max_length=settings.size(384, 256), stride=settings.size(128, 64))  # fmt: skip
     key = {**options, "seed": settings.seed, "data": [(i.question, i.answer_start) for i in train]}
     folder = _cache_folder(key)
     if (folder / "config.json").is_file():
@@ -145,8 +148,8 @@ def qa_models(choice: str | None, train: list[QAItem], settings: RunSettings) ->
         how = f"trained here and saved in {folder}"
     return QAModels(
         lensnb.load_model(), tuned, ("pre-trained", "QA head"),
-        f"{chosen.note}; a span head trained on it for 1 epoch on {len(train)} SQuAD dev questions of the training "
-        f"articles ({how})",
+        f"{chosen.note}; a span head trained on it for {options['epochs']} epoch(s) at lr {options['learning_rate']:g} "
+        f"on {len(train)} SQuAD dev questions of the training articles ({how})",
     )  # fmt: skip
 
 
