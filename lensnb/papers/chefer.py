@@ -576,7 +576,7 @@ def explain_examples(
 ) -> list[Relevance]:
     """Every method on a few short reviews (both classes), for both targets (0 = NEG, 1 = POS), per layer too.
 
-    The input of :class:`lensnb.widgets.RelevanceExplorer`.
+    The input of the widgets' ``RelevanceExplorer``.
     """
     n = _size(settings, "examples")
     lengths = np.array([len(ex.words) for ex in reviews.examples])
