@@ -34,7 +34,8 @@ def safe_divide(numerator: torch.Tensor, denominator: torch.Tensor) -> torch.Ten
     where that sum is exactly 0 another 1e-9 is added so nothing divides by zero.
     """
     shifted = denominator + EPSILON
-    shifted.masked_fill_(shifted == 0, EPSILON)
+    if not bool(shifted.all()):  # a denominator of exactly -1e-9 (rare): one read instead of a masked fill
+        shifted.masked_fill_(shifted == 0, EPSILON)
     out = numerator / shifted
     return out.masked_fill_(denominator == 0, 0.0)
 
@@ -82,15 +83,15 @@ def linear_relevance(
         absolute_x = x.abs()
         z = absolute_x @ absolute_weight.T
         z += x @ weight.T if x_times_weight is None else x_times_weight
-        # z = 2 Z >= 0, so z + 2e-9 never vanishes; S = R / (Z + 1e-9), 0 where Z == 0
-        s = relevance / (z + 2 * EPSILON)
-        s.masked_fill_(z == 0, 0.0)
-        s *= 2.0
-        both = s @ torch.cat([weight, absolute_weight], dim=1)  # S W and S |W| in one product
+        # z = 2 Z >= 0, so z + 2e-9 never vanishes; S = R / (Z + 1e-9) = 2 R / (z + 2e-9), 0 where Z == 0.
+        # The factor 2 of S and the 1/2 of the identity cancel; both are powers of two, so leaving them
+        # out changes no bit of the result.
+        vanishing = z == 0
+        half_s = torch.div(relevance, z.add_(2 * EPSILON)).masked_fill_(vanishing, 0.0)
+        both = half_s @ torch.cat([weight, absolute_weight], dim=1)  # S W and S |W| in one product
         width = weight.shape[1]
         out = both[..., :width].mul_(x)
-        out.addcmul_(both[..., width:], absolute_x)
-        return out.mul_(0.5)
+        return out.addcmul_(both[..., width:], absolute_x)
     if rules == "baseline":
         positive_weight, negative_weight = weight.clamp(min=0), weight.clamp(max=0)
         positive_x, negative_x = x.clamp(min=0), x.clamp(max=0)
@@ -128,8 +129,8 @@ def add_relevance(
     total = relevance.sum(dim=dims, keepdim=True)
     a_fraction = safe_divide(a_sum.abs(), a_sum.abs() + b_sum.abs())
     b_fraction = safe_divide(b_sum.abs(), a_sum.abs() + b_sum.abs())
-    a = a * safe_divide(a_fraction * total, a_sum)
-    b = b * safe_divide(b_fraction * total, b_sum)
+    a.mul_(safe_divide(a_fraction * total, a_sum))
+    b.mul_(safe_divide(b_fraction * total, b_sum))
     return a, b
 
 
