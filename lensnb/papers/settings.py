@@ -15,9 +15,11 @@
 from __future__ import annotations
 
 import os
+import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 import lensnb
 from lensnb.errors import LensError
@@ -106,6 +108,25 @@ class ModelChoice:
         return self.model.name
 
 
+def hub_reachable(timeout: float = 3.0) -> bool:
+    """Whether the Hugging Face hub (``HF_ENDPOINT``, default huggingface.co) accepts a TCP connection.
+
+    False at once when ``HF_HUB_OFFLINE`` is set; otherwise one connection attempt of at
+    most ``timeout`` seconds (name lookup included), nothing downloaded.
+    """
+    if os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on"):
+        return False
+    endpoint = urlparse(os.environ.get("HF_ENDPOINT") or "https://huggingface.co")
+    if not endpoint.hostname:
+        return False
+    port = endpoint.port or (443 if endpoint.scheme == "https" else 80)
+    try:
+        with socket.create_connection((endpoint.hostname, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
 def choose_model(choice: str | None, paper_model: str, **load_options: Any) -> ModelChoice:
     """The model a reproduction runs on.
 
@@ -126,7 +147,13 @@ def choose_model(choice: str | None, paper_model: str, **load_options: Any) -> M
         return ModelChoice(lensnb.load_model(**load_options), False, "the embedded all-MiniLM-L6-v2 (chosen)")
     if choice == "auto":
         try:
-            model = lensnb.load_model(paper_model, **load_options)
+            try:  # a copy already in the Hugging Face cache: no network at all
+                model = lensnb.load_model(paper_model, local_files_only=True, **load_options)
+            except (LensError, OSError):
+                if not hub_reachable():  # offline: say so at once instead of retrying for half a minute
+                    raise LensError(f"the Hugging Face hub cannot be reached from here and {paper_model} is not "
+                                    "in the local cache") from None  # fmt: skip
+                model = lensnb.load_model(paper_model, **load_options)
         except (LensError, OSError) as error:
             reason = str(error).split(". ")[0]
             return ModelChoice(

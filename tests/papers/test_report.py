@@ -76,3 +76,39 @@ def test_model_choice_falls_back_to_the_embedded_model_offline(monkeypatch, tiny
     assert local.name == str(tiny_paths["bert"]) and not local.is_paper_model
     with pytest.raises(lensnb.LensError, match="model: expected 'auto', 'embedded'"):
         choose_model("", "x")
+
+
+def test_hub_probe_answers_from_the_environment_and_one_connection(monkeypatch):
+    import socket
+
+    from lensnb.papers.settings import hub_reachable
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    assert not hub_reachable()
+    monkeypatch.delenv("HF_HUB_OFFLINE")
+    with socket.socket() as server:  # a port that listens on 127.0.0.1: reachable
+        server.bind(("127.0.0.1", 0))
+        server.listen(1)
+        monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{server.getsockname()[1]}")
+        assert hub_reachable(timeout=2.0)
+    with socket.socket() as closed:  # a port nobody listens on: refused at once
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{port}")
+    assert not hub_reachable(timeout=2.0)
+
+
+def test_auto_uses_a_local_copy_of_the_paper_model_and_falls_back_without_retrying(monkeypatch, tiny_paths):
+    import socket
+
+    from lensnb.papers import choose_model
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{port}")  # the hub refuses every connection
+    found = choose_model("auto", str(tiny_paths["bert"]))  # already on disk: loaded, no network needed
+    assert found.is_paper_model and "paper's own model" in found.note
+    fallback = choose_model("auto", "an-org/a-model-that-is-not-cached")
+    assert not fallback.is_paper_model and "cannot be reached" in fallback.note
