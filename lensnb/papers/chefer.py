@@ -433,6 +433,16 @@ def explain_reviews(
     return Explained(relevances, seconds, int(next(iter(methods.values())).max_length or 512), cut, flat)
 
 
+def _check_same_reviews(explained: Explained, reviews: Reviews) -> None:
+    """``explained`` must come from ``reviews``: one explained text per review, in order."""
+    n_texts = {len(relevance.texts) for relevance in explained.relevances.values()}
+    if n_texts != {len(reviews)}:
+        raise LensError.bad_argument(
+            "reviews", f"{len(reviews)} reviews", f"the {sorted(n_texts)} reviews the relevance was computed on "
+            "(pass the same Reviews to explain_reviews and here)",
+        )  # fmt: skip
+
+
 def top_words(explained: Explained, reviews: Reviews, row: int = 0, n: int = 10) -> pd.DataFrame:
     """The ``n`` most relevant words of review ``row`` by each method; rationale words marked with ``*``.
 
@@ -440,6 +450,9 @@ def top_words(explained: Explained, reviews: Reviews, row: int = 0, n: int = 10)
     -------
     DataFrame, n rows (rank 1 ... n) x methods
     """
+    _check_same_reviews(explained, reviews)
+    if not isinstance(row, (int, np.integer)) or not 0 <= row < len(reviews):
+        raise LensError.bad_argument("row", row, f"a review index in 0..{len(reviews) - 1}")
     rationale = reviews.rationales[row]
     columns = {}
     for label, relevance in explained.relevances.items():
@@ -462,6 +475,7 @@ def token_f1(
     table : DataFrame, methods x k
     details : dict of str to RationaleF1
     """
+    _check_same_reviews(explained, reviews)
     details = {label: rationale_token_f1(relevance, reviews.rationales, k=tuple(k), aggregate="sum")
                for label, relevance in explained.relevances.items()}  # fmt: skip
     table = pd.DataFrame({f"k={int(v)}": [details[m].f1[i] for m in details] for i, v in enumerate(k)},
@@ -548,6 +562,7 @@ def perturbation(model: Any, explained: Explained, reviews: Reviews, settings: R
     ----------
     Chefer, Gur & Wolf 2021, Sec. 5 (positive and negative perturbation, AUC).
     """
+    _check_same_reviews(explained, reviews)
     n = min(len(reviews), _size(settings, "perturbation_reviews"))
     rng = np.random.default_rng(settings.seed)
     rows = []

@@ -114,6 +114,8 @@ def hub_reachable(timeout: float = 3.0) -> bool:
     False at once when ``HF_HUB_OFFLINE`` is set; otherwise one connection attempt of at
     most ``timeout`` seconds (name lookup included), nothing downloaded.
     """
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
+        raise LensError.bad_argument("timeout", timeout, "a positive number of seconds")
     if os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on"):
         return False
     endpoint = urlparse(os.environ.get("HF_ENDPOINT") or "https://huggingface.co")

@@ -196,3 +196,18 @@ def test_command_line_reports_missing_data(tmp_path, monkeypatch):
     result = subprocess.run([sys.executable, "-m", "lensnb.papers", "chefer", "--quick", "--model", "embedded",
                              "--out", str(tmp_path)], capture_output=True, text=True, check=False)  # fmt: skip
     assert result.returncode == 2 and "lensnb.data.download" in result.stderr
+
+
+def test_results_and_reviews_that_do_not_belong_together_are_refused(classifier):
+    settings = run_settings(quick=True, progress=False)
+    reviews = tiny_reviews(4)
+    explained = chefer.explain_reviews(classifier, reviews, settings, {"raw": chefer.RawAttention(
+        classifier, max_length=64, overflow="truncate", progress=False)})  # fmt: skip
+    other = reviews.subset([0, 1])
+    for call in (lambda: chefer.token_f1(explained, other), lambda: chefer.top_words(explained, other),
+                 lambda: chefer.perturbation(classifier, explained, other, settings)):  # fmt: skip
+        with pytest.raises(lensnb.LensError, match=r"reviews: expected the \[4\] reviews"):
+            call()
+    with pytest.raises(lensnb.LensError, match=r"row: expected a review index in 0\.\.3"):
+        chefer.top_words(explained, reviews, row=7)
+    assert list(chefer.top_words(explained, reviews, row=3, n=3).index) == [1, 2, 3]

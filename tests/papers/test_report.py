@@ -85,6 +85,8 @@ def test_hub_probe_answers_from_the_environment_and_one_connection(monkeypatch):
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     assert not hub_reachable()
+    with pytest.raises(lensnb.LensError, match="timeout: expected a positive number of seconds"):
+        hub_reachable(timeout=0)
     monkeypatch.delenv("HF_HUB_OFFLINE")
     with socket.socket() as server:  # a port that listens on 127.0.0.1: reachable
         server.bind(("127.0.0.1", 0))
