@@ -27,8 +27,6 @@ rationalized NLP models", ACL (token-level F1). Abnar & Zuidema 2020 (rollout).
 
 from __future__ import annotations
 
-import hashlib
-import json
 import re
 import time
 import warnings
@@ -49,6 +47,7 @@ from lensnb.extract import _as_lens_model
 from lensnb.fine_tune import classify, fine_tune_classifier
 from lensnb.papers.report import Curve, PaperReport
 from lensnb.papers.settings import ModelChoice, RunSettings, choose_model, run_settings
+from lensnb.papers.trained_models import TrainedModelCache
 from lensnb.relevance import (
     AttentionRollout,
     AttnLRP,
@@ -257,10 +256,6 @@ def _head_texts(stage: Mapping[str, Any], seed: int, settings: RunSettings) -> t
     return [examples[i].resolved_text() for i in order], [label(examples[i]) for i in order]
 
 
-def _slug(text: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[-40:] or "model"
-
-
 def sentiment_head(chosen: ModelChoice, settings: RunSettings, *, cache_dir: str | Path | None = None) -> SentimentHead:
     """Train (or reuse from the cache) the sentiment head on ``chosen.model``.
 
@@ -287,16 +282,13 @@ def sentiment_head(chosen: ModelChoice, settings: RunSettings, *, cache_dir: str
     10 epochs, 512 tokens).
     """
     spec = head_spec(chosen, settings)
-    key = hashlib.sha1(json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()[:12]
-    root = Path(cache_dir) if cache_dir is not None else Path.home() / ".cache" / "lensnb" / "heads"
     data = "+".join(stage["data"] for stage in spec["stages"])
-    folder = root / f"chefer-{_slug(chosen.name)}-{data}-{key}"
-    record = folder / "head.json"
-    if record.is_file() and (folder / "model" / "config.json").is_file():
-        saved = json.loads(record.read_text())
-        if saved.get("spec") == json.loads(json.dumps(spec, default=str)):
-            model = lensnb.load_model(folder / "model", task="sequence-classification")
-            return SentimentHead(model, spec, folder, True, float(saved["train_seconds"]), float(saved["final_loss"]))
+    cache = TrainedModelCache(f"chefer-{chosen.name}-{data}", spec, cache_dir)
+    found = cache.load(task="sequence-classification")
+    if found is not None:
+        model, record = found
+        return SentimentHead(model, spec, cache.folder, True, float(record["train_seconds"]),
+                             float(record["final_loss"]))  # fmt: skip
     start, losses, stages = time.perf_counter(), np.zeros(0), []
     for index, stage in enumerate(spec["stages"]):
         texts, labels = _head_texts(stage, settings.seed, settings)
@@ -304,7 +296,7 @@ def sentiment_head(chosen: ModelChoice, settings: RunSettings, *, cache_dir: str
         trained = fine_tune_classifier(
             chosen.model, texts, labels, epochs=stage["epochs"], learning_rate=stage["learning_rate"],
             batch_size=stage["batch_size"], max_length=stage["max_length"], seed=settings.seed,
-            checkpoint=folder / f"checkpoint-{index + 1}-{stage['data']}", checkpoint_every=25,
+            checkpoint=cache.checkpoint(f"{index + 1}-{stage['data']}"), checkpoint_every=25,
             progress=settings.progress,
         )  # fmt: skip
         losses = trained.losses
@@ -313,11 +305,8 @@ def sentiment_head(chosen: ModelChoice, settings: RunSettings, *, cache_dir: str
     seconds = time.perf_counter() - start
     tail = losses[-max(1, len(losses) // 10) :]
     final_loss = float(np.mean(tail)) if len(tail) else float("nan")
-    chosen.model.model.save_pretrained(folder / "model")
-    chosen.model.tokenizer.save_pretrained(folder / "model")
-    record.write_text(json.dumps({"spec": spec, "train_seconds": seconds, "final_loss": final_loss,
-                                  "stages": stages}, default=str))  # fmt: skip
-    return SentimentHead(chosen.model, spec, folder, False, seconds, final_loss)
+    cache.save(chosen.model, train_seconds=seconds, final_loss=final_loss, stages=stages)
+    return SentimentHead(chosen.model, spec, cache.folder, False, seconds, final_loss)
 
 
 def sst2_accuracy(model: Any, settings: RunSettings) -> tuple[float, int]:

@@ -28,12 +28,9 @@ Analysis of Transformer Representations", CIKM.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import re
 import warnings
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -45,6 +42,7 @@ from lensnb.data import read_conll2003, read_gap, read_semeval2010, read_squad
 from lensnb.examples import Example
 from lensnb.papers.report import Curve, PaperReport
 from lensnb.papers.settings import RunSettings, choose_model, run_settings
+from lensnb.papers.trained_models import TrainedModelCache
 from lensnb.question_answering import Answer, QAItem, answer_questions, fine_tune_qa, qa_items, squad_scores
 
 __all__ = [
@@ -110,11 +108,6 @@ class QAModels:
     note: str
 
 
-def _cache_folder(settings: dict[str, Any]) -> Path:
-    digest = hashlib.sha1(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
-    return Path.home() / ".cache" / "lensnb" / "papers" / f"van_aken-qa-head-{digest}"
-
-
 def qa_models(choice: str | None, train: list[QAItem], settings: RunSettings) -> QAModels:
     """The paper's pair when it can be loaded, else the embedded MiniLM and a QA head trained on it here.
 
@@ -122,8 +115,9 @@ def qa_models(choice: str | None, train: list[QAItem], settings: RunSettings) ->
     and linear decay, batch 16, windows of 384 tokens; quick mode: 1 epoch at 5e-5). On
     1,000 of these questions, 1 epoch at 1e-4 reached F1 0.14 on held-out articles, 3
     epochs 0.40; the paper's BERT-base, trained on all of SQuAD train, reached 88.
-    The result is saved under ``~/.cache/lensnb/papers`` keyed by the settings and the
-    data, and reused.
+    The result is saved under ``~/.cache/lensnb/heads`` (see
+    :class:`~lensnb.papers.trained_models.TrainedModelCache`), keyed by the base model, the
+    settings and the data, and reused.
     """
     chosen = choose_model(choice, PAPER["model"], task="question-answering")
     if chosen.is_paper_model:
@@ -134,20 +128,23 @@ def qa_models(choice: str | None, train: list[QAItem], settings: RunSettings) ->
         return QAModels(base, chosen.model, ("pre-trained", "QA head"), f"{choice}: a QA head loaded with it")
     options = dict(epochs=settings.size(3, 1), learning_rate=settings.size(1e-4, 5e-5), batch_size=settings.size(16, 8),
                    max_length=settings.size(384, 256), stride=settings.size(128, 64))  # fmt: skip
-    key = {**options, "seed": settings.seed, "data": [(i.question, i.answer_start) for i in train]}
-    folder = _cache_folder(key)
-    if (folder / "config.json").is_file():
-        tuned = lensnb.load_model(folder, task="question-answering")
-        how = f"reused from {folder}"
+    base = lensnb.load_model()
+    spec = {**options, "model": base.name, "revision": base.revision, "seed": settings.seed,
+            "data": [(i.question, i.answer_start) for i in train]}  # fmt: skip
+    cache = TrainedModelCache("van_aken-qa-head", spec)
+    found = cache.load(task="question-answering")
+    if found is not None:
+        tuned, how = found[0], f"reused from {cache.folder}"
     else:
         tuned = lensnb.load_model(task="question-answering")
-        fine_tune_qa(tuned, train, seed=settings.seed, progress=settings.progress,
-                     checkpoint=folder / "checkpoint", **options)  # fmt: skip
-        tuned.model.save_pretrained(folder)
-        tuned.tokenizer.save_pretrained(folder)
-        how = f"trained here and saved in {folder}"
+        report = fine_tune_qa(tuned, train, seed=settings.seed, progress=settings.progress,
+                              checkpoint=cache.checkpoint("qa"), **options)  # fmt: skip
+        cache.save(
+            tuned, steps=report.steps, final_loss=float(report.losses[-10:].mean()) if len(report.losses) else None
+        )
+        how = f"trained here and saved in {cache.folder}"
     return QAModels(
-        lensnb.load_model(), tuned, ("pre-trained", "QA head"),
+        base, tuned, ("pre-trained", "QA head"),
         f"{chosen.note}; a span head trained on it for {options['epochs']} epoch(s) at lr {options['learning_rate']:g} "
         f"on {len(train)} SQuAD dev questions of the training articles ({how})",
     )  # fmt: skip
