@@ -18,8 +18,8 @@ What is measured
    ``/proc/self/status`` (baseline), extracts into a temporary store and reads
    ``VmHWM`` again. ``peak_rss_growth_10x`` = peak at 10x / peak at 1x. The same is
    measured for the bare forward pass over the same batches
-   (``peak_rss_growth_10x_forward``): the largest batch (set by the longest input,
-   which grows with the corpus) moves the peak of both, whatever lensnb does.
+   (``peak_rss_growth_10x_forward``), for reference: its batches are all built before
+   the pass, so its peak grows with the corpus too.
 
 The last line printed is one JSON object with the key figures. Data come from
 ``$LENSNB_DATA`` or ``<repo>/../shared/data``. Run::

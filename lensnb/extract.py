@@ -2,13 +2,16 @@
 
 The hidden states are the model's own ``output_hidden_states``; only the non-padding
 tokens are copied, straight into a preallocated array or into the store's files.
-Inputs are sorted by length within chunks so that batches carry little padding.
+Inputs are sorted by length so that batches carry little padding, and the batches
+run largest first so that later ones reuse the memory of earlier ones.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +25,7 @@ from lensnb.adapters import DERIVED, SITES, capture_sites, site_layers
 from lensnb.background import BackgroundWriter, trim_heap
 from lensnb.errors import LensError
 from lensnb.examples import as_examples, inputs_digest
+from lensnb.layer_stream import LayerStream
 from lensnb.models import LensModel
 from lensnb.store import FORMAT, FORMAT_VERSION, MemoryWriter, StoreWriter, open_arrays
 from lensnb.store_io import load_activations
@@ -30,7 +34,6 @@ from lensnb.token_table import TokenPlan, tokenize_examples
 __all__ = ["extract"]
 
 DTYPES = {"float32": (np.float32, torch.float32), "float16": (np.float16, torch.float16)}
-_SORT_CHUNK_BATCHES = 64
 
 
 def extract(
@@ -183,7 +186,7 @@ def extract(
     trim_heap()  # and hand tokenization's temporaries back before the model's batches need memory
     try:
         batches = batch_segments(plan, np.flatnonzero(~writer.done), batch_size, max_batch_tokens)  # what is left to do
-        background = BackgroundWriter(writer)
+        background = BackgroundWriter(writer, threaded=_core_to_spare(lens_model.device))
         try:
             _run(lens_model, plan, batches, background, wanted, torch_dtype, attention_index, progress)
         finally:
@@ -206,7 +209,11 @@ def extract(
 
 
 def _run(lens_model, plan: TokenPlan, batches, background, wanted, torch_dtype, attention_index, progress) -> None:
-    """Forward passes over ``batches`` of segments; their states go to ``background`` to be written."""
+    """Forward passes over ``batches`` of segments; their states go to ``background`` to be written.
+
+    Where the writes are in line, ``resid_post`` layers are written as the model computes
+    them (a :class:`LayerStream`, once it matched ``output_hidden_states`` bit for bit on
+    the first batch) rather than all at the end of each forward pass."""
     from tqdm.auto import tqdm
 
     # the base model: a head (masked-LM, causal-LM: a projection onto the whole vocabulary)
@@ -218,6 +225,8 @@ def _run(lens_model, plan: TokenPlan, batches, background, wanted, torch_dtype, 
         hooked.setdefault("attn_out", ())
         hooked["attn_out"] = tuple(sorted(set(hooked["attn_out"]) | set(hooked["resid_mid"])))
     need_hidden = "resid_post" in wanted or derived_mid
+    stream = None if background.threaded or derived_mid else _layer_stream(lens_model, wanted.get("resid_post", ()))
+    streaming = False  # switched on once the stream matched output_hidden_states
     pad_id = _pad_id(lens_model.tokenizer)
     token_ids = plan.tokens["token_id"].to_numpy()
     device = lens_model.device
@@ -226,25 +235,43 @@ def _run(lens_model, plan: TokenPlan, batches, background, wanted, torch_dtype, 
         tqdm(total=total, unit="tok", desc="extract", disable=not progress) as bar,
         eager_attention(lens_model.model, bool(attention_index is not None)),
         capture_sites(lens_model.base_model, adapter, hooked) as captured,
+        stream if stream is not None else nullcontext(),
         torch.inference_mode(),
     ):
         for batch in batches:
             lengths = [plan.segment_length(s) for s in batch]
             ids, mask = padded_inputs(plan, batch, token_ids, pad_id)
-            output = model(
-                input_ids=torch.from_numpy(ids).to(device),
-                attention_mask=torch.from_numpy(mask).to(device),
-                output_hidden_states=need_hidden,
-                output_attentions=attention_index is not None,
-                return_dict=True,
-            )
-            hidden = getattr(output, "hidden_states", None) if need_hidden else None
-            if need_hidden:
-                _check_hidden(hidden, lens_model)
+
+            def forward(hidden_states: bool, ids=ids, mask=mask):
+                return model(
+                    input_ids=torch.from_numpy(ids).to(device),
+                    attention_mask=torch.from_numpy(mask).to(device),
+                    output_hidden_states=hidden_states,
+                    output_attentions=attention_index is not None,
+                    return_dict=True,
+                )
+
+            hidden = None
+            if streaming:
+                stream.sink = partial(_write_layer, background, wanted["resid_post"], batch, plan, torch_dtype)
+                output = forward(False)
+                stream.finish(output.last_hidden_state)
+                stream.sink = None
+            else:
+                if stream is not None:  # the first batch: does the stream give the model's own hidden states?
+                    streaming, output = stream.matches(lambda: forward(True))
+                    stream = stream if streaming else None  # its hooks stay idle until the end
+                else:
+                    output = forward(need_hidden)
+                if need_hidden:
+                    hidden = getattr(output, "hidden_states", None)
+                    _check_hidden(hidden, lens_model)
             blocks = []
             for site, layers in wanted.items():
                 for position, layer in enumerate(layers):
                     if site == "resid_post":
+                        if hidden is None:
+                            continue  # streamed
                         states = hidden[layer]
                     elif site == "resid_mid" and derived_mid:
                         states = hidden[layer - 1] + captured[("attn_out", layer)]
@@ -258,6 +285,35 @@ def _run(lens_model, plan: TokenPlan, batches, background, wanted, torch_dtype, 
             )
             background.submit(batch, blocks, maps)
             bar.update(int(sum(plan.keep_rows[s, 1] - plan.keep_rows[s, 0] for s in batch)))
+            # the next forward pass needs the memory this batch's tensors hold
+            output = hidden = states = blocks = maps = None
+            captured.clear()
+
+
+def _layer_stream(lens_model: LensModel, layers: Sequence[int]) -> LayerStream | None:
+    """A stream of ``layers`` from the model's blocks, where its family says where they are."""
+    adapter = lens_model.adapter
+    blocks = adapter.block_list(lens_model.base_model) if adapter is not None and layers else None
+    if blocks is None or len(blocks) != lens_model.n_layers:
+        return None
+    return LayerStream(blocks, layers)
+
+
+def _write_layer(background, layers: Sequence[int], batch, plan: TokenPlan, torch_dtype, layer: int, states) -> None:
+    """Write one streamed ``resid_post`` layer of a batch: its kept rows, in line."""
+    background.write_states(_kept_rows("resid_post", layers.index(layer), states, batch, plan, torch_dtype))
+
+
+def _core_to_spare(device: torch.device) -> bool:
+    """Whether a writer thread would run beside the forward passes rather than take from them:
+    the model runs on an accelerator, or torch's threads leave a core of this process free."""
+    if device.type != "cpu":
+        return True
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    return torch.get_num_threads() < cores
 
 
 def padded_inputs(
@@ -316,26 +372,32 @@ def _check_hidden(hidden, lens_model) -> None:
 
 
 def batch_segments(plan: TokenPlan, segments: np.ndarray, batch_size: int, max_batch_tokens: int) -> list[np.ndarray]:
-    """Batches of segments, longest first within chunks of the input order.
+    """Batches of segments, of inputs of similar length, the largest batches first.
 
     Each holds at most ``batch_size`` inputs and ``max_batch_tokens`` padded tokens, and
     inputs x longest**2 <= ``max_batch_tokens * 128`` (attention maps grow with the
     square of the length), so that peak memory does not grow with the longest text of a
-    corpus. A single input over the budget goes alone."""
-    lengths = np.diff(plan.segment_offsets)
+    corpus. A single input over the budget goes alone.
+
+    Inputs are sorted by length over the whole of ``segments`` (the least padding), and
+    the batches then run in order of padded size, largest first, so that each batch's
+    tensors fit in the memory the earlier ones freed. In length order the first
+    batches, of the longest texts, are small (a few inputs each) and the later ones
+    grow to the budget: every new, larger tensor then has to come from fresh memory
+    while the freed smaller blocks stay in the heap: 20,000 sentences on the embedded
+    model peaked at 826-838 MiB in length order (sorted in chunks of 2,048 inputs),
+    768-792 MiB in this order."""
+    lengths = np.maximum(np.diff(plan.segment_offsets), 1)
+    order = segments[np.argsort(-lengths[segments], kind="stable")]
     batches = []
-    chunk = batch_size * _SORT_CHUNK_BATCHES
-    for start in range(0, len(segments), chunk):
-        part = segments[start : start + chunk]
-        part = part[np.argsort(-lengths[part], kind="stable")]
-        i = 0
-        while i < len(part):
-            width = int(lengths[part[i]])  # the longest of this batch: sorted descending
-            width = max(width, 1)
-            count = max(1, min(batch_size, max_batch_tokens // width, max_batch_tokens * 128 // (width * width)))
-            batches.append(part[i : i + count])
-            i += count
-    return batches
+    i = 0
+    while i < len(order):
+        width = int(lengths[order[i]])  # the longest of this batch: sorted descending
+        count = max(1, min(batch_size, max_batch_tokens // width, max_batch_tokens * 128 // (width * width)))
+        batches.append(order[i : i + count])
+        i += count
+    padded = [len(batch) * int(lengths[batch[0]]) for batch in batches]
+    return [batches[k] for k in np.argsort(-np.asarray(padded, dtype=np.int64), kind="stable")]
 
 
 def _attention_index(plan: TokenPlan, n_layers: int, n_heads: int) -> pd.DataFrame:

@@ -41,6 +41,58 @@ def test_hidden_states_equal_output_hidden_states_exactly(tiny):
         assert acts.tokens[text_ids == text_id]["token_id"].tolist() == tiny.tokenizer(text)["input_ids"]
 
 
+def hidden_state_requests(lens_model, run) -> list[bool]:
+    """``output_hidden_states`` of each forward pass of the base model during ``run()``."""
+    requests: list[bool] = []
+    handle = lens_model.base_model.register_forward_pre_hook(
+        lambda module, args, kwargs: requests.append(bool(kwargs.get("output_hidden_states"))), with_kwargs=True
+    )
+    try:
+        run()
+    finally:
+        handle.remove()
+    return requests
+
+
+@pytest.mark.parametrize("threaded", [False, True], ids=["in-line", "writer-thread"])
+def test_layers_stream_to_the_writer_once_they_match_output_hidden_states(tiny, monkeypatch, threaded):
+    """In line, the first batch checks the block hooks against output_hidden_states and the
+    others stream every layer as it is computed; with a writer thread nothing streams."""
+    monkeypatch.setattr(sys.modules["lensnb.extract"], "_core_to_spare", lambda device: threaded)
+    runs = {}
+    requests = hidden_state_requests(
+        tiny, lambda: runs.update(acts=lensnb.extract(tiny, TEXTS, batch_size=1, progress=False))
+    )
+    assert requests == ([True] * len(TEXTS) if threaded else [True] + [False] * (len(TEXTS) - 1))
+    text_ids = runs["acts"].tokens["text_id"].to_numpy()
+    for text_id, text in enumerate(TEXTS):
+        np.testing.assert_array_equal(runs["acts"].values[:, text_ids == text_id], model_hidden_states(tiny, text))
+    subset = lensnb.extract(tiny, TEXTS, layers=[2, 0], batch_size=1, progress=False)  # a subset
+    np.testing.assert_array_equal(subset.values, runs["acts"].values[list(subset.layers)])
+    assert set(subset.layers) == {0, 2}
+
+
+def test_a_stream_that_differs_from_output_hidden_states_is_not_used(tiny_models, monkeypatch):
+    """Should a block's output not be the model's hidden state, extraction keeps to output_hidden_states."""
+    from lensnb.layer_stream import LayerStream
+
+    tiny = tiny_models["llama"]
+    monkeypatch.setattr(sys.modules["lensnb.extract"], "_core_to_spare", lambda device: False)
+    real = LayerStream._block_output
+    monkeypatch.setattr(
+        LayerStream, "_block_output", lambda self, layer, module, args, output: self._emit(layer, output * 2)
+    )
+    runs = {}
+    requests = hidden_state_requests(
+        tiny, lambda: runs.update(acts=lensnb.extract(tiny, TEXTS, batch_size=1, progress=False))
+    )
+    assert requests == [True] * len(TEXTS)
+    monkeypatch.setattr(LayerStream, "_block_output", real)
+    text_ids = runs["acts"].tokens["text_id"].to_numpy()
+    for text_id, text in enumerate(TEXTS):
+        np.testing.assert_array_equal(runs["acts"].values[:, text_ids == text_id], model_hidden_states(tiny, text))
+
+
 def test_padded_batches_match_one_by_one(tiny):
     batched = lensnb.extract(tiny, TEXTS, batch_size=4, progress=False)
     single = lensnb.extract(tiny, TEXTS, batch_size=1, progress=False)
@@ -213,6 +265,12 @@ def test_batches_respect_the_token_and_attention_budgets(tiny_models):
         width = lengths[batch].max()
         assert len(batch) <= 4
         assert len(batch) == 1 or (len(batch) * width <= 64 and len(batch) * width**2 <= 64 * 128)
+    # inputs of similar length together (sorted over the whole corpus), the largest batches first
+    widths = sorted((lengths[batch].max() for batch in batches), reverse=True)
+    by_width = np.argsort(-lengths, kind="stable")
+    assert np.concatenate(sorted(batches, key=lambda b: -lengths[b].max())).tolist() == by_width.tolist()
+    padded = [len(batch) * lengths[batch].max() for batch in batches]
+    assert padded == sorted(padded, reverse=True) and max(widths) == lengths.max()
     small = lensnb.extract(tiny, texts, batch_size=4, max_batch_tokens=64, progress=False)
     single = lensnb.extract(tiny, texts, batch_size=1, progress=False)
     np.testing.assert_allclose(small.values, single.values, atol=2e-5, rtol=0)

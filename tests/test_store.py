@@ -36,6 +36,13 @@ def assert_same(a: Activations, b: Activations) -> None:
     pd.testing.assert_frame_equal(a.table.reset_index(drop=True), b.table.reset_index(drop=True), check_dtype=False)
 
 
+@pytest.fixture(params=[False, True], ids=["inline-writes", "writer-thread"])
+def writer_thread(request, monkeypatch):
+    """Run a test with the store written in line and again from the writer thread."""
+    monkeypatch.setattr(sys.modules["lensnb.extract"], "_core_to_spare", lambda device: request.param)
+    return request.param
+
+
 class ForwardCounter:
     """Counts forward passes, and optionally raises on pass number ``fail_at``."""
 
@@ -53,7 +60,7 @@ class ForwardCounter:
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float16"])
-def test_store_round_trips_bit_exactly(tiny_models, tmp_path, dtype):
+def test_store_round_trips_bit_exactly(tiny_models, tmp_path, dtype, writer_thread):
     tiny = tiny_models["gpt2"]
     memory = lensnb.extract(
         tiny, EXAMPLES, sites=("resid_post", "mlp_out"), dtype=dtype, attentions=True, progress=False
@@ -94,7 +101,7 @@ def test_pooled_and_selected_activations_save_and_load(tiny_models, tmp_path):
         assert_same(derived, loaded)
 
 
-def test_interrupted_extraction_resumes_without_redoing_batches(tiny_models, tmp_path):
+def test_interrupted_extraction_resumes_without_redoing_batches(tiny_models, tmp_path, writer_thread):
     tiny = tiny_models["bert"]
     reference = lensnb.extract(tiny, TEXTS, batch_size=4, progress=False)
     counter = ForwardCounter(tiny.model, fail_at=6, error=KeyboardInterrupt())
@@ -220,7 +227,7 @@ def test_full_disk_before_start_writes_nothing(tiny_models, tmp_path, monkeypatc
     assert not (tmp_path / "s").exists() or not list((tmp_path / "s").iterdir())
 
 
-def test_disk_full_midway_keeps_finished_batches_and_resumes(tiny_models, tmp_path, monkeypatch):
+def test_disk_full_midway_keeps_finished_batches_and_resumes(tiny_models, tmp_path, monkeypatch, writer_thread):
     import lensnb.store
 
     tiny = tiny_models["bert"]
