@@ -283,3 +283,34 @@ def test_plain_texts_keep_their_words_without_copies():
     assert isinstance(example.words, TextWords)
     assert list(example.words) == ["two", "words"] and example.words[-1] == "words"
     assert example.word_offsets().tolist() == [[2, 5], [8, 13]]
+
+
+def test_layer_stream_hands_on_each_layer_and_removes_its_hooks(tiny_models):
+    from lensnb.layer_stream import LayerStream
+
+    tiny = tiny_models["gpt2"]
+    blocks = tiny.adapter.block_list(tiny.base_model)
+    ids = torch.tensor([tiny.tokenizer("The keys are here.")["input_ids"]])
+    with torch.inference_mode():  # transformers installs its own capturing hooks on the first request
+        tiny.base_model(input_ids=ids, output_hidden_states=True)
+    hooks_before = [(len(b._forward_hooks), len(b._forward_pre_hooks)) for b in blocks]
+    seen = {}
+    with torch.inference_mode(), LayerStream(blocks, (0, 1, 2)) as stream:
+        same, output = stream.matches(lambda: tiny.base_model(input_ids=ids, output_hidden_states=True))
+        assert same
+        stream.sink = seen.__setitem__
+        plain = tiny.base_model(input_ids=ids)
+        stream.finish(plain.last_hidden_state)
+    assert sorted(seen) == [0, 1, 2]
+    for layer in (0, 1, 2):  # what came out is the model's own hidden state, bit for bit
+        assert torch.equal(seen[layer], output.hidden_states[layer])
+    assert [(len(b._forward_hooks), len(b._forward_pre_hooks)) for b in blocks] == hooks_before
+    with torch.inference_mode(), LayerStream(blocks, (1,)) as stream:  # no hidden states returned: no match
+        same, _ = stream.matches(lambda: tiny.base_model(input_ids=ids))
+    assert not same
+    with pytest.raises(LensError, match=r"layers: expected layer numbers in 0\.\.2"):
+        LayerStream(blocks, (0, 3))
+    with pytest.raises(LensError, match="layers"):
+        LayerStream(blocks, (True,))
+    with pytest.raises(LensError, match="blocks"):
+        LayerStream([], (0,))

@@ -19,6 +19,7 @@ from typing import Any
 
 import lensnb
 from lensnb.errors import LensError
+from lensnb.store import write_json
 
 __all__ = ["DEFAULT_ROOT", "TrainedModelCache"]
 
@@ -52,6 +53,8 @@ class TrainedModelCache:
     """
 
     def __init__(self, name: str, spec: Mapping[str, Any], root: str | Path | None = None):
+        if not isinstance(name, str) or not name.strip():
+            raise LensError.bad_argument("name", name, "a non-empty string naming the model")
         if not isinstance(spec, Mapping) or not spec:
             raise LensError.bad_argument("spec", spec, "a non-empty mapping of what the model is trained from")
         self.spec = _plain(spec)
@@ -71,8 +74,11 @@ class TrainedModelCache:
         record_path = self.folder / "record.json"
         if not record_path.is_file() or not (self.model_folder / "config.json").is_file():
             return None
-        record = json.loads(record_path.read_text())
-        if record.get("spec") != self.spec:
+        try:
+            record = json.loads(record_path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+            return None  # unreadable: trained again, and the record rewritten
+        if not isinstance(record, dict) or record.get("spec") != self.spec:
             return None
         return lensnb.load_model(self.model_folder, **load_options), record
 
@@ -80,5 +86,4 @@ class TrainedModelCache:
         """Save ``model`` (weights, config, tokenizer), then the record with ``figures``."""
         model.model.save_pretrained(self.model_folder)
         model.tokenizer.save_pretrained(self.model_folder)
-        record = {"spec": self.spec, **_plain(figures)}
-        (self.folder / "record.json").write_text(json.dumps(record, sort_keys=True))
+        write_json(self.folder / "record.json", {"spec": self.spec, **_plain(figures)})  # atomically, last

@@ -36,6 +36,10 @@ def test_a_folder_without_its_record_or_with_another_spec_is_not_reused(tiny_pat
     assert cache.load() is None
     (cache.folder / "record.json").write_text(json.dumps({"spec": {"lr": 2e-4}}))  # a record that is not ours
     assert cache.load() is None
+    (cache.folder / "record.json").write_text('{"spec": {"lr": 0.0001}, "fin')  # cut off mid-write
+    assert cache.load() is None
+    (cache.folder / "record.json").write_text("[1, 2]")
+    assert cache.load() is None
     assert cache.checkpoint("1 SST-2").name == "checkpoint-1-sst-2"
     long = TrainedModelCache(
         "chefer-/tmp/a/very/long/path/to/a/model/folder/nested/deeper/still/called/bert-sst2", {"a": 1}, tmp_path
@@ -44,7 +48,11 @@ def test_a_folder_without_its_record_or_with_another_spec_is_not_reused(tiny_pat
     assert len(long.folder.name) <= 64 + 13
 
 
-def test_an_empty_or_missing_spec_is_refused(tmp_path):
+def test_an_empty_or_missing_spec_or_name_is_refused(tmp_path):
+    with pytest.raises(lensnb.LensError, match="name: expected a non-empty string"):
+        TrainedModelCache("  ", {"a": 1}, tmp_path)
+    with pytest.raises(lensnb.LensError, match="name: expected a non-empty string"):
+        TrainedModelCache(None, {"a": 1}, tmp_path)
     with pytest.raises(lensnb.LensError, match="spec: expected a non-empty mapping"):
         TrainedModelCache("x", {}, tmp_path)
     with pytest.raises(lensnb.LensError, match="spec: expected a non-empty mapping"):
