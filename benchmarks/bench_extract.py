@@ -21,6 +21,17 @@ What is measured
    (``peak_rss_growth_10x_forward``), for reference: its batches are all built before
    the pass, so its peak grows with the corpus too.
 
+3. **The loop, paired batch by batch** (diagnostic; ``--skip-paired`` leaves it out). On a
+   host whose speed drifts by tens of percent within seconds, run-level ratios scatter
+   widely. Here each batch runs bare and then the way extract's loop runs it (the blocks
+   hooked by :class:`lensnb.layer_stream.LayerStream`, every layer's kept rows written
+   with the store's own ``_ArrayFile.write`` into a preallocated ``.npy`` file), the
+   order alternating per batch, so that the two runs of a batch are a fraction of a
+   second apart. ``loop_over_forward_paired`` (median over ``--paired-reps`` passes)
+   is the in-loop cost of extract; ``fixed_s`` is what extract spends outside its
+   loop (tokenizing, the token table, creating and finishing the store), timed in
+   the same process. Neither replaces ``extract_over_forward``.
+
 The last line printed is one JSON object with the key figures. Data come from
 ``$LENSNB_DATA`` or ``<repo>/../shared/data``. Run::
 
@@ -51,7 +62,9 @@ import lensnb
 # Private helpers, imported on purpose: the peer must see exactly the batches that
 # extract builds (same segments, same length-sorted order, same padding).
 from lensnb.examples import as_examples
-from lensnb.extract import _pad_id, batch_segments, padded_inputs
+from lensnb.extract import _kept_rows, _pad_id, batch_segments, padded_inputs
+from lensnb.layer_stream import LayerStream
+from lensnb.store import _ArrayFile
 from lensnb.token_table import TokenPlan, tokenize_examples
 
 BATCH_SIZE = 32
@@ -160,6 +173,81 @@ def max_difference(acts: lensnb.Activations, model: torch.nn.Module, batches: li
     return worst
 
 
+# ---------------------------------------------------------------- the loop, paired per batch
+
+
+def paired_loop(
+    lm: lensnb.LensModel, batches: list[dict[str, torch.Tensor]], segments: list[np.ndarray], plan: TokenPlan,
+    scratch: Path, reps: int,
+) -> list[tuple[float, float]]:  # fmt: skip
+    """(bare seconds, streamed-and-written seconds) summed over the batches, per pass.
+
+    Each batch runs bare (``model(**batch)``) and as extract's loop runs it: the blocks
+    hooked, each layer's kept rows handed to the store's ``_ArrayFile.write``; which
+    runs first alternates per batch."""
+    model = lm.base_model
+    layers = tuple(range(lm.n_layers + 1))
+    target = _ArrayFile(scratch / "paired.npy", (len(layers), len(plan.tokens), lm.hidden_size), np.float32, True)
+
+    def sink_for(batch_segments_: np.ndarray):
+        def sink(layer: int, states: torch.Tensor) -> None:
+            for _, position, row, values in _kept_rows(
+                "resid_post", layer, states, batch_segments_, plan, torch.float32
+            ):
+                target.write((position, row, 0), values)
+
+        return sink
+
+    def bare(batch: dict[str, torch.Tensor]) -> float:
+        start = time.perf_counter()
+        model(**batch)
+        return time.perf_counter() - start
+
+    def streamed(batch: dict[str, torch.Tensor], segs: np.ndarray) -> float:
+        start = time.perf_counter()
+        stream.sink = sink_for(segs)
+        output = model(**batch, output_hidden_states=False, return_dict=True)
+        stream.finish(output.last_hidden_state)
+        stream.sink = None
+        return time.perf_counter() - start
+
+    passes = []
+    try:
+        with LayerStream(lm.adapter.block_list(model), layers) as stream, torch.inference_mode():
+            for batch, segs in zip(batches, segments):  # warm-up
+                bare(batch)
+                streamed(batch, segs)
+            for _ in range(reps):
+                totals = [0.0, 0.0]
+                for index, (batch, segs) in enumerate(zip(batches, segments)):
+                    order = (0, 1) if index % 2 == 0 else (1, 0)
+                    for which in order:
+                        totals[which] += bare(batch) if which == 0 else streamed(batch, segs)
+                passes.append((totals[0], totals[1]))
+    finally:
+        target.close()
+        (scratch / "paired.npy").unlink(missing_ok=True)
+    return passes
+
+
+def fixed_seconds(lm: lensnb.LensModel, texts: list[str], store: Path) -> float:
+    """Seconds extract spends outside its forward passes (hooks time the model's calls)."""
+    model, inside = lm.base_model, [0.0]
+    started = [0.0]
+    handles = [
+        model.register_forward_pre_hook(lambda *_: started.__setitem__(0, time.perf_counter())),
+        model.register_forward_hook(lambda *_: inside.__setitem__(0, inside[0] + time.perf_counter() - started[0])),
+    ]
+    try:
+        seconds, acts = run_extract(lm, texts, store)
+    finally:
+        for handle in handles:
+            handle.remove()
+    del acts
+    shutil.rmtree(store)
+    return seconds - inside[0]
+
+
 # ---------------------------------------------------------------- peak memory
 
 
@@ -221,6 +309,8 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=5, help="timed repetitions of each (default 5)")
     parser.add_argument("--sentences", type=int, default=2000, help="corpus size at 1x (default 2000)")
     parser.add_argument("--skip-memory", action="store_true", help="skip the 1x / 10x peak-memory children")
+    parser.add_argument("--skip-paired", action="store_true", help="skip the per-batch paired loop diagnostic")
+    parser.add_argument("--paired-reps", type=int, default=3, help="passes of the paired loop (default 3)")
     parser.add_argument("--memory-reps", type=int, default=3,
                         help="fresh processes per corpus size; their median peak is used (default 3)")  # fmt: skip
     parser.add_argument("--child-memory", type=int, metavar="N", help=argparse.SUPPRESS)
@@ -268,6 +358,9 @@ def main() -> None:
                     forward_s.append(run_forward(model, batches))
             print(f"{rep:>3} {order[0]:>8} {extract_s[-1]:>10.3f} {forward_s[-1]:>10.3f} "
                   f"{extract_s[-1] / forward_s[-1]:>7.3f}")  # fmt: skip
+        if not args.skip_paired:
+            passes = paired_loop(lm, batches, segments, plan, scratch, args.paired_reps)
+            fixed = [fixed_seconds(lm, texts, scratch / f"fixed{i}") for i in range(3)]
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
@@ -291,6 +384,21 @@ def main() -> None:
           f"forward {med_forward:.3f} s ({summary['tokens_per_s_forward']:.0f} tok/s); "
           f"extract/forward {summary['extract_over_forward']:.3f} (median of ratios), "
           f"{summary['ratio_of_medians']:.3f} (ratio of medians)")  # fmt: skip
+
+    if not args.skip_paired:
+        print("\nthe loop, paired batch by batch (bare forward vs streamed + written, order alternating per batch):")
+        for bare_s, streamed_s in passes:
+            print(f"  bare {bare_s:.3f} s, streamed and written {streamed_s:.3f} s: {streamed_s / bare_s:.3f}")
+        paired = statistics.median(s / b for b, s in passes)
+        fixed_s = statistics.median(fixed)
+        bare_s = statistics.median(b for b, _ in passes)
+        print(f"  median {paired:.3f}; outside the loop extract spends {fixed_s:.3f} s (median of 3 runs), "
+              f"so paired estimate of extract/forward: {paired + fixed_s / bare_s:.3f}")  # fmt: skip
+        summary.update(
+            loop_over_forward_paired=round(paired, 4),
+            fixed_s=round(fixed_s, 4),
+            extract_over_forward_paired_estimate=round(paired + fixed_s / bare_s, 4),
+        )
 
     if not args.skip_memory:
         print("\npeak memory (VmHWM, one fresh process each; lensnb writes a store on disk):")
