@@ -189,11 +189,9 @@ def paired_loop(
     layers = tuple(range(lm.n_layers + 1))
     target = _ArrayFile(scratch / "paired.npy", (len(layers), len(plan.tokens), lm.hidden_size), np.float32, True)
 
-    def sink_for(batch_segments_: np.ndarray):
+    def sink_for(segs_of_batch: np.ndarray):
         def sink(layer: int, states: torch.Tensor) -> None:
-            for _, position, row, values in _kept_rows(
-                "resid_post", layer, states, batch_segments_, plan, torch.float32
-            ):
+            for _, position, row, values in _kept_rows("resid_post", layer, states, segs_of_batch, plan, torch.float32):
                 target.write((position, row, 0), values)
 
         return sink
