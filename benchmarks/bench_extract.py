@@ -28,9 +28,11 @@ What is measured
    with the store's own ``_ArrayFile.write`` into a preallocated ``.npy`` file), the
    order alternating per batch, so that the two runs of a batch are a fraction of a
    second apart. ``loop_over_forward_paired`` (median over ``--paired-reps`` passes)
-   is the in-loop cost of extract; ``fixed_s`` is what extract spends outside its
-   loop (tokenizing, the token table, creating and finishing the store), timed in
-   the same process. Neither replaces ``extract_over_forward``.
+   is the in-loop cost of extract (without the first batch's check against
+   ``output_hidden_states``); ``fixed_s`` is what extract spends outside its model
+   calls (tokenizing, the token table, creating and finishing the store, each batch's
+   padding and bookkeeping), timed with hooks in the same process. Neither replaces
+   ``extract_over_forward``.
 
 The last line printed is one JSON object with the key figures. Data come from
 ``$LENSNB_DATA`` or ``<repo>/../shared/data``. Run::

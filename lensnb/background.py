@@ -73,7 +73,7 @@ class BackgroundWriter:
 
     def __init__(self, writer: Any, depth: int = 1, threaded: bool = True):
         self.writer = writer
-        self._queue: queue.Queue = queue.Queue(maxsize=depth)
+        self._queue: queue.Queue | None = queue.Queue(maxsize=depth) if threaded else None
         self._error: BaseException | None = None
         self._trim = _heap_trimmer()
         self._last_trim = time.monotonic()

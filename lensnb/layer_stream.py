@@ -7,7 +7,9 @@ layer's states to a *sink* (extraction writes them to the store) as soon as the 
 returns; the model can then reuse that memory for the next block, as it does when no
 hidden states are asked for. On the embedded model, in one process on 2 cores, this took
 all-layer extraction from 1.10x to 1.065x the bare forward pass (medians of 9
-interleaved runs; a loaded host moves both figures by more than that).
+interleaved runs; a loaded host moves both figures by more than that). Paired batch
+by batch on a slower host, the streamed and written passes cost 1.03-1.06x the bare
+ones (``benchmarks/bench_extract.py``).
 
 The layers must be exactly the model's own ``output_hidden_states``: in transformers,
 ``hidden_states[0]`` is the first block's input, ``hidden_states[k]`` block k's output,
