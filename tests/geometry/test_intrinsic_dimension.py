@@ -54,6 +54,18 @@ def test_neighbors_are_exact(dtype):
     np.testing.assert_allclose(found.distances, distances, rtol=2e-6)  # later ones: float32 products
 
 
+@pytest.mark.parametrize("n, block_rows, k", [(1000, 403, 5), (999, 256, 9), (1200, 1200, 3), (301, 77, 30)])
+def test_neighbors_exact_across_blocks_and_classes(n, block_rows, k):
+    """Blocks wider than 8 x the candidates select through class minima, rows and
+    columns of each block pair alike; blocks that are not multiples of 8 are padded."""
+    rng = np.random.default_rng(n)
+    x = rng.normal(size=(n, 16)) @ rng.normal(size=(16, 40)) + 5.0
+    found = nearest_neighbors(x, k, block_rows=block_rows)
+    indices, distances = brute_knn(x, k)
+    np.testing.assert_array_equal(found.indices, indices)
+    np.testing.assert_allclose(found.distances, distances, rtol=2e-6)
+
+
 def test_neighbors_with_duplicates_stay_finite_and_exact():
     rng = np.random.default_rng(2)
     x = rng.normal(size=(300, 8))
