@@ -132,6 +132,12 @@ def nearest_neighbors(x: np.ndarray, k: int, *, block_rows: int = _BLOCK_ROWS) -
     points = np.asarray(x)
     if points.ndim != 2:
         raise LensError.bad_argument("x", points, "a 2-D array of shape (n_points, dim)")
+    finite = np.isfinite(points).all(axis=1)
+    if not finite.all():  # one NaN would poison the centring, and every distance with it
+        rows = np.flatnonzero(~finite)
+        raise LensError.bad_argument(
+            "x", f"NaN or infinite values in {len(rows)} row(s), first rows {rows[:5].tolist()}", "finite values"
+        )
     n = points.shape[0]
     if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or not 1 <= k < n:
         raise LensError.bad_argument("k", k, f"an integer with 1 <= k < the number of points ({n})")

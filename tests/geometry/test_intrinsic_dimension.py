@@ -76,6 +76,14 @@ def test_neighbors_with_duplicates_stay_finite_and_exact():
     np.testing.assert_allclose(found.distances, brute_knn(x, 5)[1], rtol=2e-6, atol=1e-6)
 
 
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_neighbors_refuse_non_finite_rows(bad):
+    x = np.random.default_rng(4).normal(size=(50, 3))
+    x[7, 1] = bad
+    with pytest.raises(LensError, match=r"x.*1 row\(s\), first rows \[7\]"):
+        nearest_neighbors(x, 3)
+
+
 def test_cache_searches_once_per_data_and_slices():
     x = np.random.default_rng(3).normal(size=(200, 6))
     cache = NeighborCache()
