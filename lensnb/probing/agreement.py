@@ -303,7 +303,11 @@ def agreement_probe(
         binomial standard error sqrt(p (1 - p) / n_test). ``details``: ``attractors``
         (n_bins,) the counts present among test items, ``accuracy_by_attractors`` and
         ``error_by_attractors`` (n_layers, n_bins), ``n_by_attractors`` (n_bins,),
-        ``majority`` and ``majority_by_attractors`` (the majority-class baseline).
+        ``majority`` and ``majority_by_attractors`` (the majority-class baseline),
+        ``test_items`` (n_test,) the test items' rows in the profile's ``table`` and
+        ``predictions`` (n_layers, n_test) each layer's predicted label for them, so
+        that the items a layer gets wrong can be read, e.g.
+        ``table.iloc[test_items].assign(predicted=predictions[layer])``.
 
     References
     ----------
@@ -325,9 +329,11 @@ def agreement_probe(
     majority = codes[test] == np.bincount(codes[mask]).argmax()
     by_bin = [counts[test] == b for b in bins]
     accuracy, by_attractors = [], []
+    predictions = np.empty((len(stack.layers), int(test.sum())), dtype=np.int64)
     for position in tqdm(range(len(stack.layers)), desc="agreement probe", disable=not progress):
         x = stack.matrix(position)
-        hits = clone(probe).fit(x[mask], codes[mask]).predict(x[test]) == codes[test]
+        predictions[position] = clone(probe).fit(x[mask], codes[mask]).predict(x[test])
+        hits = predictions[position] == codes[test]
         accuracy.append(hits.mean())
         by_attractors.append([hits[b].mean() for b in by_bin])
     accuracy, by_attractors = np.asarray(accuracy), np.asarray(by_attractors).reshape(len(stack.layers), len(bins))
@@ -337,6 +343,7 @@ def agreement_probe(
         "error_by_attractors": np.sqrt(by_attractors * (1 - by_attractors) / n_bin),
         "n_by_attractors": n_bin, "majority": float(majority.mean()),
         "majority_by_attractors": np.asarray([majority[b].mean() for b in by_bin]), "classes": classes,
+        "test_items": np.flatnonzero(test), "predictions": classes[predictions],
     }  # fmt: skip
     n_test = int(test.sum())
     params = dict(probe=repr(probe), split=split, test_size=test_size, seed=seed, n_train=int(mask.sum()),

@@ -73,6 +73,12 @@ def test_probe_accuracy_by_attractors_on_planted_states():
     np.testing.assert_allclose(profile.values, by @ weights / weights.sum())  # bins partition the test items
     assert profile.params["n_test"] == 400 and 0.4 < profile.details["majority"] < 0.6
     np.testing.assert_allclose(profile.errors, np.sqrt(profile.values * (1 - profile.values) / 400))
+    # per-item predictions: the rows of the table they are for, and the accuracy they give
+    items, predicted = profile.details["test_items"], profile.details["predictions"]
+    assert items.shape == (400,) and predicted.shape == (2, 400) and set(np.unique(predicted)) <= {"plural", "singular"}
+    np.testing.assert_allclose((predicted == labels[items]).mean(axis=1), profile.values)
+    hard = items[attractors[items] == 4]
+    np.testing.assert_allclose((predicted[1][attractors[items] == 4] == labels[hard]).mean(), by[1, 4])
 
 
 def test_masked_verb_states_are_the_mask_positions_hidden_states(tiny_models):
