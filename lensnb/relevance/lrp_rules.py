@@ -34,7 +34,9 @@ def safe_divide(numerator: torch.Tensor, denominator: torch.Tensor) -> torch.Ten
     where that sum is exactly 0 another 1e-9 is added so nothing divides by zero.
     """
     shifted = denominator + EPSILON
-    if not bool(shifted.all()):  # a denominator of exactly -1e-9 (rare): one read instead of a masked fill
+    # a denominator of exactly -1e-9 is rare: on the CPU one read skips the masked fill;
+    # on an accelerator that read would wait for the device, so the fill always runs
+    if shifted.device.type != "cpu" or not bool(shifted.all()):
         shifted.masked_fill_(shifted == 0, EPSILON)
     out = numerator / shifted
     return out.masked_fill_(denominator == 0, 0.0)
