@@ -116,7 +116,8 @@ def nearest_neighbors(x: np.ndarray, k: int, *, block_rows: int = _BLOCK_ROWS) -
     k : int
         ``1 <= k < n_points``.
     block_rows : int
-        Rows per block of the candidate search (memory: block x n_points floats).
+        Rows per block of the candidate search (memory: one block x block float32
+        product, and up to 4 x n_points x (k + 8) held candidates).
 
     Returns
     -------
