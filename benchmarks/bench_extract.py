@@ -24,9 +24,9 @@ What is measured
 3. **The loop, paired batch by batch** (diagnostic; ``--skip-paired`` leaves it out). On a
    host whose speed drifts by tens of percent within seconds, run-level ratios scatter
    widely. Here each batch runs bare and then the way extract's loop runs it (the blocks
-   hooked by :class:`lensnb.layer_stream.LayerStream`, every layer's kept rows written
-   with the store's own ``_ArrayFile.write`` into a preallocated ``.npy`` file), the
-   order alternating per batch, so that the two runs of a batch are a fraction of a
+   hooked by :class:`lensnb.layer_stream.LayerStream`, every layer handed to extract's own
+   sink and its kept rows written with the store's own ``_ArrayFile.write`` into a
+   preallocated ``.npy`` file), the order alternating per batch, so that the two runs of a batch are a fraction of a
    second apart. ``loop_over_forward_paired`` (median over ``--paired-reps`` passes)
    is the in-loop cost of extract (without the first batch's check against
    ``output_hidden_states``); ``fixed_s`` is what extract spends outside its model
@@ -54,17 +54,19 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import torch
 
 import lensnb
+from lensnb.background import BackgroundWriter
 
 # Private helpers, imported on purpose: the peer must see exactly the batches that
 # extract builds (same segments, same length-sorted order, same padding).
 from lensnb.examples import as_examples
-from lensnb.extract import _kept_rows, _pad_id, batch_segments, padded_inputs
+from lensnb.extract import _pad_id, _write_layer, batch_segments, padded_inputs
 from lensnb.layer_stream import LayerStream
 from lensnb.store import _ArrayFile
 from lensnb.token_table import TokenPlan, tokenize_examples
@@ -185,18 +187,16 @@ def paired_loop(
     """(bare seconds, streamed-and-written seconds) summed over the batches, per pass.
 
     Each batch runs bare (``model(**batch)``) and as extract's loop runs it: the blocks
-    hooked, each layer's kept rows handed to the store's ``_ArrayFile.write``; which
-    runs first alternates per batch."""
+    hooked, each layer handed to extract's own sink (``_write_layer``, through an
+    in-line :class:`BackgroundWriter`) and its kept rows written with the store's
+    ``_ArrayFile.write``; which runs first alternates per batch."""
     model = lm.base_model
     layers = tuple(range(lm.n_layers + 1))
     target = _ArrayFile(scratch / "paired.npy", (len(layers), len(plan.tokens), lm.hidden_size), np.float32, True)
+    background = BackgroundWriter(_OneArrayWriter(target), threaded=False)
 
     def sink_for(segs_of_batch: np.ndarray):
-        def sink(layer: int, states: torch.Tensor) -> None:
-            for _, position, row, values in _kept_rows("resid_post", layer, states, segs_of_batch, plan, torch.float32):
-                target.write((position, row, 0), values)
-
-        return sink
+        return partial(_write_layer, background, layers, segs_of_batch, plan, torch.float32)
 
     def bare(batch: dict[str, torch.Tensor]) -> float:
         start = time.perf_counter()
@@ -228,6 +228,16 @@ def paired_loop(
         target.close()
         (scratch / "paired.npy").unlink(missing_ok=True)
     return passes
+
+
+class _OneArrayWriter:
+    """The store writer's ``write`` for the one ``resid_post`` array of the paired loop."""
+
+    def __init__(self, target: _ArrayFile):
+        self.target = target
+
+    def write(self, site: str, layer_position: int, row: int, values: np.ndarray) -> None:
+        self.target.write((layer_position, row, 0), values)
 
 
 def fixed_seconds(lm: lensnb.LensModel, texts: list[str], store: Path) -> float:
