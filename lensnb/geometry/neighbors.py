@@ -247,10 +247,10 @@ def _candidates(approx: torch.Tensor, squared: torch.Tensor, count: int, block_r
             ).add_(squared[row_start:row_stop, None])  # fmt: skip
             if column_block == row_block:
                 block.fill_diagonal_(float("inf"))  # the point itself
-            values, found = _smallest_per_row(block, count)
+            values, found = _smallest(block, count, "row")
             _add(pending[row_block], values, found + column_start, count)
             if column_block != row_block:
-                values, found = _smallest_per_column(block, count)
+                values, found = _smallest(block, count, "column")
                 _add(pending[column_block], values, found + row_start, count)
         # every block pair with this row block is done: its rows' candidates are final
         ((values, found),) = _merged(pending[row_block], count)
@@ -279,49 +279,48 @@ def _merged(pending: list, count: int) -> list:
     return [(values, torch.gather(torch.cat([i for _, i in pending], dim=1), 1, position))]
 
 
-_GROUPS = 8  # a row's entries are split into this many interleaved groups' minima before the top-k
+_GROUPS = 8  # a line's entries fall into classes of this many before the top-k
 
 
-def _smallest_per_row(block: torch.Tensor, count: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """The ``min(count, width)`` smallest entries of each row of ``block`` (b, width) and their columns.
+def _smallest(block: torch.Tensor, count: int, per: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """The ``min(count, length)`` smallest entries of each row (``per="row"``) or each
+    column (``per="column"``) of ``block``, and where they are along it.
 
-    The columns fall into ``g = ceil(width / 8)`` classes, ``j mod g``; each class has a
-    minimum (a contiguous, vectorised reduction), and a row's ``count`` smallest
-    entries all lie in the ``count`` classes with the smallest minima (those minima are
-    ``count`` entries no larger than the class left out): the top-k then runs on
-    ``8 count`` gathered entries instead of the whole row. Entries equal to the last
-    value kept may be any of the tied ones."""
-    rows, width = block.shape
-    classes = -(-width // _GROUPS)
+    The ``length`` entries of a line fall into ``g = ceil(length / 8)`` classes,
+    position ``j`` into class ``j mod g``. Each class has a minimum (a contiguous,
+    vectorised reduction, for columns as for rows: the block is never transposed), and
+    a line's ``count`` smallest entries all lie in the ``count`` classes with the
+    smallest minima: those minima are ``count`` entries no larger than any class left
+    out. The top-k then runs on the ``8 count`` entries of those classes instead of the
+    whole line. Entries equal to the last value kept may be any of the tied ones.
+
+    Returns
+    -------
+    values : Tensor of float32, shape (n_lines, count)
+        Unordered; padded with inf where the line is shorter than ``count``.
+    positions : Tensor of int64, shape (n_lines, count)
+        Column (per row) or row (per column) of each value.
+    """
+    by_row = per == "row"
+    n_lines, length = block.shape if by_row else block.shape[::-1]
+    classes = -(-length // _GROUPS)
     if classes <= count:
-        values, columns = torch.topk(block, min(count, width), dim=1, largest=False, sorted=False)
-        return _padded(values, columns, count)
-    if classes * _GROUPS != width:
-        block = torch.nn.functional.pad(block, (0, classes * _GROUPS - width), value=float("inf"))
-    minima = block.view(rows, _GROUPS, classes).amin(dim=1)  # (rows, classes): column j in class j % classes
+        values, found = torch.topk(block if by_row else block.T, min(count, length), dim=1, largest=False, sorted=False)
+        return _padded(values, found, count)
+    missing = classes * _GROUPS - length
+    if by_row:
+        padded = torch.nn.functional.pad(block, (0, missing), value=float("inf")) if missing else block
+        minima = padded.view(n_lines, _GROUPS, classes).amin(dim=1)  # (rows, classes)
+    else:
+        padded = torch.nn.functional.pad(block, (0, 0, 0, missing), value=float("inf")) if missing else block
+        minima = padded.view(_GROUPS, classes, n_lines).amin(dim=0).T  # (columns, classes)
     _, chosen = torch.topk(minima, count, dim=1, largest=False, sorted=False)
-    columns = (chosen[:, :, None] + torch.arange(_GROUPS) * classes).reshape(rows, -1)
-    values, position = torch.topk(torch.gather(block, 1, columns), count, dim=1, largest=False, sorted=False)
-    return values, torch.gather(columns, 1, position)
-
-
-def _smallest_per_column(block: torch.Tensor, count: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """The ``min(count, height)`` smallest entries of each column of ``block`` (height, w) and
-    their rows, as (w, count) tensors: :func:`_smallest_per_row` on the transpose, without
-    copying the block."""
-    height, width = block.shape
-    classes = -(-height // _GROUPS)
-    if classes <= count:
-        values, rows = torch.topk(block.T, min(count, height), dim=1, largest=False, sorted=False)
-        return _padded(values, rows, count)
-    if classes * _GROUPS != height:
-        block = torch.nn.functional.pad(block, (0, 0, 0, classes * _GROUPS - height), value=float("inf"))
-    minima = block.view(_GROUPS, classes, width).amin(dim=0).T  # (width, classes): row i in class i % classes
-    _, chosen = torch.topk(minima, count, dim=1, largest=False, sorted=False)
-    rows = (chosen[:, :, None] + torch.arange(_GROUPS) * classes).reshape(width, -1)
-    gathered = torch.take(block, rows * width + torch.arange(width)[:, None])
-    values, position = torch.topk(gathered, count, dim=1, largest=False, sorted=False)
-    return values, torch.gather(rows, 1, position)
+    found = (chosen[:, :, None] + torch.arange(_GROUPS) * classes).reshape(n_lines, -1)
+    line = torch.arange(n_lines)[:, None]
+    width = padded.shape[1]
+    flat = line * width + found if by_row else found * width + line
+    values, position = torch.topk(torch.take(padded, flat), count, dim=1, largest=False, sorted=False)
+    return values, torch.gather(found, 1, position)
 
 
 def _padded(values: torch.Tensor, indices: torch.Tensor, count: int) -> tuple[torch.Tensor, torch.Tensor]:
