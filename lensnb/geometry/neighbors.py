@@ -5,31 +5,30 @@ nearest; both come from one search per layer, kept in a :class:`NeighborCache` k
 by the data itself (a digest of the array's bytes), so that every measure of a
 profile reuses it.
 
-The search runs in two passes. Candidates come from float32 matrix products on
-centred data, each pair of row blocks multiplied once and read by rows and by columns
-(``|x|^2 + |y|^2 - 2 x.y``: fast, but with a rounding error whose bound is known:
-2 dim eps |x||y| + 2 eps (|x|^2 + |y|^2)). The
-first neighbours' distances are recomputed exactly in float64 from the differences,
-and every row is checked against the bound: where the order of the first two, the
-membership of the k-th, or a point outside the candidates is uncertain, the row is
-searched again in float64 and its candidates' distances recomputed exactly. The
-neighbour sets are those of exact float64 arithmetic, at the speed of a float32 GEMM.
+The search screens every pair with bfloat16 matrix products on centred data, each
+pair of row blocks multiplied once and read by rows and by columns; a certified bound
+on their rounding means the screen only excludes points that cannot be among a row's
+k nearest (:mod:`lensnb.geometry.screen`). The survivors' distances are computed in
+float64 and ranked exactly. The neighbour sets, their order and their distances are
+those of float64 arithmetic, at the speed of a bfloat16 GEMM.
 """
 
 from __future__ import annotations
 
 import hashlib
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 
 from lensnb.errors import LensError
+from lensnb.geometry.screen import ScreenBounds, Survivors, screen_candidates
 
 __all__ = ["Neighbors", "NeighborCache", "nearest_neighbors", "data_key"]
 
 _BLOCK_ROWS = 2048
-_MARGIN = 8  # extra float32 candidates per row, re-ranked in float64
+_MARGIN = 8  # extra candidates per row of the float64 search, re-ranked from the differences
 
 
 @dataclass(frozen=True)
@@ -41,8 +40,7 @@ class Neighbors:
     indices : ndarray of int64, shape (n_points, k)
         Neighbours by increasing distance (ties broken by the lower index).
     distances : ndarray of float64, shape (n_points, k)
-        Their Euclidean distances: the first two exact in float64, later ones to about
-        1e-6 relative (see :func:`nearest_neighbors`).
+        Their Euclidean distances, in float64 (see :func:`nearest_neighbors`).
     """
 
     indices: np.ndarray
@@ -116,18 +114,22 @@ def nearest_neighbors(x: np.ndarray, k: int, *, block_rows: int = _BLOCK_ROWS) -
     k : int
         ``1 <= k < n_points``.
     block_rows : int
-        Rows per block of the candidate search (memory: one block x block float32
-        product, and up to 4 x n_points x (k + 8) held candidates).
+        Rows per block of the screening products, rounded up to a multiple of 64
+        (memory: two block x block bfloat16 products, plus n_points^2 / 32 bytes of
+        class maxima).
 
     Returns
     -------
     Neighbors
         indices (n_points, k) int64 and distances (n_points, k) float64, sorted by
-        distance, then by index. The neighbour sets are exact; the first two distances
-        are exact float64 (from the differences); later ones are too where a row's
-        order was uncertain, and otherwise come from the float32 products (relative
-        error about 1e-6). Among points at exactly the same distance (duplicates)
-        beyond the first k + 8 candidates, which ones are kept is deterministic but
+        distance, then by index. The neighbour sets and their order are those of exact
+        arithmetic on the float64 data: bfloat16 products with a certified error bound
+        (:mod:`lensnb.geometry.screen`) only exclude points, and the distances of the
+        survivors are computed in float64 (``|x|^2 + |y|^2 - 2 x.y`` on centred data,
+        from the differences where that loses digits: relative error about 1e-15).
+        Rows with more than 1,024 survivors (many points at nearly one distance) are
+        searched again in float64 against every point; among points at exactly the same
+        distance beyond their first k + 8, which ones are kept is deterministic but
         unspecified.
     """
     points = np.asarray(x)
@@ -143,202 +145,136 @@ def nearest_neighbors(x: np.ndarray, k: int, *, block_rows: int = _BLOCK_ROWS) -
     if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or not 1 <= k < n:
         raise LensError.bad_argument("k", k, f"an integer with 1 <= k < the number of points ({n})")
     k = int(k)
+    if not isinstance(block_rows, (int, np.integer)) or isinstance(block_rows, bool) or block_rows < 1:
+        raise LensError.bad_argument("block_rows", block_rows, "a positive integer")
+    block = -(-int(block_rows) // 64) * 64
     exact = torch.from_numpy(np.ascontiguousarray(points, dtype=np.float64))
-    exact = exact - exact.mean(dim=0)  # distances are unchanged; float32 products lose less
-    n_candidates = min(n - 1, k + _MARGIN)
+    exact = exact - exact.mean(dim=0)  # distances are unchanged; the products lose less
     indices = np.empty((n, k), dtype=np.int64)
     distances = np.empty((n, k), dtype=np.float64)
-    full: list[np.ndarray] = []
     with torch.inference_mode():
-        approx = exact.to(torch.float32)
-        squared = (approx * approx).sum(dim=1).to(torch.float64)  # (n,)
-        norms = squared.sqrt()
-        # rounding of |x|^2 + |y|^2 - 2 x.y in float32 (dot products of length dim):
-        # |error| <= 2 dim eps |x| |y| + 2 eps (|x|^2 + |y|^2)
-        eps = float(torch.finfo(torch.float32).eps)
-        dot_bound, add_bound = 2.0 * exact.shape[1] * eps, 2.0 * eps
-        all_values, all_candidates = _candidates(approx, squared.to(torch.float32), n_candidates, block_rows)
-        for start in range(0, n, block_rows):
-            stop = min(n, start + block_rows)
-            values = all_values[start:stop].to(torch.float64)
-            candidates = all_candidates[start:stop]
-            row_norms, row_squared = norms[start:stop, None], squared[start:stop, None]
-            cand = torch.from_numpy(candidates)
-            error = dot_bound * row_norms * norms[cand] + add_bound * (row_squared + squared[cand])
-            low, high = values - error, values + error
-            head = min(n_candidates, min(k, 2) + 1)  # exact distances for these first candidates
-            head_d = _exact_distances(exact, start, candidates[:, :head])
-            order = np.lexsort((candidates[:, :head], head_d), axis=1)
-            head_i = np.take_along_axis(candidates[:, :head], order, axis=1)
-            head_d = np.take_along_axis(head_d, order, axis=1)
-            needed = min(k, 2)
-            rows_i = np.concatenate([head_i, candidates[:, head:]], axis=1)[:, :k]
-            approx_d = np.sqrt(np.maximum(values[:, head:].numpy(), 0.0))
-            rows_d = np.concatenate([head_d, approx_d], axis=1)[:, :k]
-            uncertain = np.zeros(stop - start, dtype=bool)  # order within the candidates
-            if head < n_candidates:  # could a later candidate be nearer than the exact first `needed`?
-                uncertain |= low[:, head].numpy() <= head_d[:, needed - 1] ** 2
-            if k < n_candidates:  # is membership of the k-th uncertain?
-                uncertain |= (low[:, k] <= high[:, k - 1]).numpy()
-            outside_unsafe = np.zeros(stop - start, dtype=bool)
-            if n_candidates < n - 1:  # could a point outside the candidates belong?
-                outside = values[:, -1] - (
-                    dot_bound * norms[start:stop] * float(norms.max())
-                    + add_bound * (squared[start:stop] + float(squared.max()))
-                )
-                outside_unsafe = (high[:, min(k, n_candidates) - 1] >= outside).numpy()
-            refine = np.flatnonzero(uncertain & ~outside_unsafe)
-            if len(refine):  # exact distances of all their candidates
-                found_d = _exact_distances(exact, refine + start, candidates[refine])
-                order = np.lexsort((candidates[refine], found_d), axis=1)[:, :k]
-                rows_i[refine] = np.take_along_axis(candidates[refine], order, axis=1)
-                rows_d[refine] = np.take_along_axis(found_d, order, axis=1)
-            order = np.lexsort((rows_i, rows_d), axis=1)
-            indices[start:stop] = np.take_along_axis(rows_i, order, axis=1)
-            distances[start:stop] = np.take_along_axis(rows_d, order, axis=1)
-            if outside_unsafe.any():
-                full.append(np.flatnonzero(outside_unsafe) + start)
-        if full:  # rare: search these rows again in float64 against every point
-            rows = np.concatenate(full)
-            all_squared = (exact * exact).sum(dim=1)[None, :]
-            for s in range(0, len(rows), block_rows):
-                part = rows[s : s + block_rows]
-                d2 = all_squared - 2.0 * (exact[part] @ exact.T)
-                d2[torch.arange(len(part)), torch.from_numpy(part)] = float("inf")
-                candidates = torch.topk(d2, n_candidates, dim=1, largest=False, sorted=True).indices.numpy()
-                found_d = _exact_distances(exact, part, candidates)
-                order = np.lexsort((candidates, found_d), axis=1)[:, :k]
-                indices[part] = np.take_along_axis(candidates, order, axis=1)
-                distances[part] = np.take_along_axis(found_d, order, axis=1)
+        squared = (exact * exact).sum(dim=1)
+        if float(squared.max()) == 0.0:  # every point the same
+            _search_all(exact, squared, np.arange(n), k, indices, distances)
+            return Neighbors(indices, distances)
+        bounds = ScreenBounds.of(exact, -(-n // 64) * 64)
+        again: list[np.ndarray] = []
+        for start, parts in screen_candidates(bounds, k, block):
+            stop = min(n, start + block)
+            found_i, found_d, unsure = _select(exact, squared, parts, start, stop, k)
+            indices[start:stop], distances[start:stop] = found_i, found_d
+            again.append(unsure + start)
+        rows = np.concatenate(again)
+        if len(rows):
+            _search_all(exact, squared, rows, k, indices, distances)
     return Neighbors(indices, distances)
 
 
-def _candidates(approx: torch.Tensor, squared: torch.Tensor, count: int, block_rows: int):
-    """The ``count`` nearest candidates of every row by float32 squared distance.
+_MOST_SURVIVORS = 1024  # candidates per row held for the exact ranking; rows with more are searched again
 
-    Each pair of row blocks (I, J), I <= J, is multiplied once: the block of squared
-    distances serves I's rows (its columns are J's points) and J's rows (its rows are
-    I's points), half the products of a row-by-row search (10,000 MiniLM tokens x 384:
-    1.23x faster than one product per row block against all points, the same
-    neighbours). Each block's ``count`` best per row and per column are held and merged
-    (:func:`_add`); a row block's list is final once its last pair is done. A point
-    outside a row's candidates has a float32 value at least that of the last one: every
-    selection and merge keeps ``count`` entries no larger than what it drops.
+
+def _select(exact: torch.Tensor, squared: torch.Tensor, parts: list[Survivors], start: int, stop: int, k: int):
+    """The k nearest of each row of a block among its screened candidates, ranked exactly.
 
     Returns
     -------
-    values : Tensor of float32, shape (n_points, count)
-        The candidates' float32 squared distances ``|x|^2 + |y|^2 - 2 x.y``, ascending.
-    indices : ndarray of int64, shape (n_points, count)
+    indices : ndarray of int64, shape (stop - start, k)
+    distances : ndarray of float64, shape (stop - start, k)
+    unsure : ndarray of int64
+        Rows (within the block) to search again against every point: more than
+        ``_MOST_SURVIVORS`` candidates, or (never, for a sound screen) fewer than k.
     """
-    n = approx.shape[0]
-    starts = list(range(0, n, block_rows))
-    pending: list[list[tuple[torch.Tensor, torch.Tensor]]] = [[] for _ in starts]  # per row block
-    best_values = torch.empty((n, count), dtype=torch.float32)
-    best_indices = torch.empty((n, count), dtype=torch.int64)
-    for row_block, row_start in enumerate(starts):
-        row_stop = min(n, row_start + block_rows)
-        for column_block in range(row_block, len(starts)):
-            column_start = starts[column_block]
-            column_stop = min(n, column_start + block_rows)
-            block = torch.addmm(
-                squared[None, column_start:column_stop], approx[row_start:row_stop],
-                approx[column_start:column_stop].T, alpha=-2.0,
-            ).add_(squared[row_start:row_stop, None])  # fmt: skip
-            if column_block == row_block:
-                block.fill_diagonal_(float("inf"))  # the point itself
-            values, found = _smallest(block, count, "row")
-            _add(pending[row_block], values, found + column_start, count)
-            if column_block != row_block:
-                values, found = _smallest(block, count, "column")
-                _add(pending[column_block], values, found + row_start, count)
-        # every block pair with this row block is done: its rows' candidates are final
-        ((values, found),) = _merged(pending[row_block], count)
-        pending[row_block] = []
-        values, order = torch.sort(values, dim=1, stable=True)
-        best_values[row_start:row_stop] = values
-        best_indices[row_start:row_stop] = torch.gather(found, 1, order)
-    return best_values, best_indices.numpy()
+    n = exact.shape[0]
+    rows = stop - start
+    found = []
+    counts = torch.zeros(rows, dtype=torch.int64)
+    for part in parts:
+        query, neighbour = part.queries, part.neighbours + part.neighbour_start
+        keep = (neighbour < n) & (neighbour != query + start)  # padding, the point itself
+        if not bool(keep.all()):
+            query, neighbour = query[keep], neighbour[keep]
+        per_row = torch.bincount(query, minlength=rows)
+        offsets = torch.cumsum(per_row, 0) - per_row
+        squared_distances = _exact_squared_distances(exact, squared, start, query, neighbour, per_row)
+        position = counts[query] + torch.arange(len(query)) - offsets[query]
+        found.append((query, neighbour, squared_distances, position))
+        counts += per_row
+    unsure = (counts > _MOST_SURVIVORS) | (counts < k)
+    any_unsure = bool(unsure.any())
+    width = max(k, int(counts[~unsure].max()) if not bool(unsure.all()) else k)
+    dense = torch.full((rows * width,), float("inf"), dtype=torch.float64)
+    owners = torch.full((rows * width,), n, dtype=torch.int64)
+    for query, neighbour, squared_distances, position in found:
+        if any_unsure:
+            keep = ~unsure[query]
+            query, neighbour, squared_distances, position = (
+                query[keep], neighbour[keep], squared_distances[keep], position[keep]
+            )  # fmt: skip
+        flat = query * width + position
+        dense[flat] = squared_distances
+        owners[flat] = neighbour
+    dense, owners = dense.view(rows, width), owners.view(rows, width)
+    values, order = torch.topk(dense, min(k + 1, width), dim=1, largest=False, sorted=True)
+    chosen = torch.gather(owners, 1, order)
+    values, chosen = values.numpy(), chosen.numpy()
+    tied = np.flatnonzero((values[:, 1:] == values[:, :-1]).any(axis=1) & ~unsure.numpy())
+    for row in tied:  # equal distances: the lower index first, over all the row's candidates
+        candidates = owners[row].numpy()
+        order_row = np.lexsort((candidates, dense[row].numpy()))[:k]
+        values[row, :k], chosen[row, :k] = dense[row].numpy()[order_row], candidates[order_row]
+    return chosen[:, :k], np.sqrt(values[:, :k]), np.flatnonzero(unsure.numpy())
 
 
-_PENDING = 4  # candidate lists a row block holds before they are merged into one
+def _exact_squared_distances(
+    exact: torch.Tensor, squared: torch.Tensor, start: int, query: torch.Tensor, neighbour: torch.Tensor,
+    per_row: torch.Tensor,
+) -> torch.Tensor:  # fmt: skip
+    """float64 squared distances of rows ``start + query`` (ascending) to ``neighbour``: (m,).
+
+    ``|x|^2 + |y|^2 - 2 x.y`` by a sampled product; where that is below 1e-6 of the
+    squared norms (it has lost digits), from the differences."""
+    n = exact.shape[0]
+    rows = len(per_row)
+    crow = torch.zeros(rows + 1, dtype=torch.int64)
+    torch.cumsum(per_row, 0, out=crow[1:])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "sparse CSR support is in beta"
+        pattern = torch.sparse_csr_tensor(
+            crow, neighbour, torch.zeros(len(neighbour), dtype=torch.float64), size=(rows, n), check_invariants=False
+        )
+        dots = torch.sparse.sampled_addmm(pattern, exact[start : start + rows], exact.T, beta=0.0).values()
+    norms = squared[query + start] + squared[neighbour]
+    result = norms - 2.0 * dots
+    close = result <= 1e-6 * norms
+    if bool(close.any()):
+        where = close.nonzero().squeeze(1)
+        difference = exact[query[where] + start] - exact[neighbour[where]]
+        result[where] = (difference * difference).sum(dim=1)
+    return result.clamp_(min=0.0)
 
 
-def _add(pending: list, values: torch.Tensor, indices: torch.Tensor, count: int) -> None:
-    """Hold a block's candidates (b, count) for its rows; merge once ``_PENDING`` are held."""
-    pending.append((values, indices))
-    if len(pending) >= _PENDING:
-        pending[:] = _merged(pending, count)
+def _search_all(
+    exact: torch.Tensor, squared: torch.Tensor, rows: np.ndarray, k: int, indices: np.ndarray, distances: np.ndarray
+) -> None:
+    """Search ``rows`` again in float64 against every point (rare: rows with too many survivors)."""
+    n = exact.shape[0]
+    n_candidates = min(n - 1, k + _MARGIN)
+    all_squared = squared[None, :]
+    for s in range(0, len(rows), _BLOCK_ROWS):
+        part = rows[s : s + _BLOCK_ROWS]
+        d2 = all_squared - 2.0 * (exact[part] @ exact.T)
+        d2[torch.arange(len(part)), torch.from_numpy(part)] = float("inf")
+        candidates = torch.topk(d2, n_candidates, dim=1, largest=False, sorted=True).indices.numpy()
+        found_d = _exact_distances(exact, part, candidates)
+        order = np.lexsort((candidates, found_d), axis=1)[:, :k]
+        indices[part] = np.take_along_axis(candidates, order, axis=1)
+        distances[part] = np.take_along_axis(found_d, order, axis=1)
 
 
-def _merged(pending: list, count: int) -> list:
-    """The ``count`` smallest of the held candidate lists of a row block, as one list."""
-    if len(pending) == 1:
-        return pending
-    values, position = torch.topk(torch.cat([v for v, _ in pending], dim=1), count, dim=1, largest=False, sorted=False)
-    return [(values, torch.gather(torch.cat([i for _, i in pending], dim=1), 1, position))]
-
-
-_GROUPS = 8  # a line's entries fall into classes of this many before the top-k
-
-
-def _smallest(block: torch.Tensor, count: int, per: str) -> tuple[torch.Tensor, torch.Tensor]:
-    """The ``min(count, length)`` smallest entries of each row (``per="row"``) or each
-    column (``per="column"``) of ``block``, and where they are along it.
-
-    The ``length`` entries of a line fall into ``g = ceil(length / 8)`` classes,
-    position ``j`` into class ``j mod g``. Each class has a minimum (a contiguous,
-    vectorised reduction, for columns as for rows: the block is never transposed), and
-    a line's ``count`` smallest entries all lie in the ``count`` classes with the
-    smallest minima: those minima are ``count`` entries no larger than any class left
-    out. The top-k then runs on the ``8 count`` entries of those classes instead of the
-    whole line. Entries equal to the last value kept may be any of the tied ones.
-
-    Returns
-    -------
-    values : Tensor of float32, shape (n_lines, count)
-        Unordered; padded with inf where the line is shorter than ``count``.
-    positions : Tensor of int64, shape (n_lines, count)
-        Column (per row) or row (per column) of each value.
-    """
-    by_row = per == "row"
-    n_lines, length = block.shape if by_row else block.shape[::-1]
-    classes = -(-length // _GROUPS)
-    if classes <= count:
-        values, found = torch.topk(block if by_row else block.T, min(count, length), dim=1, largest=False, sorted=False)
-        return _padded(values, found, count)
-    missing = classes * _GROUPS - length
-    if by_row:
-        padded = torch.nn.functional.pad(block, (0, missing), value=float("inf")) if missing else block
-        minima = padded.view(n_lines, _GROUPS, classes).amin(dim=1)  # (rows, classes)
-    else:
-        padded = torch.nn.functional.pad(block, (0, 0, 0, missing), value=float("inf")) if missing else block
-        minima = padded.view(_GROUPS, classes, n_lines).amin(dim=0).T  # (columns, classes)
-    _, chosen = torch.topk(minima, count, dim=1, largest=False, sorted=False)
-    found = (chosen[:, :, None] + torch.arange(_GROUPS) * classes).reshape(n_lines, -1)
-    line = torch.arange(n_lines)[:, None]
-    width = padded.shape[1]
-    flat = line * width + found if by_row else found * width + line
-    values, position = torch.topk(torch.take(padded, flat), count, dim=1, largest=False, sorted=False)
-    return values, torch.gather(found, 1, position)
-
-
-def _padded(values: torch.Tensor, indices: torch.Tensor, count: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """``values`` and ``indices`` (b, c <= count), padded with inf and 0 to (b, count)."""
-    missing = count - values.shape[1]
-    if missing == 0:
-        return values, indices
-    return (
-        torch.nn.functional.pad(values, (0, missing), value=float("inf")),
-        torch.nn.functional.pad(indices, (0, missing), value=0),
-    )
-
-
-def _exact_distances(exact: torch.Tensor, rows, candidates: np.ndarray) -> np.ndarray:
-    """float64 distances, from the differences, between ``rows`` (a start offset or an
-    index array) and their candidates (b, c): shape (b, c)."""
+def _exact_distances(exact: torch.Tensor, rows: np.ndarray, candidates: np.ndarray) -> np.ndarray:
+    """float64 distances, from the differences, between ``rows`` and their candidates (b, c): (b, c)."""
     b, c = candidates.shape
-    row_index = torch.arange(rows, rows + b) if isinstance(rows, (int, np.integer)) else torch.from_numpy(rows)
+    row_index = torch.from_numpy(rows)
     cand = torch.from_numpy(candidates)
     out = torch.empty((b, c), dtype=torch.float64)
     step = max(1, 8_000_000 // max(1, c * exact.shape[1]))  # bound the (rows, c, dim) temporary

@@ -46,34 +46,93 @@ def brute_knn(x: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_neighbors_are_exact(dtype):
     rng = np.random.default_rng(1)
-    x = (rng.normal(size=(700, 24)) * 3 + 40).astype(dtype)  # far from the origin: float32 products lose digits
+    x = (rng.normal(size=(700, 24)) * 3 + 40).astype(dtype)  # far from the origin: low-precision products lose digits
     found = nearest_neighbors(x, 12, block_rows=128)
     indices, distances = brute_knn(x.astype(np.float64), 12)
     np.testing.assert_array_equal(found.indices, indices)  # the sets and their order are exact
-    np.testing.assert_allclose(found.distances[:, :2], distances[:, :2], rtol=1e-12, atol=1e-12)
-    np.testing.assert_allclose(found.distances, distances, rtol=2e-6)  # later ones: float32 products
+    np.testing.assert_allclose(found.distances, distances, rtol=1e-12, atol=1e-12)
 
 
-@pytest.mark.parametrize("n, block_rows, k", [(1000, 403, 5), (999, 256, 9), (1200, 1200, 3), (301, 77, 30)])
+@pytest.mark.parametrize(
+    "n, block_rows, k", [(1000, 403, 5), (999, 256, 9), (1200, 1200, 3), (301, 77, 30), (90, 64, 40)]
+)
 def test_neighbors_exact_across_blocks_and_classes(n, block_rows, k):
-    """Blocks wider than 8 x the candidates select through class minima, rows and
-    columns of each block pair alike; blocks that are not multiples of 8 are padded."""
+    """Blocks are rounded up to multiples of 64 and the data padded; the screen pools
+    classes of 64, 32, 16 or 8 points, or none for the smallest sets."""
     rng = np.random.default_rng(n)
     x = rng.normal(size=(n, 16)) @ rng.normal(size=(16, 40)) + 5.0
     found = nearest_neighbors(x, k, block_rows=block_rows)
     indices, distances = brute_knn(x, k)
     np.testing.assert_array_equal(found.indices, indices)
-    np.testing.assert_allclose(found.distances, distances, rtol=2e-6)
+    np.testing.assert_allclose(found.distances, distances, rtol=1e-12)
 
 
-def test_neighbors_with_duplicates_stay_finite_and_exact():
-    rng = np.random.default_rng(2)
-    x = rng.normal(size=(300, 8))
-    x[150:] = x[:150]  # every point has a copy
-    found = nearest_neighbors(x, 5)
-    assert (found.distances[:, 0] == 0).all() and found.duplicates().all()
-    np.testing.assert_allclose(found.distances[:, :2], brute_knn(x, 5)[1][:, :2], atol=1e-12)
-    np.testing.assert_allclose(found.distances, brute_knn(x, 5)[1], rtol=2e-6, atol=1e-6)
+def test_neighbors_exact_without_native_bfloat16(monkeypatch):
+    """Where the CPU has no native bfloat16, the screen multiplies the same operands in
+    float32; the result is the same."""
+    import torch
+
+    from lensnb.geometry import screen
+
+    rng = np.random.default_rng(8)
+    x = rng.normal(size=(700, 20)) @ rng.normal(size=(20, 48))
+    native = nearest_neighbors(x, 10, block_rows=256)
+    monkeypatch.setattr(screen, "_product_dtype", lambda: torch.float32)
+    emulated = nearest_neighbors(x, 10, block_rows=256)
+    np.testing.assert_array_equal(emulated.indices, native.indices)
+    np.testing.assert_array_equal(emulated.distances, native.distances)
+    np.testing.assert_array_equal(emulated.indices, brute_knn(x, 10)[0])
+
+
+def test_neighbors_exact_with_mixed_norms_and_near_ties():
+    """Norms from 1e-3 to 1e3 (the screen's bound scales with each pair's norms) and
+    neighbours nearly tied (within 1e-9): the order is still that of exact arithmetic."""
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(900, 30)) * np.exp(rng.uniform(np.log(1e-3), np.log(1e3), size=(900, 1)))
+    x[450:460] = x[440] + 1e-9 * rng.normal(size=(10, 30))  # a tight cluster
+    found = nearest_neighbors(x, 15, block_rows=256)
+    indices, distances = brute_knn(x, 15)
+    np.testing.assert_array_equal(found.indices, indices)
+    np.testing.assert_allclose(found.distances, distances, rtol=1e-6, atol=1e-12)
+
+
+def test_neighbors_with_many_copies_fall_back_to_the_full_search():
+    """1,200 copies of one point: each copy has more candidates than the exact ranking
+    holds, so its row is searched again against every point; the distances are exact
+    and the neighbours of the other points untouched."""
+    rng = np.random.default_rng(6)
+    x = rng.normal(size=(1500, 8))
+    x[:1200] = x[0]
+    found = nearest_neighbors(x, 6)
+    _, distances = brute_knn(x, 6)
+    np.testing.assert_allclose(found.distances, distances, rtol=1e-12)
+    assert (found.distances[:1200] == 0).all() and set(np.unique(found.indices[:1200])) <= set(range(1200))
+    indices, _ = brute_knn(x, 6)
+    np.testing.assert_array_equal(found.indices[1200:], indices[1200:])
+
+
+def test_screen_bounds_hold_for_every_pair():
+    """The bfloat16 products lie in the interval the screen relies on, for every pair."""
+    import torch
+
+    from lensnb.geometry.screen import _AFTER_OUTPUT, ScreenBounds
+
+    rng = np.random.default_rng(7)
+    x = rng.normal(size=(300, 50)) * np.exp(rng.normal(size=(300, 1))) + rng.normal(size=50)
+    centred = torch.from_numpy(x - x.mean(axis=0))
+    bounds = ScreenBounds.of(centred, 320)
+    product = (bounds.rows @ bounds.columns.T)[:300, :300].to(torch.float64)
+    scale = float(bounds.norms[0]) / float(centred[0].norm())
+    scaled = centred * scale
+    true = -0.5 * ((scaled[:, None, :] - scaled[None, :, :]) ** 2).sum(-1)  # -d^2 / 2, scaled
+    norms = bounds.norms[:300]
+    slack = bounds.slack[:, None] + 1e-15 * true.abs()  # float64 reference rounding
+    unrounded_high = product + _AFTER_OUTPUT * product.abs()
+    unrounded_low = product - _AFTER_OUTPUT * product.abs()
+    assert bool((unrounded_high >= true - bounds.spread * norms[:, None] * norms[None, :] - slack).all())
+    assert bool((unrounded_low <= true + slack).all())
+    lowered_by = (true - product).max()  # the products are lowered by the bound: mostly below the truth
+    assert float(lowered_by) > 0
 
 
 @pytest.mark.parametrize("bad", [np.nan, np.inf])
