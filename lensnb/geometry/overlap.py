@@ -195,7 +195,10 @@ def overlap_matrix(first: list[np.ndarray], second: list[np.ndarray], symmetric:
     values = np.empty((len(first), len(second)))
     for i, ia in enumerate(first):
         for j, ib in enumerate(second):
-            values[i, j] = values[j, i] if symmetric and j < i else overlap_of_neighbors(ia, ib)
+            if symmetric and j < i:
+                values[i, j] = values[j, i]
+            else:  # a list against itself: every neighbour shared, exactly 1
+                values[i, j] = 1.0 if symmetric and i == j else overlap_of_neighbors(ia, ib)
     return values
 
 
