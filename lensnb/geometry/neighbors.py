@@ -153,11 +153,11 @@ def nearest_neighbors(x: np.ndarray, k: int, *, block_rows: int = _BLOCK_ROWS) -
     indices = np.empty((n, k), dtype=np.int64)
     distances = np.empty((n, k), dtype=np.float64)
     with torch.inference_mode():
-        squared = (exact * exact).sum(dim=1)
+        squared = torch.einsum("ij,ij->i", exact, exact)
         if float(squared.max()) == 0.0:  # every point the same
             _search_all(exact, squared, np.arange(n), k, indices, distances)
             return Neighbors(indices, distances)
-        bounds = ScreenBounds.of(exact, -(-n // 64) * 64)
+        bounds = ScreenBounds.of(exact, squared, -(-n // 64) * 64)
         again: list[np.ndarray] = []
         for start, parts in screen_candidates(bounds, k, block):
             stop = min(n, start + block)

@@ -5,19 +5,21 @@ cheapest look is a bfloat16 matrix product (on CPUs with AMX or AVX512-BF16 abou
 float32 one). Its values are rough (8 significant bits), so they are used only to
 *exclude* points, with an error bound that holds for every pair:
 
-1. **Bound the k-th neighbour.** Each block of the product ``-d^2 / 2`` (lowered by
-   the error bound) is reduced to class maxima: the points of a row fall into classes of
-   ``pool`` interleaved points, and the k-th largest class maximum of a row is k
+1. **Bound the k-th neighbour.** Each block of the product ``-d^2 / 2``, lowered by
+   its error bound, is reduced to class maxima: the points of a row fall into classes
+   of ``pool`` interleaved points, and the k-th largest class maximum of a row is k
    distinct points, so it bounds the row's k-th true value from below.
-2. **Screen.** The product is formed again, raised by the error bound; a point
-   survives for a row only if its value reaches the row's bound. Classes of 8 are
-   skipped whole when their maximum does not.
+2. **Screen.** The same products (kept, or formed again for large sets) are compared
+   with each row's bound, widened by the pair's own error bound; a point survives for a
+   row only if it reaches it. Classes of 8 are skipped whole when their maximum does
+   not reach the bound at their largest norm.
 
 The survivors of a row contain its exact k nearest neighbours (the bound of
 :class:`ScreenBounds` covers the rounding of the inputs, of the squared norms, of the
 float32 accumulation and of the bfloat16 output); their distances are then computed
-exactly by the caller. Each pair of row blocks is multiplied once per pass and read by
-rows and by columns.
+exactly by the caller. Each pair of row blocks is multiplied once (per pass, when the
+products are not kept) and read by rows and by columns. On the 7 MiniLM layers
+(10,000 tokens x 384, k = 30) 47-70 points survive per row.
 """
 
 from __future__ import annotations
@@ -74,10 +76,10 @@ class ScreenBounds:
     n_points: int
 
     @classmethod
-    def of(cls, centred: torch.Tensor, padded: int) -> ScreenBounds:
-        """Operands for the rows of ``centred`` (n, dim) float64 (not all zero), padded to ``padded`` rows."""
+    def of(cls, centred: torch.Tensor, squared: torch.Tensor, padded: int) -> ScreenBounds:
+        """Operands for the rows of ``centred`` (n, dim) float64 (not all zero), whose
+        squared norms are ``squared`` (n,), padded to ``padded`` rows."""
         n, dim = centred.shape
-        squared = (centred * centred).sum(dim=1)
         scale = 2.0 ** -math.floor(0.5 * math.log2(float(squared.max())))  # exact: scaled norms below 2
         half = squared * (scale * scale / 2.0)
         high = half.to(torch.float32).to(torch.bfloat16)
@@ -89,7 +91,7 @@ class ScreenBounds:
         width = dim + 5
         rows = torch.zeros((padded, width), dtype=torch.bfloat16)
         columns = torch.zeros((padded, width), dtype=torch.bfloat16)
-        rows[:n, :dim] = (centred * scale).to(torch.float32).to(torch.bfloat16)
+        rows[:n, :dim].copy_(centred * scale)
         columns[:n, :dim] = rows[:n, :dim]
         rows[:, dim : dim + 2] = 1.0
         columns[:, dim + 2 : dim + 4] = 1.0

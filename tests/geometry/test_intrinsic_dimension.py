@@ -120,7 +120,7 @@ def test_screen_bounds_hold_for_every_pair():
     rng = np.random.default_rng(7)
     x = rng.normal(size=(300, 50)) * np.exp(rng.normal(size=(300, 1))) + rng.normal(size=50)
     centred = torch.from_numpy(x - x.mean(axis=0))
-    bounds = ScreenBounds.of(centred, 320)
+    bounds = ScreenBounds.of(centred, (centred * centred).sum(dim=1), 320)
     product = (bounds.rows @ bounds.columns.T)[:300, :300].to(torch.float64)
     scale = float(bounds.norms[0]) / float(centred[0].norm())
     scaled = centred * scale
