@@ -28,7 +28,6 @@ from lensnb.geometry.screen import ScreenBounds, Survivors, screen_candidates
 __all__ = ["Neighbors", "NeighborCache", "nearest_neighbors", "data_key"]
 
 _BLOCK_ROWS = 2048
-_MARGIN = 8  # extra candidates per row of the float64 search, re-ranked from the differences
 
 
 @dataclass(frozen=True)
@@ -128,9 +127,9 @@ def nearest_neighbors(x: np.ndarray, k: int, *, block_rows: int = _BLOCK_ROWS) -
         survivors are computed in float64 (``|x|^2 + |y|^2 - 2 x.y`` on centred data,
         from the differences where that loses digits: relative error about 1e-15).
         Rows with more than 1,024 survivors (many points at nearly one distance) are
-        searched again in float64 against every point; among points at exactly the same
-        distance beyond their first k + 8, which ones are kept is deterministic but
-        unspecified.
+        searched again in float64 against every point. Distances that may be equal
+        (within the rounding of the float64 products) are compared from the
+        differences of the data as given, and equal ones ranked by index.
     """
     points = np.asarray(x)
     if points.ndim != 2:
@@ -148,33 +147,39 @@ def nearest_neighbors(x: np.ndarray, k: int, *, block_rows: int = _BLOCK_ROWS) -
     if not isinstance(block_rows, (int, np.integer)) or isinstance(block_rows, bool) or block_rows < 1:
         raise LensError.bad_argument("block_rows", block_rows, "a positive integer")
     block = -(-int(block_rows) // 64) * 64
-    exact = torch.from_numpy(np.ascontiguousarray(points, dtype=np.float64))
-    exact = exact - exact.mean(dim=0)  # distances are unchanged; the products lose less
+    original = torch.from_numpy(np.ascontiguousarray(points, dtype=np.float64))
+    exact = original - original.mean(dim=0)  # distances are unchanged; the products lose less
     indices = np.empty((n, k), dtype=np.int64)
     distances = np.empty((n, k), dtype=np.float64)
     with torch.inference_mode():
         squared = torch.einsum("ij,ij->i", exact, exact)
         if float(squared.max()) == 0.0:  # every point the same
-            _search_all(exact, squared, np.arange(n), k, indices, distances)
+            _search_all(exact, original, squared, np.arange(n), k, indices, distances)
             return Neighbors(indices, distances)
         bounds = ScreenBounds.of(exact, squared, -(-n // 64) * 64)
         again: list[np.ndarray] = []
         for start, parts in screen_candidates(bounds, k, block):
             stop = min(n, start + block)
-            found_i, found_d, unsure = _select(exact, squared, parts, start, stop, k)
+            found_i, found_d, unsure = _select(exact, original, squared, parts, start, stop, k)
             indices[start:stop], distances[start:stop] = found_i, found_d
             again.append(unsure + start)
         rows = np.concatenate(again)
         if len(rows):
-            _search_all(exact, squared, rows, k, indices, distances)
+            _search_all(exact, original, squared, rows, k, indices, distances)
     return Neighbors(indices, distances)
 
 
 _MOST_SURVIVORS = 1024  # candidates per row held for the exact ranking; rows with more are searched again
 
 
-def _select(exact: torch.Tensor, squared: torch.Tensor, parts: list[Survivors], start: int, stop: int, k: int):
+def _select(
+    exact: torch.Tensor, original: torch.Tensor, squared: torch.Tensor, parts: list[Survivors], start: int, stop: int,
+    k: int,
+):  # fmt: skip
     """The k nearest of each row of a block among its screened candidates, ranked exactly.
+
+    ``exact`` is the centred data and ``squared`` its squared norms; ``original`` the data
+    as given, whose differences decide between distances that may be equal.
 
     Returns
     -------
@@ -195,7 +200,7 @@ def _select(exact: torch.Tensor, squared: torch.Tensor, parts: list[Survivors], 
             query, neighbour = query[keep], neighbour[keep]
         per_row = torch.bincount(query, minlength=rows)
         offsets = torch.cumsum(per_row, 0) - per_row
-        squared_distances = _exact_squared_distances(exact, squared, start, query, neighbour, per_row)
+        squared_distances = _exact_squared_distances(exact, original, squared, start, query, neighbour, per_row)
         position = counts[query] + torch.arange(len(query)) - offsets[query]
         found.append((query, neighbour, squared_distances, position))
         counts += per_row
@@ -216,18 +221,38 @@ def _select(exact: torch.Tensor, squared: torch.Tensor, parts: list[Survivors], 
     dense, owners = dense.view(rows, width), owners.view(rows, width)
     values, order = torch.topk(dense, min(k + 1, width), dim=1, largest=False, sorted=True)
     chosen = torch.gather(owners, 1, order)
-    values, chosen = values.numpy(), chosen.numpy()
-    tied = np.flatnonzero((values[:, 1:] == values[:, :-1]).any(axis=1) & ~unsure.numpy())
-    for row in tied:  # equal distances: the lower index first, over all the row's candidates
-        candidates = owners[row].numpy()
-        order_row = np.lexsort((candidates, dense[row].numpy()))[:k]
-        values[row, :k], chosen[row, :k] = dense[row].numpy()[order_row], candidates[order_row]
-    return chosen[:, :k], np.sqrt(values[:, :k]), np.flatnonzero(unsure.numpy())
+    # distances within the products' rounding of each other may be equal in exact arithmetic:
+    # those rows are ranked again by distances from the differences, then by index
+    tolerance = (exact.shape[1] + 4) * 2.0**-52 * (squared[start:stop] + squared.max())
+    near = ((values[:, 1:] - values[:, :-1]) <= tolerance[:, None]).any(dim=1) & ~unsure
+    if bool(near.any()):
+        rows_near = near.nonzero().squeeze(1)
+        values[rows_near], chosen[rows_near] = _ranked_from_differences(
+            original, dense[rows_near], owners[rows_near], rows_near + start, values[rows_near, -1] + tolerance[rows_near],
+            values.shape[1],
+        )  # fmt: skip
+    return chosen[:, :k].numpy(), values[:, :k].sqrt().numpy(), np.flatnonzero(unsure.numpy())
+
+
+def _ranked_from_differences(
+    original: torch.Tensor, dense: torch.Tensor, owners: torch.Tensor, queries: torch.Tensor, limits: torch.Tensor,
+    count: int,
+) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
+    """The ``count`` nearest of some rows' candidates (r, width), by squared distances
+    recomputed from the differences where they are at most ``limits`` (r,), then by index."""
+    dense = dense.clone()
+    row, column = ((dense <= limits[:, None]) & dense.isfinite()).nonzero(as_tuple=True)
+    difference = original[queries[row]] - original[owners[row, column]]
+    dense[row, column] = (difference * difference).sum(dim=1)
+    by_index = torch.argsort(owners, dim=1, stable=True)
+    dense, owners = torch.gather(dense, 1, by_index), torch.gather(owners, 1, by_index)
+    by_distance = torch.argsort(dense, dim=1, stable=True)[:, :count]
+    return torch.gather(dense, 1, by_distance), torch.gather(owners, 1, by_distance)
 
 
 def _exact_squared_distances(
-    exact: torch.Tensor, squared: torch.Tensor, start: int, query: torch.Tensor, neighbour: torch.Tensor,
-    per_row: torch.Tensor,
+    exact: torch.Tensor, original: torch.Tensor, squared: torch.Tensor, start: int, query: torch.Tensor,
+    neighbour: torch.Tensor, per_row: torch.Tensor,
 ) -> torch.Tensor:  # fmt: skip
     """float64 squared distances of rows ``start + query`` (ascending) to ``neighbour``: (m,).
 
@@ -248,37 +273,34 @@ def _exact_squared_distances(
     close = result <= 1e-6 * norms
     if bool(close.any()):
         where = close.nonzero().squeeze(1)
-        difference = exact[query[where] + start] - exact[neighbour[where]]
+        difference = original[query[where] + start] - original[neighbour[where]]
         result[where] = (difference * difference).sum(dim=1)
     return result.clamp_(min=0.0)
 
 
 def _search_all(
-    exact: torch.Tensor, squared: torch.Tensor, rows: np.ndarray, k: int, indices: np.ndarray, distances: np.ndarray
-) -> None:
-    """Search ``rows`` again in float64 against every point (rare: rows with too many survivors)."""
+    exact: torch.Tensor, original: torch.Tensor, squared: torch.Tensor, rows: np.ndarray, k: int, indices: np.ndarray,
+    distances: np.ndarray,
+) -> None:  # fmt: skip
+    """Search ``rows`` again in float64 against every point (rare: rows with more
+    candidates than the exact ranking holds, such as the copies of a much-repeated point).
+
+    Every point within the float64 products' rounding of the k-th is ranked by its
+    distance from the differences, then by index."""
     n = exact.shape[0]
-    n_candidates = min(n - 1, k + _MARGIN)
-    all_squared = squared[None, :]
-    for s in range(0, len(rows), _BLOCK_ROWS):
-        part = rows[s : s + _BLOCK_ROWS]
-        d2 = all_squared - 2.0 * (exact[part] @ exact.T)
-        d2[torch.arange(len(part)), torch.from_numpy(part)] = float("inf")
-        candidates = torch.topk(d2, n_candidates, dim=1, largest=False, sorted=True).indices.numpy()
-        found_d = _exact_distances(exact, part, candidates)
-        order = np.lexsort((candidates, found_d), axis=1)[:, :k]
-        indices[part] = np.take_along_axis(candidates, order, axis=1)
-        distances[part] = np.take_along_axis(found_d, order, axis=1)
+    tolerance = (exact.shape[1] + 4) * 2.0**-52 * (squared + squared.max())
+    for s in range(0, len(rows), _FALLBACK_ROWS):
+        part = torch.from_numpy(rows[s : s + _FALLBACK_ROWS])
+        d2 = squared[part, None] + squared[None, :] - 2.0 * (exact[part] @ exact.T)
+        d2[torch.arange(len(part)), part] = float("inf")
+        kth = torch.topk(d2, k, dim=1, largest=False, sorted=True).values[:, -1]
+        row, column = (d2 <= (kth + tolerance[part])[:, None]).nonzero(as_tuple=True)  # columns ascending
+        difference = original[part[row]] - original[column]
+        found = torch.full((len(part), n), float("inf"), dtype=torch.float64)
+        found[row, column] = (difference * difference).sum(dim=1)
+        order = torch.argsort(found, dim=1, stable=True)[:, :k]  # equal distances: the lower index first
+        indices[part.numpy()] = order.numpy()
+        distances[part.numpy()] = torch.gather(found, 1, order).sqrt().numpy()
 
 
-def _exact_distances(exact: torch.Tensor, rows: np.ndarray, candidates: np.ndarray) -> np.ndarray:
-    """float64 distances, from the differences, between ``rows`` and their candidates (b, c): (b, c)."""
-    b, c = candidates.shape
-    row_index = torch.from_numpy(rows)
-    cand = torch.from_numpy(candidates)
-    out = torch.empty((b, c), dtype=torch.float64)
-    step = max(1, 8_000_000 // max(1, c * exact.shape[1]))  # bound the (rows, c, dim) temporary
-    for s in range(0, b, step):
-        diff = exact[cand[s : s + step]] - exact[row_index[s : s + step], None, :]
-        out[s : s + step] = torch.linalg.vector_norm(diff, dim=2)
-    return out.numpy()
+_FALLBACK_ROWS = 256

@@ -130,7 +130,7 @@ class Survivors:
     neighbour_start: int
 
 
-_KEEP_BYTES = 640 * 2**20  # products and class maxima kept between the passes up to this size
+_KEEP_BYTES = 256 * 2**20  # products and class maxima kept between the passes up to this size
 
 
 def screen_candidates(bounds: ScreenBounds, k: int, block: int) -> Iterator[tuple[int, list[Survivors]]]:
@@ -273,14 +273,12 @@ def _passing(
     class_norms = tests.norm[neighbour_start : neighbour_start + width].view(_FINE, classes).amax(dim=0)
     class_limits = torch.addcmul(tests.base[at, None], tests.slope[at, None], class_norms[None, :], value=-1.0)
     query, klass = (fine >= class_limits).nonzero(as_tuple=True)  # grouped by query, ascending
-    members = klass[:, None] + torch.arange(_FINE) * classes  # (m, 8)
     if product.is_contiguous():
-        values = torch.take(product, query[:, None] * width + members)
+        values = product.view(rows, _FINE, classes)[query, :, klass]  # (m, 8): the class's members
     else:  # a transposed view of a contiguous (width, rows) block
-        values = torch.take(product.T, members * rows + query[:, None])
+        values = product.T.view(_FINE, classes, rows)[:, klass, query].T
+    norms = tests.norm[neighbour_start : neighbour_start + width].view(_FINE, classes)[:, klass].T
     queries = query + query_start
-    limits = torch.addcmul(
-        tests.base[queries, None], tests.slope[queries, None], tests.norm[members + neighbour_start], value=-1.0
-    )  # fmt: skip
+    limits = torch.addcmul(tests.base[queries, None], tests.slope[queries, None], norms, value=-1.0)
     which, member = (values >= limits).nonzero(as_tuple=True)
-    return Survivors(query[which], members[which, member], query_start, neighbour_start)
+    return Survivors(query[which], klass[which] + member * classes, query_start, neighbour_start)
