@@ -125,7 +125,8 @@ def nearest_neighbors(x: np.ndarray, k: int, *, block_rows: int = _BLOCK_ROWS) -
         arithmetic on the float64 data: bfloat16 products with a certified error bound
         (:mod:`lensnb.geometry.screen`) only exclude points, and the distances of the
         survivors are computed in float64 (``|x|^2 + |y|^2 - 2 x.y`` on centred data,
-        from the differences where that loses digits: relative error about 1e-15).
+        from the differences where that loses digits: a relative error below
+        dim x 2e-12, typically 1e-15).
         Rows with more than 1,024 survivors (many points at nearly one distance) are
         searched again in float64 against every point. Distances that may be equal
         (within the rounding of the float64 products) are compared from the
@@ -170,6 +171,7 @@ def nearest_neighbors(x: np.ndarray, k: int, *, block_rows: int = _BLOCK_ROWS) -
 
 
 _MOST_SURVIVORS = 1024  # candidates per row held for the exact ranking; rows with more are searched again
+_CLOSE = 1e-4  # squared distances below this share of |x|^2 + |y|^2 are taken from the differences
 
 
 def _select(
@@ -223,7 +225,7 @@ def _select(
     chosen = torch.gather(owners, 1, order)
     # distances within the products' rounding of each other may be equal in exact arithmetic:
     # those rows are ranked again by distances from the differences, then by index
-    tolerance = (exact.shape[1] + 4) * 2.0**-52 * (squared[start:stop] + squared.max())
+    tolerance = _gram_tolerance(exact.shape[1], squared[start:stop], squared)
     near = ((values[:, 1:] - values[:, :-1]) <= tolerance[:, None]).any(dim=1) & ~unsure
     if bool(near.any()):
         rows_near = near.nonzero().squeeze(1)
@@ -232,6 +234,12 @@ def _select(
             values.shape[1],
         )  # fmt: skip
     return chosen[:, :k].numpy(), values[:, :k].sqrt().numpy(), np.flatnonzero(unsure.numpy())
+
+
+def _gram_tolerance(dim: int, squared_rows: torch.Tensor, squared: torch.Tensor) -> torch.Tensor:
+    """How far apart (n_rows,) two float64 ``|x|^2 + |y|^2 - 2 x.y`` of a row can be when
+    the squared distances are equal: twice the rounding bound ``dim u (|x|^2 + |y|^2)``."""
+    return 2.0 * (dim + 4) * 2.0**-52 * (squared_rows + squared.max())
 
 
 def _ranked_from_differences(
@@ -256,7 +264,7 @@ def _exact_squared_distances(
 ) -> torch.Tensor:  # fmt: skip
     """float64 squared distances of rows ``start + query`` (ascending) to ``neighbour``: (m,).
 
-    ``|x|^2 + |y|^2 - 2 x.y`` by a sampled product; where that is below 1e-6 of the
+    ``|x|^2 + |y|^2 - 2 x.y`` by a sampled product; where that is below 1e-4 of the
     squared norms (it has lost digits), from the differences."""
     n = exact.shape[0]
     rows = len(per_row)
@@ -270,7 +278,7 @@ def _exact_squared_distances(
         dots = torch.sparse.sampled_addmm(pattern, exact[start : start + rows], exact.T, beta=0.0).values()
     norms = squared[query + start] + squared[neighbour]
     result = norms - 2.0 * dots
-    close = result <= 1e-6 * norms
+    close = result <= _CLOSE * norms
     if bool(close.any()):
         where = close.nonzero().squeeze(1)
         difference = original[query[where] + start] - original[neighbour[where]]
@@ -288,7 +296,7 @@ def _search_all(
     Every point within the float64 products' rounding of the k-th is ranked by its
     distance from the differences, then by index."""
     n = exact.shape[0]
-    tolerance = (exact.shape[1] + 4) * 2.0**-52 * (squared + squared.max())
+    tolerance = _gram_tolerance(exact.shape[1], squared, squared)
     for s in range(0, len(rows), _FALLBACK_ROWS):
         part = torch.from_numpy(rows[s : s + _FALLBACK_ROWS])
         d2 = squared[part, None] + squared[None, :] - 2.0 * (exact[part] @ exact.T)
