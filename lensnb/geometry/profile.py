@@ -76,13 +76,12 @@ def geometry_profile(
     codes = keep = None
     if labels is not None:
         codes, classes, keep = encode_labels(labels, stack)
-    private = cache is None  # then its keys can be the layers: no digest of the data needed
-    cache = NeighborCache() if private else cache
+    cache = cache if cache is not None else NeighborCache()
     rng = np.random.default_rng(seed)
     found, ids, errors, dropped, by_label = [], [], [], [], []
     for position, layer in enumerate(tqdm(stack.layers, desc="geometry profile", disable=not progress)):
         matrix = np.asarray(stack.arrays[position])
-        neighbors = cache.neighbors(matrix, max(k, 2), key=f"layer {layer}" if private else None)
+        neighbors = cache.neighbors(matrix, max(k, 2))
         found.append(neighbors.indices[:, :k])
         value, error, n_dropped = twonn_estimate(
             [neighbors], fraction, fit, duplicates, bootstrap, rng, f"data (layer {layer})"
@@ -94,9 +93,7 @@ def geometry_profile(
             if keep.all():
                 by_label.append(label_overlap_value(neighbors.indices[:, :k], codes, weighting))
             else:
-                subset = cache.neighbors(
-                    np.ascontiguousarray(matrix[keep]), k, key=f"layer {layer}, labelled" if private else None
-                )
+                subset = cache.neighbors(np.ascontiguousarray(matrix[keep]), k)
                 by_label.append(label_overlap_value(subset.indices, codes, weighting))
     n = stack.n_items
     common = dict(pool=pool, n_points=n)
