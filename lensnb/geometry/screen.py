@@ -273,12 +273,12 @@ def _passing(
     class_norms = tests.norm[neighbour_start : neighbour_start + width].view(_FINE, classes).amax(dim=0)
     class_limits = torch.addcmul(tests.base[at, None], tests.slope[at, None], class_norms[None, :], value=-1.0)
     query, klass = (fine >= class_limits).nonzero(as_tuple=True)  # grouped by query, ascending
-    if product.is_contiguous():
-        values = product.view(rows, _FINE, classes)[query, :, klass]  # (m, 8): the class's members
-    else:  # a transposed view of a contiguous (width, rows) block
-        values = product.T.view(_FINE, classes, rows)[:, klass, query].T
-    norms = tests.norm[neighbour_start : neighbour_start + width].view(_FINE, classes)[:, klass].T
     queries = query + query_start
-    limits = torch.addcmul(tests.base[queries, None], tests.slope[queries, None], norms, value=-1.0)
-    which, member = (values >= limits).nonzero(as_tuple=True)
+    norms = tests.norm[neighbour_start : neighbour_start + width].view(_FINE, classes)[:, klass]  # (8, m)
+    limits = torch.addcmul(tests.base[queries], tests.slope[queries], norms, value=-1.0)  # (8, m)
+    if product.is_contiguous():
+        passing = product.view(rows, _FINE, classes)[query, :, klass] >= limits.T  # (m, 8)
+    else:  # a transposed view of a contiguous (width, rows) block: its members as (8, m)
+        passing = (product.T.view(_FINE, classes, rows)[:, klass, query] >= limits).T
+    which, member = passing.nonzero(as_tuple=True)  # grouped by query, ascending
     return Survivors(query[which], klass[which] + member * classes, query_start, neighbour_start)
