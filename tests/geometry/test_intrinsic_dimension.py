@@ -84,6 +84,21 @@ def test_neighbors_exact_without_native_bfloat16(monkeypatch):
     np.testing.assert_array_equal(emulated.indices, brute_knn(x, 10)[0])
 
 
+def test_neighbors_exact_when_the_products_are_formed_again(monkeypatch):
+    """Sets too large to keep their products between the passes form them again: the
+    same neighbours."""
+    from lensnb.geometry import screen
+
+    rng = np.random.default_rng(10)
+    x = (rng.normal(size=(60, 32)) * 10)[rng.integers(0, 60, 1500)] + rng.normal(size=(1500, 32)) * 0.1  # clusters
+    kept = nearest_neighbors(x, 7, block_rows=256)
+    monkeypatch.setattr(screen, "_KEEP_BYTES", 0)
+    again = nearest_neighbors(x, 7, block_rows=256)
+    np.testing.assert_array_equal(again.indices, kept.indices)
+    np.testing.assert_array_equal(again.distances, kept.distances)
+    np.testing.assert_array_equal(again.indices, brute_knn(x, 7)[0])
+
+
 def test_neighbors_exact_with_mixed_norms_and_near_ties():
     """Norms from 1e-3 to 1e3 (the screen's bound scales with each pair's norms) and
     neighbours nearly tied (within 1e-9): the order is still that of exact arithmetic."""
