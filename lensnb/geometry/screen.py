@@ -191,6 +191,8 @@ _AFTER_OUTPUT = _UNIT / (1.0 - _UNIT)  # |rounded - unrounded| <= this x |rounde
 
 
 def _block_pairs(padded: int, block: int) -> Iterator[tuple[int, int, int, int]]:
+    """(row start, row stop, column start, column stop) of every block pair with the
+    column block at or after the row block, row block by row block."""
     starts = list(range(0, padded, block))
     for row_block, row_start in enumerate(starts):
         for column_start in starts[row_block:]:
@@ -245,10 +247,11 @@ class _MemberTests:
         base = torch.where(reach < 0, reach / (1.0 - _AFTER_OUTPUT), reach / (1.0 + _AFTER_OUTPUT))
         slope = bounds.spread * bounds.norms / (1.0 - _AFTER_OUTPUT)
         margin = 8.0 * 2.0**-24 * (base.abs() + slope * top) + 1e-30  # float32 rounding of 3 operations
+        lowered = torch.where(
+            base.isinf(), base, base - margin
+        )  # padding rows (+inf) pass nothing, unbounded rows (-inf) all
         up = 1.0 + 2.0**-20
-        return cls(
-            _toward(base - margin, down=True), _toward(slope * up, down=False), _toward(bounds.norms * up, down=False)
-        )
+        return cls(_toward(lowered, down=True), _toward(slope * up, down=False), _toward(bounds.norms * up, down=False))
 
 
 def _toward(values: torch.Tensor, down: bool) -> torch.Tensor:
