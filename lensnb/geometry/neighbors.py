@@ -113,9 +113,11 @@ def nearest_neighbors(x: np.ndarray, k: int, *, block_rows: int = _BLOCK_ROWS) -
     k : int
         ``1 <= k < n_points``.
     block_rows : int
-        Rows per block of the screening products, rounded up to a multiple of 64
-        (memory: two block x block bfloat16 products, plus n_points^2 / 32 bytes of
-        class maxima).
+        Rows per block of the screening products, rounded up to a multiple of 64.
+        Memory: the products and their class maxima are kept between the screen's two
+        passes when they fit in 256 MiB (about 1.25 n_points^2 bytes: n_points up to
+        about 14,000), else formed again a block pair at a time; plus n_points^2 / 32
+        bytes of pooled maxima.
 
     Returns
     -------
@@ -250,12 +252,17 @@ def _ranked_from_differences(
     recomputed from the differences where they are at most ``limits`` (r,), then by index."""
     dense = dense.clone()
     row, column = ((dense <= limits[:, None]) & dense.isfinite()).nonzero(as_tuple=True)
-    difference = original[queries[row]] - original[owners[row, column]]
-    dense[row, column] = (difference * difference).sum(dim=1)
+    dense[row, column] = _squared_differences(original, queries[row], owners[row, column])
     by_index = torch.argsort(owners, dim=1, stable=True)
     dense, owners = torch.gather(dense, 1, by_index), torch.gather(owners, 1, by_index)
     by_distance = torch.argsort(dense, dim=1, stable=True)[:, :count]
     return torch.gather(dense, 1, by_distance), torch.gather(owners, 1, by_distance)
+
+
+def _squared_differences(original: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """``|x_a - x_b|^2`` from the data as given, pairwise over index tensors (m,): (m,) float64."""
+    difference = original[a] - original[b]
+    return (difference * difference).sum(dim=1)
 
 
 def _exact_squared_distances(
@@ -281,8 +288,7 @@ def _exact_squared_distances(
     close = result <= _CLOSE * norms
     if bool(close.any()):
         where = close.nonzero().squeeze(1)
-        difference = original[query[where] + start] - original[neighbour[where]]
-        result[where] = (difference * difference).sum(dim=1)
+        result[where] = _squared_differences(original, query[where] + start, neighbour[where])
     return result.clamp_(min=0.0)
 
 
@@ -302,13 +308,10 @@ def _search_all(
         d2 = squared[part, None] + squared[None, :] - 2.0 * (exact[part] @ exact.T)
         d2[torch.arange(len(part)), part] = float("inf")
         kth = torch.topk(d2, k, dim=1, largest=False, sorted=True).values[:, -1]
-        row, column = (d2 <= (kth + tolerance[part])[:, None]).nonzero(as_tuple=True)  # columns ascending
-        difference = original[part[row]] - original[column]
-        found = torch.full((len(part), n), float("inf"), dtype=torch.float64)
-        found[row, column] = (difference * difference).sum(dim=1)
-        order = torch.argsort(found, dim=1, stable=True)[:, :k]  # equal distances: the lower index first
-        indices[part.numpy()] = order.numpy()
-        distances[part.numpy()] = torch.gather(found, 1, order).sqrt().numpy()
+        owners = torch.arange(n).expand(len(part), n)
+        found, chosen = _ranked_from_differences(original, d2, owners, part, kth + tolerance[part], k)
+        indices[part.numpy()] = chosen.numpy()
+        distances[part.numpy()] = found.sqrt().numpy()
 
 
 _FALLBACK_ROWS = 256

@@ -161,6 +161,13 @@ def test_screen_bounds_hold_for_every_pair():
     assert float(lowered_by) > 0
 
 
+@pytest.mark.parametrize("block_rows", [0, -64, 2.5, True])
+def test_neighbors_refuse_bad_block_rows(block_rows):
+    x = np.random.default_rng(4).normal(size=(50, 3))
+    with pytest.raises(LensError, match="block_rows"):
+        nearest_neighbors(x, 3, block_rows=block_rows)
+
+
 @pytest.mark.parametrize("bad", [np.nan, np.inf])
 def test_neighbors_refuse_non_finite_rows(bad):
     x = np.random.default_rng(4).normal(size=(50, 3))
