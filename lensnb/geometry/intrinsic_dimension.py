@@ -63,19 +63,24 @@ def twonn_from_ratios(mu: np.ndarray, fraction: float = 0.9, fit: str = "base") 
         raise LensError.bad_argument("fit", fit, f"one of {TWONN_FITS}")
     if n < 3:
         raise LensError.bad_argument("mu", f"{n} ratio(s)", "at least 3 points")
-    log_mu = np.log(mu)
+    if fit == "base":
+        if not 0 < fraction <= 1:
+            raise LensError.bad_argument("fraction", fraction, "a number in (0, 1]")
+        if int(n * fraction) < 2:
+            raise LensError.bad_argument("fraction", fraction, f"a fraction keeping at least 2 of the {n} points")
+    return float(_fit_log_ratios(np.log(mu)[None, :], fraction, fit)[0])
+
+
+def _fit_log_ratios(log_mu: np.ndarray, fraction: float, fit: str) -> np.ndarray:
+    """The fits of :func:`twonn_from_ratios` on each row of ``log_mu`` (r, n_points)
+    (validated arguments): shape (r,)."""
+    n = log_mu.shape[1]
     if fit == "ml":
-        return float((n - 1) / log_mu.sum())
-    if not 0 < fraction <= 1:
-        raise LensError.bad_argument("fraction", fraction, "a number in (0, 1]")
-    kept = int(n * fraction)
-    if kept < 2:
-        raise LensError.bad_argument("fraction", fraction, f"a fraction keeping at least 2 of the {n} points")
-    x = np.sort(log_mu)[:kept]
+        return (n - 1) / log_mu.sum(axis=1)
+    kept = min(int(n * fraction), n - 1)  # -log(0) for the last point: Facco et al. never keep it
+    x = np.sort(log_mu, axis=1)[:, :kept]
     y = -np.log(1.0 - np.arange(1, kept + 1, dtype=np.float64) / n)
-    if kept == n:  # -log(0) for the last point: Facco et al. never keep it
-        x, y = x[:-1], y[:-1]
-    return float(np.dot(x, y) / np.dot(x, x))
+    return (x @ y) / np.einsum("ij,ij->i", x, x)
 
 
 def twonn(
@@ -429,23 +434,17 @@ def _ratios(neighbors: Neighbors, n1: int, n2: int, duplicates: str, argument: s
 def _bootstrap_error(mu: np.ndarray, fraction: float, fit: str, rounds: int, rng: np.random.Generator) -> float:
     """Standard deviation of the fit over bootstrap resamples of the ratios.
 
-    The resamples are fitted together, a batch at a time (the formulas of
-    :func:`twonn_from_ratios`, row by row)."""
+    The resamples are fitted together, a batch at a time; resample ``b`` is
+    ``mu[rng.integers(0, n, n)]``, drawn in order, as a loop would draw it."""
     if rounds < 2:
         return float("nan")
     n = len(mu)
     log_mu = np.log(np.asarray(mu, dtype=np.float64))
-    kept = min(int(n * fraction), n - 1)  # as in twonn_from_ratios: the last point is never kept
-    y = -np.log(1.0 - np.arange(1, kept + 1, dtype=np.float64) / n)
     estimates = []
     batch = max(1, 4_000_000 // max(1, n))
     for start in range(0, rounds, batch):
         sample = log_mu[rng.integers(0, n, (min(batch, rounds - start), n))]
-        if fit == "ml":
-            estimates.append((n - 1) / sample.sum(axis=1))
-        else:
-            x = np.sort(sample, axis=1)[:, :kept]
-            estimates.append((x @ y) / np.einsum("ij,ij->i", x, x))
+        estimates.append(_fit_log_ratios(sample, fraction, fit))
     return float(np.std(np.concatenate(estimates), ddof=1))
 
 

@@ -123,6 +123,7 @@ def test_neighbors_with_many_copies_fall_back_to_the_full_search():
     np.testing.assert_array_equal(found.indices, indices)
     np.testing.assert_allclose(found.distances, distances, rtol=1e-12)
     assert (found.distances[:1200] == 0).all()
+    np.testing.assert_array_equal(found.duplicates(), np.arange(1500) < 1200)
 
 
 @pytest.mark.parametrize("k", [1, 10, 30])
@@ -246,6 +247,19 @@ def test_duplicates_are_reported_not_inf():
     assert any("identical copy" in str(w.message) for w in caught)
     with pytest.raises(LensError, match="identical copy"):
         twonn(x, duplicates="raise")
+
+
+@pytest.mark.parametrize("fit, fraction", [("base", 0.9), ("base", 1.0), ("ml", 0.9)])
+def test_bootstrap_error_is_the_spread_of_the_resampled_fits(fit, fraction):
+    """The batched bootstrap fits the same resamples as a loop of twonn_from_ratios."""
+    from lensnb.geometry.intrinsic_dimension import _bootstrap_error
+
+    mu = 1.0 + np.random.default_rng(3).pareto(4.0, size=500) + 1e-3
+    draws = np.random.default_rng(11)
+    looped = [twonn_from_ratios(mu[draws.integers(0, 500, 500)], fraction, fit) for _ in range(40)]
+    batched = _bootstrap_error(mu, fraction, fit, 40, np.random.default_rng(11))
+    assert batched == pytest.approx(np.std(looped, ddof=1), rel=1e-12)
+    assert batched > 0
 
 
 def test_intrinsic_dimension_profile_over_layers():
