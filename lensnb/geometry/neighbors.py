@@ -10,7 +10,9 @@ pair of row blocks multiplied once and read by rows and by columns; a certified 
 on their rounding means the screen only excludes points that cannot be among a row's
 k nearest (:mod:`lensnb.geometry.screen`). The survivors' distances are computed in
 float64 and ranked exactly. The neighbour sets, their order and their distances are
-those of float64 arithmetic, at the speed of a bfloat16 GEMM.
+those of float64 arithmetic; the bfloat16 products themselves are about a fifth of the
+time (10,000 x 384 points, k = 30: about 50 of 270 ms on 2 cores), the screening and
+the exact ranking the rest.
 """
 
 from __future__ import annotations

@@ -169,6 +169,20 @@ def test_neighbors_refuse_bad_block_rows(block_rows):
         nearest_neighbors(x, 3, block_rows=block_rows)
 
 
+@pytest.mark.parametrize(
+    "shape, k, message",
+    [
+        ((10,), 2, r"x: expected a 2-D array .* received ndarray of shape \(10,\)"),
+        ((10, 3), 10, r"k: expected an integer with 1 <= k < the number of points \(10\), received 10"),
+        ((10, 3), 0, r"k: .* received 0"),
+        ((10, 3), 2.5, r"k: .* received 2.5"),
+    ],
+)
+def test_neighbors_refuse_bad_shape_or_k(shape, k, message):
+    with pytest.raises(LensError, match=message):
+        nearest_neighbors(np.random.default_rng(2).normal(size=shape), k)
+
+
 @pytest.mark.parametrize("bad", [np.nan, np.inf])
 def test_neighbors_refuse_non_finite_rows(bad):
     x = np.random.default_rng(4).normal(size=(50, 3))
