@@ -38,9 +38,11 @@ def twonn_from_ratios(mu: np.ndarray, fraction: float = 0.9, fit: str = "base") 
     Parameters
     ----------
     mu : ndarray of float64, shape (n_points,)
-        Ratios of second to first nearest-neighbour distance, all > 1 (no duplicates).
+        Ratios of second to first nearest-neighbour distance, finite and >= 1 (a tie
+        r1 = r2 gives 1; duplicates, r1 = 0, must be dropped first), not all 1.
     fraction : float
-        Base fit: the share of the smallest ratios kept (0.9 discards the largest 10%).
+        Base fit: the share of the smallest ratios kept (0.9 discards the largest 10%),
+        in (0, 1]; checked but unused by the ML fit.
     fit : {"base", "ml"}
         ``"base"``: least squares through the origin of y_i = -log(1 - i/N) on x_i =
         log mu_(i), i = 1..int(N * fraction), over the sorted ratios, denominator N (not
@@ -57,17 +59,27 @@ def twonn_from_ratios(mu: np.ndarray, fraction: float = 0.9, fit: str = "base") 
     datasets by a minimal neighborhood information", Sci. Rep. 7, 12140, Eq. (4)-(5)
     (empirical cumulative F(mu) = i/N and the linear fit of -log(1 - F) on log mu).
     """
-    mu = np.asarray(mu, dtype=np.float64)
-    n = len(mu)
     if fit not in TWONN_FITS:
         raise LensError.bad_argument("fit", fit, f"one of {TWONN_FITS}")
-    if n < 3:
-        raise LensError.bad_argument("mu", f"{n} ratio(s)", "at least 3 points")
-    if fit == "base":
-        if not 0 < fraction <= 1:
-            raise LensError.bad_argument("fraction", fraction, "a number in (0, 1]")
-        if int(n * fraction) < 2:
-            raise LensError.bad_argument("fraction", fraction, f"a fraction keeping at least 2 of the {n} points")
+    try:
+        mu = np.asarray(mu, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise LensError.bad_argument("mu", mu, "a 1-D array of ratios r2 / r1 >= 1") from None
+    if mu.ndim != 1 or len(mu) < 3:
+        raise LensError.bad_argument("mu", mu, "a 1-D array of at least 3 ratios")
+    if not (np.isfinite(mu).all() and (mu >= 1.0).all()):
+        bad = mu[~(np.isfinite(mu) & (mu >= 1.0))]
+        raise LensError.bad_argument(
+            "mu", f"{len(bad)} ratio(s) that are not finite or below 1 (first: {float(bad[0])})",
+            "finite ratios r2 / r1 >= 1 (duplicates, r1 = 0, dropped beforehand)",
+        )  # fmt: skip
+    if (mu == 1.0).all():
+        raise LensError.bad_argument("mu", "ratios all equal to 1 (r1 = r2 for every point)", "some ratio above 1")
+    n = len(mu)
+    if isinstance(fraction, bool) or not isinstance(fraction, (int, float, np.number)) or not 0 < fraction <= 1:
+        raise LensError.bad_argument("fraction", fraction, "a number in (0, 1]")
+    if fit == "base" and int(n * fraction) < 2:
+        raise LensError.bad_argument("fraction", fraction, f"a fraction keeping at least 2 of the {n} points")
     return float(_fit_log_ratios(np.log(mu)[None, :], fraction, fit)[0])
 
 

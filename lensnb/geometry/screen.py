@@ -247,9 +247,8 @@ class _MemberTests:
         base = torch.where(reach < 0, reach / (1.0 - _AFTER_OUTPUT), reach / (1.0 + _AFTER_OUTPUT))
         slope = bounds.spread * bounds.norms / (1.0 - _AFTER_OUTPUT)
         margin = 8.0 * 2.0**-24 * (base.abs() + slope * top) + 1e-30  # float32 rounding of 3 operations
-        lowered = torch.where(
-            base.isinf(), base, base - margin
-        )  # padding rows (+inf) pass nothing, unbounded rows (-inf) all
+        # padding rows (+inf) pass nothing and unbounded rows (-inf) everything: no inf - inf
+        lowered = torch.where(base.isinf(), base, base - margin)
         up = 1.0 + 2.0**-20
         return cls(_toward(lowered, down=True), _toward(slope * up, down=False), _toward(bounds.norms * up, down=False))
 

@@ -162,6 +162,63 @@ def test_screen_bounds_hold_for_every_pair():
     assert float(lowered_by) > 0
 
 
+def test_member_tests_keep_infinite_reaches():
+    """Padding rows (reach +inf) pass no point and unbounded rows (-inf) every point;
+    a finite reach is only lowered (the float32 test never rejects what float64 keeps)."""
+    import torch
+
+    from lensnb.geometry.screen import ScreenBounds, _MemberTests
+
+    centred = torch.from_numpy(np.random.default_rng(5).normal(size=(60, 8)))
+    bounds = ScreenBounds.of(centred, (centred * centred).sum(dim=1), 64)
+    reach = torch.full((64,), float("inf"), dtype=torch.float64)
+    reach[:60] = -torch.rand(60, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    reach[7] = float("-inf")
+    tests = _MemberTests.of(reach, bounds, float(bounds.norms.max()))
+    assert not bool(tests.base.isnan().any())
+    assert bool((tests.base[60:] == float("inf")).all())
+    assert float(tests.base[7]) == float("-inf")
+    finite = torch.arange(60) != 7
+    assert bool((tests.base[:60][finite].to(torch.float64) < reach[:60][finite]).all())
+    assert bool((tests.slope.to(torch.float64) >= bounds.spread * bounds.norms).all())
+
+
+@pytest.mark.parametrize(
+    "mu, fraction, message",
+    [
+        (
+            np.full((3, 4), 2.0),
+            0.9,
+            r"mu: expected a 1-D array of at least 3 ratios, received ndarray of shape \(3, 4\)",
+        ),
+        ([1.5, 2.0], 0.9, r"mu: .* received ndarray of shape \(2,\)"),
+        ([1.5, 0.5, 2.0], 0.9, r"mu: expected finite ratios r2 / r1 >= 1 .*first: 0.5"),
+        ([1.5, np.nan, 2.0], 0.9, r"mu: .*first: nan"),
+        ([1.5, np.inf, 2.0], 0.9, r"mu: .*first: inf"),
+        ([1.0, 1.0, 1.0], 0.9, r"mu: expected some ratio above 1"),
+        ("abc", 0.9, r"mu: expected a 1-D array of ratios"),
+        ([1.5, 2.0, 3.0], 0.0, r"fraction: expected a number in \(0, 1\], received 0.0"),
+        ([1.5, 2.0, 3.0], 1.5, r"fraction: .* received 1.5"),
+        ([1.5, 2.0, 3.0], np.nan, r"fraction: .* received nan"),
+        ([1.5, 2.0, 3.0], "0.9", r"fraction: .* received '0.9'"),
+        ([1.5, 2.0, 3.0, 4.0], 0.3, r"fraction: expected a fraction keeping at least 2 of the 4 points"),
+    ],
+)
+def test_twonn_from_ratios_refuses_bad_input(mu, fraction, message):
+    with pytest.raises(LensError, match=message):
+        twonn_from_ratios(mu, fraction)
+
+
+def test_twonn_from_ratios_takes_ties_and_checks_fraction_for_both_fits():
+    """A tie r1 = r2 (mu = 1) is a valid ratio; a fraction out of range is refused by the
+    ML fit too, which does not use it."""
+    mu = np.array([1.0, 1.5, 2.0, 3.0])
+    assert twonn_from_ratios(mu, fit="ml") == pytest.approx(3 / np.log(mu).sum(), rel=1e-14)
+    assert np.isfinite(twonn_from_ratios(mu, 1.0))
+    with pytest.raises(LensError, match="fraction"):
+        twonn_from_ratios(mu, 2.0, fit="ml")
+
+
 @pytest.mark.parametrize("block_rows", [0, -64, 2.5, True])
 def test_neighbors_refuse_bad_block_rows(block_rows):
     x = np.random.default_rng(4).normal(size=(50, 3))
