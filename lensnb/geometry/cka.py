@@ -36,7 +36,7 @@ import numpy as np
 import torch
 
 from lensnb.errors import LensError
-from lensnb.geometry.inputs import LayerStack, as_matrix, layer_stack
+from lensnb.geometry.inputs import LayerStack, as_matrix, check_same_items, layer_stack
 from lensnb.geometry.results import LayerMatrix
 
 __all__ = ["cka_linear", "cka_rbf", "cka_minibatch", "cka_matrix", "KERNELS", "MEDIANS"]
@@ -257,7 +257,10 @@ def cka_matrix(
     sa = layer_stack(a, layers, site=site, pool=pool, argument="a")
     sb = sa if within else layer_stack(a if b is None else b, layers_b, site=site, pool=pool, argument="b")
     if b is not None:
-        _check_same_items(sa, sb)
+        check_same_items(
+            sa, sb, "b", "CKA compares two representations of the same items, row by row. Models with different "
+            "tokenizers: compare texts (pool='mean') or words, or pass plain arrays whose rows you aligned.",
+        )  # fmt: skip
     n = sa.n_items
     minibatch = batch_size is not None
     needs_four = debiased or minibatch
@@ -551,31 +554,3 @@ def _pair(x: Any, y: Any, min_rows: int) -> tuple[np.ndarray, np.ndarray]:
     if x_.shape[0] != y_.shape[0]:
         raise LensError.bad_argument("y", y_, f"{x_.shape[0]} rows, one per row of x (the same items)")
     return x_, y_
-
-
-_ITEM_COLUMNS = ("text_id", "text", "token", "word")
-
-
-def _check_same_items(sa: LayerStack, sb: LayerStack) -> None:
-    hint = (
-        "CKA compares two representations of the same items, row by row. Models with different "
-        "tokenizers: compare texts (pool='mean') or words, or pass plain arrays whose rows you aligned."
-    )
-    if sa.n_items != sb.n_items:
-        raise LensError.bad_argument("b", f"{sb.n_items} {sb.unit}s", f"{sa.n_items} items, as in a", hint)
-    if sa.table is None or sb.table is None:
-        return
-    if sa.unit != sb.unit:
-        raise LensError.bad_argument("b", f"{sb.unit}-level activations", f"{sa.unit}-level ones, as a", hint)
-    for column in _ITEM_COLUMNS:
-        if column in sa.table.columns and column in sb.table.columns:
-            left = sa.table[column].astype(str).to_numpy()
-            right = sb.table[column].astype(str).to_numpy()
-            differ = np.flatnonzero(left != right)
-            if len(differ):
-                row = int(differ[0])
-                raise LensError.bad_argument(
-                    "b", f"{sb.unit}s whose {column!r} differs from a's in {len(differ)} of {len(left)} rows "
-                    f"(first at row {row}: {right[row]!r} vs {left[row]!r})",
-                    f"the same {sa.unit}s as a", hint,
-                )  # fmt: skip

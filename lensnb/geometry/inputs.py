@@ -16,7 +16,7 @@ import pandas as pd
 from lensnb.activations import Activations
 from lensnb.errors import LensError
 
-__all__ = ["LayerStack", "layer_stack", "as_matrix", "POOLS"]
+__all__ = ["LayerStack", "layer_stack", "as_matrix", "check_same_items", "POOLS"]
 
 POOLS = ("mean", "max", "first", "last", "cls")
 
@@ -214,3 +214,46 @@ def _check_rows(stack: LayerStack, argument: str, check_finite: bool) -> None:
                     f"NaN or infinite values in {len(rows)} row(s), first rows {rows[:5].tolist()}",
                     "finite values",
                 )
+
+
+_ITEM_COLUMNS = ("text_id", "text", "token", "word")
+
+
+def check_same_items(first: LayerStack, second: LayerStack, argument: str, hint: str, reference: str = "a") -> None:
+    """Refuse ``second`` unless its items are ``first``'s, row for row.
+
+    Parameters
+    ----------
+    first, second : LayerStack
+    argument : str
+        The name of ``second`` in the errors; ``reference`` is that of ``first``.
+    hint : str
+        What to do instead, appended to the errors.
+
+    Notes
+    -----
+    The row counts must agree; where both have a table, so must their unit and the
+    columns ``text_id``, ``text``, ``token`` and ``word`` that both carry.
+    """
+    if first.n_items != second.n_items:
+        raise LensError.bad_argument(
+            argument, f"{second.n_items} {second.unit}s", f"{first.n_items} items, as in {reference}", hint
+        )
+    if first.table is None or second.table is None:
+        return
+    if first.unit != second.unit:
+        raise LensError.bad_argument(
+            argument, f"{second.unit}-level activations", f"{first.unit}-level ones, as {reference}", hint
+        )
+    for column in _ITEM_COLUMNS:
+        if column in first.table.columns and column in second.table.columns:
+            left = first.table[column].astype(str).to_numpy()
+            right = second.table[column].astype(str).to_numpy()
+            differ = np.flatnonzero(left != right)
+            if len(differ):
+                row = int(differ[0])
+                raise LensError.bad_argument(
+                    argument, f"{second.unit}s whose {column!r} differs from {reference}'s in {len(differ)} of "
+                    f"{len(left)} rows (first at row {row}: {right[row]!r} vs {left[row]!r})",
+                    f"the same {first.unit}s as {reference}", hint,
+                )  # fmt: skip

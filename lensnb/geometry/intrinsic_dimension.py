@@ -111,8 +111,11 @@ def twonn(
     fraction, fit
         See :func:`twonn_from_ratios`.
     duplicates : {"drop", "raise"}
-        Points with a copy (r1 = 0, mu undefined): drop them from the fit with a warning
-        that gives their count, or raise.
+        Points that are copies of one another (r1 = 0, mu undefined): ``"drop"`` counts
+        each distinct point once, as if the data had been deduplicated (keeping each
+        point's first occurrence) before the search, with a warning that gives the
+        number of copies left out; ``"raise"`` refuses them. See
+        :func:`distinct_point_neighbors`.
     cache : NeighborCache, optional
         Reuses (and fills) the neighbour search.
 
@@ -120,13 +123,15 @@ def twonn(
     -------
     float
     """
+    _check_choice("duplicates", duplicates, DUPLICATES)
     stack = layer_stack(x, argument="x")
     if len(stack.arrays) != 1:
         raise LensError.bad_argument("x", x, "one (n_points, dim) matrix")
     matrix = np.asarray(stack.arrays[0])
-    neighbors = (cache if cache is not None else NeighborCache()).neighbors(matrix, 2)
-    mu, _ = _ratios(neighbors, 1, 2, duplicates, "x")
-    return twonn_from_ratios(mu, fraction, fit)
+    neighbors, _ = distinct_point_neighbors(
+        matrix, 2, cache if cache is not None else NeighborCache(min_k=1), duplicates, "x"
+    )
+    return twonn_from_ratios(_ratios(neighbors, 1, 2), fraction, fit)
 
 
 def gride_from_ratios(
@@ -141,18 +146,20 @@ def gride_from_ratios(
     n1, n2 : int
         Neighbour ranks, 1 <= n1 < n2 (the multi-scale analysis uses n2 = 2 n1).
     bounds : (float, float)
-        Search interval for d.
+        Search interval for d; an optimum at its edge is warned about.
 
     Returns
     -------
     (d, standard error)
-        The maximiser of the log-likelihood and 1 / sqrt(observed Fisher information).
+        The maximiser of the log-likelihood and 1 / sqrt(observed Fisher information)
+        (NaN where the numerical curvature is not positive).
 
     Notes
     -----
     Under a locally constant density, mu has density
     f(mu) = d (mu^d - 1)^(n2 - n1 - 1) / (B(n2 - n1, n1) mu^((n2 - 1) d + 1)); for n1 = 1,
-    n2 = 2 this is TwoNN's Pareto law and the estimate is the TwoNN ML fit (N / sum log mu).
+    n2 = 2 this is TwoNN's Pareto law and the estimate is N / sum log mu (the unbiased
+    ``fit="ml"`` of :func:`twonn_from_ratios` uses N - 1).
 
     References
     ----------
@@ -181,6 +188,12 @@ def gride_from_ratios(
 
     found = minimize_scalar(negative_log_likelihood, bounds=bounds, method="bounded", options={"xatol": 1e-10})
     d = float(found.x)
+    if min(d - bounds[0], bounds[1] - d) <= 1e-6 * d:
+        warnings.warn(
+            f"GRIDE (ranks {n1}, {n2}): the likelihood is largest at the edge of the search interval {bounds} "
+            f"(d = {d:.6g}); the estimate is that bound, not a maximum. Widen `bounds`.",
+            stacklevel=2,
+        )
     step = max(1e-5, 1e-4 * d)
     curvature = (
         negative_log_likelihood(d + step) - 2 * negative_log_likelihood(d) + negative_log_likelihood(d - step)
@@ -229,7 +242,8 @@ def intrinsic_dimension(
     seed : int
         Seeds the subsets and the bootstrap.
     duplicates : {"drop", "raise"}
-        See :func:`twonn`; the number dropped per layer is in ``details["duplicates"]``.
+        See :func:`twonn`; the number of copies left out per layer (summed over the
+        subsets) is in ``details["duplicates"]``.
     cache : NeighborCache, optional
         Shared neighbour searches (one per layer and subset).
     progress : bool
@@ -250,11 +264,10 @@ def intrinsic_dimension(
     _check_choice("duplicates", duplicates, DUPLICATES)
     decimation = _positive_int("decimation", decimation)
     repeats = _positive_int("repeats", repeats)
-    if not isinstance(bootstrap, (int, np.integer)) or bootstrap < 0:
-        raise LensError.bad_argument("bootstrap", bootstrap, "a non-negative integer")
+    bootstrap = _non_negative_int("bootstrap", bootstrap)
+    rng = np.random.default_rng(_seed(seed))
     stack = layer_stack(data, layers, site=site, pool=pool)
-    cache = cache if cache is not None else NeighborCache()
-    rng = np.random.default_rng(seed)
+    cache = cache if cache is not None else NeighborCache(min_k=1)
     n = stack.n_items
     size = n // decimation
     if size < 3:
@@ -263,13 +276,14 @@ def intrinsic_dimension(
     values, errors, dropped = [], [], []
     for position, layer in enumerate(tqdm(stack.layers, desc="intrinsic dimension", disable=not progress)):
         matrix = np.asarray(stack.arrays[position])
-        found = [cache.neighbors(matrix if len(s) == n else matrix[s], 2) for s in subsets]
-        value, error, n_dropped = twonn_estimate(
-            found, fraction, fit, duplicates, bootstrap, rng, f"data (layer {layer})"
-        )
+        searched = [
+            distinct_point_neighbors(matrix if len(s) == n else matrix[s], 2, cache, duplicates, f"data (layer {layer})")
+            for s in subsets
+        ]  # fmt: skip
+        value, error = twonn_estimate([found for found, _ in searched], fraction, fit, bootstrap, rng)
         values.append(value)
         errors.append(error)
-        dropped.append(n_dropped)
+        dropped.append(sum(removed for _, removed in searched))
     params = dict(
         fraction=fraction, fit=fit, decimation=decimation, repeats=len(subsets), bootstrap=bootstrap, seed=seed,
         duplicates=duplicates, pool=pool, n_points=n, subset_size=size,
@@ -292,6 +306,7 @@ def intrinsic_dimension_scaling(
     repeats: int = 4,
     max_rank: int = 64,
     fraction: float = 0.9,
+    bootstrap: int = 100,
     seed: int = 0,
     duplicates: str = "drop",
     cache: NeighborCache | None = None,
@@ -304,19 +319,27 @@ def intrinsic_dimension_scaling(
     method : {"twonn", "gride"}
         ``"twonn"``: the scale grows by decimation: random subsets of N / m points for
         each m in ``decimations`` (``repeats`` subsets each; one when m = 1), TwoNN base
-        fit on each; the scale is the mean second-neighbour distance of the subset.
+        fit on each; the scale is the mean second-neighbour distance of the subset. The
+        error bar is the standard deviation over the subsets, or, for a scale with one
+        subset (m = 1), the bootstrap standard deviation of its fit (as in
+        :func:`intrinsic_dimension`).
         ``"gride"``: all points, neighbour ranks n1 = 2^j, n2 = 2^(j+1) for 2^(j+1) <=
         ``max_rank``; the scale is the mean n2-th neighbour distance; the error bar is
         the ML standard error.
-    decimations, repeats, max_rank, fraction, seed, duplicates, cache, progress
+    decimations : sequence of int
+        Each value once; they are taken in increasing order (increasing scale).
+    bootstrap : int
+        Resamples for the error bar of a scale with a single subset (0: NaN there).
+    repeats, max_rank, fraction, seed, duplicates, cache, progress
         As above.
 
     Returns
     -------
     LayerProfile
-        values: the ID at the smallest scale (all points for TwoNN, ranks 1-2 for
-        GRIDE); ``details``: ``"scale"``, ``"id"`` and ``"error"`` of shape
-        (n_layers, n_scales), and ``"ranks"`` or ``"decimations"``.
+        values and errors: the ID and its error bar at the smallest scale (the
+        smallest decimation for TwoNN, ranks 1-2 for GRIDE); ``details``: ``"scale"``,
+        ``"id"`` and ``"error"`` of shape (n_layers, n_scales), and ``"ranks"`` or
+        ``"decimations"``.
 
     References
     ----------
@@ -327,12 +350,17 @@ def intrinsic_dimension_scaling(
     _check_choice("method", method, ("twonn", "gride"))
     _check_choice("duplicates", duplicates, DUPLICATES)
     repeats = _positive_int("repeats", repeats)
+    bootstrap = _non_negative_int("bootstrap", bootstrap)
+    rng = np.random.default_rng(_seed(seed))
     stack = layer_stack(data, layers, site=site, pool=pool)
-    cache = cache if cache is not None else NeighborCache()
+    cache = cache if cache is not None else NeighborCache(min_k=1)
     n = stack.n_items
-    rng = np.random.default_rng(seed)
     if method == "twonn":
-        steps = [_positive_int("decimations", m) for m in decimations]
+        if isinstance(decimations, (str, bytes)) or not isinstance(decimations, Sequence):
+            raise LensError.bad_argument("decimations", decimations, "a sequence of positive integers")
+        steps = sorted(_positive_int("decimations", m) for m in decimations)
+        if len(set(steps)) != len(steps):
+            raise LensError.bad_argument("decimations", list(decimations), "each decimation once")
         if not steps or n // max(steps) < 3:
             raise LensError.bad_argument("decimations", list(decimations), f"values keeping at least 3 of {n} points")
         draws = {
@@ -350,26 +378,26 @@ def intrinsic_dimension_scaling(
         row_id, row_err, row_scale = [], [], []
         if method == "twonn":
             for m in steps:
-                estimates, radius = [], []
-                for subset in draws[m]:
-                    part = matrix if len(subset) == n else matrix[subset]
-                    neighbors = cache.neighbors(part, 2)
-                    mu, _ = _ratios(neighbors, 1, 2, duplicates, f"data (layer {layer})")
-                    estimates.append(twonn_from_ratios(mu, fraction, "base"))
-                    radius.append(float(neighbors.distances[:, 1].mean()))
-                row_id.append(float(np.mean(estimates)))
-                row_err.append(float(np.std(estimates, ddof=1)) if len(estimates) > 1 else float("nan"))
-                row_scale.append(float(np.mean(radius)))
+                found = [
+                    distinct_point_neighbors(
+                        matrix if len(subset) == n else matrix[subset], 2, cache, duplicates, f"data (layer {layer})"
+                    )[0]
+                    for subset in draws[m]
+                ]  # fmt: skip
+                value, error = twonn_estimate(found, fraction, "base", bootstrap, rng)
+                row_id.append(value)
+                row_err.append(error)
+                row_scale.append(float(np.mean([neighbors.distances[:, 1].mean() for neighbors in found])))
         else:
-            neighbors = cache.neighbors(matrix, max_rank)
+            neighbors, _ = distinct_point_neighbors(matrix, max_rank, cache, duplicates, f"data (layer {layer})")
             row_ties = []
             for n1, n2 in ranks:
-                mu, _ = _ratios(neighbors, n1, n2, duplicates, f"data (layer {layer})")
-                tied = mu <= 1.0 if n2 - n1 > 1 else np.zeros(len(mu), dtype=bool)  # copies among the neighbours
+                mu = _ratios(neighbors, n1, n2)
+                tied = mu <= 1.0 if n2 - n1 > 1 else np.zeros(len(mu), dtype=bool)  # equidistant neighbours
                 if tied.any():
                     warnings.warn(
-                        f"data (layer {layer}): {int(tied.sum())} points have tied neighbours {n1} and {n2} "
-                        "(identical points among them); they are left out of that GRIDE fit.",
+                        f"data (layer {layer}): {int(tied.sum())} points have their neighbours {n1} and {n2} at "
+                        "the same distance; they are left out of that GRIDE fit.",
                         stacklevel=2,
                     )
                 row_ties.append(int(tied.sum()))
@@ -386,7 +414,9 @@ def intrinsic_dimension_scaling(
     details: dict[str, Any] = {"id": ids_a, "error": errs_a, "scale": np.asarray(scales)}
     if method == "twonn":
         details["decimations"] = np.asarray(steps)
-        params = dict(method=method, decimations=tuple(steps), repeats=repeats, fraction=fraction, seed=seed)
+        params = dict(
+            method=method, decimations=tuple(steps), repeats=repeats, fraction=fraction, bootstrap=bootstrap, seed=seed
+        )
     else:
         details["ranks"] = np.asarray(ranks)
         details["ties"] = np.asarray(ties)  # points left out of each fit for tied neighbours
@@ -399,48 +429,83 @@ def intrinsic_dimension_scaling(
 
 
 def twonn_estimate(
-    found: list[Neighbors],
-    fraction: float,
-    fit: str,
-    duplicates: str,
-    bootstrap: int,
-    rng: np.random.Generator,
-    argument: str,
-) -> tuple[float, float, int]:
-    """TwoNN from the neighbours of one or several subsets: (value, error bar, points dropped).
+    found: list[Neighbors], fraction: float, fit: str, bootstrap: int, rng: np.random.Generator
+) -> tuple[float, float]:
+    """TwoNN from the neighbours of one or several subsets: (value, error bar).
 
     Several subsets: their mean and standard deviation; one: the fit and its bootstrap
     standard deviation (NaN without bootstrap)."""
-    estimates, n_dropped, mu = [], 0, None
-    for neighbors in found:
-        mu, removed = _ratios(neighbors, 1, 2, duplicates, argument)
-        n_dropped += removed
-        estimates.append(twonn_from_ratios(mu, fraction, fit))
+    ratios = [_ratios(neighbors, 1, 2) for neighbors in found]
+    estimates = [twonn_from_ratios(mu, fraction, fit) for mu in ratios]
     if len(found) > 1:
-        return float(np.mean(estimates)), float(np.std(estimates, ddof=1)), n_dropped
-    error = _bootstrap_error(mu, fraction, fit, bootstrap, rng) if bootstrap else float("nan")
-    return estimates[0], error, n_dropped
+        return float(np.mean(estimates)), float(np.std(estimates, ddof=1))
+    error = _bootstrap_error(ratios[0], fraction, fit, bootstrap, rng) if bootstrap else float("nan")
+    return estimates[0], error
 
 
-def _ratios(neighbors: Neighbors, n1: int, n2: int, duplicates: str, argument: str) -> tuple[np.ndarray, int]:
-    """mu = r_{n2} / r_{n1} per point, without points whose r_{n1} is 0; and how many were dropped."""
-    r1 = neighbors.distances[:, n1 - 1]
-    r2 = neighbors.distances[:, n2 - 1]
-    zero = r1 == 0.0
-    count = int(zero.sum())
-    if count:
-        if duplicates == "raise":
-            raise LensError.bad_argument(
-                argument, f"{count} point(s) with an identical copy (neighbour distance 0)",
-                "distinct points", "Pass duplicates='drop' to leave them out of the fit, or deduplicate the data.",
-            )  # fmt: skip
-        warnings.warn(
-            f"{argument}: {count} of {len(r1)} points have an identical copy (r{n1} = 0); they are left out "
-            "of the intrinsic-dimension fit.",
-            stacklevel=3,
+def distinct_point_neighbors(
+    matrix: np.ndarray, k: int, cache: NeighborCache, duplicates: str, argument: str
+) -> tuple[Neighbors, int]:
+    """The k nearest neighbours among the distinct rows of ``matrix``, and how many copies were left out.
+
+    Parameters
+    ----------
+    matrix : ndarray, shape (n_points, dim)
+    k : int
+    cache : NeighborCache
+    duplicates : {"drop", "raise"}
+    argument : str
+        The name the errors and warnings give the data.
+
+    Returns
+    -------
+    neighbors : Neighbors
+        Of all points when they are distinct; otherwise of the distinct points only,
+        each at its first occurrence, in order (shape (n_distinct, k)).
+    removed : int
+        The copies left out: n_points - n_distinct.
+
+    Notes
+    -----
+    Dropping only the points whose first neighbour is at distance 0 is not enough: a
+    point whose two nearest neighbours are copies of one point would keep mu = 1 and
+    bias TwoNN upwards (by 10% with a tenth of a 3-D sample copied). The data are
+    therefore deduplicated, as DADApy's ``remove_identical_points`` does, and searched
+    again; distinct data (the usual case) are searched once.
+    """
+    neighbors = cache.neighbors(matrix, k)
+    if not neighbors.duplicates().any():
+        return neighbors, 0
+    # + 0.0 turns -0.0 into 0.0: rows that differ only there are at distance 0 too
+    _, first = np.unique(np.asarray(matrix, dtype=np.float64) + 0.0, axis=0, return_index=True)
+    distinct = np.sort(first)
+    removed = len(matrix) - len(distinct)
+    if duplicates == "raise":
+        raise LensError.bad_argument(
+            argument, f"{removed} point(s) that are identical copies of others (neighbour distance 0)",
+            "distinct points", "Pass duplicates='drop' to count each distinct point once, or deduplicate the data.",
+        )  # fmt: skip
+    if len(distinct) <= k:
+        raise LensError.bad_argument(
+            argument, f"{len(distinct)} distinct points among {len(matrix)}", f"more than {k} distinct points"
         )
-    mu = r2[~zero] / r1[~zero]
-    return mu, count
+    warnings.warn(
+        f"{argument}: {removed} of {len(matrix)} points are identical copies of others; the intrinsic dimension "
+        f"is estimated on the {len(distinct)} distinct points.",
+        stacklevel=3,
+    )
+    return cache.neighbors(np.ascontiguousarray(matrix[distinct]), k), removed
+
+
+def _ratios(neighbors: Neighbors, n1: int, n2: int) -> np.ndarray:
+    """mu = r_{n2} / r_{n1} per point (n_points,), of points searched among distinct points."""
+    r1 = neighbors.distances[:, n1 - 1]
+    if not (r1 > 0.0).all():  # distinct_point_neighbors leaves no copies; a distance can still underflow
+        raise LensError.bad_argument(
+            "data", f"{int((r1 <= 0).sum())} point(s) at distance 0 from a distinct neighbour (underflow)",
+            "points whose differences are representable: rescale the data",
+        )  # fmt: skip
+    return neighbors.distances[:, n2 - 1] / r1
 
 
 def _bootstrap_error(mu: np.ndarray, fraction: float, fit: str, rounds: int, rng: np.random.Generator) -> float:
@@ -463,6 +528,18 @@ def _bootstrap_error(mu: np.ndarray, fraction: float, fit: str, rounds: int, rng
 def _check_choice(name: str, value: Any, choices: tuple) -> None:
     if value not in choices:
         raise LensError.bad_argument(name, value, f"one of {choices}")
+
+
+def _non_negative_int(name: str, value: Any) -> int:
+    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 0:
+        raise LensError.bad_argument(name, value, "a non-negative integer")
+    return int(value)
+
+
+def _seed(value: Any) -> int:
+    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 0:
+        raise LensError.bad_argument("seed", value, "a non-negative integer")
+    return int(value)
 
 
 def _positive_int(name: str, value: Any) -> int:

@@ -76,10 +76,27 @@ class NeighborCache:
     search runs once. Keys are digests of the data (:func:`data_key`), so a cache
     never returns the neighbours of other data. Holds ``n_points x k`` indices and
     distances per entry; drop it (or call :meth:`clear`) to free them.
+
+    Attributes
+    ----------
+    min_k : int
+        Every search finds at least this many neighbours (fewer only when the data have
+        fewer other points), so that a measure asking for few (TwoNN: 2) and one asking
+        for more (the overlaps: 30 by default) share one search, in either order. A
+        measure asking for more than ``min_k`` after a smaller search searches again.
+        The measures make their own caches with ``min_k=1`` when given none.
+    entries : dict of str to Neighbors
+    searches : int
+        Searches run so far.
     """
 
+    min_k: int = 30
     entries: dict[str, Neighbors] = field(default_factory=dict)
     searches: int = 0
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.min_k, (int, np.integer)) or isinstance(self.min_k, bool) or self.min_k < 1:
+            raise LensError.bad_argument("min_k", self.min_k, "a positive integer")
 
     def neighbors(self, x: np.ndarray, k: int, key: str | None = None) -> Neighbors:
         """The ``k`` nearest neighbours of the rows of ``x`` (n, d).
@@ -92,14 +109,17 @@ class NeighborCache:
         key : str, optional
             The data's :func:`data_key`, when the caller has it already.
         """
+        n_points = len(x)
+        if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or not 1 <= k < n_points:
+            return nearest_neighbors(x, k)  # which refuses k, saying why
         key = key or data_key(x)
         found = self.entries.get(key)
         if found is not None and found.k >= k:
             return found.first(k)
-        result = nearest_neighbors(x, k)
+        result = nearest_neighbors(x, max(int(k), min(int(self.min_k), n_points - 1)))
         self.searches += 1
         self.entries[key] = result
-        return result
+        return result.first(k)
 
     def clear(self) -> None:
         self.entries.clear()

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from lensnb.errors import LensError
-from lensnb.geometry.inputs import LayerStack, layer_stack
+from lensnb.geometry.inputs import LayerStack, check_same_items, layer_stack
 from lensnb.geometry.neighbors import NeighborCache
 from lensnb.geometry.results import LayerMatrix, LayerProfile
 
@@ -26,6 +26,10 @@ __all__ = [
 ]
 
 LABEL_WEIGHTINGS = ("mean", "class_weighted")
+_SAME_ITEMS = (
+    "The overlap compares the neighbourhoods of the same items in two representations. Models with different "
+    "tokenizers: compare texts (pool='mean') or words, or pass plain arrays whose rows you aligned."
+)
 
 
 def overlap_of_neighbors(indices_a: np.ndarray, indices_b: np.ndarray) -> float:
@@ -76,10 +80,15 @@ def neighborhood_overlap(a: Any, b: Any, *, k: int = 30, cache: NeighborCache | 
     """
     first = layer_stack(a, argument="a")
     second = layer_stack(b, argument="b")
-    if first.n_items != second.n_items:
-        raise LensError.bad_argument("b", second.arrays[0], f"{first.n_items} rows, one per row of a")
+    for name, stack in (("a", first), ("b", second)):
+        if len(stack.arrays) != 1:
+            raise LensError.bad_argument(
+                name, f"{len(stack.arrays)} layers", "one (n_points, dim) matrix",
+                "For several layers use neighborhood_overlap_matrix.",
+            )  # fmt: skip
+    check_same_items(first, second, "b", _SAME_ITEMS)
     k = _check_k(k, first.n_items)
-    cache = cache if cache is not None else NeighborCache()
+    cache = cache if cache is not None else NeighborCache(min_k=1)
     ia = cache.neighbors(np.asarray(first.arrays[0]), k).indices
     ib = cache.neighbors(np.asarray(second.arrays[0]), k).indices
     return overlap_of_neighbors(ia, ib)
@@ -121,10 +130,10 @@ def neighborhood_overlap_matrix(
     second = stack if other is None and layers_other is None else layer_stack(
         data if other is None else other, layers_other, site=site, pool=pool, argument="other"
     )  # fmt: skip
-    if second.n_items != stack.n_items:
-        raise LensError.bad_argument("other", f"{second.n_items} items", f"{stack.n_items} items, the same as data")
+    if second is not stack:
+        check_same_items(stack, second, "other", _SAME_ITEMS, reference="data")
     k = _check_k(k, stack.n_items)
-    cache = cache if cache is not None else NeighborCache()
+    cache = cache if cache is not None else NeighborCache(min_k=1)
     first_idx = _layer_neighbors(stack, k, cache, progress)
     second_idx = first_idx if second is stack else _layer_neighbors(second, k, cache, progress)
     values = overlap_matrix(first_idx, second_idx, symmetric=second is stack)
@@ -183,7 +192,7 @@ def label_overlap(
         values_y = values_y[keep]
     k = _check_k(k, stack.n_items)
     codes, classes = _codes(values_y)
-    cache = cache if cache is not None else NeighborCache()
+    cache = cache if cache is not None else NeighborCache(min_k=1)
     values = [label_overlap_value(indices, codes, weighting) for indices in _layer_neighbors(stack, k, cache, progress)]
     params = dict(k=k, weighting=weighting, pool=pool, n_points=stack.n_items, n_classes=len(classes),
                   n_missing_labels=int((~keep).sum()))  # fmt: skip

@@ -9,7 +9,15 @@ from typing import Any
 import numpy as np
 
 from lensnb.geometry.inputs import layer_stack
-from lensnb.geometry.intrinsic_dimension import DUPLICATES, TWONN_FITS, _check_choice, twonn_estimate
+from lensnb.geometry.intrinsic_dimension import (
+    DUPLICATES,
+    TWONN_FITS,
+    _check_choice,
+    _non_negative_int,
+    _seed,
+    distinct_point_neighbors,
+    twonn_estimate,
+)
 from lensnb.geometry.neighbors import NeighborCache
 from lensnb.geometry.overlap import LABEL_WEIGHTINGS, _check_k, encode_labels, label_overlap_value, overlap_matrix
 from lensnb.geometry.results import LayerMatrix, LayerProfile
@@ -53,7 +61,9 @@ def geometry_profile(
     """TwoNN ID of every layer, the layer x layer neighbourhood overlap, and the label overlap.
 
     One exact k-neighbour search per layer serves all three (TwoNN reads its first two
-    neighbours). Parameters are those of :func:`intrinsic_dimension`,
+    neighbours); a layer with identical points is searched again among its distinct
+    points for TwoNN (see :func:`~lensnb.geometry.intrinsic_dimension.distinct_point_neighbors`),
+    and items without a label among the labelled ones for the label overlap. Parameters are those of :func:`intrinsic_dimension`,
     :func:`neighborhood_overlap_matrix` and :func:`label_overlap`; ``labels`` is a column
     of the items' table or an array (None: no label overlap).
 
@@ -71,21 +81,26 @@ def geometry_profile(
     _check_choice("fit", fit, TWONN_FITS)
     _check_choice("duplicates", duplicates, DUPLICATES)
     _check_choice("weighting", weighting, LABEL_WEIGHTINGS)
+    bootstrap = _non_negative_int("bootstrap", bootstrap)
+    rng = np.random.default_rng(_seed(seed))
     stack = layer_stack(data, layers, site=site, pool=pool)
     k = _check_k(k, stack.n_items)
     codes = keep = None
     if labels is not None:
         codes, classes, keep = encode_labels(labels, stack)
-    cache = cache if cache is not None else NeighborCache()
-    rng = np.random.default_rng(seed)
+        _check_k(k, int(keep.sum()))  # the label overlap searches among the labelled items
+    cache = cache if cache is not None else NeighborCache(min_k=1)
     found, ids, errors, dropped, by_label = [], [], [], [], []
     for position, layer in enumerate(tqdm(stack.layers, desc="geometry profile", disable=not progress)):
         matrix = np.asarray(stack.arrays[position])
         neighbors = cache.neighbors(matrix, max(k, 2))
         found.append(neighbors.indices[:, :k])
-        value, error, n_dropped = twonn_estimate(
-            [neighbors], fraction, fit, duplicates, bootstrap, rng, f"data (layer {layer})"
-        )  # fmt: skip
+        distinct, n_dropped = (
+            (neighbors, 0)
+            if not neighbors.duplicates().any()  # the usual case: no second digest of the data
+            else distinct_point_neighbors(matrix, 2, cache, duplicates, f"data (layer {layer})")
+        )
+        value, error = twonn_estimate([distinct], fraction, fit, bootstrap, rng)
         ids.append(value)
         errors.append(error)
         dropped.append(n_dropped)
@@ -112,7 +127,8 @@ def geometry_profile(
         label_params = dict(
             k=k, weighting=weighting, n_classes=len(classes), n_missing_labels=int((~keep).sum()), **common
         )
+        table = stack.table if stack.table is None or keep.all() else stack.table[keep].reset_index(drop=True)
         labelled = LayerProfile(
-            "label_overlap", stack.layers, np.asarray(by_label), None, label_params, stack.table, stack.unit
+            "label_overlap", stack.layers, np.asarray(by_label), None, label_params, table, stack.unit
         )
     return GeometryProfile(profile_ids, overlap, labelled)

@@ -269,7 +269,7 @@ def build_report(
         "sentences; the table 'ID at smaller scales' shows how the ID moves with N.",
         "SST-2, the first choice for a labelled text set, was left out: its training split holds every sentence "
         "with its sub-phrases, and on those near-copies TwoNN gave IDs of 2-3 at every layer (SemEval: 25-40).",
-        f"{int(np.sum(found.intrinsic_dimension.details.get('duplicates', [0])))} duplicate points (identical "
-        "sentences) were left out of the TwoNN fits.",
+        f"{int(np.sum(found.intrinsic_dimension.details.get('duplicates', [0])))} duplicate points (repeats of "
+        "identical sentences) were left out of the TwoNN fits: each distinct sentence counts once.",
     ]
     return report

@@ -259,6 +259,22 @@ def test_cache_searches_once_per_data_and_slices():
     assert cache.searches == 2
 
 
+def test_cache_shares_one_search_whichever_measure_comes_first():
+    layers = np.random.default_rng(4).normal(size=(2, 300, 6))
+    cache = NeighborCache()  # min_k = 30: TwoNN's 2 neighbours and the overlaps' 30 from one search
+    ids = intrinsic_dimension(layers, cache=cache, progress=False)
+    matrix = neighborhood_overlap_matrix(layers, cache=cache, progress=False)
+    assert cache.searches == 2 and cache.neighbors(layers[0], 2).k == 2
+    fresh = NeighborCache(min_k=1)
+    np.testing.assert_array_equal(intrinsic_dimension(layers, cache=fresh, progress=False).values, ids.values)
+    neighborhood_overlap_matrix(layers, cache=fresh, progress=False)
+    assert fresh.searches == 4
+    np.testing.assert_array_equal(matrix.values, neighborhood_overlap_matrix(layers, progress=False).values)
+    assert NeighborCache(min_k=50).neighbors(layers[0][:20], 3).k == 3  # capped at n_points - 1 inside
+    with pytest.raises(LensError, match="min_k"):
+        NeighborCache(min_k=0)
+
+
 # ------------------------------------------------------------------ TwoNN
 
 
@@ -299,25 +315,45 @@ def test_gride_scaling_on_a_plane_is_flat_near_the_dimension():
 
 def test_twonn_scaling_by_decimation_has_error_bars():
     x = noisy_plane(2000, 4)
-    result = intrinsic_dimension_scaling(x, decimations=(1, 2, 4), repeats=3, progress=False)
-    assert result.details["id"].shape == (1, 3)
-    assert np.isnan(result.details["error"][0, 0]) and (result.details["error"][0, 1:] > 0).all()
+    result = intrinsic_dimension_scaling(x, decimations=(4, 1, 2), repeats=3, progress=False)
+    assert result.details["id"].shape == (1, 3) and result.details["decimations"].tolist() == [1, 2, 4]
+    # one draw at decimation 1: its error bar is the bootstrap spread, as in intrinsic_dimension
+    single = intrinsic_dimension(x, bootstrap=100, seed=0, progress=False)
+    assert result.details["id"][0, 0] == single.values[0]
+    assert (result.details["error"][0] > 0).all() and np.isfinite(result.errors).all()
+    assert result.values[0] == result.details["id"][0, 0] and result.errors[0] == result.details["error"][0, 0]
     assert np.all(np.abs(result.details["id"][0] - 4) < 0.6)
     assert np.all(np.diff(result.details["scale"][0]) > 0)  # fewer points: farther neighbours
+    assert np.isnan(intrinsic_dimension_scaling(x, decimations=(1, 2), bootstrap=0, progress=False).errors[0])
+    with pytest.raises(LensError, match="each decimation once"):
+        intrinsic_dimension_scaling(x, decimations=(1, 2, 2), progress=False)
 
 
-def test_duplicates_are_reported_not_inf():
+def test_duplicates_are_counted_once_not_inf():
     x = noisy_plane(1000, 3)
     x[500:600] = x[:100]
-    # both members of each copied pair have r1 = 0: 200 points
+    distinct = np.delete(x, np.s_[500:600], axis=0)
+    # 100 copies: the fit runs on the 900 distinct points, as if the data had been deduplicated;
+    # dropping only the points with r1 = 0 left points whose two nearest neighbours were copies
+    # of one point (mu = 1) and biased the estimate upwards
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        result = intrinsic_dimension(x, progress=False)
-    assert np.isfinite(result.values).all()
-    assert result.details["duplicates"][0] == 200
-    assert any("identical copy" in str(w.message) for w in caught)
-    with pytest.raises(LensError, match="identical copy"):
+        result = intrinsic_dimension(x, bootstrap=0, progress=False)
+        scaled = intrinsic_dimension_scaling(x, decimations=(1, 2), progress=False)
+        profile = geometry_profile(x[None], k=5, bootstrap=0, progress=False)
+    assert result.details["duplicates"][0] == 100 and profile.intrinsic_dimension.details["duplicates"][0] == 100
+    clean = intrinsic_dimension(distinct, bootstrap=0, progress=False).values[0]
+    assert result.values[0] == clean == twonn(x) == twonn(distinct)
+    assert profile.intrinsic_dimension.values[0] == clean and scaled.details["id"][0, 0] == clean
+    assert abs(clean - 3) < 0.3
+    assert any("100 of 1000 points are identical copies" in str(w.message) for w in caught)
+    with pytest.raises(LensError, match="identical copies"):
         twonn(x, duplicates="raise")
+    signed = np.zeros((6, 2))
+    signed[:, 1] = np.arange(6.0)
+    signed[5] = [-0.0, 0.0]  # the same point as row 0: -0.0 == 0.0
+    with pytest.warns(UserWarning, match="1 of 6 points"):
+        assert np.isfinite(twonn(signed, fraction=1.0))
 
 
 @pytest.mark.parametrize("fit, fraction", [("base", 0.9), ("base", 1.0), ("ml", 0.9)])
@@ -478,6 +514,23 @@ def test_profile_on_activations_and_pooled(tiny_models):
     assert np.isfinite(pooled.intrinsic_dimension.values).all()
 
 
+def test_overlap_between_models_refuses_other_items(tiny_models):
+    texts = ["the old house by the river", "cats and dogs sing", "tea in the rain", "a new house runs"] * 3
+    acts = lensnb.extract(tiny_models["bert"], texts, progress=False)
+    table = acts.tokens.copy()
+    table.loc[3, "token"] = "zzz"
+    forged = lensnb.Activations(
+        {"resid_post": np.asarray(acts.values)}, {"resid_post": acts.layers}, table, model=acts.model
+    )  # fmt: skip
+    with pytest.raises(LensError, match="'token' differs from data's in 1 of"):
+        neighborhood_overlap_matrix(acts, forged, k=3, progress=False)
+    other = lensnb.extract(tiny_models["gpt2"], texts, progress=False)
+    with pytest.raises(LensError, match="pool='mean'"):
+        neighborhood_overlap_matrix(acts, other, k=3, progress=False)
+    between = neighborhood_overlap_matrix(acts, other, k=3, pool="mean", progress=False)
+    assert between.values.shape == (len(acts.layers), len(other.layers))
+
+
 def test_bad_inputs_raise_lens_errors():
     x = np.random.default_rng(10).normal(size=(50, 4))
     with pytest.raises(LensError, match="k"):
@@ -496,6 +549,17 @@ def test_bad_inputs_raise_lens_errors():
         label_overlap(x, np.zeros(50), k=5, weighting="balanced", progress=False)
     with pytest.raises(LensError, match="fit"):
         twonn(x, fit="linear")
+    with pytest.raises(LensError, match="one \\(n_points, dim\\) matrix"):
+        neighborhood_overlap(np.stack([x, x]), x, k=5)  # it used to read the first layer only
+    for call in (
+        lambda: intrinsic_dimension(x, seed="a", progress=False),
+        lambda: intrinsic_dimension_scaling(x, seed=1.5, progress=False),
+        lambda: geometry_profile(x[None], k=5, seed=None, progress=False),
+    ):
+        with pytest.raises(LensError, match="seed"):
+            call()
+    with pytest.raises(LensError, match="bootstrap"):
+        geometry_profile(x[None], k=5, bootstrap=-1, progress=False)
 
 
 def test_label_overlap_leaves_out_unlabelled_items_and_says_so():
@@ -512,16 +576,21 @@ def test_label_overlap_leaves_out_unlabelled_items_and_says_so():
     assert profile.label_overlap.values[0] == expected.values[0]
 
 
-def test_gride_with_copied_points_leaves_ties_out_and_stays_finite():
+def test_gride_with_copied_points_runs_on_the_distinct_points():
     x = noisy_plane(2000, 3, noise=1e-4)
-    for copy in range(1, 5):  # 200 points with 4 copies each: their neighbours come in tied groups of 5
+    for copy in range(1, 5):  # 200 points with 4 copies each: their neighbours would come in tied groups of 5
         x[200 * copy : 200 * (copy + 1)] = x[:200]
-    with pytest.warns(UserWarning):
+    with pytest.warns(UserWarning, match="800 of 2000 points are identical copies"):
         result = intrinsic_dimension_scaling(x, method="gride", max_rank=8, progress=False)
-    ids = result.details["id"][0]
-    # copies change the local structure, so no exact answer; but no fit may run off to its bound (it did: 191)
-    assert np.isfinite(ids).all() and np.all((ids > 1.5) & (ids < 5)), ids
-    assert result.details["ties"].shape == (1, 3) and result.details["ties"][0, 1:].sum() > 0
-    assert result.details["ties"][0, 0] == 0  # ranks 1-2: a tie is a ratio of 1, which the Pareto fit allows
+    distinct = intrinsic_dimension_scaling(np.delete(x, np.s_[200:1000], axis=0), method="gride", max_rank=8,
+                                           progress=False)  # fmt: skip
+    np.testing.assert_array_equal(result.details["id"], distinct.details["id"])
+    assert (result.details["ties"] == 0).all()
+    assert np.all(np.abs(result.details["id"][0] - 3) < 0.5), result.details["id"]
+
+
+def test_gride_refuses_ties_and_warns_at_the_bound():
+    with pytest.warns(UserWarning, match="edge of the search interval"):
+        gride_from_ratios(np.array([1.5, 2.0, 1.2, 3.0]), 1, 2, bounds=(1e-3, 0.5))
     with pytest.raises(LensError, match="tied neighbours"):
         gride_from_ratios(np.array([1.0, 1.5, 2.0, 1.2]), 2, 4)
