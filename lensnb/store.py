@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 
 from lensnb.errors import LensError
 
@@ -57,10 +58,16 @@ COMMIT_SECONDS = 2.0
 
 def _atomic_write_bytes(path: Path, data: bytes) -> None:
     temporary = path.with_name(f".{path.name}.tmp")
-    with open(temporary, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
+    try:
+        with open(temporary, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+    except OSError as error:
+        temporary.unlink(missing_ok=True)
+        if error.errno == errno.ENOSPC:
+            raise _disk_full(path, len(data)) from None
+        raise
     os.replace(temporary, path)
 
 
@@ -70,11 +77,30 @@ def write_json(path: Path, payload: Mapping[str, Any]) -> None:
 
 
 def write_table(path: Path, table: pd.DataFrame) -> None:
-    """Write ``table`` as Parquet atomically."""
+    """Write ``table`` as Parquet atomically.
+
+    Raises
+    ------
+    LensError
+        A column Parquet cannot hold (one that mixes types, such as ints and strings),
+        or a full disk.
+    """
     temporary = path.with_name(f".{path.name}.tmp")
-    table.to_parquet(temporary, index=False)
-    with open(temporary, "rb+") as handle:
-        os.fsync(handle.fileno())
+    try:
+        table.to_parquet(temporary, index=False)
+        with open(temporary, "rb+") as handle:
+            os.fsync(handle.fileno())
+    except OSError as error:
+        temporary.unlink(missing_ok=True)
+        if error.errno == errno.ENOSPC:
+            raise _disk_full(path, int(table.memory_usage(deep=True).sum())) from None
+        raise
+    except Exception as error:  # noqa: BLE001 - pyarrow raises ArrowInvalid, ArrowTypeError...
+        temporary.unlink(missing_ok=True)
+        raise LensError(
+            f"store: the {path.stem} table cannot be written as Parquet ({type(error).__name__}: {error}). "
+            "Give each label column values of one type (for example all strings), then extract again."
+        ) from None
     os.replace(temporary, path)
 
 
@@ -232,37 +258,51 @@ class StoreWriter:
         self.attention_file: _ArrayFile | None = None
         self.reusable = False
         self._last_commit = time.monotonic()
-        existing = _read_manifest(self.path) if (self.path / MANIFEST).is_file() else None
-        resume = existing is not None and not overwrite and _same_identity(existing, self.manifest, self.path)
+        # with overwrite, whatever manifest is there (another extraction's, an old format's, a
+        # corrupt one) is replaced unread
+        existing = _read_manifest(self.path) if (self.path / MANIFEST).is_file() and not overwrite else None
+        resume = existing is not None and _same_identity(existing, self.manifest, self.path)
         if resume and existing.get("status") == "complete":
             self.reusable, self.done = True, np.ones(manifest["n_segments"], dtype=bool)
             return
-        if not resume:
-            self._check_target(overwrite)
-            self._check_space(site_shapes, dtype, attention_size)
-            self.path.mkdir(parents=True, exist_ok=True)
-            for stale in (DONE, MANIFEST):
-                (self.path / stale).unlink(missing_ok=True)
+        if resume and not (self.path / DONE).is_file():
+            resume = False  # its set-up was interrupted before any batch: start it again
         try:
-            for site, shape in site_shapes.items():
-                self.files[site] = _ArrayFile(self.path / f"{site}.npy", shape, dtype, create=not resume)
-            if attention_size:
-                self.attention_file = _ArrayFile(
-                    self.path / "attentions.npy", (attention_size,), dtype, create=not resume
-                )
+            if resume:
+                self._open_arrays(site_shapes, dtype, attention_size, create=False)
+                self.done = _read_done(self.path, manifest["n_segments"])
+            else:
+                self._set_up(tables, site_shapes, dtype, attention_size)
         except BaseException:
             self.close()
             raise
-        if resume:
-            self.done = _read_done(self.path, manifest["n_segments"])
-        else:
-            for name, table in tables.items():
-                write_table(self.path / f"{name}.parquet", table)
-            self.done = np.zeros(manifest["n_segments"], dtype=bool)
-            _atomic_save(self.path / DONE, self.done)
-            write_json(self.path / MANIFEST, self.manifest)
 
-    def _check_target(self, overwrite: bool) -> None:
+    def _set_up(self, tables, site_shapes, dtype, attention_size) -> None:
+        """Lay out a new store. Its manifest comes first (marking the folder as this extraction's,
+        in progress), then the tables (a table Parquet cannot hold fails before any large
+        allocation), the arrays, and last ``done.npy``: a set-up interrupted before that is
+        started again by the next call, without ``overwrite``."""
+        self._check_target()
+        self._check_space(site_shapes, dtype, attention_size)
+        self.path.mkdir(parents=True, exist_ok=True)
+        write_json(self.path / MANIFEST, self.manifest)
+        for entry in self.path.iterdir():  # what an earlier extraction or set-up left
+            if entry.name == DONE or entry.suffix in (".npy", ".parquet", ".tmp"):
+                entry.unlink()
+        for name, table in tables.items():
+            write_table(self.path / f"{name}.parquet", table)
+        self._open_arrays(site_shapes, dtype, attention_size, create=True)
+        self.done = np.zeros(self.manifest["n_segments"], dtype=bool)
+        _atomic_save(self.path / DONE, self.done)
+
+    def _open_arrays(self, site_shapes, dtype, attention_size, create: bool) -> None:
+        for site, shape in site_shapes.items():
+            self.files[site] = _ArrayFile(self.path / f"{site}.npy", shape, dtype, create=create)
+        if attention_size:
+            self.attention_file = _ArrayFile(self.path / "attentions.npy", (attention_size,), dtype, create=create)
+
+    def _check_target(self) -> None:
+        """The folder must be new, empty, or a lensnb store (one with a manifest)."""
         if not self.path.exists():
             return
         if not self.path.is_dir():
@@ -273,10 +313,6 @@ class StoreWriter:
                 "store", str(self.path), "an empty folder, a new path or an existing lensnb store",
                 f"It holds {len(entries)} other file(s) ({', '.join(sorted(entries)[:5])}); lensnb will not write among them.",
             )  # fmt: skip
-        if overwrite:
-            for entry in self.path.iterdir():
-                if entry.name == MANIFEST or entry.suffix in (".npy", ".parquet", ".tmp"):
-                    entry.unlink()
 
     def _check_space(self, site_shapes, dtype, attention_size) -> None:
         needed = sum(int(np.prod(s, dtype=np.int64)) for s in site_shapes.values()) + attention_size
@@ -359,13 +395,16 @@ def _read_manifest(path: Path) -> dict:
     try:
         manifest = json.loads(file.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise LensError(f"store: {file} is not a readable lensnb manifest ({error}).") from None
+        raise LensError(
+            f"store: {file} is not a readable lensnb manifest ({error}). To extract into this folder "
+            "again, pass overwrite=True."
+        ) from None
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise LensError.bad_argument("store", str(path), f"a folder written by lensnb (manifest format {FORMAT!r})")
     if manifest.get("format_version") != FORMAT_VERSION:
         raise LensError(
             f"store: {path} has format version {manifest.get('format_version')!r}; this lensnb reads version "
-            f"{FORMAT_VERSION}. Extract again with this version."
+            f"{FORMAT_VERSION}. Extract again with this version (overwrite=True replaces the store)."
         )
     return manifest
 
@@ -418,13 +457,21 @@ def read_store(path) -> tuple[dict, dict[str, np.ndarray], dict[str, pd.DataFram
             f"path: the extraction into {path} did not finish. Run the same lensnb.extract(..., store=...) "
             "call again to resume it."
         )
+    missing = [key for key in ("model", "sites", "n_tokens", "n_texts") if key not in manifest]
+    if missing or not isinstance(manifest["sites"], dict):
+        raise LensError(
+            f"store: {path / MANIFEST} is incomplete (missing {missing or ['a mapping of sites']}); it was not "
+            "written by a finished lensnb extraction. Extract again with overwrite=True."
+        )
     arrays, attentions = open_arrays(path, manifest)
     tables = {}
     for name in TABLES:
         file = path / f"{name}.parquet"
         if file.is_file():
             try:
-                tables[name] = pd.read_parquet(file)
+                # integer columns with missing values (a label on first pieces only) come back as
+                # the ints and None they were written as, not as float64 and NaN
+                tables[name] = pq.read_table(file).to_pandas(integer_object_nulls=True)
             except Exception as error:  # noqa: BLE001 - pyarrow raises many types
                 raise LensError(f"store: {file} is corrupt or truncated ({type(error).__name__}: {error}).") from None
     for name, expected in (("tokens", manifest["n_tokens"]), ("texts", manifest["n_texts"])):

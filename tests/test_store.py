@@ -215,6 +215,66 @@ def test_corrupt_manifest_and_tables_are_refused(finished_store):
         Activations.load(finished_store / "nowhere")
 
 
+def test_interrupted_set_up_starts_again_without_overwrite(tiny_models, tmp_path, monkeypatch):
+    import lensnb.store
+
+    def interrupted(descriptor, size, path):
+        raise KeyboardInterrupt  # Ctrl-C while the arrays are being allocated
+
+    real_reserve = lensnb.store._reserve
+    monkeypatch.setattr(lensnb.store, "_reserve", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        lensnb.extract(tiny_models["bert"], EXAMPLES, store=tmp_path / "s", progress=False)
+    assert (tmp_path / "s" / "manifest.json").is_file() and not (tmp_path / "s" / "done.npy").exists()
+    monkeypatch.setattr(lensnb.store, "_reserve", real_reserve)
+    again = lensnb.extract(tiny_models["bert"], EXAMPLES, store=tmp_path / "s", progress=False)
+    assert_same(again, lensnb.extract(tiny_models["bert"], EXAMPLES, progress=False))
+    assert_same(again, Activations.load(tmp_path / "s"))
+
+
+def test_overwrite_replaces_a_corrupt_or_foreign_manifest(finished_store, tiny_models):
+    (finished_store / "manifest.json").write_text("{ half a manifest")
+    with pytest.raises(LensError, match="overwrite=True"):
+        lensnb.extract(tiny_models["bert"], EXAMPLES, store=finished_store, progress=False)
+    fresh = lensnb.extract(tiny_models["bert"], EXAMPLES, store=finished_store, overwrite=True, progress=False)
+    assert_same(fresh, Activations.load(finished_store))
+    manifest = json.loads((finished_store / "manifest.json").read_text())
+    del manifest["sites"]
+    (finished_store / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(LensError, match="incomplete"):
+        Activations.load(finished_store)
+
+
+def test_a_label_column_parquet_cannot_hold_is_refused_before_the_arrays(tiny_models, tmp_path):
+    mixed = [Example(words=["a", "b", "c"], labels={"head": [2, 0, "root"]})]
+    in_memory = lensnb.extract(tiny_models["bert"], mixed, progress=False)  # fine in memory
+    assert in_memory.tokens["head"].dropna().tolist() == [2, 0, "root"]
+    with pytest.raises(LensError, match="tokens table cannot be written as Parquet"):
+        lensnb.extract(tiny_models["bert"], mixed, store=tmp_path / "s", progress=False)
+    assert not list((tmp_path / "s").glob("*.npy"))  # refused before any allocation
+
+
+def test_integer_labels_with_gaps_come_back_as_written(tiny_models, tmp_path):
+    examples = [Example(words=["a", "dog", "barks"], labels={"head": [2, 3, 0]})]
+    fresh = lensnb.extract(tiny_models["bert"], examples, store=tmp_path / "s", progress=False)
+    reused = lensnb.extract(tiny_models["bert"], examples, store=tmp_path / "s", progress=False)
+    assert fresh.tokens["head"].tolist() == reused.tokens["head"].tolist() == Activations.load(tmp_path / "s").tokens[
+        "head"].tolist()  # fmt: skip
+    assert [v for v in reused.tokens["head"] if v is not None] == [2, 3, 0]
+
+
+def test_full_disk_while_writing_the_manifest_is_a_lens_error(tiny_models, tmp_path, monkeypatch):
+    import lensnb.store
+
+    def no_space(descriptor):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(lensnb.store.os, "fsync", no_space)
+    with pytest.raises(LensError, match="full"):
+        lensnb.extract(tiny_models["bert"], EXAMPLES, store=tmp_path / "s", progress=False)
+    assert not list((tmp_path / "s").glob(".*.tmp"))
+
+
 def test_full_disk_before_start_writes_nothing(tiny_models, tmp_path, monkeypatch):
     import shutil
 
