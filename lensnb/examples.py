@@ -213,6 +213,15 @@ def _validate(example: Example, where: str) -> None:
         if not isinstance(example.text, str) or not example.text.strip():
             raise LensError.bad_argument(f"{where}.text", example.text, "a non-empty string or None")
         example.word_offsets()  # raises if the words are not found in order
+    for field_name, value in (("labels", example.labels), ("meta", example.meta)):
+        if not isinstance(value, Mapping):
+            expected = "a list with one label per word" if field_name == "labels" else "a scalar"
+            raise LensError.bad_argument(f"{where}.{field_name}", value, f"a mapping of name to {expected}")
+    for field_name in ("spans", "span_pairs"):
+        value = getattr(example, field_name)
+        if isinstance(value, (str, Span, SpanPair)) or not isinstance(value, Sequence):
+            kind = "lensnb.Span" if field_name == "spans" else "lensnb.SpanPair"
+            raise LensError.bad_argument(f"{where}.{field_name}", value, f"a list of {kind} (possibly empty)")
     for column, values in example.labels.items():
         if column in RESERVED_TOKEN_COLUMNS:
             raise LensError.bad_argument(f"{where}.labels", column, f"a label name other than {RESERVED_TOKEN_COLUMNS}")
@@ -239,7 +248,7 @@ def _validate(example: Example, where: str) -> None:
 def _validate_span(span: Any, n_words: int, where: str) -> None:
     if not isinstance(span, Span):
         raise LensError.bad_argument(where, span, "a lensnb.Span")
-    if not (isinstance(span.start, int) and isinstance(span.end, int)):
+    if not all(isinstance(i, (int, np.integer)) and not isinstance(i, bool) for i in (span.start, span.end)):
         raise LensError.bad_argument(where, span, "integer word indices start and end")
     if not 0 <= span.start < span.end <= n_words:
         raise LensError.bad_argument(

@@ -332,13 +332,29 @@ def padded_inputs(
 
 def _kept_rows(site, position, states: torch.Tensor, batch, plan: TokenPlan, torch_dtype) -> list:
     """Each input's kept (non-padding) rows of one layer, as (site, position, first row, values)."""
-    values = states.detach().to("cpu", torch_dtype).numpy()  # (batch, seq, dim); a view, kept alive by the blocks
+    converted = states.detach().to("cpu", torch_dtype)  # (batch, seq, dim)
+    if torch_dtype == torch.float16 and states.dtype != torch.float16:
+        _check_float16_range(site, position, states, converted)
+    values = converted.numpy()  # a view, kept alive by the blocks
     blocks = []
     for b, segment in enumerate(batch):
         start, stop = plan.keep_rows[segment]
         local = plan.keep_local[segment]
         blocks.append((site, position, int(start), values[b, local : local + stop - start]))
     return blocks
+
+
+def _check_float16_range(site: str, position: int, states: torch.Tensor, converted: torch.Tensor) -> None:
+    """Refuse states that float16 cannot hold (beyond +-65504: they would be stored as inf)."""
+    if bool(torch.isfinite(converted).all()) or not bool(torch.isfinite(states).all()):
+        return  # nothing overflowed (non-finite states are the model's own, kept as they are)
+    largest = float(states.detach().abs().max())
+    raise LensError.bad_argument(
+        "dtype", "float16", "float32 for this model",
+        f"Site {site!r} (layer position {position}) has values up to {largest:.6g} in magnitude, beyond float16's "
+        "65504: they would be stored as inf. Batches already written are kept; extract again with "
+        "dtype='float32' (and overwrite=True for the same store folder).",
+    )  # fmt: skip
 
 
 def _attention_maps(output, batch, lengths, index: pd.DataFrame, torch_dtype, lens_model) -> list:

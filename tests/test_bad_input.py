@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 import lensnb
@@ -30,6 +31,12 @@ BAD_INPUTS = {
     ),
     "words not in text": ([Example(words=["a", "z"], text="a b")], "words[1]"),
     "mapping with unknown field": ([{"words": ["a"], "tags": ["X"]}], "inputs[0]"),
+    "labels as a list": ([Example(words=["a"], labels=["X"])], "inputs[0].labels"),
+    "meta as a string": ([Example(words=["a"], meta="positive")], "inputs[0].meta"),
+    "a span not in a list": ([Example(words=["a", "b"], spans=Span(0, 1))], "inputs[0].spans"),
+    "spans None": ([Example(words=["a", "b"], spans=None)], "inputs[0].spans"),
+    "span pairs None": ([Example(words=["a", "b"], span_pairs=None)], "inputs[0].span_pairs"),
+    "span with float ends": ([Example(words=["a", "b"], spans=[Span(0.0, 1.0)])], "inputs[0].spans[0]"),
 }
 
 
@@ -69,6 +76,30 @@ def test_bad_options_are_named(tiny_models, case):
     with pytest.raises(LensError) as info:
         lensnb.extract(tiny_models["bert"], text, progress=False, **options)
     assert str(info.value).startswith(name) and "expected" in str(info.value), str(info.value)
+
+
+def test_numpy_integer_span_ends_are_integers(tiny_models):
+    plain = Example(words=["a", "big", "dog"], spans=[Span(1, 3, "NP")])
+    numpy = Example(words=["a", "big", "dog"], spans=[Span(np.int64(1), np.int64(3), "NP")])
+    first, second = (lensnb.extract(tiny_models["bert"], [e], progress=False) for e in (plain, numpy))
+    np.testing.assert_array_equal(first.pool_spans("mean").values, second.pool_spans("mean").values)
+
+
+def test_float16_overflow_is_refused_not_stored_as_inf(tiny_models, tmp_path):
+    tiny = tiny_models["bert"]
+    block = tiny.adapter.block_list(tiny.base_model)[0]
+    # first among the block's hooks, so that transformers' own capture of hidden states sees it too
+    handle = block.register_forward_hook(
+        lambda module, args, output: (output[0] * 1e6, *output[1:]) if isinstance(output, tuple) else output * 1e6,
+        prepend=True,
+    )
+    try:
+        with pytest.raises(LensError, match="^dtype: expected float32 for this model.*beyond float16"):
+            lensnb.extract(tiny, GOOD * 3, dtype="float16", store=tmp_path / "s", progress=False)
+        assert lensnb.extract(tiny, GOOD, dtype="float32", progress=False).values.max() > 65504
+    finally:
+        handle.remove()
+    assert np.isfinite(lensnb.extract(tiny, GOOD, dtype="float16", progress=False).values).all()
 
 
 def test_bad_model_argument(tiny_models):
