@@ -296,7 +296,8 @@ class Activations:
         ----------
         how : {"mean", "max", "first", "last", "cls"}
             ``cls`` is the text's first token, which must be a special token ([CLS],
-            <s>); ``first`` / ``last`` are its first / last non-special tokens.
+            <s>), of an encoder (a decoder's BOS sees nothing of the text);
+            ``first`` / ``last`` are its first / last non-special tokens.
         include_special : bool
             Pool over special tokens too (mean, max).
 
@@ -306,6 +307,11 @@ class Activations:
         """
         tokens = self.tokens
         if how == "cls":
+            if self.model.get("is_decoder"):
+                raise LensError.bad_argument(
+                    "how", how, "'mean' or 'last' for a decoder",
+                    "A causal model's first token (BOS) sees only itself: its vector is the same for every text.",
+                )  # fmt: skip
             first = runs(tokens["text_id"].to_numpy())[:-1]
             if not tokens["special"].to_numpy()[first].all():
                 raise LensError.bad_argument(

@@ -80,3 +80,18 @@ def test_to_pandas_is_a_copy(acts):
     frame.loc[0, "token"] = "changed"
     assert acts.tokens.loc[0, "token"] == "[CLS]"
     assert "Activations(" in repr(acts) and "resid_post: 3 layers" in repr(acts)
+
+
+def test_cls_pooling_is_refused_for_decoders(tiny_models):
+    """A causal model's first token sees only itself: one vector for every text, refused by name."""
+    from lensnb import LensError
+    from lensnb.probing.features import probing_data, text_task
+
+    examples = [Example(words=["Keys", "open", "doors"], meta={"label": "a"}),
+                Example(words=["Cats", "sleep"], meta={"label": "b"})]  # fmt: skip
+    decoder = lensnb.extract(tiny_models["llama"], examples, progress=False)
+    with pytest.raises(LensError, match="'mean' or 'last' for a decoder"):
+        decoder.pool_texts("cls")
+    with pytest.raises(LensError, match="'mean' for a decoder"):
+        probing_data(decoder, text_task("label", pool="cls"))
+    assert decoder.pool_texts("last").arrays["resid_post"].shape[1] == 2

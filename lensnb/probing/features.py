@@ -311,6 +311,11 @@ def _text_items(acts: Activations, task: ProbingTask):
     text_of_token = tokens["text_id"].to_numpy()
     special = tokens["special"].to_numpy(dtype=bool)
     if task.pool == "cls":
+        if acts.model.get("is_decoder"):
+            raise LensError.bad_argument(
+                "pool", "cls", "'mean' for a decoder",
+                "A causal model's first token (BOS) sees only itself: its vector is the same for every text.",
+            )  # fmt: skip
         starts = runs(text_of_token)[:-1]
         if not special[starts].all():
             raise LensError.bad_argument(
