@@ -115,12 +115,20 @@ class LensModel:
 
     @property
     def max_length(self) -> int | None:
-        """The longest input the model takes, from its config and tokenizer."""
+        """The longest input the model takes, from its config and tokenizer.
+
+        Position tables that reserve their first ``padding_idx + 1`` rows (the RoBERTa
+        family: XLM-R, CamemBERT..., whose positions start after the padding id) hold
+        that many fewer usable positions than ``max_position_embeddings`` says (514 -> 512).
+        """
         config = self.model.config
         limits = [
             getattr(config, attribute, None)
             for attribute in ("max_position_embeddings", "n_positions", "max_sequence_length")
         ]
+        positions = getattr(getattr(self.base_model, "embeddings", None), "position_embeddings", None)
+        if isinstance(positions, torch.nn.Embedding) and isinstance(positions.padding_idx, int):
+            limits.append(positions.num_embeddings - positions.padding_idx - 1)
         limits.append(getattr(self.tokenizer, "model_max_length", None))
         limits = [v for v in limits if isinstance(v, int) and 0 < v < 10**7]
         return min(limits) if limits else None

