@@ -390,20 +390,28 @@ class LeastSquares:
 
 
 class Checkpoint:
-    """A folder holding one stitch's training state, saved as tensors only.
+    """A folder holding one stitch's training state, as tensors and JSON: nothing is unpickled.
 
     ``run.json`` names the run (models, layers, settings, a digest of the texts; not the
-    number of steps, so a run can be extended); ``state.pt`` holds the stitch's and the
-    optimiser's state dicts, the step and the training curve (``torch.save`` of tensors
-    and plain numbers, read back with ``weights_only=True``).
+    number of steps, so a run can be extended). ``state.safetensors`` holds the stitch's
+    parameters, the optimiser's per-parameter tensors (Adam's moments, SGD's momentum),
+    the training curve and the initial scores as tensors, and in its header (JSON) the
+    step, the optimiser's parameter groups and its non-tensor state. It is written to a
+    temporary name and renamed, so a reader never sees half a file.
     """
+
+    STATE = "state.safetensors"
 
     def __init__(self, folder: str | os.PathLike, identity: dict[str, Any]) -> None:
         self.folder = Path(folder)
         self.identity = identity
 
     def load(self) -> dict[str, Any] | None:
-        state_file, run_file = self.folder / "state.pt", self.folder / "run.json"
+        """The saved state (keys ``stitch``, ``optimizer``, ``step``, ``curve``, ``initial``), or None."""
+        from safetensors import SafetensorError
+        from safetensors.torch import safe_open
+
+        state_file, run_file = self.folder / self.STATE, self.folder / "run.json"
         if not state_file.is_file():
             return None
         saved = json.loads(run_file.read_text()) if run_file.is_file() else {}
@@ -414,21 +422,54 @@ class Checkpoint:
                 f"Its run differs in {differ} (saved {[saved.get(k) for k in differ]}, now "
                 f"{[self.identity.get(k) for k in differ]}).",
             )  # fmt: skip
-        return torch.load(state_file, map_location="cpu", weights_only=True)
+        try:
+            with safe_open(str(state_file), framework="pt", device="cpu") as handle:
+                header = json.loads((handle.metadata() or {})["lensnb"])
+                tensors = {name: handle.get_tensor(name) for name in handle.keys()}  # noqa: SIM118 - not a dict
+        except (OSError, KeyError, ValueError, SafetensorError) as error:
+            raise LensError.bad_argument(
+                "checkpoint", str(state_file), "a stitch checkpoint written by lensnb",
+                f"It cannot be read ({type(error).__name__}: {error}); delete it or use a new folder.",
+            ) from None  # fmt: skip
+        optimizer_state: dict[int, dict[str, Any]] = {}
+        for key, values in header["optimizer_plain_state"].items():
+            optimizer_state.setdefault(int(key), {}).update(values)
+        stitch = {}
+        for name, tensor in tensors.items():
+            part, _, rest = name.partition(".")
+            if part == "stitch":
+                stitch[rest] = tensor
+            elif part == "optimizer":
+                index, _, key = rest.partition(".")
+                optimizer_state.setdefault(int(index), {})[key] = tensor
+        return {
+            "stitch": stitch,
+            "optimizer": {"state": optimizer_state, "param_groups": header["param_groups"]},
+            "step": int(header["step"]),
+            "curve": tensors["curve"],
+            "initial": tensors["initial"],
+        }
 
     def save(self, stitch: torch.nn.Module, optimizer: torch.optim.Optimizer, step: int, curve, initial) -> None:
+        from safetensors.torch import save_file
+
         self.folder.mkdir(parents=True, exist_ok=True)
         (self.folder / "run.json").write_text(json.dumps(self.identity, indent=1, sort_keys=True))
-        state = {
-            "stitch": stitch.state_dict(),
-            "optimizer": optimizer.state_dict(),
-            "step": int(step),
-            "curve": torch.tensor(list(curve), dtype=torch.float64),
-            "initial": torch.tensor(initial, dtype=torch.float64),
-        }
-        temporary = self.folder / "state.pt.tmp"
-        torch.save(state, temporary)
-        os.replace(temporary, self.folder / "state.pt")
+        tensors = {f"stitch.{name}": value.detach().cpu().contiguous() for name, value in stitch.state_dict().items()}
+        tensors["curve"] = torch.tensor(list(curve), dtype=torch.float64)
+        tensors["initial"] = torch.tensor(initial, dtype=torch.float64)
+        optimizer_state = optimizer.state_dict()
+        plain: dict[str, dict[str, Any]] = {}
+        for index, values in optimizer_state["state"].items():
+            for key, value in values.items():
+                if isinstance(value, torch.Tensor):
+                    tensors[f"optimizer.{index}.{key}"] = value.detach().cpu().contiguous()
+                else:
+                    plain.setdefault(str(index), {})[key] = value
+        header = {"step": int(step), "param_groups": optimizer_state["param_groups"], "optimizer_plain_state": plain}
+        temporary = self.folder / f"{self.STATE}.tmp"
+        save_file(tensors, str(temporary), metadata={"lensnb": json.dumps(header)})
+        os.replace(temporary, self.folder / self.STATE)
 
 
 def weights_digest(module: torch.nn.Module) -> str:

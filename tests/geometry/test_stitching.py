@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 import torch
+from safetensors.torch import safe_open
 
 import lensnb
 from lensnb.errors import LensError
@@ -249,8 +250,17 @@ def test_resume_equals_uninterrupted(heads, tmp_path, monkeypatch):
     full = train_stitch(model, 1, model, 2, CORPUS, steps=8, **common)
     # stopped after 4 steps, then resumed to 8
     train_stitch(model, 1, model, 2, CORPUS, steps=4, checkpoint=tmp_path / "a", **common)
-    state = torch.load(tmp_path / "a" / "state.pt", weights_only=True)
-    assert state["step"] == 4 and json.loads((tmp_path / "a" / "run.json").read_text())["layer_b"] == 2
+    with safe_open(str(tmp_path / "a" / "state.safetensors"), framework="pt") as handle:
+        names = list(handle.keys())
+        assert json.loads(handle.metadata()["lensnb"])["step"] == 4
+    assert (
+        "curve" in names
+        and any(n.startswith("stitch.") for n in names)
+        and any(n.startswith("optimizer.") for n in names)
+    )
+    assert not list(
+        (tmp_path / "a").glob("*.pt")
+    )  # tensors and JSON only: nothing to unpickle and json.loads((tmp_path / "a" / "run.json").read_text())["layer_b"] == 2
     resumed = train_stitch(model, 1, model, 2, CORPUS, steps=8, checkpoint=tmp_path / "a", **common)
     for key, value in full.state.items():
         np.testing.assert_array_equal(resumed.state[key], value)
@@ -269,7 +279,8 @@ def test_resume_equals_uninterrupted(heads, tmp_path, monkeypatch):
     monkeypatch.setattr(stitch_training.StitchTask, "training_loss", interrupted)
     with pytest.raises(KeyboardInterrupt):
         train_stitch(model, 1, model, 2, CORPUS, steps=8, checkpoint=tmp_path / "b", **common)
-    assert torch.load(tmp_path / "b" / "state.pt", weights_only=True)["step"] == 5
+    with safe_open(str(tmp_path / "b" / "state.safetensors"), framework="pt") as handle:
+        assert json.loads(handle.metadata()["lensnb"])["step"] == 5
     monkeypatch.undo()
     resumed = train_stitch(model, 1, model, 2, CORPUS, steps=8, checkpoint=tmp_path / "b", **common)
     for key, value in full.state.items():
