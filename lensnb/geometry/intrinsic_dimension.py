@@ -46,7 +46,9 @@ def twonn_from_ratios(mu: np.ndarray, fraction: float = 0.9, fit: str = "base") 
     fit : {"base", "ml"}
         ``"base"``: least squares through the origin of y_i = -log(1 - i/N) on x_i =
         log mu_(i), i = 1..int(N * fraction), over the sorted ratios, denominator N (not
-        the number kept): d = sum(x y) / sum(x^2). ``"ml"``: the maximum-likelihood
+        the number kept): d = sum(x y) / sum(x^2). At most N - 1 points are kept: the
+        last one's y = -log(0) is infinite, so fraction = 1 fits i = 1..N-1 (DADApy
+        switches to the ML fit there instead). ``"ml"``: the maximum-likelihood
         estimate d = (N - 1) / sum(log mu) over all points.
 
     Returns
