@@ -482,6 +482,34 @@ def test_twonn_on_dadapy_decimation_draws_equals_its_scaling(dadapy_reference):
             assert np.mean(ids) == pytest.approx(dadapy_reference["scaling_ids"][layer, column], abs=1e-6)
 
 
+def test_gride_equals_dadapy_up_to_its_n_minus_one(dadapy_reference):
+    """DADApy's GRIDE likelihood has (N - 1) log d where Denti et al.'s (and lensnb's) has N log d; it drops
+    no ratio on these data (``gride_filtered``). Each estimate must be the root of its own score equation,
+    N / d + S(d) = 0 for lensnb and (N - 1) / d + S(d) = 0 for DADApy, with S from the closed-form density
+    of mu = r_{2n} / r_n: S(d) = sum_i [(n2 - n1 - 1) log mu_i / (1 - mu_i^-d) - (n2 - 1) log mu_i]."""
+    from scipy.optimize import brentq
+
+    assert (dadapy_reference["gride_filtered"] == 0).all()
+    values = dadapy_reference["values"].astype(np.float64)
+    result = intrinsic_dimension_scaling(values, method="gride", max_rank=16, progress=False)
+    n = values.shape[1]
+    for layer in range(len(values)):
+        distances = nearest_neighbors(values[layer], 16).distances
+        for scale, (n1, n2) in enumerate(result.details["ranks"].tolist()):
+            log_mu = np.log(distances[:, n2 - 1] / distances[:, n1 - 1])
+
+            def score(d, count, log_mu=log_mu, n1=n1, n2=n2):
+                return count / d + np.sum((n2 - n1 - 1) * log_mu / -np.expm1(-d * log_mu) - (n2 - 1) * log_mu)
+
+            ours = brentq(score, 1e-3, 500.0, args=(n,), xtol=1e-12)
+            theirs = brentq(score, 1e-3, 500.0, args=(n - 1,), xtol=1e-12)
+            assert result.details["id"][layer, scale] == pytest.approx(ours, rel=1e-6)
+            assert dadapy_reference["gride_ids"][layer, scale] == pytest.approx(theirs, rel=1e-6)
+    # the two conventions differ by about 1 / N
+    np.testing.assert_allclose(result.details["id"], dadapy_reference["gride_ids"], rtol=2e-3)
+    np.testing.assert_allclose(result.details["error"], dadapy_reference["gride_errs"], rtol=2e-3)
+
+
 @pytest.mark.parametrize("k", [10, 30])
 def test_overlaps_equal_dadapy(dadapy_reference, k):
     values, labels = dadapy_reference["values"], dadapy_reference["labels"]
