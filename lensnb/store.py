@@ -458,10 +458,12 @@ def read_store(path) -> tuple[dict, dict[str, np.ndarray], dict[str, pd.DataFram
             "call again to resume it."
         )
     missing = [key for key in ("model", "sites", "n_tokens", "n_texts") if key not in manifest]
-    if missing or not isinstance(manifest["sites"], dict):
+    if not missing:
+        missing = _missing_array_specs(manifest)
+    if missing:
         raise LensError(
-            f"store: {path / MANIFEST} is incomplete (missing {missing or ['a mapping of sites']}); it was not "
-            "written by a finished lensnb extraction. Extract again with overwrite=True."
+            f"store: {path / MANIFEST} is incomplete (missing {', '.join(missing)}); it was not written by a "
+            "finished lensnb extraction. Extract again with overwrite=True."
         )
     arrays, attentions = open_arrays(path, manifest)
     tables = {}
@@ -481,6 +483,27 @@ def read_store(path) -> tuple[dict, dict[str, np.ndarray], dict[str, pd.DataFram
             found = len(tables[name]) if name in tables else "no file"
             raise LensError(f"store: {path / (name + '.parquet')} should have {expected} rows, found {found}.")
     return manifest, arrays, tables, attentions
+
+
+_SITE_SPEC = ("layers", "file", "shape", "dtype")
+_ATTENTION_SPEC = ("layers", "n_heads", "file", "n_values", "dtype")
+
+
+def _missing_array_specs(manifest: dict) -> list[str]:
+    """What the manifest's descriptions of its arrays lack (an empty list when nothing)."""
+    sites = manifest["sites"]
+    if not isinstance(sites, dict):
+        return ["sites (a mapping)"]
+    specs = [(f"sites[{site!r}]", spec, _SITE_SPEC) for site, spec in sites.items()]
+    if manifest.get("attentions"):
+        specs.append(("attentions", manifest["attentions"], _ATTENTION_SPEC))
+    missing = []
+    for name, spec, needed in specs:
+        if not isinstance(spec, dict):
+            missing.append(f"{name} (a mapping)")
+        else:
+            missing.extend(f"{name}[{key!r}]" for key in needed if key not in spec)
+    return missing
 
 
 def open_arrays(path: Path, manifest: dict) -> tuple[dict[str, np.ndarray], np.ndarray | None]:

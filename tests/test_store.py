@@ -239,10 +239,14 @@ def test_overwrite_replaces_a_corrupt_or_foreign_manifest(finished_store, tiny_m
     fresh = lensnb.extract(tiny_models["bert"], EXAMPLES, store=finished_store, overwrite=True, progress=False)
     assert_same(fresh, Activations.load(finished_store))
     manifest = json.loads((finished_store / "manifest.json").read_text())
-    del manifest["sites"]
-    (finished_store / "manifest.json").write_text(json.dumps(manifest))
-    with pytest.raises(LensError, match="incomplete"):
-        Activations.load(finished_store)
+    for broken, missing in (
+        ({k: v for k, v in manifest.items() if k != "sites"}, "'sites'|sites"),
+        ({**manifest, "sites": {"resid_post": {"layers": [0, 1, 2]}}}, "sites\\['resid_post'\\]\\['file'\\]"),
+        ({**manifest, "sites": ["resid_post"]}, "sites \\(a mapping\\)"),
+    ):
+        (finished_store / "manifest.json").write_text(json.dumps(broken))
+        with pytest.raises(LensError, match=f"incomplete \\(missing .*({missing})"):
+            Activations.load(finished_store)
 
 
 def test_a_label_column_parquet_cannot_hold_is_refused_before_the_arrays(tiny_models, tmp_path):
