@@ -177,6 +177,13 @@ def gride_from_ratios(
     from scipy.optimize import minimize_scalar
 
     mu = np.asarray(mu, dtype=np.float64)
+    try:
+        low, high = (float(b) for b in bounds)
+    except (TypeError, ValueError):
+        low = high = float("nan")
+    if not 0 < low < high < float("inf"):
+        raise LensError.bad_argument("bounds", bounds, "two numbers 0 < low < high (the search interval for d)")
+    bounds = (low, high)
     if not 1 <= n1 < n2:
         raise LensError.bad_argument("n1, n2", (n1, n2), "neighbour ranks with 1 <= n1 < n2")
     n, gap = len(mu), n2 - n1
@@ -284,14 +291,18 @@ def intrinsic_dimension(
     values, errors, dropped = [], [], []
     for position, layer in enumerate(tqdm(stack.layers, desc="intrinsic dimension", disable=not progress)):
         matrix = np.asarray(stack.arrays[position])
+        argument = f"data (layer {layer})"
         searched = [
-            distinct_point_neighbors(matrix if len(s) == n else matrix[s], 2, cache, duplicates, f"data (layer {layer})")
+            distinct_point_neighbors(matrix if len(s) == n else matrix[s], 2, cache, duplicates, argument, warn=False)
             for s in subsets
         ]  # fmt: skip
         value, error = twonn_estimate([found for found, _ in searched], fraction, fit, bootstrap, rng)
         values.append(value)
         errors.append(error)
         dropped.append(sum(removed for _, removed in searched))
+        if dropped[-1]:
+            searched_points = f"{size} points" if len(subsets) == 1 else f"{len(subsets)} subsets x {size} points"
+            _warn_copies(argument, dropped[-1], searched_points, stacklevel=2)
     params = dict(
         fraction=fraction, fit=fit, decimation=decimation, repeats=len(subsets), bootstrap=bootstrap, seed=seed,
         duplicates=duplicates, pool=pool, n_points=n, subset_size=size,
@@ -385,17 +396,24 @@ def intrinsic_dimension_scaling(
         matrix = np.asarray(stack.arrays[position])
         row_id, row_err, row_scale = [], [], []
         if method == "twonn":
+            copies = 0
             for m in steps:
-                found = [
+                searched = [
                     distinct_point_neighbors(
-                        matrix if len(subset) == n else matrix[subset], 2, cache, duplicates, f"data (layer {layer})"
-                    )[0]
+                        matrix if len(subset) == n else matrix[subset], 2, cache, duplicates, f"data (layer {layer})",
+                        warn=False,
+                    )
                     for subset in draws[m]
                 ]  # fmt: skip
+                found = [neighbors for neighbors, _ in searched]
+                copies += sum(removed for _, removed in searched)
                 value, error = twonn_estimate(found, fraction, "base", bootstrap, rng)
                 row_id.append(value)
                 row_err.append(error)
                 row_scale.append(float(np.mean([neighbors.distances[:, 1].mean() for neighbors in found])))
+            if copies:
+                searched_points = f"the {sum(len(s) for m in steps for s in draws[m])} points of the decimation subsets"
+                _warn_copies(f"data (layer {layer})", copies, searched_points, stacklevel=2)
         else:
             neighbors, _ = distinct_point_neighbors(matrix, max_rank, cache, duplicates, f"data (layer {layer})")
             row_ties = []
@@ -452,7 +470,13 @@ def twonn_estimate(
 
 
 def distinct_point_neighbors(
-    matrix: np.ndarray, k: int, cache: NeighborCache, duplicates: str, argument: str
+    matrix: np.ndarray,
+    k: int,
+    cache: NeighborCache,
+    duplicates: str,
+    argument: str,
+    warn: bool = True,
+    key: str | None = None,
 ) -> tuple[Neighbors, int]:
     """The k nearest neighbours among the distinct rows of ``matrix``, and how many copies were left out.
 
@@ -464,6 +488,11 @@ def distinct_point_neighbors(
     duplicates : {"drop", "raise"}
     argument : str
         The name the errors and warnings give the data.
+    warn : bool
+        Warn when copies are left out (callers searching many subsets warn once
+        themselves, with :func:`_warn_copies`).
+    key : str, optional
+        ``matrix``'s :func:`~lensnb.geometry.neighbors.data_key`, when the caller has it.
 
     Returns
     -------
@@ -481,7 +510,7 @@ def distinct_point_neighbors(
     therefore deduplicated, as DADApy's ``remove_identical_points`` does, and searched
     again; distinct data (the usual case) are searched once.
     """
-    neighbors = cache.neighbors(matrix, k)
+    neighbors = cache.neighbors(matrix, k, key)
     if not neighbors.duplicates().any():
         return neighbors, 0
     # + 0.0 turns -0.0 into 0.0: rows that differ only there are at distance 0 too
@@ -497,12 +526,18 @@ def distinct_point_neighbors(
         raise LensError.bad_argument(
             argument, f"{len(distinct)} distinct points among {len(matrix)}", f"more than {k} distinct points"
         )
-    warnings.warn(
-        f"{argument}: {removed} of {len(matrix)} points are identical copies of others; the intrinsic dimension "
-        f"is estimated on the {len(distinct)} distinct points.",
-        stacklevel=3,
-    )
+    if warn:
+        _warn_copies(argument, removed, f"{len(matrix)} points")
     return cache.neighbors(np.ascontiguousarray(matrix[distinct]), k), removed
+
+
+def _warn_copies(argument: str, removed: int, searched: str, stacklevel: int = 4) -> None:
+    """One warning for the copies left out of the points ``searched`` (e.g. "1000 points")."""
+    warnings.warn(
+        f"{argument}: {removed} of {searched} are identical copies of others; the intrinsic dimension is "
+        "estimated on the distinct points.",
+        stacklevel=stacklevel,
+    )
 
 
 def _ratios(neighbors: Neighbors, n1: int, n2: int) -> np.ndarray:

@@ -18,7 +18,7 @@ from lensnb.geometry.intrinsic_dimension import (
     distinct_point_neighbors,
     twonn_estimate,
 )
-from lensnb.geometry.neighbors import NeighborCache
+from lensnb.geometry.neighbors import NeighborCache, data_key
 from lensnb.geometry.overlap import LABEL_WEIGHTINGS, _check_k, encode_labels, label_overlap_value, overlap_matrix
 from lensnb.geometry.results import LayerMatrix, LayerProfile
 
@@ -93,13 +93,10 @@ def geometry_profile(
     found, ids, errors, dropped, by_label = [], [], [], [], []
     for position, layer in enumerate(tqdm(stack.layers, desc="geometry profile", disable=not progress)):
         matrix = np.asarray(stack.arrays[position])
-        neighbors = cache.neighbors(matrix, max(k, 2))
+        key = data_key(matrix)  # one digest of the layer for both searches
+        neighbors = cache.neighbors(matrix, max(k, 2), key)
         found.append(neighbors.indices[:, :k])
-        distinct, n_dropped = (
-            (neighbors, 0)
-            if not neighbors.duplicates().any()  # the usual case: no second digest of the data
-            else distinct_point_neighbors(matrix, 2, cache, duplicates, f"data (layer {layer})")
-        )
+        distinct, n_dropped = distinct_point_neighbors(matrix, 2, cache, duplicates, f"data (layer {layer})", key=key)
         value, error = twonn_estimate([distinct], fraction, fit, bootstrap, rng)
         ids.append(value)
         errors.append(error)

@@ -349,6 +349,17 @@ def test_duplicates_are_counted_once_not_inf():
     assert any("100 of 1000 points are identical copies" in str(w.message) for w in caught)
     with pytest.raises(LensError, match="identical copies"):
         twonn(x, duplicates="raise")
+    # decimated subsets and the scale analysis warn once per layer, not once per subset
+    for call, text in (
+        (lambda: intrinsic_dimension(x, decimation=2, repeats=3, progress=False), "of 3 subsets x 500 points"),
+        (lambda: intrinsic_dimension_scaling(x, decimations=(1, 2, 4), repeats=3, progress=False),
+         "of the 3250 points of the decimation subsets"),  # 1000 + 3 x 500 + 3 x 250
+    ):  # fmt: skip
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            call()
+        copies = [w for w in caught if "identical copies" in str(w.message)]
+        assert len(copies) == 1 and text in str(copies[0].message), [str(w.message) for w in copies]
     signed = np.zeros((6, 2))
     signed[:, 1] = np.arange(6.0)
     signed[5] = [-0.0, 0.0]  # the same point as row 0: -0.0 == 0.0
@@ -617,8 +628,12 @@ def test_gride_with_copied_points_runs_on_the_distinct_points():
     assert np.all(np.abs(result.details["id"][0] - 3) < 0.5), result.details["id"]
 
 
-def test_gride_refuses_ties_and_warns_at_the_bound():
+def test_gride_refuses_bad_bounds_and_warns_at_the_bound():
+    mu = np.array([1.5, 2.0, 1.2, 3.0])
     with pytest.warns(UserWarning, match="edge of the search interval"):
-        gride_from_ratios(np.array([1.5, 2.0, 1.2, 3.0]), 1, 2, bounds=(1e-3, 0.5))
+        gride_from_ratios(mu, 1, 2, bounds=(1e-3, 0.5))
+    for bounds in ((2.0, 1.0), (0.0, 5.0), (1.0,), "ab", (1.0, float("inf")), None):
+        with pytest.raises(LensError, match="^bounds: expected two numbers 0 < low < high"):
+            gride_from_ratios(mu, 1, 2, bounds=bounds)
     with pytest.raises(LensError, match="tied neighbours"):
         gride_from_ratios(np.array([1.0, 1.5, 2.0, 1.2]), 2, 4)
