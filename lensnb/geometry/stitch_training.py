@@ -426,29 +426,12 @@ class Checkpoint:
             with safe_open(str(state_file), framework="pt", device="cpu") as handle:
                 header = json.loads((handle.metadata() or {})["lensnb"])
                 tensors = {name: handle.get_tensor(name) for name in handle.keys()}  # noqa: SIM118 - not a dict
-        except (OSError, KeyError, ValueError, SafetensorError) as error:
+            return _state_from_parts(header, tensors)
+        except (OSError, KeyError, TypeError, ValueError, AttributeError, SafetensorError) as error:
             raise LensError.bad_argument(
                 "checkpoint", str(state_file), "a stitch checkpoint written by lensnb",
                 f"It cannot be read ({type(error).__name__}: {error}); delete it or use a new folder.",
             ) from None  # fmt: skip
-        optimizer_state: dict[int, dict[str, Any]] = {}
-        for key, values in header["optimizer_plain_state"].items():
-            optimizer_state.setdefault(int(key), {}).update(values)
-        stitch = {}
-        for name, tensor in tensors.items():
-            part, _, rest = name.partition(".")
-            if part == "stitch":
-                stitch[rest] = tensor
-            elif part == "optimizer":
-                index, _, key = rest.partition(".")
-                optimizer_state.setdefault(int(index), {})[key] = tensor
-        return {
-            "stitch": stitch,
-            "optimizer": {"state": optimizer_state, "param_groups": header["param_groups"]},
-            "step": int(header["step"]),
-            "curve": tensors["curve"],
-            "initial": tensors["initial"],
-        }
 
     def save(self, stitch: torch.nn.Module, optimizer: torch.optim.Optimizer, step: int, curve, initial) -> None:
         from safetensors.torch import save_file
@@ -470,6 +453,28 @@ class Checkpoint:
         temporary = self.folder / f"{self.STATE}.tmp"
         save_file(tensors, str(temporary), metadata={"lensnb": json.dumps(header)})
         os.replace(temporary, self.folder / self.STATE)
+
+
+def _state_from_parts(header: dict[str, Any], tensors: dict[str, torch.Tensor]) -> dict[str, Any]:
+    """The state :meth:`Checkpoint.save` wrote, from its JSON header and its tensors."""
+    optimizer_state: dict[int, dict[str, Any]] = {}
+    for key, values in header["optimizer_plain_state"].items():
+        optimizer_state.setdefault(int(key), {}).update(values)
+    stitch = {}
+    for name, tensor in tensors.items():
+        part, _, rest = name.partition(".")
+        if part == "stitch":
+            stitch[rest] = tensor
+        elif part == "optimizer":
+            index, _, key = rest.partition(".")
+            optimizer_state.setdefault(int(index), {})[key] = tensor
+    return {
+        "stitch": stitch,
+        "optimizer": {"state": optimizer_state, "param_groups": header["param_groups"]},
+        "step": int(header["step"]),
+        "curve": tensors["curve"],
+        "initial": tensors["initial"],
+    }
 
 
 def weights_digest(module: torch.nn.Module) -> str:

@@ -244,6 +244,23 @@ def test_asymmetry_has_both_directions(heads):
     assert len(frame) == 4 and np.allclose(frame["difference"], frame["a_to_b"] - frame["b_to_a"])
 
 
+def test_unreadable_checkpoint_is_a_lens_error(heads, tmp_path):
+    """A truncated or foreign state.safetensors is refused by name; nothing is unpickled to find out."""
+    from safetensors.torch import save_file
+
+    model = heads["bert"]
+    common = dict(init="random", lr=3e-3, progress=False, checkpoint_every=2, steps=2)
+    train_stitch(model, 1, model, 2, CORPUS, checkpoint=tmp_path / "a", **common)
+    state = tmp_path / "a" / "state.safetensors"
+    data = state.read_bytes()
+    state.write_bytes(data[: len(data) // 2])
+    with pytest.raises(LensError, match="^checkpoint: expected a stitch checkpoint written by lensnb"):
+        train_stitch(model, 1, model, 2, CORPUS, checkpoint=tmp_path / "a", **common)
+    save_file({"curve": torch.zeros(2)}, str(state), metadata={"lensnb": json.dumps({"step": 2})})
+    with pytest.raises(LensError, match="KeyError"):
+        train_stitch(model, 1, model, 2, CORPUS, checkpoint=tmp_path / "a", **common)
+
+
 def test_resume_equals_uninterrupted(heads, tmp_path, monkeypatch):
     model = heads["bert"]  # masked-LM: the masks must also be those of the uninterrupted run
     common = dict(init="random", lr=3e-3, progress=False, checkpoint_every=2)
