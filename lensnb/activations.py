@@ -150,18 +150,19 @@ class Activations:
         names = self.model.get("layer_names")
         return names[layer] if names and 0 <= layer < len(names) else f"layer {layer}"
 
-    def layer_position(self, layer: int, site: str | None = None) -> int:
-        """Row of ``layer`` in the site's array; negative layers count from the last."""
+    def layer_position(self, layer: int, site: str | None = None, argument: str = "layer") -> int:
+        """Row of ``layer`` in the site's array; negative layers count from the last.
+        ``argument`` names the layer in errors (a caller's ``layers``)."""
         site = self._site(site)
         available = self.layers_by_site[site]
         if not isinstance(layer, (int, np.integer)) or isinstance(layer, bool):
-            raise LensError.bad_argument("layer", layer, "an integer layer number")
+            raise LensError.bad_argument(argument, layer, "an integer layer number")
         resolved = int(layer)
         if resolved < 0:
             resolved += self.model.get("n_layers", max(available)) + 1
         if resolved not in available:
             raise LensError.bad_argument(
-                "layer", layer, f"one of the extracted layers {list(available)} (or negative from the end)"
+                argument, layer, f"one of the extracted layers {list(available)} (or negative from the end)"
             )
         return available.index(resolved)
 
@@ -210,7 +211,7 @@ class Activations:
                 positions = list(range(len(self.layers_by_site[site])))
             else:
                 wanted = [layers] if isinstance(layers, (int, np.integer)) else list(layers)
-                positions = [self.layer_position(layer, site) for layer in wanted]
+                positions = [self.layer_position(layer, site, "layers") for layer in wanted]
             layer_map[site] = tuple(self.layers_by_site[site][p] for p in positions)
             contiguous = positions == list(range(positions[0], positions[-1] + 1)) if positions else True
             array = array[positions[0] : positions[-1] + 1] if contiguous and positions else array[positions]

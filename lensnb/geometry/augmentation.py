@@ -35,6 +35,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+import torch
 from tqdm.auto import tqdm
 
 from lensnb.activations import Activations
@@ -42,6 +43,7 @@ from lensnb.errors import LensError
 from lensnb.geometry.inputs import as_matrix
 from lensnb.geometry.layer_metrics import REFERENCE, _center_rows, _check_alpha, _prompts, _renyi_rows
 from lensnb.geometry.results import LayerProfile
+from lensnb.tensors import tensor_to_numpy
 
 __all__ = ["augment_text", "infonce", "lidar", "dime", "augmentation_invariance", "METRICS"]
 
@@ -83,9 +85,10 @@ def augment_text(
     char_p : float
         Fraction of a chosen word's letters the substitution passes change.
     min_chars : int
-        Shortest word (in letters and digits) a pass may change.
+        Shortest word (in letters and digits) a pass may change, at least 2 (a split
+        needs two characters).
     max_words : int
-        Most words a pass changes per text.
+        Most words a pass changes per text (>= 0).
 
     Returns
     -------
@@ -106,7 +109,10 @@ def augment_text(
     ):
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
             raise LensError.bad_argument(name, value, "a fraction in [0, 1]")
-    rng = np.random.default_rng(seed)
+    for name, value, least in (("min_chars", min_chars, 2), ("max_words", max_words, 0), ("seed", seed, 0)):
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < least:
+            raise LensError.bad_argument(name, value, f"an integer >= {least}")
+    rng = np.random.default_rng(int(seed))
     single = isinstance(texts, str)
     items = [texts] if single else list(texts)
     if not all(isinstance(t, str) for t in items):
@@ -273,6 +279,10 @@ def lidar(views: Any, *, alpha: float = 1.0, delta: float = 1e-4, normalize: boo
     projected = between @ inverse_root / math.sqrt(n)  # S_lda = projected^T projected
     gram = projected @ projected.T if n <= dim else projected.T @ projected  # same non-zero spectrum
     value = float(_renyi_rows(np.linalg.eigvalsh(gram)[None, :], alpha)[0])
+    if not math.isfinite(value):  # no spectrum: every prompt's views average to the same point
+        raise LensError.bad_argument(
+            "views", "prompts whose views all have the same mean (no scatter between prompts)", "prompts that differ"
+        )
     return value / math.log(min(n, dim)) if normalize else value
 
 
@@ -328,6 +338,8 @@ def dime(
         order = rng.permutation(n)
         stack.append(gram_a * gram_b[np.ix_(order, order)])
     entropies = _renyi_rows(np.linalg.eigvalsh(np.stack(stack)), alpha)
+    if not np.isfinite(entropies).all():  # no spectrum: a zero Gram matrix
+        raise LensError.bad_argument("a, b", "rows that are all zero in a or in b", "rows that are not all zero")
     value = float(entropies[1:].mean() - entropies[0])
     return value / math.log(min(n, dim)) if normalize else value
 
@@ -417,6 +429,12 @@ def augmentation_invariance(
     values = np.empty(len(layer_list))
     for position in tqdm(range(len(layer_list)), desc=metric, disable=not progress):
         vectors = [_center_rows(view.prompt_vectors(position)) for view in views]
+        for name, vector in zip(["acts", *(["augmented_acts"] * len(others))], vectors):
+            if not vector.any():  # centred prompt vectors all zero: every prompt the same at this layer
+                raise LensError.bad_argument(
+                    f"{name} (layer {layer_list[position]})", "a layer where every prompt has the same mean vector",
+                    f"prompts that differ, for metric={metric!r}", "Leave the layer out with `layers=`.",
+                )  # fmt: skip
         if metric == "infonce":
             values[position] = infonce(vectors[0], vectors[1], temperature=temperature, symmetric=symmetric)
         elif metric == "dime":
@@ -444,8 +462,8 @@ def augmentation_invariance(
 def _to_array(x: Any, argument: str) -> np.ndarray:
     if isinstance(x, np.ndarray):
         return np.asarray(x, dtype=np.float64)
-    if type(x).__module__.startswith("torch"):
-        return x.detach().to("cpu").double().numpy()
+    if isinstance(x, torch.Tensor):
+        return np.asarray(tensor_to_numpy(x, argument), dtype=np.float64)
     raise LensError.bad_argument(argument, x, "a numpy array or torch tensor")
 
 

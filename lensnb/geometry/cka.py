@@ -36,7 +36,7 @@ import numpy as np
 import torch
 
 from lensnb.errors import LensError
-from lensnb.geometry.inputs import LayerStack, as_matrix, check_same_items, layer_stack
+from lensnb.geometry.inputs import LayerStack, as_matrix, check_same_items, layer_stack, out_of_scale
 from lensnb.geometry.results import LayerMatrix
 
 __all__ = ["cka_linear", "cka_rbf", "cka_minibatch", "cka_matrix", "KERNELS", "MEDIANS"]
@@ -82,7 +82,7 @@ def cka_linear(x: Any, y: Any, *, debiased: bool = False) -> float:
     Kornblith et al. (2019), Sec. 3 (linear CKA); Song et al. (2012), HSIC_1.
     """
     x_, y_ = _pair(x, y, min_rows=4 if debiased else 2)
-    pa, pb = _prepare([x_], torch.float64), _prepare([y_], torch.float64)
+    pa, pb = _prepare([x_], torch.float64, names=["x"]), _prepare([y_], torch.float64, names=["y"])
     return float(_linear_cka(pa, pb, within=False, debiased=debiased, labels=(["x"], ["y"]))[0, 0])
 
 
@@ -284,8 +284,8 @@ def cka_matrix(
             values = _minibatch_cka(sa.arrays, arrays_b, batches, torch_dtype, within, labels, bar)
     else:
         with tqdm(total=len(sa.layers), desc="cka", disable=not progress) as bar:
-            pa = _prepare(sa.arrays, torch_dtype)
-            pb = pa if within else _prepare(sb.arrays, torch_dtype)
+            pa = _prepare(sa.arrays, torch_dtype, names=labels[0])
+            pb = pa if within else _prepare(sb.arrays, torch_dtype, names=labels[1])
             values = _linear_cka(pa, pb, within=within, debiased=debiased, labels=labels, bar=bar)
     name = f"cka_{kernel}" + ("_minibatch" if minibatch else "_debiased" if debiased else "")
     params = {
@@ -331,8 +331,15 @@ class _Prepared:
 
 
 def _prepare(arrays: Sequence[np.ndarray], dtype: torch.dtype, rows: np.ndarray | None = None,
-             means: Sequence[np.ndarray] | None = None) -> _Prepared:  # fmt: skip
-    """Centre each layer in float64 (on its own mean, or on ``means``), transpose and stack."""
+             means: Sequence[np.ndarray] | None = None, names: Sequence[str] | None = None,
+             scales: Sequence[float] | None = None) -> _Prepared:  # fmt: skip
+    """Centre each layer in float64 (on its own mean, or on ``means``), scale it by a power of
+    two (its own, or ``scales``), transpose and stack. ``names`` name the layers in errors.
+
+    The power of two brings the root mean square row norm into [1, 2): exact (no digit
+    changes), and CKA does not depend on it, but the fourth powers of the Frobenius norms
+    stay in range for data of any scale float64 can square (beyond about 1e76 they would
+    overflow and give CKA 0)."""
     widths = [int(a.shape[1]) for a in arrays]
     offsets = np.concatenate([[0], np.cumsum(widths)]).astype(np.int64)
     m = int(arrays[0].shape[0]) if rows is None else len(rows)
@@ -347,18 +354,32 @@ def _prepare(arrays: Sequence[np.ndarray], dtype: torch.dtype, rows: np.ndarray 
         if means is None:  # centred on its own mean: column sums are 0, so u and ss stay 0
             mean = x.mean(axis=0)
             x -= mean
-            k[position] = np.einsum("ij,ij->i", x, x)
-            flat[position] = _is_flat(float(k[position].sum()), m * float(mean @ mean))
+            with np.errstate(over="ignore"):  # data beyond float64's squares: refused just below
+                k[position] = np.einsum("ij,ij->i", x, x)
+                flat[position] = _is_flat(float(k[position].sum()), m * float(mean @ mean))
         else:
             x -= means[position]
             column_sums = x.sum(axis=0)
             u[position], ss[position] = x @ column_sums, column_sums @ column_sums
             k[position] = np.einsum("ij,ij->i", x, x)
+        if not np.isfinite(k[position]).all() or (not k[position].any() and x.any()):  # squares over/underflowed
+            raise out_of_scale(names[position] if names else "data", np.asarray(array))
+        scale = _power_of_two_scale(float(k[position].mean())) if scales is None else scales[position]
+        k[position] *= scale * scale
+        u[position] *= scale * scale
+        ss[position] *= scale * scale
         if narrow is not None:  # round to float32 before transposing: ~4x faster than both at once
-            x = narrow[: x.size].reshape(x.shape)
-            np.copyto(x, buffer[: x.size].reshape(x.shape), casting="same_kind")
+            x_wide, x = x, narrow[: x.size].reshape(x.shape)
+            np.multiply(x_wide, scale, out=x, casting="same_kind")
+        elif scale != 1.0:
+            x *= scale
         z[offsets[position] : offsets[position + 1]].copy_(torch.from_numpy(x).T)
     return _Prepared(z, offsets, k, u, ss, flat)
+
+
+def _power_of_two_scale(mean_square: float) -> float:
+    """2^-e with the root of ``mean_square`` times it in [1, 2) (1 for 0)."""
+    return 2.0 ** -math.floor(0.5 * math.log2(mean_square)) if mean_square > 0 else 1.0
 
 
 def _is_flat(centred_square_sum: float, mean_square_sum: float) -> bool:
@@ -450,10 +471,15 @@ def _minibatch_cka(arrays_a, arrays_b, batches, dtype, within, labels, bar) -> n
             flat = [_is_flat(len(a) * float(np.var(a, axis=0, dtype=np.float64).sum()), len(a) * float(mu @ mu))
                     for a, mu in zip(arrays, means)]  # fmt: skip
             _check_flat(np.array(flat), names)
+    # one power of two per layer for every batch (the HSIC terms are summed over batches)
+    scales_a = [_power_of_two_scale(float(np.var(a, axis=0, dtype=np.float64).sum())) for a in arrays_a]
+    scales_b = (
+        None if within else [_power_of_two_scale(float(np.var(b, axis=0, dtype=np.float64).sum())) for b in arrays_b]
+    )
     sums = None
     for rows in batches:
-        pa = _prepare(arrays_a, dtype, rows, means_a)
-        pb = pa if within else _prepare(arrays_b, dtype, rows, means_b)
+        pa = _prepare(arrays_a, dtype, rows, means_a, labels[0], scales_a)
+        pb = pa if within else _prepare(arrays_b, dtype, rows, means_b, labels[1], scales_b)
         terms = _linear_terms(pa, pb, within, debiased=True)
         sums = terms if sums is None else tuple(s + t for s, t in zip(sums, terms))
         if bar is not None:
@@ -470,7 +496,9 @@ def _normalise(cross: np.ndarray, self_a: np.ndarray, self_b: np.ndarray, labels
 def _batches(n: int, batch_size: Any, seed: int) -> list[np.ndarray]:
     if not isinstance(batch_size, (int, np.integer)) or isinstance(batch_size, bool) or batch_size < 4:
         raise LensError.bad_argument("batch_size", batch_size, "an integer of at least 4 (HSIC_1 needs 4 items)")
-    order = np.random.default_rng(seed).permutation(n)
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise LensError.bad_argument("seed", seed, "a non-negative integer (the batches' shuffle)")
+    order = np.random.default_rng(int(seed)).permutation(n)
     return [np.sort(part) for part in np.array_split(order, max(1, n // int(batch_size)))]
 
 
@@ -492,6 +520,8 @@ def _rbf_gram_centred(x: np.ndarray, threshold: float, median: str, debiased: bo
     t -= t.mean(0)
     gram = t @ t.T
     sq = torch.diagonal(gram).clone()
+    if not bool(torch.isfinite(sq).all()) or (not bool(sq.any()) and bool(t.any())):  # squares over/underflowed
+        raise out_of_scale(argument, x)
     d2 = gram.mul_(-2.0).add_(sq[:, None]).add_(sq[None, :]).clamp_(min=0.0)
     d2.fill_diagonal_(0.0)
     values = d2.numpy()

@@ -12,9 +12,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import torch
 
 from lensnb.activations import Activations
 from lensnb.errors import LensError
+from lensnb.tensors import tensor_to_numpy
 
 __all__ = ["LayerStack", "layer_stack", "as_matrix", "check_same_items", "POOLS"]
 
@@ -105,7 +107,7 @@ def layer_stack(
         site_name = data._site(site)
         available = data.layers_by_site[site_name]
         wanted = available if layers is None else tuple(_layer_list(layers, "layers"))
-        positions = [data.layer_position(layer, site_name) for layer in wanted]
+        positions = [data.layer_position(layer, site_name, "layers") for layer in wanted]
         resolved = tuple(available[p] for p in positions)
         array = data.arrays[site_name]
         arrays = [array[p] for p in positions]
@@ -155,8 +157,8 @@ def as_matrix(x: Any, argument: str, *, dtype: Any = np.float64, min_rows: int =
 def _to_numpy(x: Any, argument: str) -> np.ndarray:
     if isinstance(x, np.ndarray):
         return x
-    if type(x).__module__.startswith("torch"):
-        return x.detach().to("cpu").numpy()
+    if isinstance(x, torch.Tensor):
+        return tensor_to_numpy(x, argument)
     if isinstance(x, (list, tuple)):
         try:
             return np.asarray(x, dtype=np.float64)
@@ -257,3 +259,14 @@ def check_same_items(first: LayerStack, second: LayerStack, argument: str, hint:
                     f"{len(left)} rows (first at row {row}: {right[row]!r} vs {left[row]!r})",
                     f"the same {first.unit}s as {reference}", hint,
                 )  # fmt: skip
+
+
+def out_of_scale(argument: str, values: np.ndarray) -> LensError:
+    """The error for data whose squares overflow or underflow float64 (|x| beyond about
+    1e154, or every difference below about 1e-162): distances and products are undefined."""
+    largest = float(np.abs(values).max()) if values.size else 0.0
+    return LensError.bad_argument(
+        argument, f"values up to {largest:.3g} in magnitude, whose squares over- or underflow float64",
+        "values whose squares float64 holds (|x| between about 1e-150 and 1e150)",
+        "Multiply the data by a constant first: neighbours, intrinsic dimension and CKA do not depend on the scale.",
+    )  # fmt: skip

@@ -61,8 +61,6 @@ def twonn_from_ratios(mu: np.ndarray, fraction: float = 0.9, fit: str = "base") 
     datasets by a minimal neighborhood information", Sci. Rep. 7, 12140, Eq. (4)-(5)
     (empirical cumulative F(mu) = i/N and the linear fit of -log(1 - F) on log mu).
     """
-    if fit not in TWONN_FITS:
-        raise LensError.bad_argument("fit", fit, f"one of {TWONN_FITS}")
     try:
         mu = np.asarray(mu, dtype=np.float64)
     except (TypeError, ValueError):
@@ -75,14 +73,36 @@ def twonn_from_ratios(mu: np.ndarray, fraction: float = 0.9, fit: str = "base") 
             "mu", f"{len(bad)} ratio(s) that are not finite or below 1 (first: {float(bad[0])})",
             "finite ratios r2 / r1 >= 1 (duplicates, r1 = 0, dropped beforehand)",
         )  # fmt: skip
-    if (mu == 1.0).all():
-        raise LensError.bad_argument("mu", "ratios all equal to 1 (r1 = r2 for every point)", "some ratio above 1")
-    n = len(mu)
+    _check_fit_arguments(fraction, fit, len(mu))
+    _check_fit_defined(mu, fraction, fit, "mu")
+    return float(_fit_log_ratios(np.log(mu)[None, :], fraction, fit)[0])
+
+
+def _check_fit_arguments(fraction: float, fit: str, n: int) -> None:
+    """Refuse an unknown ``fit``, or a ``fraction`` outside (0, 1] or keeping fewer than 2 of ``n`` points."""
+    if fit not in TWONN_FITS:
+        raise LensError.bad_argument("fit", fit, f"one of {TWONN_FITS}")
     if isinstance(fraction, bool) or not isinstance(fraction, (int, float, np.number)) or not 0 < fraction <= 1:
         raise LensError.bad_argument("fraction", fraction, "a number in (0, 1]")
     if fit == "base" and int(n * fraction) < 2:
         raise LensError.bad_argument("fraction", fraction, f"a fraction keeping at least 2 of the {n} points")
-    return float(_fit_log_ratios(np.log(mu)[None, :], fraction, fit)[0])
+
+
+def _check_fit_defined(mu: np.ndarray, fraction: float, fit: str, argument: str) -> None:
+    """Refuse ratios (n,) whose fit is 0 / 0: all 1 (ML fit), or all 1 among those the base fit keeps.
+
+    mu = 1 where a point's first two neighbours are at the same distance (a lattice,
+    rounded data); the base fit keeps the smallest ratios, so ties fill it first."""
+    n, ties = len(mu), int((mu == 1.0).sum())
+    kept = n if fit == "ml" else min(int(n * fraction), n - 1)
+    if ties >= kept:
+        raise LensError.bad_argument(
+            argument, f"{ties} of {n} ratios r2 / r1 equal to 1",
+            f"a ratio above 1 among the {kept} the {fit!r} fit keeps (it is 0 / 0 otherwise)",
+            "A ratio of 1 means a point's first two neighbours are at the same distance, as in lattice-like or "
+            "rounded data. Keep more points (a larger fraction), use fit='ml', or add noise at the data's "
+            "resolution.",
+        )  # fmt: skip
 
 
 def _fit_log_ratios(log_mu: np.ndarray, fraction: float, fit: str) -> np.ndarray:
@@ -133,7 +153,7 @@ def twonn(
     neighbors, _ = distinct_point_neighbors(
         matrix, 2, cache if cache is not None else NeighborCache(min_k=1), duplicates, "x"
     )
-    return twonn_from_ratios(_ratios(neighbors, 1, 2), fraction, fit)
+    return twonn_estimate([neighbors], fraction, fit, 0, np.random.default_rng(0), "x")[0]
 
 
 def gride_from_ratios(
@@ -296,7 +316,7 @@ def intrinsic_dimension(
             distinct_point_neighbors(matrix if len(s) == n else matrix[s], 2, cache, duplicates, argument, warn=False)
             for s in subsets
         ]  # fmt: skip
-        value, error = twonn_estimate([found for found, _ in searched], fraction, fit, bootstrap, rng)
+        value, error = twonn_estimate([found for found, _ in searched], fraction, fit, bootstrap, rng, argument)
         values.append(value)
         errors.append(error)
         dropped.append(sum(removed for _, removed in searched))
@@ -407,7 +427,7 @@ def intrinsic_dimension_scaling(
                 ]  # fmt: skip
                 found = [neighbors for neighbors, _ in searched]
                 copies += sum(removed for _, removed in searched)
-                value, error = twonn_estimate(found, fraction, "base", bootstrap, rng)
+                value, error = twonn_estimate(found, fraction, "base", bootstrap, rng, f"data (layer {layer})")
                 row_id.append(value)
                 row_err.append(error)
                 row_scale.append(float(np.mean([neighbors.distances[:, 1].mean() for neighbors in found])))
@@ -427,7 +447,13 @@ def intrinsic_dimension_scaling(
                         stacklevel=2,
                     )
                 row_ties.append(int(tied.sum()))
-                d, err = gride_from_ratios(mu[~tied], n1, n2)
+                with warnings.catch_warnings(record=True) as caught:  # re-issued below, naming the layer
+                    warnings.simplefilter("always")
+                    d, err = gride_from_ratios(mu[~tied], n1, n2)
+                for caught_warning in caught:
+                    warnings.warn(
+                        f"data (layer {layer}): {caught_warning.message}", caught_warning.category, stacklevel=2
+                    )
                 row_id.append(d)
                 row_err.append(err)
                 row_scale.append(float(neighbors.distances[:, n2 - 1].mean()))
@@ -455,13 +481,16 @@ def intrinsic_dimension_scaling(
 
 
 def twonn_estimate(
-    found: list[Neighbors], fraction: float, fit: str, bootstrap: int, rng: np.random.Generator
+    found: list[Neighbors], fraction: float, fit: str, bootstrap: int, rng: np.random.Generator, argument: str = "data"
 ) -> tuple[float, float]:
     """TwoNN from the neighbours of one or several subsets: (value, error bar).
 
     Several subsets: their mean and standard deviation; one: the fit and its bootstrap
-    standard deviation (NaN without bootstrap)."""
+    standard deviation (NaN without bootstrap). ``argument`` names the data in errors."""
     ratios = [_ratios(neighbors, 1, 2) for neighbors in found]
+    for mu in ratios:
+        _check_fit_arguments(fraction, fit, len(mu))
+        _check_fit_defined(mu, fraction, fit, argument)
     estimates = [twonn_from_ratios(mu, fraction, fit) for mu in ratios]
     if len(found) > 1:
         return float(np.mean(estimates)), float(np.std(estimates, ddof=1))
@@ -555,7 +584,9 @@ def _bootstrap_error(mu: np.ndarray, fraction: float, fit: str, rounds: int, rng
     """Standard deviation of the fit over bootstrap resamples of the ratios.
 
     The resamples are fitted together, a batch at a time; resample ``b`` is
-    ``mu[rng.integers(0, n, n)]``, drawn in order, as a loop would draw it."""
+    ``mu[rng.integers(0, n, n)]``, drawn in order, as a loop would draw it. A resample
+    whose kept ratios are all 1 (tied neighbours drawn over and over, in small sets) has
+    no fit and is left out; NaN when fewer than 2 resamples have one."""
     if rounds < 2:
         return float("nan")
     n = len(mu)
@@ -564,8 +595,11 @@ def _bootstrap_error(mu: np.ndarray, fraction: float, fit: str, rounds: int, rng
     batch = max(1, 4_000_000 // max(1, n))
     for start in range(0, rounds, batch):
         sample = log_mu[rng.integers(0, n, (min(batch, rounds - start), n))]
-        estimates.append(_fit_log_ratios(sample, fraction, fit))
-    return float(np.std(np.concatenate(estimates), ddof=1))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            estimates.append(_fit_log_ratios(sample, fraction, fit))
+    fitted = np.concatenate(estimates)
+    fitted = fitted[np.isfinite(fitted)]
+    return float(np.std(fitted, ddof=1)) if len(fitted) >= 2 else float("nan")
 
 
 def _check_choice(name: str, value: Any, choices: tuple) -> None:

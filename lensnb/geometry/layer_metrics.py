@@ -211,8 +211,11 @@ def prompt_entropy(
     LayerProfile
         ``name="prompt_entropy"``, unit ``"text"``; ``errors`` = standard deviation over
         prompts (ddof 1); ``details``: ``per_prompt`` (n_layers, n_prompts) with NaN for
-        skipped prompts, ``standard_error`` (n_layers,). Prompts with fewer than 2 tokens
-        are skipped (counted in ``params["n_skipped"]``, with a warning).
+        skipped prompts, ``standard_error`` and ``n_prompts_used`` (n_layers,). Prompts
+        with fewer than 2 tokens are skipped (counted in ``params["n_skipped"]``, with a
+        warning). A prompt whose rows are all the same at a layer has no entropy there:
+        it is left out of that layer's mean, with a warning; a layer where no prompt has
+        one raises ``LensError``.
 
     References
     ----------
@@ -240,7 +243,7 @@ def prompt_entropy(
         "drop_special": drop_special, "n_prompts": int(len(sizes)), "n_skipped": int((~eligible).sum()),
         "errors": "standard deviation over prompts (ddof=1)", "reference": REFERENCE,
     }  # fmt: skip
-    return _profile("prompt_entropy", prompts, per_prompt, params)
+    return _profile("prompt_entropy", prompts, per_prompt, params, reported=~eligible)
 
 
 def dataset_entropy(
@@ -300,6 +303,11 @@ def dataset_entropy(
         if clamp_negative:
             gram = np.maximum(gram, 0.0)
         values[position] = _renyi_rows(np.linalg.eigvalsh(gram)[None, :], alpha)[0]
+        if np.isnan(values[position]):  # no spectrum: every prompt vector the same
+            raise LensError.bad_argument(
+                f"acts (layer {prompts.stack.layers[position]})", "a layer where every prompt has the same mean vector",
+                "prompts that differ", "Leave the layer out with `layers=`.",
+            )  # fmt: skip
     if normalize:
         values = values / math.log(min(n_prompts, prompts.dim))
     params = {
@@ -339,9 +347,12 @@ def curvature(
     -------
     LayerProfile
         ``name="curvature"``, unit ``"text"``, values in radians; ``errors`` = standard
-        deviation over prompts; ``details``: ``per_prompt``, ``standard_error``. Prompts
-        with fewer than 3 tokens (no angle), or whose steps all have zero length, are
-        skipped and counted in ``params["n_skipped"]`` (the reference counts them as 0).
+        deviation over prompts; ``details``: ``per_prompt``, ``standard_error``,
+        ``n_prompts_used``. Prompts with fewer than 3 tokens (no angle), or whose steps
+        all have zero length at every layer, are skipped and counted in
+        ``params["n_skipped"]`` (the reference counts them as 0); one without an angle at
+        some layers only is left out of those layers' means, with a warning, and a layer
+        where no prompt has one raises ``LensError``.
 
     References
     ----------
@@ -362,7 +373,7 @@ def curvature(
         "n_prompts": int(len(sizes)), "n_skipped": int(skipped.sum()), "unit": "radians",
         "errors": "standard deviation over prompts (ddof=1)", "reference": REFERENCE,
     }  # fmt: skip
-    return _profile("curvature", prompts, per_prompt, params)
+    return _profile("curvature", prompts, per_prompt, params, reported=skipped)
 
 
 # ---------------------------------------------------------------------- prompts
@@ -565,12 +576,37 @@ def _report_skipped(skipped: np.ndarray, measure: str, why: str) -> None:
         warnings.warn(f"{measure}: skipped {int(skipped.sum())} of {len(skipped)} prompts with {why}.", stacklevel=3)
 
 
-def _profile(name: str, prompts: _Prompts, per_prompt: np.ndarray, params: dict[str, Any]) -> LayerProfile:
-    counts = np.sum(~np.isnan(per_prompt), axis=1)
+def _profile(
+    name: str, prompts: _Prompts, per_prompt: np.ndarray, params: dict[str, Any], reported: np.ndarray
+) -> LayerProfile:
+    """Mean and spread over prompts per layer, from ``per_prompt`` (n_layers, n_prompts), NaN where
+    undefined. ``reported`` (n_prompts,) marks the prompts already skipped with a warning; any
+    other prompt undefined at a layer (its rows all the same there) is warned about here, and a
+    layer with no defined prompt at all is refused."""
+    undefined = np.isnan(per_prompt)
+    counts = np.sum(~undefined, axis=1)
+    layers = prompts.stack.layers
+    if (counts == 0).any():
+        layer = layers[int(np.flatnonzero(counts == 0)[0])]
+        raise LensError.bad_argument(
+            f"acts (layer {layer})", f"a layer where {name} is undefined for every prompt",
+            "prompts whose token rows differ (they are all the same within each prompt here)",
+            "Leave the layer out with `layers=`.",
+        )  # fmt: skip
+    unreported = undefined & ~np.asarray(reported, dtype=bool)[None, :]
+    if unreported.any():
+        where = [f"layer {layers[i]}: {int(unreported[i].sum())}" for i in np.flatnonzero(unreported.any(axis=1))]
+        warnings.warn(
+            f"{name}: left prompts whose rows are all the same at a layer out of that layer's mean "
+            f"({', '.join(where)}); details['n_prompts_used'] counts the prompts behind each layer's value.",
+            stacklevel=3,
+        )
+    values = np.nanmean(per_prompt, axis=1)
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # layers where every prompt was skipped
-        values = np.nanmean(per_prompt, axis=1)
+        warnings.simplefilter("ignore", RuntimeWarning)  # a layer with one prompt: no spread
         spread = np.nanstd(per_prompt, axis=1, ddof=1)
     errors = np.where(counts > 1, spread, np.nan)
-    details = {"per_prompt": per_prompt, "standard_error": errors / np.sqrt(np.maximum(counts, 1))}
+    details = {
+        "per_prompt": per_prompt, "standard_error": errors / np.sqrt(np.maximum(counts, 1)), "n_prompts_used": counts
+    }  # fmt: skip
     return LayerProfile(name, prompts.stack.layers, values, errors, params, prompts.table, "text", details)

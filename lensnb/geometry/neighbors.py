@@ -18,6 +18,7 @@ the exact ranking the rest.
 from __future__ import annotations
 
 import hashlib
+import math
 import warnings
 from dataclasses import dataclass, field
 
@@ -25,6 +26,7 @@ import numpy as np
 import torch
 
 from lensnb.errors import LensError
+from lensnb.geometry.inputs import out_of_scale
 from lensnb.geometry.screen import ScreenBounds, Survivors, screen_candidates
 
 __all__ = ["Neighbors", "NeighborCache", "nearest_neighbors", "data_key"]
@@ -178,6 +180,8 @@ def nearest_neighbors(x: np.ndarray, k: int, *, block_rows: int = _BLOCK_ROWS) -
     distances = np.empty((n, k), dtype=np.float64)
     with torch.inference_mode():
         squared = torch.einsum("ij,ij->i", exact, exact)
+        if not math.isfinite(float(squared.max())) or (float(squared.max()) == 0.0 and bool(exact.any())):
+            raise out_of_scale("x", points)
         if float(squared.max()) == 0.0:  # every point the same
             _search_all(exact, original, squared, np.arange(n), k, indices, distances)
             return Neighbors(indices, distances)

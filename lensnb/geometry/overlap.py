@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from lensnb.errors import LensError
 from lensnb.geometry.inputs import LayerStack, check_same_items, layer_stack
@@ -249,7 +250,7 @@ def _labels(labels: Any, stack: LayerStack) -> tuple[np.ndarray, np.ndarray]:
         values = np.asarray(labels.detach().cpu().numpy() if hasattr(labels, "detach") else labels)
         if values.ndim != 1 or len(values) != stack.n_items:
             raise LensError.bad_argument("labels", values, f"a 1-D array of {stack.n_items} labels, one per item")
-    keep = ~np.asarray([v is None or (isinstance(v, float) and np.isnan(v)) for v in values], dtype=bool)
+    keep = ~np.asarray(pd.isna(values), dtype=bool)  # None, NaN of any float width, pd.NA, NaT
     if keep.sum() < 2:
         raise LensError.bad_argument("labels", f"{int(keep.sum())} item(s) with a label", "at least 2 labelled items")
     return values, keep

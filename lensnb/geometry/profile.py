@@ -96,8 +96,9 @@ def geometry_profile(
         key = data_key(matrix)  # one digest of the layer for both searches
         neighbors = cache.neighbors(matrix, max(k, 2), key)
         found.append(neighbors.indices[:, :k])
-        distinct, n_dropped = distinct_point_neighbors(matrix, 2, cache, duplicates, f"data (layer {layer})", key=key)
-        value, error = twonn_estimate([distinct], fraction, fit, bootstrap, rng)
+        argument = f"data (layer {layer})"
+        distinct, n_dropped = distinct_point_neighbors(matrix, 2, cache, duplicates, argument, key=key)
+        value, error = twonn_estimate([distinct], fraction, fit, bootstrap, rng, argument)
         ids.append(value)
         errors.append(error)
         dropped.append(n_dropped)
@@ -122,7 +123,12 @@ def geometry_profile(
     labelled = None
     if codes is not None:
         label_params = dict(
-            k=k, weighting=weighting, n_classes=len(classes), n_missing_labels=int((~keep).sum()), **common
+            k=k,
+            weighting=weighting,
+            n_classes=len(classes),
+            n_missing_labels=int((~keep).sum()),
+            pool=pool,
+            n_points=int(keep.sum()),
         )
         table = stack.table if stack.table is None or keep.all() else stack.table[keep].reset_index(drop=True)
         labelled = LayerProfile(

@@ -104,7 +104,7 @@ def project(
     **method_options
         Passed to the estimator: ``FastICA`` options for ``"ica"`` (e.g. ``max_iter``),
         ``TSNE`` options for ``"tsne"`` (e.g. ``perplexity``, ``max_iter``,
-        ``learning_rate``), ``UMAP`` options for ``"umap"`` (e.g. ``n_neighbors``,
+        ``learning_rate``; its ``method`` is ``tsne_method``), ``UMAP`` options for ``"umap"`` (e.g. ``n_neighbors``,
         ``min_dist``, ``metric``). ``"pca"`` and ``"pca_joint"`` take none.
         ``n_components``, ``random_state`` and ``verbose`` are set by ``project``.
 
@@ -122,7 +122,8 @@ def project(
         For an unknown method or option, a missing layer, NaN / infinite values, data
         that is not (layer, item, dim), too few items for the method (e.g. t-SNE
         ``perplexity >= n_items``, UMAP ``n_neighbors >= n_items``), fewer than 2
-        features for PCA/ICA, or umap-learn not installed.
+        features for PCA/ICA, a layer whose items are all the same (t-SNE, UMAP, ICA)
+        or vary along one direction only (ICA), or umap-learn not installed.
 
     Notes
     -----
@@ -186,11 +187,20 @@ def project(
     seed = None if seed is None else int(seed)
     stack = layer_stack(data, layers, site=site, pool=pool)
     options = _resolve_options(method, method_options, stack)
+    _check_spread(method, stack)
 
     from tqdm.auto import tqdm
 
     with tqdm(total=len(stack.layers), desc=f"project {method}", unit="layer", disable=not progress) as bar:
-        raw = _PROJECTORS[method](stack, options, seed, bar)  # (n_layers, n_items, 2) float64
+        try:
+            raw = _PROJECTORS[method](stack, options, seed, bar)  # (n_layers, n_items, 2) float64
+        except ValueError as error:
+            if type(error).__name__ != "InvalidParameterError":  # scikit-learn's, for an option value it refuses
+                raise
+            message = str(error).replace("'method' parameter", "'tsne_method' option")
+            raise LensError.bad_argument(
+                "method_options", options, f"values the {method} estimator accepts", message
+            ) from None
 
     unaligned = layer_displacement(raw)
     if align:
@@ -364,8 +374,10 @@ def _ica(stack: LayerStack, options: dict, seed: int | None, bar: Any) -> np.nda
 def _tsne(stack: LayerStack, options: dict, seed: int | None, bar: Any) -> np.ndarray:
     from sklearn.manifold import TSNE
 
+    settings = {("method" if name == "tsne_method" else name): value for name, value in options.items()}
+
     def fit(x: np.ndarray) -> np.ndarray:
-        return TSNE(n_components=2, random_state=seed, **options).fit_transform(x)
+        return TSNE(n_components=2, random_state=seed, **settings).fit_transform(x)
 
     return _per_layer(stack, fit, bar)
 
@@ -394,6 +406,31 @@ def _per_layer(stack: LayerStack, fit: Any, bar: Any) -> np.ndarray:
 
 
 _PROJECTORS = {"pca": _pca, "pca_joint": _pca_joint, "ica": _ica, "tsne": _tsne, "umap": _umap}
+
+
+def _check_spread(method: str, stack: LayerStack) -> None:
+    """Refuse layers the method cannot embed: all rows equal (t-SNE, UMAP, ICA; scikit-learn's
+    t-SNE can crash the process on them), or fewer than 2 directions of variance (ICA)."""
+    if method in ("pca", "pca_joint"):
+        return  # any spread, none included, has principal axes (zero ones for none)
+    for position, layer in enumerate(stack.layers):
+        x = np.asarray(stack.arrays[position])
+        if not (x != x[:1]).any():
+            raise LensError.bad_argument(
+                f"data (layer {layer})", "a layer whose rows are all the same",
+                f"items that differ, for method={method!r}", "Leave the layer out with `layers=`, or use method='pca'.",
+            )  # fmt: skip
+        if method == "ica":
+            dtype = _work_dtype([x])
+            centred = x.astype(dtype) - x.mean(axis=0, dtype=np.float64).astype(dtype)
+            scatter = (centred.T @ centred) if centred.shape[1] <= centred.shape[0] else (centred @ centred.T)
+            values = _top_eigenpairs(scatter.astype(np.float64), 2)[0]
+            if values[1] <= values[0] * max(centred.shape) * np.finfo(dtype).eps:
+                raise LensError.bad_argument(
+                    f"data (layer {layer})", "a layer whose items vary along one direction only",
+                    "items that vary along at least 2 directions, for method='ica'",
+                    "Leave the layer out with `layers=`, or use method='pca'.",
+                )  # fmt: skip
 
 
 def _import_umap() -> Any:
@@ -431,13 +468,20 @@ def _resolve_options(method: str, given: dict[str, Any], stack: LayerStack) -> d
         if n < 3:
             raise LensError.bad_argument("data", f"{n} items", "at least 3 items for method='ica'")
     if method == "tsne":
-        _check_names(options, _estimator_parameters("sklearn.manifold", "TSNE"), method)
+        # TSNE's own `method` (barnes_hut / exact) cannot share project's name: it is `tsne_method`
+        accepted = _estimator_parameters("sklearn.manifold", "TSNE") - {"method"} | {"tsne_method"}
+        _check_names(options, accepted, method)
         _check_init(options["init"], ("pca", "random"))
         perplexity = options["perplexity"]
-        if isinstance(perplexity, bool) or not isinstance(perplexity, (int, float)) or not 0 < perplexity < n:
+        if (
+            isinstance(perplexity, (bool, np.bool_))
+            or not isinstance(perplexity, (int, float, np.number))
+            or not 0 < perplexity < n
+        ):
             raise LensError.bad_argument(
                 "perplexity", perplexity, f"a number in (0, n_items) = (0, {n})", "Lower perplexity or pass more items."
             )
+        options["perplexity"] = perplexity.item() if isinstance(perplexity, np.number) else perplexity
     if method == "umap":
         _check_names(options, _estimator_parameters("umap", "UMAP"), method)
         _check_init(options["init"], ("spectral", "pca", "random", "tswspectral"))

@@ -73,7 +73,7 @@ def check_spans(spans: Any, n_tokens: int, argument: str = "spans", n_sides: int
         rows = np.arange(n_tokens, dtype=np.int64)
         single = np.stack([rows, rows + 1], axis=1)
         return single if n_sides in (None, 1) else np.tile(single, (1, n_sides))
-    array = np.asarray(to_numpy(spans))
+    array = np.asarray(to_numpy(spans, argument))
     columns = (2, 4) if n_sides is None else (2 * n_sides,)
     if array.ndim != 2 or array.shape[1] not in columns or len(array) == 0:
         expected = " or ".join(f"(n_items, {c})" for c in columns)
@@ -431,7 +431,11 @@ class EdgeProbe(ClassifierMixin, BaseEstimator):
         if self.multilabel_:
             return float(
                 f1_score(
-                    np.asarray(to_numpy(y)), predicted, average="micro", sample_weight=sample_weight, zero_division=0
+                    np.asarray(to_numpy(y, "y")),
+                    predicted,
+                    average="micro",
+                    sample_weight=sample_weight,
+                    zero_division=0,
                 )
             )
-        return float(accuracy_score(np.asarray(to_numpy(y)), predicted, sample_weight=sample_weight))
+        return float(accuracy_score(np.asarray(to_numpy(y, "y")), predicted, sample_weight=sample_weight))

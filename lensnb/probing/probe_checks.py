@@ -17,12 +17,13 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import column_or_1d, validate_data
 
 from lensnb.errors import LensError
+from lensnb.tensors import tensor_to_numpy
 
 
-def to_numpy(x: Any) -> Any:
-    """A torch tensor as a numpy array (anything else unchanged)."""
+def to_numpy(x: Any, argument: str) -> Any:
+    """A torch tensor as a numpy array (anything else unchanged); see :func:`lensnb.tensors.tensor_to_numpy`."""
     if isinstance(x, torch.Tensor):
-        return x.detach().to("cpu").numpy()
+        return tensor_to_numpy(x, argument)
     return x
 
 
@@ -36,12 +37,12 @@ def check_features(estimator: BaseEstimator, X: Any, *, reset: bool, argument: s
         few rows, a different number of features than at fit), with its message.
     """
     try:
-        return validate_data(estimator, to_numpy(X), reset=reset, dtype=[np.float64, np.float32])
+        return validate_data(estimator, to_numpy(X, argument), reset=reset, dtype=[np.float64, np.float32])
     except LensError:
         raise
     except ValueError as error:
         expected = "a finite numeric 2-D array of shape (n_samples, n_features)"
-        raise LensError.bad_argument(argument, to_numpy(X), expected, str(error)) from None
+        raise LensError.bad_argument(argument, X, expected, str(error)) from None
 
 
 def check_labels(y: Any, n_rows: int, *, multi_label: bool = False, argument: str = "y") -> np.ndarray:
@@ -57,7 +58,7 @@ def check_labels(y: Any, n_rows: int, *, multi_label: bool = False, argument: st
         raise LensError.bad_argument(
             argument, None, "class labels", "This probe requires y to be passed, but the target y is None."
         )
-    y = np.asarray(to_numpy(y))
+    y = np.asarray(to_numpy(y, argument))
     try:
         if multi_label and y.ndim == 2 and y.shape[1] > 1:
             check_classification_targets(y)

@@ -148,7 +148,7 @@ class ScalarMixProbe(ClassifierMixin, BaseEstimator):
 
     def _layered(self, X: Any, *, reset: bool) -> np.ndarray:
         """``X`` (n_items, n_layers * dim) or (n_layers, n_items, dim) as a validated (n_items, n_layers, dim) array."""
-        X = to_numpy(X)
+        X = to_numpy(X, "X")
         try:
             three_d = (X.ndim if hasattr(X, "ndim") else np.ndim(X)) == 3
         except (ValueError, TypeError):  # ragged nesting: let scikit-learn's validation word it
@@ -263,7 +263,7 @@ class ScalarMixProbe(ClassifierMixin, BaseEstimator):
 
     def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
         """Accuracy on ``X`` (as at fit) and ``y`` (n_items,)."""
-        return float(accuracy_score(np.asarray(to_numpy(y)), self.predict(X), sample_weight=sample_weight))
+        return float(accuracy_score(np.asarray(to_numpy(y, "y")), self.predict(X), sample_weight=sample_weight))
 
 
 class _ScalarMix(torch.nn.Module):

@@ -104,7 +104,7 @@ class Coloring:
 def _as_labels(values: np.ndarray) -> list[str | None]:
     out: list[str | None] = []
     for value in np.ravel(values).tolist():
-        if value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA:
+        if value is None or (isinstance(value, (float, np.floating)) and np.isnan(value)) or value is pd.NA:
             out.append(None)
         else:
             out.append(str(value))

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+import pandas as pd
 
 from lensnb.widgets.colors import Coloring
 from lensnb.widgets.item_text import ItemText
@@ -182,6 +183,7 @@ class ScatterPlot:
 
 def _labels(values) -> list:
     out = []
-    for value in np.ravel(values).tolist():
-        out.append(None if value is None or (isinstance(value, float) and np.isnan(value)) else value)
+    for value in np.ravel(values).tolist():  # numpy scalars become Python ones
+        missing = value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value))
+        out.append(None if missing else value)
     return out

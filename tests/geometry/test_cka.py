@@ -325,3 +325,46 @@ def test_bad_input_raises(stack, acts):
         cka_linear(x, np.zeros_like(x), debiased=True)
     with pytest.raises(LensError, match="median squared distance"):
         cka_rbf(np.ones((10, 3)), x[:10])
+
+
+# ---------------------------------------------------------------------- scale, dtypes, seeds
+@pytest.mark.parametrize("scale", [1e-140, 1e-60, 1e40, 1e100, 1e140])
+def test_every_estimator_is_invariant_to_scale_across_float64_range(xy, scale):
+    # the fourth powers of the Frobenius norms overflowed beyond about 1e76: CKA came out 0
+    x, y = xy
+    assert cka_linear(x * scale, y) == pytest.approx(cka_linear(x, y), abs=1e-13)
+    assert cka_linear(x * scale, y, debiased=True) == pytest.approx(cka_linear(x, y, debiased=True), abs=1e-13)
+    assert cka_minibatch(x * scale, y, batch_size=16) == pytest.approx(cka_minibatch(x, y, batch_size=16), abs=1e-13)
+    assert cka_rbf(x * scale, y) == pytest.approx(cka_rbf(x, y), abs=1e-13)
+    stack = np.stack([x, x * scale, x**2])
+    for dtype in ("float64", "float32"):
+        ours = cka_matrix(stack, dtype=dtype, progress=False).values
+        assert np.abs(ours - cka_matrix(np.stack([x, x, x**2]), dtype=dtype, progress=False).values).max() < 1e-6
+
+
+@pytest.mark.parametrize("scale", [1e160, 1e-170])
+def test_data_whose_squares_leave_float64_are_refused(xy, scale):
+    x, y = xy
+    for call in (lambda: cka_linear(x * scale, y), lambda: cka_rbf(x * scale, y)):
+        with pytest.raises(LensError, match=r"x: expected values whose squares float64 holds"):
+            call()
+    with pytest.raises(LensError, match=r"\(layer 1\): expected values whose squares"):
+        cka_matrix(np.stack([x, x * scale]), progress=False)
+
+
+def test_bfloat16_tensors_work_and_meta_tensors_are_refused(xy):
+    x, y = (torch.from_numpy(a).bfloat16() for a in xy)
+    assert cka_linear(x, y) == pytest.approx(cka_linear(x.double().numpy(), y.double().numpy()), abs=1e-12)
+    with pytest.raises(LensError, match="x: expected a tensor with values"):
+        cka_linear(torch.empty(x.shape, device="meta"), y)
+
+
+@pytest.mark.parametrize("seed", [-1, None, 1.5, True])
+def test_minibatch_seed_is_checked(xy, seed):
+    with pytest.raises(LensError, match="seed: expected a non-negative integer"):
+        cka_minibatch(*xy, batch_size=16, seed=seed)
+
+
+def test_a_missing_layer_of_activations_is_named_layers(acts):
+    with pytest.raises(LensError, match=r"^layers: expected one of the extracted layers"):
+        cka_matrix(acts, layers=[0, 99], progress=False)

@@ -6,6 +6,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 import lensnb
@@ -195,7 +196,7 @@ def test_member_tests_keep_infinite_reaches():
         ([1.5, 0.5, 2.0], 0.9, r"mu: expected finite ratios r2 / r1 >= 1 .*first: 0.5"),
         ([1.5, np.nan, 2.0], 0.9, r"mu: .*first: nan"),
         ([1.5, np.inf, 2.0], 0.9, r"mu: .*first: inf"),
-        ([1.0, 1.0, 1.0], 0.9, r"mu: expected some ratio above 1"),
+        ([1.0, 1.0, 1.0], 0.9, r"mu: expected a ratio above 1 among the 2 .* received .3 of 3 ratios"),
         ("abc", 0.9, r"mu: expected a 1-D array of ratios"),
         ([1.5, 2.0, 3.0], 0.0, r"fraction: expected a number in \(0, 1\], received 0.0"),
         ([1.5, 2.0, 3.0], 1.5, r"fraction: .* received 1.5"),
@@ -637,3 +638,77 @@ def test_gride_refuses_bad_bounds_and_warns_at_the_bound():
             gride_from_ratios(mu, 1, 2, bounds=bounds)
     with pytest.raises(LensError, match="tied neighbours"):
         gride_from_ratios(np.array([1.0, 1.5, 2.0, 1.2]), 2, 4)
+
+
+# ---------------------------------------------------------------------- tied neighbours, labels, scale
+def test_tied_neighbours_in_the_kept_ratios_are_refused_not_nan():
+    # on a lattice every point's first two neighbours are at the same distance: mu = 1, the base fit 0 / 0
+    line = np.arange(100.0)[:, None] * np.ones((1, 2))
+    with pytest.raises(LensError, match=r"^x: expected a ratio above 1 among the 90 the 'base' fit keeps"):
+        twonn(line)
+    with pytest.raises(LensError, match=r"^data \(layer 1\): expected a ratio above 1"):
+        intrinsic_dimension(np.stack([noisy_plane(100, 2, ambient=2), line]), progress=False)
+    with pytest.raises(LensError, match=r"^mu: expected a ratio above 1 among the 90"):
+        twonn_from_ratios(np.r_[np.ones(95), 2.0 * np.ones(5)])
+    assert twonn_from_ratios(np.r_[np.ones(85), np.linspace(1.5, 3.0, 15)]) > 0  # kept ratios not all 1: a fit
+
+
+def test_bootstrap_leaves_out_resamples_without_a_fit():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no 0 / 0 RuntimeWarning either
+        errors = [intrinsic_dimension(noisy_plane(6, 2)[None], seed=s, progress=False).errors[0] for s in range(20)]
+    assert all(np.isfinite(e) or np.isnan(e) for e in errors) and np.isfinite(errors).sum() >= 15
+
+
+def test_missing_labels_of_any_kind_are_left_out():
+    x = noisy_plane(60, 3)
+    plain = np.repeat(np.arange(3.0), 20)
+    plain[:5] = np.nan
+    reference = label_overlap(x[None], plain, k=5, progress=False)
+    assert reference.params["n_missing_labels"] == 5 and reference.params["n_classes"] == 3
+    text = np.array([pd.NA if np.isnan(v) else f"c{int(v)}" for v in plain], dtype=object)
+    for labels in (
+        plain.astype(np.float32),
+        text,
+        pd.array(text, dtype="string"),
+        pd.array(text, dtype="string").to_numpy(),
+    ):
+        result = label_overlap(x[None], labels, k=5, progress=False)
+        assert result.params["n_missing_labels"] == 5 and result.params["n_classes"] == 3, type(labels)
+        assert result.values[0] == reference.values[0]
+
+
+def test_profile_label_overlap_counts_the_labelled_points():
+    x = np.stack([noisy_plane(40, 3, seed=s) for s in range(2)])
+    labels = np.array([i % 3 for i in range(40)], dtype=object)
+    labels[:5] = None
+    profile = geometry_profile(x, labels, k=5, bootstrap=0, progress=False)
+    assert profile.label_overlap.params["n_points"] == 35
+    assert profile.intrinsic_dimension.params["n_points"] == 40
+
+
+@pytest.mark.parametrize("scale", [1e160, 1e-170])
+def test_data_whose_squares_leave_float64_are_refused_by_the_search(scale):
+    with pytest.raises(LensError, match="x: expected values whose squares float64 holds"):
+        nearest_neighbors(noisy_plane(50, 3) * scale, 5)
+    assert np.array_equal(
+        nearest_neighbors(noisy_plane(50, 3) * 1e100, 5).indices, nearest_neighbors(noisy_plane(50, 3), 5).indices
+    )
+
+
+def test_gride_warnings_name_the_layer(monkeypatch):
+    module = __import__("importlib").import_module("lensnb.geometry.intrinsic_dimension")
+
+    real = module.gride_from_ratios
+
+    def warning_gride(mu, n1, n2, **options):
+        warnings.warn("GRIDE: at the edge of the search interval", stacklevel=2)
+        return real(mu, n1, n2, **options)
+
+    monkeypatch.setattr(module, "gride_from_ratios", warning_gride)
+    x = np.stack([noisy_plane(200, 2, seed=s) for s in range(2)])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        intrinsic_dimension_scaling(x, method="gride", progress=False)
+    texts = [str(w.message) for w in caught if "edge" in str(w.message)]
+    assert texts and {t.split(":")[0] for t in texts} == {"data (layer 0)", "data (layer 1)"}

@@ -527,3 +527,50 @@ def test_minilm_prompt_entropy_is_high_and_flat(minilm):
     # gives 0.81-0.92 over its 7 layers (0.88-0.97 with the reference's clamp).
     assert np.all((entropy.values > 0.75) & (entropy.values < 0.97))
     assert np.ptp(entropy.values) < 0.15
+
+
+# ---------------------------------------------------------------------- constant layers and prompts
+def _constant_layer_one() -> tuple[np.ndarray, np.ndarray]:
+    x = rng().normal(size=(3, 40, 6))
+    x[1] = 1.5
+    return x, np.repeat(np.arange(8), 5)
+
+
+@pytest.mark.parametrize("measure", [prompt_entropy, dataset_entropy, curvature])
+def test_a_constant_layer_is_refused_by_name_not_nan(measure):
+    x, ids = _constant_layer_one()
+    with pytest.raises(LensError, match=r"^acts \(layer 1\): expected prompts"):
+        measure(x, text_ids=ids, progress=False)
+    assert np.isfinite(measure(x, text_ids=ids, layers=[0, 2], progress=False).values).all()
+
+
+@pytest.mark.parametrize("measure", [prompt_entropy, curvature])
+def test_a_prompt_constant_at_one_layer_is_left_out_of_that_layer_with_a_warning(measure):
+    x = rng().normal(size=(3, 40, 6))
+    x[1, :5] = 2.0  # prompt 0, layer 1
+    ids = np.repeat(np.arange(8), 5)
+    with pytest.warns(UserWarning, match=r"layer 1: 1\)"):
+        result = measure(x, text_ids=ids, progress=False)
+    assert result.details["n_prompts_used"].tolist() == [8, 7, 8]
+    assert result.values[1] == pytest.approx(np.mean(result.details["per_prompt"][1, 1:]))
+    assert np.isfinite(result.values).all()
+
+
+@pytest.mark.parametrize("metric", ["infonce", "lidar", "dime"])
+def test_augmentation_metrics_refuse_a_constant_layer(metric):
+    p = rng().normal(size=(2, 8, 6))
+    p[1] = 3.0
+    with pytest.raises(LensError, match=r"^acts \(layer 1\): expected prompts that differ"):
+        augmentation_invariance(p, p + 0.01, metric=metric, progress=False)
+    with pytest.raises(LensError, match="views: expected prompts that differ"):
+        lidar(np.ones((4, 2, 3)))
+    with pytest.raises(LensError, match="a, b: expected rows that are not all zero"):
+        dime(np.zeros((4, 3)), rng().normal(size=(4, 3)))
+
+
+@pytest.mark.parametrize(
+    "argument, value", [("min_chars", 1), ("min_chars", -1), ("max_words", -1), ("seed", -1), ("seed", 1.5)]
+)
+def test_augment_text_checks_its_counts(argument, value):
+    with pytest.raises(LensError, match=f"^{argument}: expected an integer >="):
+        augment_text("a bb ccc", **{argument: value})

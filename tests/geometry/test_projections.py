@@ -303,3 +303,41 @@ def test_nan_and_missing_umap_raise_lens_error(monkeypatch):
     monkeypatch.setitem(sys.modules, "umap", None)  # import umap now raises ImportError
     with pytest.raises(LensError, match=r'pip install "lensnb\[umap\]"'):
         project(values[:1], "umap", progress=False)
+
+
+# ---------------------------------------------------------------------- degenerate layers and options
+@pytest.mark.parametrize(
+    "method", ["tsne", "ica"] + (["umap"] if __import__("importlib").util.find_spec("umap") else [])
+)
+def test_a_constant_layer_is_refused_by_name_before_fitting(method):
+    # scikit-learn's t-SNE crashed the process (segfault) on a layer whose rows are all the same
+    x = np.random.default_rng(0).normal(size=(3, 30, 5))
+    x[1] = 2.0
+    options = {"perplexity": 3} if method == "tsne" else {"n_neighbors": 5} if method == "umap" else {}
+    with pytest.raises(LensError, match=r"data \(layer 1\): expected items that differ"):
+        project(x, method, progress=False, **options)
+    assert np.isfinite(project(x, "pca", progress=False).coordinates).all()  # PCA takes it
+
+
+def test_ica_refuses_a_layer_varying_along_one_direction():
+    x = np.random.default_rng(0).normal(size=(2, 40, 5))
+    x[1][:, 1:] = 0.0
+    with pytest.raises(LensError, match=r"data \(layer 1\): expected items that vary along at least 2 directions"):
+        project(x, "ica", progress=False)
+
+
+def test_tsne_own_method_is_passed_as_tsne_method_and_numpy_perplexity_is_accepted():
+    x = np.random.default_rng(0).normal(size=(2, 40, 5))
+    exact = project(x, "tsne", perplexity=np.int64(5), tsne_method="exact", progress=False)
+    assert exact.params["tsne_method"] == "exact" and type(exact.params["perplexity"]) is int
+    assert np.isfinite(exact.coordinates).all()
+    with pytest.raises(LensError, match="tsne_method"):
+        project(x, "tsne", perplexity=5, tsne_method="nope", progress=False)  # scikit-learn's own check, worded
+
+
+def test_bfloat16_tensors_are_projected_and_meta_tensors_refused():
+    x = torch.randn(2, 30, 6)
+    ours = project(x.bfloat16(), "pca", progress=False).coordinates
+    assert np.allclose(ours, project(x.bfloat16().float(), "pca", progress=False).coordinates)
+    with pytest.raises(LensError, match="meta device"):
+        project(torch.empty(2, 30, 6, device="meta"), "pca", progress=False)

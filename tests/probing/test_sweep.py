@@ -251,7 +251,7 @@ def test_bad_tasks_and_arguments_raise_lens_error(acts):
         probe_layers(acts, "pos", seeds=[], progress=False)
     with pytest.raises(LensError, match=r"^bootstrap: "):
         probe_layers(acts, "pos", bootstrap=-1, progress=False)
-    with pytest.raises(LensError, match=r"^layer: .*extracted layers"):
+    with pytest.raises(LensError, match=r"^layers: .*extracted layers"):
         probe_layers(acts, "pos", layers=[7], progress=False)
     with pytest.raises(LensError, match=r"^pool: "):
         span_task(pool="sum")
