@@ -8,6 +8,7 @@ reference to the model.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -188,6 +189,7 @@ class Activations:
         layers: Sequence[int] | int | None = None,
         items: np.ndarray | Sequence[int] | str | None = None,
         sites: Sequence[str] | str | None = None,
+        _caller: Any = None,
     ) -> Activations:
         """A subset by layer, by item and by site.
 
@@ -196,14 +198,15 @@ class Activations:
         layers : int or sequence of int, optional
             Model layers to keep (negative count from the end).
         items : bool mask of shape (n_items,), integer rows, or a query string
-            Rows to keep; a string is a ``DataFrame.query`` on the table
-            (``"special == False and pos == 'NOUN'"``).
+            Rows to keep, each at most once, in table order; a string is a
+            ``DataFrame.query`` on the table (``"special == False and pos == 'NOUN'"``;
+            ``@name`` refers to the caller's variables).
         sites : str or sequence of str, optional
         """
         chosen_sites = self.sites if sites is None else ((sites,) if isinstance(sites, str) else tuple(sites))
         for site in chosen_sites:
             self._site(site)
-        rows = self._rows(items)
+        rows = self._rows(items, _caller if _caller is not None else sys._getframe(1))
         arrays, layer_map = {}, {}
         for site in chosen_sites:
             array = self.arrays[site]
@@ -226,26 +229,35 @@ class Activations:
         )  # fmt: skip
 
     def query(self, expression: str) -> Activations:
-        """Rows whose table entries satisfy a ``DataFrame.query`` expression."""
-        return self.select(items=expression)
+        """Rows whose table entries satisfy a ``DataFrame.query`` expression (``@name`` refers
+        to the caller's variables, as in pandas)."""
+        return self.select(items=expression, _caller=sys._getframe(1))
 
     def drop_special(self) -> Activations:
         """Token activations without special tokens ([CLS], [SEP], <s>...)."""
         return self.select(items=~self.tokens["special"].to_numpy(dtype=bool))
 
-    def _rows(self, items) -> np.ndarray | None:
+    def _rows(self, items, caller: Any) -> np.ndarray | None:
+        """Sorted distinct rows from a mask, row numbers or a query evaluated in ``caller``'s frame."""
         if items is None:
             return None
         n = len(self.table)
         if isinstance(items, str):
             try:
-                mask = self.table.eval(items)
+                mask = self.table.eval(items, local_dict=caller.f_locals, global_dict=caller.f_globals)
             except Exception as error:  # noqa: BLE001 - pandas raises many types
                 raise LensError.bad_argument(
                     "items", items, f"a query on the columns {list(self.table.columns)}", str(error)
                 ) from None
-            items = np.asarray(mask, dtype=bool)
+            if not (isinstance(mask, pd.Series) and mask.dtype == bool and len(mask) == n):
+                raise LensError.bad_argument(
+                    "items", items, "a query that is true or false for each row (a comparison, say)",
+                    f"It gave {type(mask).__name__} {getattr(mask, 'dtype', '')}.",
+                )  # fmt: skip
+            items = mask.to_numpy(dtype=bool)
         items = np.asarray(items)
+        if items.size == 0 and items.dtype != bool:
+            items = items.astype(np.int64)  # [] is no rows, not a float array
         if items.dtype == bool:
             if items.shape != (n,):
                 raise LensError.bad_argument("items", items, f"a boolean mask of shape ({n},)")
@@ -254,7 +266,13 @@ class Activations:
             raise LensError.bad_argument("items", items, "a boolean mask, integer rows or a query string")
         if len(items) and (items.min() < -n or items.max() >= n):
             raise LensError.bad_argument("items", f"rows {items.min()}..{items.max()}", f"rows in [0, {n})")
-        return np.sort(np.where(items < 0, items + n, items))
+        rows = np.sort(np.where(items < 0, items + n, items))
+        repeated = rows[1:][rows[1:] == rows[:-1]]
+        if len(repeated):  # spans and pooling need each row once
+            raise LensError.bad_argument(
+                "items", f"row {int(repeated[0])} given more than once", "each row at most once"
+            )
+        return rows
 
     def _remap_spans(self, rows: np.ndarray):
         """Spans whose tokens are all kept, with token rows renumbered; text table as is."""
@@ -400,7 +418,11 @@ class Activations:
 
     # ------------------------------------------------------------------ persistence
     def save(self, path: str | Path, overwrite: bool = False) -> Path:
-        """Write these activations as a store folder (``.npy`` + Parquet + manifest)."""
+        """Write these activations as a store folder (``.npy`` + Parquet + manifest).
+
+        The folder is written whole beside ``path`` and moved into place, so a failure
+        leaves what was at ``path`` untouched; ``overwrite`` replaces a lensnb store
+        (never another tool's folder). ``~`` is expanded."""
         from lensnb.store_io import save_activations
 
         return save_activations(self, Path(path), overwrite=overwrite)
@@ -410,4 +432,4 @@ class Activations:
         """Open a store, memory-mapping its arrays, after validating it."""
         from lensnb.store_io import load_activations
 
-        return load_activations(Path(path))
+        return load_activations(Path(path).expanduser())

@@ -25,6 +25,8 @@ class LensError(ValueError):
 
 def describe(value: Any, limit: int = 80) -> str:
     """A short, human description of ``value`` for error messages (type, shape, repr)."""
+    if isinstance(value, type):  # a class (np.float16, say): its attributes are descriptors, not values
+        return f"the type {value.__module__}.{value.__qualname__}"
     shape = getattr(value, "shape", None)
     if shape is not None and not isinstance(value, (str, bytes)):
         dtype = getattr(value, "dtype", "")

@@ -88,7 +88,7 @@ def extract(
     label_piece : {"first", "last", "all"}
         Which pieces of a word carry its labels in the token table.
     dtype : {"float32", "float16"}
-        Storage type of the states.
+        Storage type of the states (a name, or the numpy or torch dtype).
     attentions : bool
         Also keep attention probabilities (layer, head, query, key) of every input.
         The model switches to eager attention for the call and back afterwards.
@@ -97,7 +97,10 @@ def extract(
         interrupted extraction into the same folder resumes; a finished one is reused.
     overwrite : bool
         Start the store again: replace whatever lensnb store is at ``store`` (one made by
-        another model, inputs or settings, or a finished copy of this one).
+        another model, inputs or settings, or a finished copy of this one). Only lensnb's
+        own files are removed; a folder whose ``manifest.json`` another tool wrote is
+        refused. One writer at a time: while an extraction or a save writes a folder,
+        another one (in any process) is refused.
     durable : bool
         Also survive a power cut: ``fsync`` the store's arrays before recording
         progress and before marking it complete (see :class:`lensnb.store.StoreWriter`).
@@ -126,8 +129,7 @@ def extract(
     }
     batch_size = _check_positive_int(batch_size, "batch_size")
     max_batch_tokens = _check_positive_int(max_batch_tokens, "max_batch_tokens")
-    if dtype not in DTYPES:
-        raise LensError.bad_argument("dtype", dtype, f"one of {sorted(DTYPES)}")
+    dtype = _dtype_name(dtype)
     limit = lens_model.max_length
     if max_length is None:
         if limit is None:
@@ -137,8 +139,9 @@ def extract(
     if limit is not None and max_length > limit:
         raise LensError.bad_argument("max_length", max_length, f"at most {limit}, the model's limit")
     stride = max_length // 4 if stride is None else stride
-    if not isinstance(stride, int) or isinstance(stride, bool) or stride < 0:
+    if not isinstance(stride, (int, np.integer)) or isinstance(stride, bool) or stride < 0:
         raise LensError.bad_argument("stride", stride, "a non-negative integer")
+    stride = int(stride)
     examples = as_examples(inputs)
 
     plan = tokenize_examples(
@@ -181,7 +184,8 @@ def extract(
         )
         writer = StoreWriter(store, manifest, tables, site_shapes, np_dtype, attention_size, overwrite, durable)
         if writer.reusable:
-            return load_activations(Path(store))
+            writer.close()
+            return load_activations(writer.path)
     del examples  # only the plan is needed from here on; free the Example objects
     trim_heap()  # and hand tokenization's temporaries back before the model's batches need memory
     try:
@@ -196,7 +200,7 @@ def extract(
     finally:
         writer.close()
     if store is not None:
-        arrays, attention_values = open_arrays(Path(store), writer.manifest)  # memory-mapped, tables kept as they are
+        arrays, attention_values = open_arrays(writer.path, writer.manifest)  # memory-mapped, tables kept as they are
     else:
         arrays, attention_values = writer.arrays, writer.attentions
     maps = None
@@ -204,7 +208,7 @@ def extract(
         maps = AttentionMaps(attention_values, tables["attention_index"], attention_layers, n_heads)
     return Activations(
         arrays, wanted, plan.tokens, texts=plan.texts, spans=tables.get("spans"), span_pairs=tables.get("span_pairs"),
-        attentions=maps, model=model_info, path=Path(store) if store is not None else None,
+        attentions=maps, model=model_info, path=writer.path if store is not None else None,
     )  # fmt: skip
 
 
@@ -476,6 +480,8 @@ def _check_layers(layers, available: tuple[int, ...], site: str, n_layers: int) 
         return available
     if isinstance(layers, (int, np.integer)) and not isinstance(layers, bool):
         layers = [layers]
+    if isinstance(layers, np.ndarray) and layers.ndim == 1:
+        layers = layers.tolist()
     if isinstance(layers, str) or not isinstance(layers, Sequence) or len(layers) == 0:
         raise LensError.bad_argument("layers", layers, "None or a non-empty list of layer numbers")
     resolved = []
@@ -492,6 +498,20 @@ def _check_layers(layers, available: tuple[int, ...], site: str, n_layers: int) 
     if len(set(resolved)) != len(resolved):
         raise LensError.bad_argument("layers", list(layers), "each layer once")
     return tuple(sorted(resolved))
+
+
+def _dtype_name(dtype: Any) -> str:
+    """``"float32"`` or ``"float16"`` from a name, a numpy dtype or type, or a torch dtype."""
+    if isinstance(dtype, torch.dtype):
+        name = str(dtype).removeprefix("torch.")
+    else:
+        try:
+            name = np.dtype(dtype).name if dtype is not None else None
+        except (TypeError, ValueError):
+            name = None
+    if name not in DTYPES:
+        raise LensError.bad_argument("dtype", dtype, f"one of {sorted(DTYPES)} (a name, a numpy or a torch dtype)")
+    return name
 
 
 def _check_positive_int(value, name: str) -> int:

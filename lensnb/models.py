@@ -69,6 +69,11 @@ class LensModel:
         """Wrap a model and tokenizer that were loaded elsewhere."""
         _check_tokenizer(tokenizer, name or "tokenizer")
         config = getattr(model, "config", None)
+        if not isinstance(model, torch.nn.Module) or config is None:
+            raise LensError.bad_argument(
+                "model", model, "a Hugging Face transformers model (a torch module with a .config)",
+                "Load it with transformers' from_pretrained, or with lensnb.load_model.",
+            )  # fmt: skip
         name = name or getattr(config, "_name_or_path", None) or type(model).__name__
         base = getattr(model, "base_model", model)
         adapter = find_adapter(base)

@@ -33,7 +33,9 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
+from lensnb.adapters import SITES
 from lensnb.errors import LensError
+from lensnb.store_lock import StoreLock
 
 __all__ = ["StoreWriter", "MemoryWriter", "read_store", "open_arrays", "write_table", "FORMAT", "FORMAT_VERSION"]
 
@@ -66,7 +68,7 @@ def _atomic_write_bytes(path: Path, data: bytes) -> None:
     except OSError as error:
         temporary.unlink(missing_ok=True)
         if error.errno == errno.ENOSPC:
-            raise _disk_full(path, len(data)) from None
+            raise disk_full(path, len(data)) from None
         raise
     os.replace(temporary, path)
 
@@ -93,7 +95,7 @@ def write_table(path: Path, table: pd.DataFrame) -> None:
     except OSError as error:
         temporary.unlink(missing_ok=True)
         if error.errno == errno.ENOSPC:
-            raise _disk_full(path, int(table.memory_usage(deep=True).sum())) from None
+            raise disk_full(path, int(table.memory_usage(deep=True).sum())) from None
         raise
     except Exception as error:  # noqa: BLE001 - pyarrow raises ArrowInvalid, ArrowTypeError...
         temporary.unlink(missing_ok=True)
@@ -124,9 +126,11 @@ class _ArrayFile:
     dtype : numpy dtype
     create : bool
         Allocate a new file (else open the existing one to resume).
+    advice : str
+        What a disk-full error tells the user to do (by default: free space and resume).
     """
 
-    def __init__(self, path: Path, shape: tuple[int, ...], dtype: np.dtype, create: bool):
+    def __init__(self, path: Path, shape: tuple[int, ...], dtype: np.dtype, create: bool, advice: str | None = None):
         self.path, self.shape, self.dtype = path, tuple(shape), np.dtype(dtype)
         header = _npy_header(self.shape, self.dtype)
         self.offset = len(header)
@@ -135,7 +139,7 @@ class _ArrayFile:
             descriptor = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
             try:
                 os.pwrite(descriptor, header, 0)
-                _reserve(descriptor, self.offset + self.nbytes, path)
+                _reserve(descriptor, self.offset + self.nbytes, path, advice)
             except BaseException:
                 os.close(descriptor)
                 raise
@@ -174,13 +178,13 @@ class _ArrayFile:
             self.descriptor = -1
 
 
-def _reserve(descriptor: int, size: int, path: Path) -> None:
+def _reserve(descriptor: int, size: int, path: Path, advice: str | None = None) -> None:
     """Allocate ``size`` bytes now, so that a full disk shows before any work."""
     try:
         os.posix_fallocate(descriptor, 0, size)
     except OSError as error:
         if error.errno == errno.ENOSPC:
-            raise _disk_full(path, size) from None
+            raise disk_full(path, size, advice) from None
         if error.errno not in (errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL):
             raise
         os.ftruncate(descriptor, size)  # file system without fallocate: a sparse file
@@ -188,12 +192,14 @@ def _reserve(descriptor: int, size: int, path: Path) -> None:
         os.ftruncate(descriptor, size)
 
 
-def _disk_full(path: Path, needed: int) -> LensError:
+RESUME_ADVICE = "Free some space and run the same call again: finished batches are kept and the extraction resumes."
+
+
+def disk_full(path: Path, needed: int, advice: str | None = None) -> LensError:
     free = shutil.disk_usage(path.parent).free
     return LensError(
         f"store: the disk holding {path.parent} is full ({free / 2**20:.1f} MiB free; this store needs "
-        f"{needed / 2**20:.1f} MiB more for {path.name}). Free some space and run the same call again: "
-        "finished batches are kept and the extraction resumes."
+        f"{needed / 2**20:.1f} MiB more for {path.name}). {advice or RESUME_ADVICE}"
     )
 
 
@@ -251,23 +257,22 @@ class StoreWriter:
     """
 
     def __init__(self, path, manifest, tables, site_shapes, dtype, attention_size=0, overwrite=False, durable=False):
-        self.path = Path(path)
+        self.path = Path(path).expanduser()
         self.durable = durable
         self.manifest = dict(manifest, status="in_progress")
         self.files: dict[str, _ArrayFile] = {}
         self.attention_file: _ArrayFile | None = None
         self.reusable = False
         self._last_commit = time.monotonic()
-        # with overwrite, whatever manifest is there (another extraction's, an old format's, a
-        # corrupt one) is replaced unread
-        existing = _read_manifest(self.path) if (self.path / MANIFEST).is_file() and not overwrite else None
-        resume = existing is not None and _same_identity(existing, self.manifest, self.path)
-        if resume and existing.get("status") == "complete":
-            self.reusable, self.done = True, np.ones(manifest["n_segments"], dtype=bool)
-            return
-        if resume and not (self.path / DONE).is_file():
-            resume = False  # its set-up was interrupted before any batch: start it again
+        self._lock: StoreLock | None = None
+        make_folder(self.path, "store")
         try:
+            self._lock = StoreLock(self.path, "store")  # held until close(): one writer per folder
+            existing = self._existing_manifest(overwrite)
+            resume = existing is not None and _same_identity(existing, self.manifest, self.path)
+            if resume and existing.get("status") == "complete":
+                self.reusable, self.done = True, np.ones(manifest["n_segments"], dtype=bool)
+                return
             if resume:
                 self._open_arrays(site_shapes, dtype, attention_size, create=False)
                 self.done = _read_done(self.path, manifest["n_segments"])
@@ -277,18 +282,34 @@ class StoreWriter:
             self.close()
             raise
 
+    def _existing_manifest(self, overwrite: bool) -> dict | None:
+        """The manifest of the extraction this call may resume or reuse, or None to start anew.
+
+        A store whose set-up never finished (no ``done.npy``: no batch was written) is
+        started again whatever made it, so that a call that failed during set-up (a
+        label column Parquet cannot hold, say) can be retried with other inputs. With
+        ``overwrite``, a lensnb store is replaced unread (a corrupt manifest included);
+        a ``manifest.json`` that another tool wrote is refused even then."""
+        if not (self.path / MANIFEST).is_file():
+            return None
+        if overwrite:
+            refuse_foreign_manifest(self.path, "store")
+            return None
+        existing = _read_manifest(self.path)
+        if existing.get("status") != "complete" and not (self.path / DONE).is_file():
+            return None
+        return existing
+
     def _set_up(self, tables, site_shapes, dtype, attention_size) -> None:
         """Lay out a new store. Its manifest comes first (marking the folder as this extraction's,
         in progress), then the tables (a table Parquet cannot hold fails before any large
         allocation), the arrays, and last ``done.npy``: a set-up interrupted before that is
-        started again by the next call, without ``overwrite``."""
+        started again by the next call, without ``overwrite``. Only lensnb's own files of an
+        earlier store are removed (:data:`OWN_FILES`)."""
         self._check_target()
         self._check_space(site_shapes, dtype, attention_size)
-        self.path.mkdir(parents=True, exist_ok=True)
         write_json(self.path / MANIFEST, self.manifest)
-        for entry in self.path.iterdir():  # what an earlier extraction or set-up left
-            if entry.name == DONE or entry.suffix in (".npy", ".parquet", ".tmp"):
-                entry.unlink()
+        remove_own_files(self.path, keep_manifest=True)
         for name, table in tables.items():
             write_table(self.path / f"{name}.parquet", table)
         self._open_arrays(site_shapes, dtype, attention_size, create=True)
@@ -302,11 +323,7 @@ class StoreWriter:
             self.attention_file = _ArrayFile(self.path / "attentions.npy", (attention_size,), dtype, create=create)
 
     def _check_target(self) -> None:
-        """The folder must be new, empty, or a lensnb store (one with a manifest)."""
-        if not self.path.exists():
-            return
-        if not self.path.is_dir():
-            raise LensError.bad_argument("store", str(self.path), "a folder path (a file is there)")
+        """The folder must be empty or a lensnb store (one with a manifest)."""
         entries = [p.name for p in self.path.iterdir()]
         if entries and MANIFEST not in entries:
             raise LensError.bad_argument(
@@ -332,7 +349,7 @@ class StoreWriter:
             self.files[site].write((layer_position, row, 0), values)
         except OSError as error:
             if error.errno == errno.ENOSPC:
-                raise _disk_full(self.files[site].path, values.nbytes) from None
+                raise disk_full(self.files[site].path, values.nbytes) from None
             raise
 
     def write_attention(self, offset: int, values: np.ndarray) -> None:
@@ -340,7 +357,7 @@ class StoreWriter:
             self.attention_file.write((offset,), values.reshape(-1))
         except OSError as error:
             if error.errno == errno.ENOSPC:
-                raise _disk_full(self.attention_file.path, values.nbytes) from None
+                raise disk_full(self.attention_file.path, values.nbytes) from None
             raise
 
     def mark_done(self, segments) -> None:
@@ -368,8 +385,56 @@ class StoreWriter:
         return [*self.files.values(), *([self.attention_file] if self.attention_file else [])]
 
     def close(self) -> None:
+        """Close the files and let the next writer in (idempotent)."""
         for handle in self._handles():
             handle.close()
+        if self._lock is not None:
+            self._lock.release()
+
+
+#: Files of a lensnb store (and their temporaries): all that replacing a store removes.
+OWN_FILES = (
+    MANIFEST,
+    DONE,
+    "attentions.npy",
+    *(f"{site}.npy" for site in SITES),
+    *(f"{name}.parquet" for name in TABLES),
+)
+
+
+def remove_own_files(path: Path, keep_manifest: bool = False) -> None:
+    """Remove lensnb's own files from a store folder; anything else in it stays."""
+    for name in OWN_FILES:
+        if not (keep_manifest and name == MANIFEST):
+            (path / name).unlink(missing_ok=True)
+        (path / f".{name}.tmp").unlink(missing_ok=True)
+
+
+def make_folder(path: Path, argument: str) -> None:
+    """Create the folder ``path`` (and its parents) if missing, or refuse a path lensnb cannot use."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise LensError.bad_argument(argument, str(path), "a folder path (a file is there)") from None
+    except OSError as error:  # a file where a parent folder should be, no permission...
+        raise LensError.bad_argument(
+            argument, str(path), "a folder lensnb can create", f"{type(error).__name__}: {error.strerror or error}."
+        ) from None
+
+
+def refuse_foreign_manifest(path: Path, argument: str) -> None:
+    """Refuse a folder whose ``manifest.json`` parses but was not written by lensnb (a corrupt
+    one, which does not parse, is taken as a damaged lensnb store)."""
+    try:
+        manifest = json.loads((path / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise LensError.bad_argument(
+            argument, str(path), f"a lensnb store to replace (manifest format {FORMAT!r})",
+            "Its manifest.json was written by something else; lensnb does not delete other tools' files, even with "
+            "overwrite=True. Use another folder.",
+        )  # fmt: skip
 
 
 def _atomic_save(path: Path, array: np.ndarray) -> None:
@@ -482,7 +547,23 @@ def read_store(path) -> tuple[dict, dict[str, np.ndarray], dict[str, pd.DataFram
         if name not in tables or len(tables[name]) != expected:
             found = len(tables[name]) if name in tables else "no file"
             raise LensError(f"store: {path / (name + '.parquet')} should have {expected} rows, found {found}.")
+    if manifest.get("attentions") and "attention_index" not in tables:
+        raise LensError(f"store: {path / 'attention_index.parquet'} is missing; the manifest lists attentions.")
+    if "inputs_digest" in manifest:  # written by an extraction (not a save of hand-built activations)
+        missing_columns = [c for c in TOKEN_COLUMNS if c not in tables["tokens"].columns]
+        if missing_columns:
+            raise LensError(
+                f"store: the token table {path / 'tokens.parquet'} lacks the column(s) {missing_columns}; "
+                "it was not written by a lensnb extraction. Extract again with overwrite=True."
+            )
     return manifest, arrays, tables, attentions
+
+
+#: Columns every token table of an extraction has (label columns come on top).
+TOKEN_COLUMNS = (
+    "text_id", "position", "token", "token_id", "word_index", "char_start", "char_end", "window", "special",
+    "first_piece", "last_piece",
+)  # fmt: skip
 
 
 _SITE_SPEC = ("layers", "file", "shape", "dtype")
@@ -501,9 +582,26 @@ def _missing_array_specs(manifest: dict) -> list[str]:
     for name, spec, needed in specs:
         if not isinstance(spec, dict):
             missing.append(f"{name} (a mapping)")
-        else:
-            missing.extend(f"{name}[{key!r}]" for key in needed if key not in spec)
+            continue
+        missing.extend(f"{name}[{key!r}]" for key in needed if key not in spec)
+        if "shape" in spec and not (
+            isinstance(spec["shape"], list) and all(isinstance(v, int) and v >= 0 for v in spec["shape"])
+        ):
+            missing.append(f"{name}['shape'] (a list of sizes)")
+        if "n_values" in spec and not (isinstance(spec["n_values"], int) and spec["n_values"] >= 0):
+            missing.append(f"{name}['n_values'] (a size)")
+        if "dtype" in spec and not _numeric_dtype(spec["dtype"]):
+            missing.append(f"{name}['dtype'] (a numeric dtype)")
+        if "file" in spec and not (isinstance(spec["file"], str) and spec["file"] == Path(spec["file"]).name):
+            missing.append(f"{name}['file'] (a file name in the store)")
     return missing
+
+
+def _numeric_dtype(value: Any) -> bool:
+    try:
+        return isinstance(value, str) and np.dtype(value).kind in "fiu"
+    except TypeError:
+        return False
 
 
 def open_arrays(path: Path, manifest: dict) -> tuple[dict[str, np.ndarray], np.ndarray | None]:

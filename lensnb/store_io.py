@@ -2,13 +2,30 @@
 
 from __future__ import annotations
 
+import errno
+import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from lensnb.activations import Activations, AttentionMaps
 from lensnb.errors import LensError
-from lensnb.store import FORMAT, FORMAT_VERSION, MANIFEST, _ArrayFile, read_store, write_json, write_table
+from lensnb.store import (
+    FORMAT,
+    FORMAT_VERSION,
+    MANIFEST,
+    OWN_FILES,
+    _ArrayFile,
+    disk_full,
+    make_folder,
+    read_store,
+    refuse_foreign_manifest,
+    write_json,
+    write_table,
+)
+from lensnb.store_lock import StoreLock
 
 __all__ = ["load_activations", "save_activations", "activations_from_store"]
 
@@ -38,25 +55,73 @@ def load_activations(path: Path) -> Activations:
     return activations_from_store(path, *read_store(path))
 
 
+_SAVE_ADVICE = "Free some space and save again; nothing at the target folder was replaced."
+
+
 def save_activations(activations: Activations, path: Path, overwrite: bool = False) -> Path:
-    """Write ``activations`` to a new store folder at ``path``, atomically finished."""
-    if path.exists() and any(path.iterdir()):
+    """Write ``activations`` to a new store folder at ``path``.
+
+    The store is written whole into a hidden folder beside ``path`` and then moved into
+    place, so a failure (a full disk, an interruption) leaves whatever was at ``path``
+    as it was; with ``overwrite`` an earlier lensnb store there is replaced only then.
+    The space the arrays need is checked first."""
+    path = path.expanduser()
+    replace = path.exists() and (not path.is_dir() or any(path.iterdir()))
+    if replace:
+        if not path.is_dir():
+            raise LensError.bad_argument("path", str(path), "a folder path (a file is there)")
         if not overwrite or not (path / MANIFEST).is_file():
             raise LensError.bad_argument(
                 "path", str(path), "a new or empty folder" + ("" if (path / MANIFEST).is_file() else " (it holds other files)"),
                 "Pass overwrite=True to replace a lensnb store." if (path / MANIFEST).is_file() else "",
             )  # fmt: skip
-        for entry in path.iterdir():
-            if entry.name == MANIFEST or entry.suffix in (".npy", ".parquet"):
-                entry.unlink()
-    path.mkdir(parents=True, exist_ok=True)
+        refuse_foreign_manifest(path, "path")
+        others = sorted(entry.name for entry in path.iterdir() if entry.name not in OWN_FILES)
+        if others:  # the whole folder is replaced: it may hold nothing but the store
+            raise LensError.bad_argument(
+                "path", str(path), "a lensnb store holding only its own files, to replace",
+                f"It also holds {', '.join(others[:5])}; lensnb does not delete them. Move them, or save elsewhere.",
+            )  # fmt: skip
+    make_folder(path.parent, "path")
+    needed = sum(int(a.nbytes) for a in activations.arrays.values())
+    needed += int(activations.attentions.values.nbytes) if activations.attentions is not None else 0
+    free = shutil.disk_usage(path.parent).free
+    if needed > free:
+        raise LensError(
+            f"path: saving needs {needed / 2**20:.1f} MiB for the arrays but only {free / 2**20:.1f} MiB are free "
+            f"on the disk holding {path.parent}. {_SAVE_ADVICE}"
+        )
+    staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.saving-", dir=path.parent))
+    try:
+        _write_store(activations, staging)
+        if replace:
+            lock = StoreLock(path, "path")  # no extraction may be writing the store being replaced
+            retired = Path(tempfile.mkdtemp(prefix=f".{path.name}.replaced-", dir=path.parent))
+            try:
+                os.replace(path, retired / "store")
+                os.replace(staging, path)
+            finally:
+                lock.release()
+            shutil.rmtree(retired, ignore_errors=True)
+        else:
+            if path.exists():
+                path.rmdir()  # empty
+            os.replace(staging, path)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return path
+
+
+def _write_store(activations: Activations, path: Path) -> None:
+    """Write ``activations`` as a finished store into the existing empty folder ``path``."""
     sites = {}
     for site, array in activations.arrays.items():
         dtype = np.dtype(array.dtype)
-        file = _ArrayFile(path / f"{site}.npy", array.shape, dtype, create=True)
+        file = _ArrayFile(path / f"{site}.npy", array.shape, dtype, create=True, advice=_SAVE_ADVICE)
         try:
             for position in range(array.shape[0]):
-                file.write((position, 0, 0), np.asarray(array[position]))
+                _write_or_full(file, (position, 0, 0), np.asarray(array[position]))
             file.sync()
         finally:
             file.close()
@@ -71,9 +136,11 @@ def save_activations(activations: Activations, path: Path, overwrite: bool = Fal
     attentions = None
     if activations.attentions is not None:
         maps = activations.attentions
-        file = _ArrayFile(path / "attentions.npy", maps.values.shape, maps.values.dtype, create=True)
+        file = _ArrayFile(
+            path / "attentions.npy", maps.values.shape, maps.values.dtype, create=True, advice=_SAVE_ADVICE
+        )
         try:
-            file.write((0,), np.asarray(maps.values))
+            _write_or_full(file, (0,), np.asarray(maps.values))
             file.sync()
         finally:
             file.close()
@@ -98,4 +165,12 @@ def save_activations(activations: Activations, path: Path, overwrite: bool = Fal
             "n_texts": len(texts) if texts is not None else 0,
         },
     )
-    return path
+
+
+def _write_or_full(file: _ArrayFile, index: tuple[int, ...], values: np.ndarray) -> None:
+    try:
+        file.write(index, values)
+    except OSError as error:
+        if error.errno == errno.ENOSPC:
+            raise disk_full(file.path, values.nbytes, _SAVE_ADVICE) from None
+        raise

@@ -165,6 +165,12 @@ class _Accumulator:
                 "max_length", self.max_length, f"more than the {int((prefix + suffix).max())} special tokens each input carries"
             )  # fmt: skip
         content = lengths - prefix - suffix
+        if (content < 1).any():  # only special tokens: the text would vanish from every pooled view
+            text = int(np.flatnonzero(content < 1)[0])
+            raise LensError.bad_argument(
+                f"inputs[{first_text + text}]", texts[text], "a text of which the tokenizer keeps at least one token",
+                "The tokenizer drops every character of it (control, zero-width or unknown characters, say).",
+            )  # fmt: skip
         too_long = np.flatnonzero(content > capacity)
         if len(too_long) and self.overflow == "error":
             text = int(too_long[0])

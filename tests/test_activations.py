@@ -95,3 +95,17 @@ def test_cls_pooling_is_refused_for_decoders(tiny_models):
     with pytest.raises(LensError, match="'mean' for a decoder"):
         probing_data(decoder, text_task("label", pool="cls"))
     assert decoder.pool_texts("last").arrays["resid_post"].shape[1] == 2
+
+
+def test_queries_see_the_callers_variables_like_pandas(acts):
+    # `n` was also a name inside the query code, which shadowed the caller's
+    threshold, n = 3, 1  # noqa: F841 (read by the queries)
+    assert (acts.query("position < @threshold").tokens["position"] < 3).all()
+    assert acts.query("position < @n").tokens["position"].tolist() == [0] * len(set(acts.tokens["text_id"]))
+    picked = acts.select(items="position < @threshold")
+    assert len(picked) == int((acts.tokens["position"] < threshold).sum())
+
+
+def test_no_rows_is_an_empty_selection(acts):
+    empty = acts.select(items=[])
+    assert len(empty) == 0 and empty.arrays["resid_post"].shape == (3, 0, 32) and empty.spans.empty

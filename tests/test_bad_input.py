@@ -37,6 +37,7 @@ BAD_INPUTS = {
     "spans None": ([Example(words=["a", "b"], spans=None)], "inputs[0].spans"),
     "span pairs None": ([Example(words=["a", "b"], span_pairs=None)], "inputs[0].span_pairs"),
     "span with float ends": ([Example(words=["a", "b"], spans=[Span(0.0, 1.0)])], "inputs[0].spans[0]"),
+    "only characters the tokenizer drops": (["ok", "\u200b\u200d"], "inputs[1]"),
 }
 
 
@@ -61,6 +62,8 @@ BAD_OPTIONS = {
     "batch size zero": (dict(batch_size=0), "batch_size"),
     "token budget zero": (dict(max_batch_tokens=0), "max_batch_tokens"),
     "bad dtype": (dict(dtype="int8"), "dtype"),
+    "dtype as a list": (dict(dtype=["float32"]), "dtype"),
+    "dtype as a numpy type of another width": (dict(dtype=np.float64), "dtype"),
     "max_length above the model's": (dict(max_length=10_000), "max_length"),
     "negative stride": (dict(stride=-1), "stride"),
     "stride as large as a window": (dict(stride=100, max_length=16), "stride"),
@@ -123,9 +126,28 @@ def test_activations_reject_bad_selections(tiny_models):
         (lambda: acts.select(items=[0, 999]), "items"),
         (lambda: acts.select(items=[True, False]), "items"),
         (lambda: acts.select(items="no_such_column == 1"), "items"),
+        (lambda: acts.select(items="position"), "items"),  # not a yes/no query
+        (lambda: acts.select(items=[0, 1, 1]), "items"),  # a row twice: spans would land on other tokens
+        (lambda: acts.select(layers=[0, 9]), "layers"),
         (lambda: acts.select(sites="mlp_out"), "site"),
         (lambda: acts.pool_words("median"), "how"),
     ):
         with pytest.raises(LensError) as info:
             call()
         assert str(info.value).startswith(name), str(info.value)
+
+
+def test_dtypes_and_numpy_arguments_in_any_spelling(tiny_models):
+    tiny = tiny_models["bert"]
+    reference = lensnb.extract(tiny, GOOD, dtype="float16", layers=[0, 2], progress=False)
+    for dtype in (np.float16, np.dtype("float16"), __import__("torch").float16):
+        acts = lensnb.extract(tiny, GOOD, dtype=dtype, layers=np.array([0, 2]), stride=np.int64(2), progress=False)
+        assert acts.values.dtype == np.float16 and acts.layers == (0, 2)
+        np.testing.assert_array_equal(acts.values, reference.values)
+
+
+def test_a_model_without_a_config_is_named(tiny_models):
+    import torch
+
+    with pytest.raises(LensError, match="^model: expected a Hugging Face transformers model"):
+        lensnb.extract((torch.nn.Linear(2, 2), tiny_models["bert"].tokenizer), GOOD, progress=False)

@@ -218,7 +218,7 @@ def test_corrupt_manifest_and_tables_are_refused(finished_store):
 def test_interrupted_set_up_starts_again_without_overwrite(tiny_models, tmp_path, monkeypatch):
     import lensnb.store
 
-    def interrupted(descriptor, size, path):
+    def interrupted(descriptor, size, path, advice=None):
         raise KeyboardInterrupt  # Ctrl-C while the arrays are being allocated
 
     real_reserve = lensnb.store._reserve
@@ -347,3 +347,147 @@ def test_activations_built_by_hand_save_and_load(tmp_path):
     assert loaded.texts is None and loaded.model["name"] == "by hand"
     with pytest.raises(LensError, match="arrays"):
         Activations({"resid_post": values}, {"resid_post": (0,)}, table)
+
+
+# ---------------------------------------------------------------------- one writer, foreign folders, safe saves
+def test_a_second_writer_of_one_store_is_refused_while_the_first_runs(tiny_paths, tiny_models, tmp_path):
+    """Two processes on one store: the second was setting it up again and deleting the
+    first one's files, which then finished a store marked complete that held zeros."""
+    store = tmp_path / "s"
+    script = textwrap.dedent(
+        f"""
+        import time, lensnb
+        model = lensnb.load_model({str(tiny_paths["bert"])!r})
+        model.model.register_forward_pre_hook(lambda module, args: time.sleep(0.2))
+        lensnb.extract(model, {TEXTS!r}, batch_size=2, store={str(store)!r}, progress=False)
+        """
+    )
+    first = subprocess.Popen([sys.executable, "-c", script], env=dict(os.environ, HF_HUB_OFFLINE="1"))
+    try:
+        deadline = time.monotonic() + 120
+        while not (store / "done.npy").exists() and time.monotonic() < deadline:
+            assert first.poll() is None, "the first extraction ended too early"
+            time.sleep(0.05)
+        with pytest.raises(LensError, match="store: expected a store folder no other lensnb writer is using"):
+            lensnb.extract(tiny_models["bert"], TEXTS, batch_size=2, store=store, progress=False)
+        with pytest.raises(LensError, match="did not finish"):
+            Activations.load(store)
+    finally:
+        assert first.wait(timeout=180) == 0
+    assert_same(Activations.load(store), lensnb.extract(tiny_models["bert"], TEXTS, batch_size=2, progress=False))
+    again = lensnb.extract(tiny_models["bert"], TEXTS, batch_size=2, store=store, progress=False)  # lock released
+    assert again.path == store
+
+
+def test_overwrite_never_deletes_another_tools_files(tiny_models, tmp_path):
+    folder = tmp_path / "theirs"
+    folder.mkdir()
+    (folder / "manifest.json").write_text(json.dumps({"name": "my dataset"}))
+    np.save(folder / "embeddings.npy", np.arange(3))
+    pd.DataFrame({"a": [1]}).to_parquet(folder / "labels.parquet")
+    ours = lensnb.extract(tiny_models["bert"], TEXTS[:2], progress=False)
+    for call in (
+        lambda: lensnb.extract(tiny_models["bert"], TEXTS[:2], store=folder, overwrite=True, progress=False),
+        lambda: ours.save(folder, overwrite=True),
+    ):
+        with pytest.raises(LensError, match="lensnb does not delete other tools' files"):
+            call()
+        assert sorted(p.name for p in folder.iterdir()) == ["embeddings.npy", "labels.parquet", "manifest.json"]
+
+
+def test_replacing_a_store_keeps_the_files_lensnb_did_not_write(finished_store, tiny_models):
+    (finished_store / "notes.txt").write_text("mine")
+    lensnb.extract(tiny_models["bert"], TEXTS[:3], store=finished_store, overwrite=True, progress=False)
+    assert (finished_store / "notes.txt").read_text() == "mine"
+    acts = Activations.load(finished_store)
+    assert len(acts.texts) == 3
+    with pytest.raises(LensError, match="It also holds notes.txt; lensnb does not delete them"):
+        acts.select(layers=[0]).save(finished_store, overwrite=True)  # a save replaces the whole folder
+    assert (finished_store / "notes.txt").read_text() == "mine" and len(Activations.load(finished_store).layers) == 3
+
+
+def test_a_failed_save_leaves_the_old_store_as_it_was(tiny_models, tmp_path, monkeypatch):
+    import lensnb.store
+
+    old = lensnb.extract(tiny_models["bert"], TEXTS[:2], progress=False)
+    target = old.save(tmp_path / "s").resolve()
+    new = lensnb.extract(tiny_models["bert"], TEXTS, progress=False)
+
+    def full(descriptor, size, path, advice=None):
+        raise lensnb.store.disk_full(path, size, advice)
+
+    monkeypatch.setattr(lensnb.store, "_reserve", full)
+    with pytest.raises(LensError, match="is full .* save again; nothing at the target folder was replaced"):
+        new.save(target, overwrite=True)
+    assert_same(Activations.load(target), old)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s"]  # no half-written folder beside it
+    monkeypatch.undo()
+    new.save(target, overwrite=True)
+    assert_same(Activations.load(target), new)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s"]
+
+
+def test_a_save_larger_than_the_free_space_is_refused_first(tiny_models, tmp_path, monkeypatch):
+    import shutil
+
+    acts = lensnb.extract(tiny_models["bert"], TEXTS[:2], progress=False)
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: shutil._ntuple_diskusage(10**9, 10**9 - 10, 10))
+    with pytest.raises(LensError, match="saving needs .* MiB for the arrays but only 0.0 MiB are free"):
+        acts.save(tmp_path / "s")
+    assert not (tmp_path / "s").exists()
+
+
+def test_a_set_up_that_failed_can_be_retried_with_other_inputs(tiny_models, tmp_path):
+    mixed = [Example(words=["a", "b", "c"], labels={"head": [2, 0, "root"]})]
+    with pytest.raises(LensError, match="cannot be written as Parquet"):
+        lensnb.extract(tiny_models["bert"], mixed, store=tmp_path / "s", progress=False)
+    fixed = [Example(words=["a", "b", "c"], labels={"head": ["2", "0", "root"]})]
+    stored = lensnb.extract(tiny_models["bert"], fixed, store=tmp_path / "s", progress=False)
+    assert stored.tokens["head"].dropna().tolist() == ["2", "0", "root"]
+
+
+def test_store_paths_expand_the_home_folder_and_paths_under_a_file_are_refused(tiny_models, tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    stored = lensnb.extract(tiny_models["bert"], TEXTS[:2], store="~/acts", progress=False)
+    assert stored.path == tmp_path / "acts" and Activations.load("~/acts").path == tmp_path / "acts"
+    assert stored.save("~/copy").resolve() == (tmp_path / "copy").resolve()
+    (tmp_path / "afile").write_text("x")
+    for call in (
+        lambda: lensnb.extract(tiny_models["bert"], TEXTS[:2], store=tmp_path / "afile", progress=False),
+        lambda: lensnb.extract(tiny_models["bert"], TEXTS[:2], store=tmp_path / "afile" / "sub", progress=False),
+    ):
+        with pytest.raises(LensError, match="^store: expected a folder"):
+            call()
+    for call in (lambda: stored.save(tmp_path / "afile"), lambda: stored.save(tmp_path / "afile" / "sub")):
+        with pytest.raises(LensError, match="^path: expected a folder"):
+            call()
+
+
+def test_broken_manifest_entries_and_tables_are_refused_by_name(finished_store):
+    manifest = json.loads((finished_store / "manifest.json").read_text())
+    site = dict(manifest["sites"]["resid_post"])
+    for broken, what in (
+        ({**site, "shape": "abc"}, r"\['shape'\] \(a list of sizes\)"),
+        ({**site, "dtype": "not a dtype"}, r"\['dtype'\] \(a numeric dtype\)"),
+        ({**site, "file": "../elsewhere.npy"}, r"\['file'\] \(a file name in the store\)"),
+    ):
+        (finished_store / "manifest.json").write_text(json.dumps({**manifest, "sites": {"resid_post": broken}}))
+        with pytest.raises(LensError, match=f"incomplete \\(missing .*{what}"):
+            Activations.load(finished_store)
+    (finished_store / "manifest.json").write_text(json.dumps(manifest))
+    tokens = pd.read_parquet(finished_store / "tokens.parquet")
+    tokens.drop(columns=["special", "text_id"]).to_parquet(finished_store / "tokens.parquet")
+    with pytest.raises(LensError, match=r"lacks the column\(s\) \['text_id', 'special'\]"):
+        Activations.load(finished_store)
+
+
+def test_a_store_listing_attentions_without_their_index_is_refused(tiny_models, tmp_path):
+    store = tmp_path / "s"
+    lensnb.extract(tiny_models["bert"], TEXTS[:2], attentions=True, store=store, progress=False)
+    (store / "attention_index.parquet").unlink()
+    for call in (
+        lambda: Activations.load(store),
+        lambda: lensnb.extract(tiny_models["bert"], TEXTS[:2], attentions=True, store=store, progress=False),
+    ):
+        with pytest.raises(LensError, match="attention_index.parquet is missing"):
+            call()

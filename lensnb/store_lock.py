@@ -1,0 +1,65 @@
+"""One writer at a time per store folder: an exclusive lock on the folder itself.
+
+The lock is ``flock`` on the folder's own file descriptor, so it creates nothing in the
+folder, and the operating system releases it when the process dies (a killed kernel
+leaves no stale lock). It is advisory: it keeps lensnb writers (an extraction, a save)
+apart, in this process and in others. Where ``fcntl`` does not exist (Windows) there
+is no lock, and two writers must not share a folder.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from lensnb.errors import LensError
+
+__all__ = ["StoreLock"]
+
+try:
+    import fcntl
+except ImportError:  # Windows
+    fcntl = None
+
+
+class StoreLock:
+    """An exclusive lock on an existing folder, held until :meth:`release`.
+
+    Parameters
+    ----------
+    path : Path
+        The folder (it must exist).
+    argument : str
+        The name errors give the folder (``"store"``, ``"path"``).
+
+    Raises
+    ------
+    LensError
+        When another writer holds the lock.
+    """
+
+    def __init__(self, path: Path, argument: str):
+        self.path = path
+        self._descriptor = -1
+        if fcntl is None:
+            return
+        descriptor = os.open(path, os.O_RDONLY)
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(descriptor)
+            raise LensError.bad_argument(
+                argument, str(path), "a store folder no other lensnb writer is using",
+                "Another extraction or save (in this process or another) is writing it now. Wait for it to finish, "
+                "or use another folder.",
+            ) from None  # fmt: skip
+        except BaseException:
+            os.close(descriptor)
+            raise
+        self._descriptor = descriptor
+
+    def release(self) -> None:
+        """Let the next writer in (idempotent)."""
+        if self._descriptor >= 0:
+            os.close(self._descriptor)  # closing the descriptor drops the flock
+            self._descriptor = -1
