@@ -258,6 +258,7 @@ def load_model(
 
     if task not in TASKS:
         raise LensError.bad_argument("task", task, f"one of {sorted(TASKS)}")
+    _check_dtype(dtype)
     revision_label = revision
     if name_or_path is None:
         path = embedded_model_path()
@@ -271,6 +272,12 @@ def load_model(
         local = Path(source).expanduser().is_dir()
         if local:
             source = str(Path(source).expanduser())
+            if not any((Path(source) / name).is_file() for name in TOKENIZER_FILES):
+                raise LensError.bad_argument(
+                    "name_or_path", source, f"a model folder with its tokenizer (one of {list(TOKENIZER_FILES)})",
+                    "Without them transformers builds a tokenizer that knows only the special tokens, and every word "
+                    "becomes [UNK]. Copy the tokenizer files of the model into the folder.",
+                )  # fmt: skip
         elif _looks_like_path(source):
             raise LensError.bad_argument(
                 "name_or_path", source, "an existing model folder or a hub name like 'bert-base-uncased'"
@@ -299,13 +306,46 @@ def load_model(
     except Exception as error:  # noqa: BLE001 - re-raised with what to do
         raise _loading_error(display_name, "model", error, local, use_safetensors) from error
     if device is not None and device_map is None:
-        model = model.to(device)
+        try:
+            model = model.to(device)
+        except (AssertionError, RuntimeError, ValueError, TypeError) as error:  # torch without that device...
+            raise LensError.bad_argument("device", device, "a device this torch can use", str(error)) from None
     model.eval()
+    if task == "causal-lm" and not getattr(model.config, "is_decoder", False) and not _decoder_family(model):
+        raise LensError.bad_argument(
+            "task", task, f"a task {display_name!r} was trained for: it is an encoder (try 'masked-lm')",
+            "Loaded as a causal LM, an encoder still attends to the tokens after each position, so a next-token "
+            "loss would let every position see the token it predicts.",
+        )  # fmt: skip
 
     lens_model = LensModel.wrap(
         model, tokenizer, name=display_name, revision=revision_label or getattr(model.config, "_commit_hash", None)
     )
     return lens_model
+
+
+#: Files any one of which holds a tokenizer's vocabulary.
+TOKENIZER_FILES = (
+    "tokenizer.json",
+    "vocab.txt",
+    "vocab.json",
+    "tokenizer.model",
+    "spiece.model",
+    "sentencepiece.bpe.model",
+)
+
+
+def _check_dtype(dtype: Any) -> None:
+    """A torch dtype, ``"auto"``, a torch dtype's name, or None."""
+    if dtype is None or isinstance(dtype, torch.dtype) or dtype == "auto":
+        return
+    if not (isinstance(dtype, str) and isinstance(getattr(torch, dtype, None), torch.dtype)):
+        raise LensError.bad_argument("dtype", dtype, "a torch dtype, its name ('float16', 'bfloat16'...) or 'auto'")
+
+
+def _decoder_family(model: Any) -> bool:
+    adapter = find_adapter(getattr(model, "base_model", model))
+    return bool(adapter.is_decoder) if adapter is not None else _looks_causal(model.config)
 
 
 def _looks_like_path(source: str) -> bool:
@@ -333,7 +373,8 @@ def _loading_error(
     name: str, what: str, error: Exception, local: bool, use_safetensors: bool | None = None
 ) -> LensError:
     text = f"{type(error).__name__}: {error}"
-    if use_safetensors and ("safetensors" in text.lower() or "model.safetensors" in text):
+    has_bin = not local or any(Path(name).expanduser().glob("*.bin"))  # a hub model may have only .bin weights
+    if use_safetensors and has_bin and ("safetensors" in text.lower() or "model.safetensors" in text):
         return LensError(
             f"name_or_path: {name!r} has no safetensors weights ({text.splitlines()[0]}). "
             "lensnb loads only safetensors by default; pass use_safetensors=None to accept a PyTorch "

@@ -124,3 +124,44 @@ def test_roberta_family_position_table_reserves_the_padding_rows(tiny_models):
         assert acts.tokens["window"].max() > 0 and acts.values.shape[1] == len(acts.tokens)
     finally:
         tokenizer.model_max_length = tokenizer_limit
+
+
+def test_a_folder_without_tokenizer_files_is_refused(tiny_paths, tmp_path):
+    import shutil
+
+    folder = tmp_path / "weights-only"
+    folder.mkdir()
+    for name in ("config.json", "model.safetensors"):
+        shutil.copy(tiny_paths["bert"] / name, folder / name)
+    # transformers would build a tokenizer of the special tokens alone: every word [UNK]
+    with pytest.raises(LensError, match="^name_or_path: expected a model folder with its tokenizer"):
+        lensnb.load_model(folder)
+
+
+def test_weights_missing_entirely_are_not_blamed_on_safetensors(tiny_paths, tmp_path):
+    import shutil
+
+    folder = tmp_path / "no-weights"
+    shutil.copytree(tiny_paths["bert"], folder)
+    (folder / "model.safetensors").unlink()
+    with pytest.raises(LensError) as info:
+        lensnb.load_model(folder)
+    assert "could not load the model from the folder" in str(info.value) and "use_safetensors" not in str(info.value)
+
+
+@pytest.mark.parametrize("dtype", ["float17", "fp16", 3])
+def test_a_bad_dtype_is_named_before_loading(tiny_paths, dtype):
+    with pytest.raises(LensError, match="^dtype: expected a torch dtype"):
+        lensnb.load_model(tiny_paths["bert"], dtype=dtype)
+    assert lensnb.load_model(tiny_paths["bert"], dtype="bfloat16").model.dtype == torch.bfloat16
+
+
+def test_an_encoder_as_a_causal_lm_is_refused(tiny_paths):
+    with pytest.raises(LensError, match="^task: expected a task .* it is an encoder"):
+        lensnb.load_model(tiny_paths["bert"], task="causal-lm")
+    assert lensnb.load_model(tiny_paths["gpt2"], task="causal-lm").is_decoder
+
+
+def test_a_device_torch_cannot_use_is_named(tiny_paths):
+    with pytest.raises(LensError, match="^device: expected a device this torch can use"):
+        lensnb.load_model(tiny_paths["bert"], device="cuda:99")

@@ -76,6 +76,8 @@ def output_norm(model: LensModel, layer: int) -> torch.nn.Module | None:
     family = model.adapter.name if model.adapter is not None else None
     if family in POST_LN_NORMS:
         on_base, in_block = POST_LN_NORMS[family]
+        if layer == 0 and _submodule(model.base_model, "embeddings_project") is not None:
+            return None  # ELECTRA with embedding_size != hidden_size: layer 0 is the projection's output
         root = model.base_model if layer == 0 else blocks_of(model, "model")[layer - 1]
         return _submodule(root, on_base if layer == 0 else in_block)
     if family in FINAL_NORMS and layer == model.n_layers:
@@ -200,9 +202,10 @@ def scored_tokens(model: LensModel, keep: torch.Tensor) -> Iterator[None]:
 
 @contextmanager
 def frozen(*models: LensModel) -> Iterator[None]:
-    """Eval mode and no parameter gradients for the call; both restored on exit."""
+    """Eval mode and no parameter gradients for the call; both restored on exit, module by
+    module (a model may be partly in train mode)."""
     modules = {id(m.model): m.model for m in models}
-    training = {key: module.training for key, module in modules.items()}
+    training = [(sub, sub.training) for module in modules.values() for sub in module.modules()]
     grads = [p for module in modules.values() for p in module.parameters() if p.requires_grad]
     try:
         for module in modules.values():
@@ -213,8 +216,26 @@ def frozen(*models: LensModel) -> Iterator[None]:
     finally:
         for parameter in grads:
             parameter.requires_grad_(True)
-        for key, module in modules.items():
-            module.train(training[key])
+        for sub, mode in training:
+            sub.training = mode
+
+
+@contextmanager
+def pad_token_in_config(model: torch.nn.Module, pad_id: int) -> Iterator[None]:
+    """``config.pad_token_id`` set to the pad id the batches use, for the call, where it is unset.
+
+    Sequence-classification heads of decoders (GPT-2, GPT-NeoX) find each text's last
+    token from it and refuse batches of more than one text without it; lensnb pads
+    with the end-of-text token there (:func:`pad_id_of`)."""
+    config = model.config
+    unset = getattr(config, "pad_token_id", None) is None
+    if unset:
+        config.pad_token_id = pad_id
+    try:
+        yield
+    finally:
+        if unset:
+            config.pad_token_id = None
 
 
 def _submodule(root: torch.nn.Module, path: str) -> torch.nn.Module | None:
@@ -559,7 +580,10 @@ class StitchTask:
         keep = batch.targets != IGNORE if masked else None
 
         def run() -> torch.Tensor:
-            with scored_tokens(self.model_b, keep) if masked else nullcontext():
+            padded = (
+                pad_token_in_config(self.model_b.model, self.pad_id) if self.kind == "classification" else nullcontext()
+            )
+            with scored_tokens(self.model_b, keep) if masked else nullcontext(), padded:
                 logits = self.model_b.model(
                     input_ids=batch.input_ids, attention_mask=batch.attention_mask, **extra
                 ).logits

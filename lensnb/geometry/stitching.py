@@ -46,6 +46,7 @@ from lensnb.geometry.stitch_training import (
     frozen,
     head_loss,
     is_post_ln,
+    output_norm,
     run_training,
     target_affine,
     weights_digest,
@@ -231,9 +232,14 @@ class _Settings:
             low = 0 if name == "seed" else 2 if name == "max_length" else 1
             if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < low:
                 raise LensError.bad_argument(name, value, f"an integer >= {low}")
-        if not isinstance(self.lr, (int, float)) or not math.isfinite(self.lr) or self.lr <= 0:
+        numbers = (int, float, np.integer, np.floating)
+        if isinstance(self.lr, bool) or not isinstance(self.lr, numbers) or not math.isfinite(self.lr) or self.lr <= 0:
             raise LensError.bad_argument("lr", self.lr, "a positive learning rate")
-        if not isinstance(self.mask_probability, (int, float)) or not 0 < self.mask_probability < 1:
+        if (
+            isinstance(self.mask_probability, bool)
+            or not isinstance(self.mask_probability, numbers)
+            or not 0 < self.mask_probability < 1
+        ):
             raise LensError.bad_argument("mask_probability", self.mask_probability, "a number in (0, 1)")
         integers = {
             name: int(getattr(self, name)) for name in ("steps", "batch_size", "max_length", "checkpoint_every", "seed")
@@ -340,7 +346,8 @@ def train_stitch(
         "random" draws W, b uniformly in +-1/sqrt(dA) from ``seed``.
     layer_norm : bool or None
         Whether S ends with its LayerNorm. None (default): on for post-LN families (BERT,
-        DistilBERT: their layer j is a LayerNorm output, S's LayerNorm stands in for it),
+        DistilBERT: their layer j is a LayerNorm output, S's LayerNorm stands in for it;
+        except ELECTRA's layer 0 where the embeddings are projected to the model's width),
         off for pre-LN decoders (GPT-2, GPT-NeoX, Llama: their residual stream is not
         normalised, its scale grows with depth and B's next block normalises it itself; a
         LayerNorm there would rescale the residual path, and a self-stitch could not start
@@ -675,7 +682,11 @@ def _stitch(
 ) -> StitchResult:
     model_a, model_b = task.model_a, task.model_b
     i, j = _layer(layer_a, model_a, "layer_a"), _layer(layer_b, model_b, "layer_b")
-    use_norm = is_post_ln(model_b) if settings.layer_norm is None else settings.layer_norm
+    use_norm = (
+        (is_post_ln(model_b) and output_norm(model_b, j) is not None)
+        if settings.layer_norm is None
+        else settings.layer_norm
+    )
     dim_a, dim_b = model_a.hidden_size, model_b.hidden_size
     if settings.init == "identity" and dim_a != dim_b:
         raise LensError.bad_argument(

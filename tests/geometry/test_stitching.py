@@ -351,3 +351,53 @@ def test_asymmetry_between_two_classifiers_takes_their_labels(tiny_paths):
     assert np.isfinite(np.diag(asym.a_to_b.values)).all() and np.isfinite(np.diag(asym.b_to_a.values)).all()
     with pytest.raises(lensnb.LensError, match="labels: expected one class label per text"):
         stitching_asymmetry(first, second, CORPUS, layers_a=[1], **QUICK)
+
+
+def test_electra_with_a_projected_embedding_stitches_at_layer_zero(tiny_paths, tmp_path):
+    """ELECTRA-small's layer 0 is the output of embeddings_project, not of a LayerNorm."""
+    import shutil
+
+    import transformers
+
+    folder = tmp_path / "electra"
+    shutil.copytree(tiny_paths["bert"], folder)
+    bert_config = json.loads((folder / "config.json").read_text())
+    config = transformers.ElectraConfig(
+        vocab_size=bert_config["vocab_size"], embedding_size=16, hidden_size=32, num_hidden_layers=2,
+        num_attention_heads=4, intermediate_size=64, max_position_embeddings=64,
+    )  # fmt: skip
+    (folder / "model.safetensors").unlink()
+    torch.manual_seed(0)
+    transformers.ElectraForMaskedLM(config).save_pretrained(folder)
+    model = lensnb.load_model(folder, task="masked-lm")
+    for position in ("residual", "pre_norm"):
+        result = train_stitch(model, 0, model, 0, CORPUS, position=position, **QUICK)
+        assert abs(result.initial_penalty) < 1e-5, position
+
+
+@pytest.mark.parametrize("family", ["gpt2", "gpt_neox"])
+def test_decoder_classification_heads_stitch_without_a_pad_token_in_their_config(tiny_paths, family):
+    model = lensnb.load_model(tiny_paths[family], task="sequence-classification", num_labels=2)
+    assert model.model.config.pad_token_id is None  # the head refuses batches of several texts then
+    result = train_stitch(model, 1, model, 1, CORPUS, labels=np.arange(len(CORPUS)) % 2, **QUICK)
+    assert result.loss == "classification" and abs(result.initial_penalty) < 1e-5
+    assert model.model.config.pad_token_id is None  # restored
+
+
+def test_train_and_eval_modes_are_restored_module_by_module(heads):
+    model = heads["bert"]
+    model.model.eval()
+    model.base_model.encoder.layer[0].train()
+    before = {name: module.training for name, module in model.model.named_modules()}
+    try:
+        train_stitch(model, 1, model, 1, CORPUS, **QUICK)
+        assert {name: module.training for name, module in model.model.named_modules()} == before
+    finally:
+        model.model.eval()
+
+
+def test_learning_rate_types(heads):
+    model = heads["bert"]
+    with pytest.raises(LensError, match="^lr: expected a positive learning rate"):
+        train_stitch(model, 1, model, 1, CORPUS, lr=True, **QUICK)
+    assert train_stitch(model, 1, model, 1, CORPUS, lr=np.float32(1e-3), **QUICK).params["lr"] == pytest.approx(1e-3)
