@@ -3,13 +3,16 @@
 The lock is ``flock`` on the folder's own file descriptor, so it creates nothing in the
 folder, and the operating system releases it when the process dies (a killed kernel
 leaves no stale lock). It is advisory: it keeps lensnb writers (an extraction, a save)
-apart, in this process and in others. Where ``fcntl`` does not exist (Windows) there
-is no lock, and two writers must not share a folder.
+apart, in this process and in others. Where ``fcntl`` does not exist (Windows), or the file
+system refuses locks (some network file systems: a warning says so), there is no lock,
+and two writers must not share a folder.
 """
 
 from __future__ import annotations
 
+import errno
 import os
+import warnings
 from pathlib import Path
 
 from lensnb.errors import LensError
@@ -20,6 +23,9 @@ try:
     import fcntl
 except ImportError:  # Windows
     fcntl = None
+
+
+_NO_LOCKS = {errno.ENOLCK, errno.ENOSYS, errno.EOPNOTSUPP, errno.EINVAL}  # some network file systems
 
 
 class StoreLock:
@@ -53,6 +59,16 @@ class StoreLock:
                 "Another extraction or save (in this process or another) is writing it now. Wait for it to finish, "
                 "or use another folder.",
             ) from None  # fmt: skip
+        except OSError as error:
+            os.close(descriptor)
+            if error.errno not in _NO_LOCKS:
+                raise
+            warnings.warn(
+                f"{argument}: the file system holding {path} does not support locks ({error.strerror}); lensnb "
+                "cannot keep a second writer out of this folder, so run one extraction or save into it at a time.",
+                stacklevel=3,
+            )
+            return
         except BaseException:
             os.close(descriptor)
             raise

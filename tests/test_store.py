@@ -491,3 +491,15 @@ def test_a_store_listing_attentions_without_their_index_is_refused(tiny_models, 
     ):
         with pytest.raises(LensError, match="attention_index.parquet is missing"):
             call()
+
+
+def test_a_file_system_without_locks_warns_and_extracts(tiny_models, tmp_path, monkeypatch):
+    import lensnb.store_lock
+
+    def no_locks(descriptor, operation):
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(lensnb.store_lock.fcntl, "flock", no_locks)
+    with pytest.warns(UserWarning, match="does not support locks"):
+        stored = lensnb.extract(tiny_models["bert"], TEXTS[:2], store=tmp_path / "s", progress=False)
+    assert_same(stored, lensnb.extract(tiny_models["bert"], TEXTS[:2], progress=False))
