@@ -127,7 +127,8 @@ def related_models(choice: str | None, texts: list[str], labels: np.ndarray, set
     from lensnb.fine_tune import fine_tune_classifier
 
     if choice in (None, "auto"):
-        first = choose_model("auto", PAPER["model"], task="causal-lm")
+        # the embedded fallback is an encoder (masked LM); it is set aside below for the fine-tuned pair
+        first = choose_model("auto", PAPER["model"], task="causal-lm", embedded_options={"task": "masked-lm"})
         if first.is_paper_model:
             second = lensnb.load_model(PAPER["extra_models"][0], task="causal-lm")
             return RelatedModels(first.model, second, ("pythia-70m", "pythia-160m"), "causal-lm",

@@ -129,7 +129,9 @@ def hub_reachable(timeout: float = 3.0) -> bool:
         return False
 
 
-def choose_model(choice: str | None, paper_model: str, **load_options: Any) -> ModelChoice:
+def choose_model(
+    choice: str | None, paper_model: str, *, embedded_options: dict[str, Any] | None = None, **load_options: Any
+) -> ModelChoice:
     """The model a reproduction runs on.
 
     Parameters
@@ -139,14 +141,18 @@ def choose_model(choice: str | None, paper_model: str, **load_options: Any) -> M
         or cached), else the embedded all-MiniLM-L6-v2; "embedded"; or a hub name or folder.
     paper_model : str
         The hub name of the paper's model.
+    embedded_options : dict, optional
+        Options that replace ``load_options`` for the embedded model (an encoder: e.g.
+        ``{"task": "masked-lm"}`` where the paper's decoder is loaded as a causal LM).
     **load_options
         For :func:`lensnb.load_model` (``task``, ``num_labels``...).
     """
+    embedded = {**load_options, **(embedded_options or {})}
     choice = "auto" if choice is None else choice
     if not isinstance(choice, str) or not choice:
         raise LensError.bad_argument("model", choice, "'auto', 'embedded', or a model name or folder")
     if choice == "embedded":
-        return ModelChoice(lensnb.load_model(**load_options), False, "the embedded all-MiniLM-L6-v2 (chosen)")
+        return ModelChoice(lensnb.load_model(**embedded), False, "the embedded all-MiniLM-L6-v2 (chosen)")
     if choice == "auto":
         try:
             try:  # a copy already in the Hugging Face cache: no network at all
@@ -159,7 +165,7 @@ def choose_model(choice: str | None, paper_model: str, **load_options: Any) -> M
         except (LensError, OSError) as error:
             reason = str(error).split(". ")[0]
             return ModelChoice(
-                lensnb.load_model(**load_options), False,
+                lensnb.load_model(**embedded), False,
                 f"the embedded all-MiniLM-L6-v2: the paper's {paper_model} could not be loaded ({reason})",
             )  # fmt: skip
         return ModelChoice(model, True, f"the paper's own model, {paper_model}")
