@@ -20,6 +20,7 @@ import torch
 
 from lensnb.adapters import FamilyAdapter, find_adapter
 from lensnb.errors import LensError
+from lensnb.hub import hub_reachable
 
 __all__ = ["LensModel", "load_model", "embedded_model_path", "EMBEDDED_MODEL_NAME"]
 
@@ -241,7 +242,10 @@ def load_model(
         ``"eager"``, ``"sdpa"``... lensnb switches to eager by itself, for the duration
         of a call, when attention weights are asked for.
     local_files_only : bool, optional
-        Never touch the network. Defaults to True for local folders.
+        Never touch the network. Defaults to True for local folders, and for hub names
+        when the hub does not accept a connection (one attempt of at most 3 s; at once
+        with ``HF_HUB_OFFLINE`` set), so that an offline machine reads its cache or says
+        what to do without transformers' retries.
     **model_kwargs
         Passed to the model's ``from_pretrained`` (e.g. ``num_labels``).
 
@@ -282,7 +286,10 @@ def load_model(
             raise LensError.bad_argument(
                 "name_or_path", source, "an existing model folder or a hub name like 'bert-base-uncased'"
             )
-    offline = bool(local_files_only) if local_files_only is not None else local
+    if local_files_only is not None:
+        offline = bool(local_files_only)
+    else:  # a hub name on a machine that cannot reach the hub: the local cache at once, not half a minute of retries
+        offline = local or not hub_reachable()
     common = {"revision": revision, "trust_remote_code": trust_remote_code, "local_files_only": offline}
 
     try:

@@ -165,3 +165,29 @@ def test_an_encoder_as_a_causal_lm_is_refused(tiny_paths):
 def test_a_device_torch_cannot_use_is_named(tiny_paths):
     with pytest.raises(LensError, match="^device: expected a device this torch can use"):
         lensnb.load_model(tiny_paths["bert"], device="cuda:99")
+
+
+def test_a_hub_name_on_a_machine_that_cannot_reach_the_hub_reads_the_cache_only(monkeypatch):
+    """Without local_files_only, an unreachable hub means the local cache, not transformers'
+    retries (about 46 s here before its error)."""
+    import socket
+
+    import transformers
+
+    seen = []
+    real = transformers.AutoTokenizer.from_pretrained
+
+    def recording(source, **options):
+        seen.append(options.get("local_files_only"))
+        return real(source, **options)
+
+    monkeypatch.setattr(transformers.AutoTokenizer, "from_pretrained", recording)
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    with socket.socket() as closed:  # a port nobody listens on: the connection is refused at once
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{port}")
+    with pytest.raises(LensError) as info:
+        lensnb.load_model("no-such-org/no-such-model-xyz")  # local_files_only left to load_model
+    assert seen == [True]
+    assert "hf download" in str(info.value) and "load_model()" in str(info.value)

@@ -15,14 +15,13 @@
 from __future__ import annotations
 
 import os
-import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
 import lensnb
 from lensnb.errors import LensError
+from lensnb.hub import hub_reachable
 
 __all__ = ["RunSettings", "run_settings", "download_dir", "ModelChoice", "choose_model"]
 
@@ -106,27 +105,6 @@ class ModelChoice:
     @property
     def name(self) -> str:
         return self.model.name
-
-
-def hub_reachable(timeout: float = 3.0) -> bool:
-    """Whether the Hugging Face hub (``HF_ENDPOINT``, default huggingface.co) accepts a TCP connection.
-
-    False at once when ``HF_HUB_OFFLINE`` is set; otherwise one connection attempt of at
-    most ``timeout`` seconds (name lookup included), nothing downloaded.
-    """
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
-        raise LensError.bad_argument("timeout", timeout, "a positive number of seconds")
-    if os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on"):
-        return False
-    endpoint = urlparse(os.environ.get("HF_ENDPOINT") or "https://huggingface.co")
-    if not endpoint.hostname:
-        return False
-    port = endpoint.port or (443 if endpoint.scheme == "https" else 80)
-    try:
-        with socket.create_connection((endpoint.hostname, port), timeout=timeout):
-            return True
-    except OSError:
-        return False
 
 
 def choose_model(
