@@ -129,20 +129,25 @@ def test_interrupted_extraction_resumes_without_redoing_batches(tiny_models, tmp
     assert_same(reference, again)
 
 
-def test_killed_extraction_resumes_identically(tiny_paths, tiny_models, tmp_path):
-    """A real SIGKILL mid-run: the next call finishes the store, equal to an uninterrupted run."""
-    store = tmp_path / "s"
+def slow_extraction(model_path: Path, store: Path, pause: float) -> subprocess.Popen:
+    """Another process extracting TEXTS into ``store``, two texts a batch, ``pause`` seconds a batch
+    (its own session, so that a test can kill its whole process group)."""
     script = textwrap.dedent(
         f"""
         import time, lensnb
-        model = lensnb.load_model({str(tiny_paths["llama"])!r})
-        model.model.register_forward_pre_hook(lambda module, args: time.sleep(0.3))
+        model = lensnb.load_model({str(model_path)!r})
+        model.model.register_forward_pre_hook(lambda module, args: time.sleep({pause!r}))
         lensnb.extract(model, {TEXTS!r}, batch_size=2, store={str(store)!r}, progress=False)
         """
     )
-    process = subprocess.Popen(
-        [sys.executable, "-c", script], env=dict(os.environ, HF_HUB_OFFLINE="1"), start_new_session=True
-    )
+    environment = dict(os.environ, HF_HUB_OFFLINE="1")
+    return subprocess.Popen([sys.executable, "-c", script], env=environment, start_new_session=True)
+
+
+def test_killed_extraction_resumes_identically(tiny_paths, tiny_models, tmp_path):
+    """A real SIGKILL mid-run: the next call finishes the store, equal to an uninterrupted run."""
+    store = tmp_path / "s"
+    process = slow_extraction(tiny_paths["llama"], store, pause=0.3)
     try:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
@@ -354,15 +359,7 @@ def test_a_second_writer_of_one_store_is_refused_while_the_first_runs(tiny_paths
     """Two processes on one store: the second was setting it up again and deleting the
     first one's files, which then finished a store marked complete that held zeros."""
     store = tmp_path / "s"
-    script = textwrap.dedent(
-        f"""
-        import time, lensnb
-        model = lensnb.load_model({str(tiny_paths["bert"])!r})
-        model.model.register_forward_pre_hook(lambda module, args: time.sleep(0.2))
-        lensnb.extract(model, {TEXTS!r}, batch_size=2, store={str(store)!r}, progress=False)
-        """
-    )
-    first = subprocess.Popen([sys.executable, "-c", script], env=dict(os.environ, HF_HUB_OFFLINE="1"))
+    first = slow_extraction(tiny_paths["bert"], store, pause=0.2)
     try:
         deadline = time.monotonic() + 120
         while not (store / "done.npy").exists() and time.monotonic() < deadline:

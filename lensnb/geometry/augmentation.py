@@ -40,7 +40,7 @@ from tqdm.auto import tqdm
 
 from lensnb.activations import Activations
 from lensnb.errors import LensError
-from lensnb.geometry.inputs import as_matrix
+from lensnb.geometry.inputs import as_matrix, check_integer
 from lensnb.geometry.layer_metrics import REFERENCE, _center_rows, _check_alpha, _prompts, _renyi_rows
 from lensnb.geometry.results import LayerProfile
 from lensnb.tensors import tensor_to_numpy
@@ -109,10 +109,8 @@ def augment_text(
     ):
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
             raise LensError.bad_argument(name, value, "a fraction in [0, 1]")
-    for name, value, least in (("min_chars", min_chars, 2), ("max_words", max_words, 0), ("seed", seed, 0)):
-        if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < least:
-            raise LensError.bad_argument(name, value, f"an integer >= {least}")
-    rng = np.random.default_rng(int(seed))
+    min_chars, max_words = check_integer("min_chars", min_chars, 2), check_integer("max_words", max_words, 0)
+    rng = np.random.default_rng(check_integer("seed", seed, 0))
     single = isinstance(texts, str)
     items = [texts] if single else list(texts)
     if not all(isinstance(t, str) for t in items):

@@ -36,7 +36,7 @@ import numpy as np
 import torch
 
 from lensnb.errors import LensError
-from lensnb.geometry.inputs import LayerStack, as_matrix, check_same_items, layer_stack, out_of_scale
+from lensnb.geometry.inputs import LayerStack, as_matrix, check_integer, check_same_items, layer_stack, out_of_scale
 from lensnb.geometry.results import LayerMatrix
 
 __all__ = ["cka_linear", "cka_rbf", "cka_minibatch", "cka_matrix", "KERNELS", "MEDIANS"]
@@ -496,9 +496,7 @@ def _normalise(cross: np.ndarray, self_a: np.ndarray, self_b: np.ndarray, labels
 def _batches(n: int, batch_size: Any, seed: int) -> list[np.ndarray]:
     if not isinstance(batch_size, (int, np.integer)) or isinstance(batch_size, bool) or batch_size < 4:
         raise LensError.bad_argument("batch_size", batch_size, "an integer of at least 4 (HSIC_1 needs 4 items)")
-    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise LensError.bad_argument("seed", seed, "a non-negative integer (the batches' shuffle)")
-    order = np.random.default_rng(int(seed)).permutation(n)
+    order = np.random.default_rng(check_integer("seed", seed, 0)).permutation(n)
     return [np.sort(part) for part in np.array_split(order, max(1, n // int(batch_size)))]
 
 

@@ -270,3 +270,11 @@ def out_of_scale(argument: str, values: np.ndarray) -> LensError:
         "values whose squares float64 holds (|x| between about 1e-150 and 1e150)",
         "Multiply the data by a constant first: neighbours, intrinsic dimension and CKA do not depend on the scale.",
     )  # fmt: skip
+
+
+def check_integer(name: str, value: Any, least: int) -> int:
+    """``value`` as an int, refusing anything but an integer (numpy's included, bools not) >= ``least``."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < least:
+        expected = {0: "a non-negative integer", 1: "a positive integer"}.get(least, f"an integer >= {least}")
+        raise LensError.bad_argument(name, value, expected)
+    return int(value)

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from lensnb.errors import LensError
-from lensnb.geometry.inputs import layer_stack
+from lensnb.geometry.inputs import check_integer, layer_stack
 from lensnb.geometry.neighbors import NeighborCache, Neighbors
 from lensnb.geometry.results import LayerProfile
 
@@ -487,11 +487,11 @@ def twonn_estimate(
 
     Several subsets: their mean and standard deviation; one: the fit and its bootstrap
     standard deviation (NaN without bootstrap). ``argument`` names the data in errors."""
-    ratios = [_ratios(neighbors, 1, 2) for neighbors in found]
+    ratios = [_ratios(neighbors, 1, 2) for neighbors in found]  # finite and >= 1: searched among distinct points
     for mu in ratios:
         _check_fit_arguments(fraction, fit, len(mu))
         _check_fit_defined(mu, fraction, fit, argument)
-    estimates = [twonn_from_ratios(mu, fraction, fit) for mu in ratios]
+    estimates = [float(_fit_log_ratios(np.log(mu)[None, :], fraction, fit)[0]) for mu in ratios]
     if len(found) > 1:
         return float(np.mean(estimates)), float(np.std(estimates, ddof=1))
     error = _bootstrap_error(ratios[0], fraction, fit, bootstrap, rng) if bootstrap else float("nan")
@@ -608,18 +608,12 @@ def _check_choice(name: str, value: Any, choices: tuple) -> None:
 
 
 def _non_negative_int(name: str, value: Any) -> int:
-    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 0:
-        raise LensError.bad_argument(name, value, "a non-negative integer")
-    return int(value)
+    return check_integer(name, value, 0)
 
 
 def _seed(value: Any) -> int:
-    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 0:
-        raise LensError.bad_argument("seed", value, "a non-negative integer")
-    return int(value)
+    return check_integer("seed", value, 0)
 
 
 def _positive_int(name: str, value: Any) -> int:
-    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
-        raise LensError.bad_argument(name, value, "a positive integer")
-    return int(value)
+    return check_integer(name, value, 1)
