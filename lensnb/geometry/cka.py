@@ -28,6 +28,7 @@ ICLR (minibatch CKA: a ratio of sums of HSIC_1 over batches).
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -312,7 +313,7 @@ def cka_matrix(
 class _Prepared:
     """Centred layers stacked and transposed, with the row statistics HSIC_1 needs.
 
-    z : (sum of widths, m) tensor, compute dtype; offsets : (L + 1,) rows of z per layer;
+    z : (m, sum of widths) tensor, compute dtype; offsets : (L + 1,) columns of z per layer;
     k : (L, m) squared row norms; u : (L, m) X s; ss : (L,) ||s||^2, s = column sums;
     flat : (L,) bool, layers whose rows are all equal to rounding (own-mean centring only).
     The statistics are float64, taken from the float64 values before any rounding.
@@ -327,14 +328,15 @@ class _Prepared:
 
     @property
     def m(self) -> int:
-        return int(self.z.shape[1])
+        return int(self.z.shape[0])
 
 
 def _prepare(arrays: Sequence[np.ndarray], dtype: torch.dtype, rows: np.ndarray | None = None,
              means: Sequence[np.ndarray] | None = None, names: Sequence[str] | None = None,
              scales: Sequence[float] | None = None) -> _Prepared:  # fmt: skip
     """Centre each layer in float64 (on its own mean, or on ``means``), scale it by a power of
-    two (its own, or ``scales``), transpose and stack. ``names`` name the layers in errors.
+    two (its own, or ``scales``) and place it side by side with the others, rounded to the
+    compute dtype. ``names`` name the layers in errors.
 
     The power of two brings the root mean square row norm into [1, 2): exact (no digit
     changes), and CKA does not depend on it, but the fourth powers of the Frobenius norms
@@ -343,38 +345,44 @@ def _prepare(arrays: Sequence[np.ndarray], dtype: torch.dtype, rows: np.ndarray 
     widths = [int(a.shape[1]) for a in arrays]
     offsets = np.concatenate([[0], np.cumsum(widths)]).astype(np.int64)
     m = int(arrays[0].shape[0]) if rows is None else len(rows)
-    z = torch.empty((int(offsets[-1]), m), dtype=dtype)
+    z = torch.empty((m, int(offsets[-1])), dtype=dtype)
     k, u, ss = np.empty((len(arrays), m)), np.zeros((len(arrays), m)), np.zeros(len(arrays))
     flat = np.zeros(len(arrays), dtype=bool)
-    buffer = np.empty(m * max(widths))  # one float64 work area, reused layer after layer
-    narrow = None if dtype == torch.float64 else np.empty(m * max(widths), dtype=np.float32)
-    for position, array in enumerate(arrays):
-        x = buffer[: m * widths[position]].reshape(m, widths[position])
-        np.copyto(x, array if rows is None else array[rows], casting="unsafe")
+    buffer = torch.empty(m * max(widths), dtype=torch.float64)  # one work area, reused layer after layer
+    for position, array in enumerate(arrays):  # torch's elementwise loops use every core, numpy's one
+        x = buffer[: m * widths[position]].view(m, widths[position])
+        x.copy_(_shared_tensor(array if rows is None else array[rows]))
         if means is None:  # centred on its own mean: column sums are 0, so u and ss stay 0
-            mean = x.mean(axis=0)
-            x -= mean
-            with np.errstate(over="ignore"):  # data beyond float64's squares: refused just below
-                k[position] = np.einsum("ij,ij->i", x, x)
-                flat[position] = _is_flat(float(k[position].sum()), m * float(mean @ mean))
+            mean = x.mean(dim=0)
+            x.sub_(mean)
+            k[position] = torch.einsum("ij,ij->i", x, x).numpy()
+            flat[position] = _is_flat(float(k[position].sum()), m * float(mean @ mean))
         else:
-            x -= means[position]
-            column_sums = x.sum(axis=0)
-            u[position], ss[position] = x @ column_sums, column_sums @ column_sums
-            k[position] = np.einsum("ij,ij->i", x, x)
-        if not np.isfinite(k[position]).all() or (not k[position].any() and x.any()):  # squares over/underflowed
+            x.sub_(torch.from_numpy(np.asarray(means[position], dtype=np.float64)))
+            column_sums = x.sum(dim=0)
+            u[position], ss[position] = (x @ column_sums).numpy(), float(column_sums @ column_sums)
+            k[position] = torch.einsum("ij,ij->i", x, x).numpy()
+        if not np.isfinite(k[position]).all() or (not k[position].any() and bool(x.any())):  # squares over/underflowed
             raise out_of_scale(names[position] if names else "data", np.asarray(array))
         scale = _power_of_two_scale(float(k[position].mean())) if scales is None else scales[position]
         k[position] *= scale * scale
         u[position] *= scale * scale
         ss[position] *= scale * scale
-        if narrow is not None:  # round to float32 before transposing: ~4x faster than both at once
-            x_wide, x = x, narrow[: x.size].reshape(x.shape)
-            np.multiply(x_wide, scale, out=x, casting="same_kind")
-        elif scale != 1.0:
-            x *= scale
-        z[offsets[position] : offsets[position + 1]].copy_(torch.from_numpy(x).T)
+        z[:, offsets[position] : offsets[position + 1]].copy_(x.mul_(scale))
     return _Prepared(z, offsets, k, u, ss, flat)
+
+
+def _shared_tensor(array: np.ndarray) -> torch.Tensor:
+    """A torch view of ``array`` (n, d), to be copied from (torch's copy uses every core),
+    where torch can share its memory (native float16/32/64, non-negative strides), else a
+    float64 copy. Never written to."""
+    array = np.asarray(array)
+    shareable = array.dtype in (np.float16, np.float32, np.float64) and array.dtype.isnative
+    if shareable and all(stride >= 0 for stride in array.strides):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # "not writable" (a memory-mapped store): only read
+            return torch.from_numpy(array)
+    return torch.from_numpy(np.array(array, dtype=np.float64))
 
 
 def _power_of_two_scale(mean_square: float) -> float:
@@ -400,22 +408,25 @@ def _cross_sq_norms(pa: _Prepared, pb: _Prepared | None, mode: str, bar: Any = N
     "all" (every i, j) or "diag" (B = A, i = j only; returns a vector)."""
     za, oa = pa.z, pa.offsets
     n_a = len(oa) - 1
-    n = za.shape[1]
+    n = za.shape[0]
     step = n if za.dtype == torch.float64 else _BLOCK_ROWS
     out = np.zeros(n_a) if mode == "diag" else np.zeros((n_a, n_a if pb is None else len(pb.offsets) - 1))
     for i in range(n_a):
-        rows = za[oa[i] : oa[i + 1]]
+        rows = za[:, oa[i] : oa[i + 1]]
         if mode == "upper":
-            cols, col_offsets, first = za[oa[i] :], oa[i:] - oa[i], i
+            cols, col_offsets, first = za[:, oa[i] :], oa[i:] - oa[i], i
         elif mode == "diag":
             cols, col_offsets, first = rows, oa[i : i + 2] - oa[i], i
         else:
             cols, col_offsets, first = pb.z, pb.offsets, 0
         total = None
         for start in range(0, n, step):
-            product = rows[:, start : start + step] @ cols[:, start : start + step].T
-            total = product.to(torch.float64) if total is None else total.add_(product)
-        per_column = total.square_().sum(0).numpy()
+            product = (rows[start : start + step].T @ cols[start : start + step]).numpy()
+            if total is None:
+                total = product if product.dtype == np.float64 else product.astype(np.float64)
+            else:
+                np.add(total, product, out=total)  # float32 into float64: numpy's loop is ~2x torch's
+        per_column = np.square(total, out=total).sum(axis=0)
         sq = np.add.reduceat(per_column, col_offsets[:-1])
         if mode == "diag":
             out[i] = sq[0]
