@@ -43,8 +43,8 @@ def pool_groups(array: np.ndarray, rows: np.ndarray, offsets: np.ndarray, how: s
 
     Returns
     -------
-    ndarray of float32, shape (layer, n_groups, dim) or (layer, n_groups, 2 * dim)
-        Means are accumulated in float64.
+    ndarray, shape (layer, n_groups, dim) or (layer, n_groups, 2 * dim)
+        float64 for a float64 ``array``, else float32. Means are accumulated in float64.
     """
     if how not in POOLINGS:
         raise LensError.bad_argument("how", how, f"one of {POOLINGS}")
@@ -55,7 +55,8 @@ def pool_groups(array: np.ndarray, rows: np.ndarray, offsets: np.ndarray, how: s
         raise LensError(f"pooling: {int(np.sum(counts <= 0))} group(s) have no token to pool.")
     n_layers, _, dim = array.shape
     out_dim = 2 * dim if how == "endpoints" else dim
-    result = np.empty((n_layers, len(counts), out_dim), dtype=np.float32)
+    dtype = np.float64 if array.dtype == np.float64 else np.float32  # no rounding of float64 data
+    result = np.empty((n_layers, len(counts), out_dim), dtype=dtype)
     steps = _group_steps(offsets)
     for layer in range(n_layers):
         for first_group, last_group in steps:

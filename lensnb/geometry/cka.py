@@ -390,15 +390,21 @@ def _power_of_two_scale(mean_square: float) -> float:
     return 2.0 ** -math.floor(0.5 * math.log2(mean_square)) if mean_square > 0 else 1.0
 
 
+_FLAT = 2.0**-88  # squared: a spread within ~256 float64 roundings (2^-44) of the mean's size
+
+
 def _is_flat(centred_square_sum: float, mean_square_sum: float) -> bool:
-    """All rows equal up to rounding: spread below 1e-10 of the mean's size (or none at all)."""
-    return not centred_square_sum > 1e-20 * mean_square_sum
+    """All rows equal up to the rounding of their float64 centring: a spread below about
+    6e-14 (2^-44) of the mean's size, or none at all. Rows that differ by more (say by
+    1e-4 around 1e6: 1e-10) are centred to about 1e-6 of their spread or better."""
+    return not centred_square_sum > _FLAT * mean_square_sum
 
 
 def _check_flat(flat: np.ndarray, labels: Sequence[str]) -> None:
     if flat.any():
         raise LensError.bad_argument(
-            labels[int(np.flatnonzero(flat)[0])], "a representation whose rows are all the same",
+            labels[int(np.flatnonzero(flat)[0])],
+            "a representation whose rows are all the same (to within float64 rounding of their size)",
             "items that differ (CKA is undefined for a constant representation)",
         )  # fmt: skip
 

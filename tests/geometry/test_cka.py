@@ -250,6 +250,22 @@ def test_on_pooled_activations(acts):
     assert result.values[1, 2] == pytest.approx(cka_linear(pooled.layer(1), pooled.layer(2)), abs=1e-12)
 
 
+def test_pooled_float64_activations_are_not_rounded(acts):
+    """float64 states pool to float64 means: with a large common offset, rounding the
+    means to float32 would move CKA by ~1e-4."""
+    values = 1000.0 + 1e-2 * np.asarray(acts.values, dtype=np.float64)
+    wide = Activations({"resid_post": values}, {"resid_post": acts.layers}, acts.tokens, texts=acts.texts,
+                       model=acts.model)  # fmt: skip
+    pooled = wide.pool_texts("mean")
+    assert pooled.values.dtype == np.float64
+    means = np.stack([pooled.layer(layer) for layer in acts.layers])
+    for debiased in (False, True):
+        got = cka_matrix(wide, pool="mean", debiased=debiased, dtype="float64", progress=False).values
+        gram = [means[i] - means[i].mean(axis=0) for i in range(len(means))]
+        expected = gram_cka(gram[0] @ gram[0].T, gram[-1] @ gram[-1].T, debiased)
+        assert got[0, -1] == pytest.approx(expected, abs=1e-9)
+
+
 def test_between_two_models(acts, tiny_models):
     other = lensnb.extract(tiny_models["gpt2"], CORPUS, progress=False)
     result = cka_matrix(acts, other, pool="mean", layers_b=[1, 2], progress=False)
@@ -325,6 +341,22 @@ def test_bad_input_raises(stack, acts):
         cka_linear(x, np.zeros_like(x), debiased=True)
     with pytest.raises(LensError, match="median squared distance"):
         cka_rbf(np.ones((10, 3)), x[:10])
+
+
+def test_a_small_spread_around_a_large_offset_is_not_constant():
+    """Rows that differ by 1e-4 around 1e6 are distinct to float64 (and CKA ignores the
+    offset): they are centred and measured, not refused as all the same."""
+    rng = np.random.default_rng(3)
+    x, y = rng.standard_normal((200, 6)), rng.standard_normal((200, 6))
+    y[:, :3] += x[:, :3]
+    shifted = 1e6 + 1e-4 * x
+    spread = shifted - 1e6  # exact: the same rows without the offset
+    expected = {d: cka_linear(spread, y, debiased=d) for d in (False, True)}
+    assert cka_linear(shifted, y) == pytest.approx(expected[False], abs=1e-9)
+    assert cka_matrix(np.stack([shifted, y]), progress=False).values[0, 1] == pytest.approx(expected[False], abs=1e-9)
+    # HSIC_1 is a difference of larger terms, so the rounding of the input shows more: a few 1e-9
+    assert cka_linear(shifted, y, debiased=True) == pytest.approx(expected[True], abs=1e-8)
+    assert cka_minibatch(shifted, y, batch_size=200) == pytest.approx(expected[True], abs=1e-8)
 
 
 # ---------------------------------------------------------------------- scale, dtypes, seeds
