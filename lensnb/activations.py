@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from lensnb.errors import LensError
+from lensnb.examples import word_text
 from lensnb.pooling import pool_groups, runs
 
 __all__ = ["Activations", "AttentionMaps"]
@@ -32,8 +33,13 @@ class AttentionMaps:
     values : ndarray, shape (n_values,)
         All maps, one after the other.
     index : DataFrame
-        One row per model input: ``text_id``, ``window``, ``offset`` into ``values``,
-        ``length`` T (tokens fed, specials included) and ``token_rows`` start.
+        One row per model input: ``text_id``, ``window``, ``offset`` into ``values`` and
+        ``length`` T (tokens fed, specials included). For a text that fits the model
+        (one window), query and key position ``p`` is the text's token-table row
+        ``token_start + p`` (text table). A text cut into windows has one input per
+        window, whose positions are its prefix specials, its slice of the text's content
+        (overlapping the neighbouring windows' by ``stride`` tokens) and its suffix
+        specials; the index does not record which slice.
     layers : tuple of int
         Blocks the maps come from (1..L).
     n_heads : int
@@ -382,7 +388,7 @@ class Activations:
             text_of = dict(zip(self.texts["text_id"], self.texts["text"]))
             char_start, char_end = tokens["char_start"].to_numpy(), tokens["char_end"].to_numpy()
             table["word"] = [
-                text_of[t][char_start[s] : char_end[e]].strip() for t, s, e in zip(table["text_id"], starts, ends)
+                word_text(text_of[t], char_start[s], char_end[e]) for t, s, e in zip(table["text_id"], starts, ends)
             ]
         standard = {"text_id", "position", "token", "token_id", "word_index", "char_start", "char_end",
                     "special", "first_piece", "last_piece", "window"}  # fmt: skip

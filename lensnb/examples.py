@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,7 +21,16 @@ import numpy as np
 
 from lensnb.errors import LensError
 
-__all__ = ["Example", "Span", "SpanPair", "as_examples", "inputs_digest", "RESERVED_TOKEN_COLUMNS"]
+__all__ = [
+    "Example",
+    "Span",
+    "SpanPair",
+    "as_examples",
+    "inputs_digest",
+    "word_text",
+    "RESERVED_TOKEN_COLUMNS",
+    "RESERVED_LABEL_NAMES",
+]
 
 #: Columns of the token table that user label columns may not reuse.
 RESERVED_TOKEN_COLUMNS = (
@@ -36,6 +46,8 @@ RESERVED_TOKEN_COLUMNS = (
     "last_piece",
     "window",
 )
+#: Label names taken by the tables: the token table's columns and the word table's text.
+RESERVED_LABEL_NAMES = (*RESERVED_TOKEN_COLUMNS, "word")
 #: Columns of the text table that text-level labels may not reuse.
 RESERVED_TEXT_COLUMNS = ("text_id", "text", "n_words", "n_tokens", "n_windows", "token_start", "token_end")
 
@@ -178,6 +190,7 @@ def as_examples(inputs: Any, name: str = "inputs") -> list[Example]:
         if isinstance(item, str):
             if not item.strip():
                 raise LensError.bad_argument(where, item, "a non-empty text (not only whitespace)")
+            _check_unicode(item, where)
             examples.append(example_from_text(item))  # valid by construction
             continue
         elif isinstance(item, Example):
@@ -209,10 +222,16 @@ def _validate(example: Example, where: str) -> None:
             raise LensError.bad_argument(f"{where}.words[{i}]", word, "a string")
         if not word.strip():
             raise LensError.bad_argument(f"{where}.words[{i}]", word, "a word with a visible character")
+        if example.text is None:
+            _check_unicode(word, f"{where}.words[{i}]")
     if example.text is not None:
         if not isinstance(example.text, str) or not example.text.strip():
             raise LensError.bad_argument(f"{where}.text", example.text, "a non-empty string or None")
-        example.word_offsets()  # raises if the words are not found in order
+        _check_unicode(example.text, f"{where}.text")
+        try:
+            example.word_offsets()  # raises if the words are not found in order
+        except LensError as error:
+            raise LensError(f"{where}.{error}") from None
     for field_name, value in (("labels", example.labels), ("meta", example.meta)):
         if not isinstance(value, Mapping):
             expected = "a list with one label per word" if field_name == "labels" else "a scalar"
@@ -222,9 +241,13 @@ def _validate(example: Example, where: str) -> None:
         if isinstance(value, (str, Span, SpanPair)) or not isinstance(value, Sequence):
             kind = "lensnb.Span" if field_name == "spans" else "lensnb.SpanPair"
             raise LensError.bad_argument(f"{where}.{field_name}", value, f"a list of {kind} (possibly empty)")
+    for field_name in ("labels", "meta"):
+        for column in getattr(example, field_name):
+            if not isinstance(column, str):
+                raise LensError.bad_argument(f"{where}.{field_name}", column, "label names that are strings")
     for column, values in example.labels.items():
-        if column in RESERVED_TOKEN_COLUMNS:
-            raise LensError.bad_argument(f"{where}.labels", column, f"a label name other than {RESERVED_TOKEN_COLUMNS}")
+        if column in RESERVED_LABEL_NAMES:
+            raise LensError.bad_argument(f"{where}.labels", column, f"a label name other than {RESERVED_LABEL_NAMES}")
         if isinstance(values, str) or not isinstance(values, Sequence):
             raise LensError.bad_argument(f"{where}.labels[{column!r}]", values, "a list with one label per word")
         if len(values) != len(words):
@@ -243,6 +266,31 @@ def _validate(example: Example, where: str) -> None:
             raise LensError.bad_argument(f"{where}.span_pairs[{i}]", pair, "a lensnb.SpanPair")
         _validate_span(pair.first, len(words), f"{where}.span_pairs[{i}].first")
         _validate_span(pair.second, len(words), f"{where}.span_pairs[{i}].second")
+
+
+_DROPPED_BY_NORMALISERS = frozenset({"Mn", "Mc", "Me", "Cf"})  # combining marks, format characters
+
+
+def word_text(text: str, start: int, end: int) -> str:
+    """A word as written: ``text[start:end]`` (its first piece's start, its last piece's
+    end), extended over the combining marks and format characters right after it, which
+    tokenizers' normalisers drop from the pieces' offsets (the accent of a decomposed
+    "café", the variation selector of "❤️"), without surrounding whitespace."""
+    while end < len(text) and unicodedata.category(text[end]) in _DROPPED_BY_NORMALISERS:
+        end += 1
+    return text[start:end].strip()
+
+
+def _check_unicode(text: str, where: str) -> None:
+    """Refuse text the tokenizer cannot encode: an unpaired surrogate (half of a character
+    outside the Basic Multilingual Plane, e.g. from a bad decode)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as error:
+        raise LensError.bad_argument(
+            where, f"a string with the unpaired surrogate {text[error.start]!r} at character {error.start}",
+            "valid Unicode text", "Decode the source with errors='replace', or fix its encoding.",
+        ) from None  # fmt: skip
 
 
 def _validate_span(span: Any, n_words: int, where: str) -> None:

@@ -65,3 +65,13 @@ def test_real_store_round_trip_and_text_pooling(minilm, sentences, tmp_path):
     expected = ((last * mask).sum(1) / mask.sum(1)).numpy()
     np.testing.assert_allclose(pooled.values[-1, :2], expected, atol=2e-3)  # float16 store
     assert loaded.model["name"] == "sentence-transformers/all-MiniLM-L6-v2"
+
+
+def test_words_keep_the_characters_the_tokenizer_normalises_away(minilm):
+    """MiniLM's tokenizer strips accents and variation selectors from its pieces; the word
+    table shows the words as written (a decomposed "café", "❤️")."""
+    texts = ["cafe\u0301 au lait", "I \u2764\ufe0f it"]
+    example = Example(words=["cafe\u0301", "au", "lait"], labels={"pos": ["N", "P", "N"]})
+    for inputs, words in ((texts, [t.split() for t in texts]), ([example], [example.words])):
+        table = lensnb.extract(minilm, inputs, layers=[0], progress=False).pool_words().table
+        assert table["word"].tolist() == [words[t][w] for t, w in zip(table["text_id"], table["word_index"])]

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from lensnb.errors import LensError
+from lensnb.examples import word_text
 from lensnb.pooling import runs
 
 __all__ = ["Relevance", "WORD_AGGREGATIONS"]
@@ -124,7 +125,7 @@ class Relevance:
         frame = pd.DataFrame({
             "text_id": tokens["text_id"].to_numpy()[starts],
             "word_index": tokens["word_index"].to_numpy()[starts],
-            "word": [text_of[t][char_start[s]:char_end[e]] for t, s, e in
+            "word": [word_text(text_of[t], char_start[s], char_end[e]) for t, s, e in
                      zip(tokens["text_id"].to_numpy()[starts], starts, ends)],
             "score": combined.astype(np.float64),
         })  # fmt: skip
