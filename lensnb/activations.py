@@ -33,13 +33,13 @@ class AttentionMaps:
     values : ndarray, shape (n_values,)
         All maps, one after the other.
     index : DataFrame
-        One row per model input: ``text_id``, ``window``, ``offset`` into ``values`` and
-        ``length`` T (tokens fed, specials included). For a text that fits the model
-        (one window), query and key position ``p`` is the text's token-table row
-        ``token_start + p`` (text table). A text cut into windows has one input per
-        window, whose positions are its prefix specials, its slice of the text's content
-        (overlapping the neighbouring windows' by ``stride`` tokens) and its suffix
-        specials; the index does not record which slice.
+        One row per model input: ``text_id``, ``window``, ``offset`` into ``values``,
+        ``length`` T (tokens fed, specials included), and which of the text's token
+        positions (the token table's ``position``) it fed: ``prefix``, ``content_start``,
+        ``content_stop`` and ``suffix_start`` (see :meth:`positions`). A text that fits the model has one
+        input, fed every position in order; a text cut into windows has one per window:
+        its prefix specials, its slice of the content (overlapping its neighbours' by
+        ``stride`` tokens) and its suffix specials.
     layers : tuple of int
         Blocks the maps come from (1..L).
     n_heads : int
@@ -60,6 +60,25 @@ class AttentionMaps:
         offset, length = int(match["offset"].iloc[0]), int(match["length"].iloc[0])
         size = len(self.layers) * self.n_heads * length * length
         return np.asarray(self.values[offset : offset + size]).reshape(len(self.layers), self.n_heads, length, length)
+
+    def positions(self, text_id: int, window: int = 0) -> np.ndarray:
+        """The text's token positions (the token table's ``position``) at each query and
+        key of :meth:`get`'s maps, shape (T,) int64: ``[0, prefix)``, then the window's
+        content ``[content_start, content_stop)``, then the suffix specials from
+        ``suffix_start``. Join them with the token table on ``text_id`` and ``position``."""
+        match = self.index[(self.index["text_id"] == text_id) & (self.index["window"] == window)]
+        if match.empty:
+            raise LensError.bad_argument(
+                "text_id, window", (text_id, window), "a text (and window) that was extracted with attentions=True"
+            )
+        if "content_start" not in match:
+            raise LensError("attentions: this store's index predates the fed positions; extract it again to get them.")
+        row = match.iloc[0]
+        length, prefix, start, stop, suffix = (
+            int(row[c]) for c in ("length", "prefix", "content_start", "content_stop", "suffix_start")
+        )  # fmt: skip
+        n_suffix = length - prefix - (stop - start)
+        return np.r_[0:prefix, start:stop, suffix : suffix + n_suffix].astype(np.int64)
 
 
 class Activations:

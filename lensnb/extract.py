@@ -421,14 +421,41 @@ def batch_segments(plan: TokenPlan, segments: np.ndarray, batch_size: int, max_b
 
 
 def _attention_index(plan: TokenPlan, n_layers: int, n_heads: int) -> pd.DataFrame:
-    """Where each input's (layer, head, T, T) maps go in the flat attention array."""
+    """Where each input's (layer, head, T, T) maps go in the flat attention array, and
+    which of its text's token positions it fed (see :class:`AttentionMaps`)."""
     lengths = np.diff(plan.segment_offsets)
     sizes = n_layers * n_heads * lengths * lengths
     offsets = np.r_[0, np.cumsum(sizes)[:-1]].astype(np.int64)
+    text_rows = np.searchsorted(plan.texts["text_id"].to_numpy(), plan.segment_text)
+    first_rows = plan.texts["token_start"].to_numpy()[text_rows]
+    runs = np.array([
+        _fed_runs(plan.segment_rows[plan.segment_offsets[s] : plan.segment_offsets[s + 1]] - first_rows[s])
+        for s in range(plan.n_segments)
+    ], dtype=np.int64).reshape(-1, 4)  # fmt: skip
     return pd.DataFrame({
         "text_id": plan.segment_text, "window": plan.segment_window, "offset": offsets, "length": lengths,
+        "prefix": runs[:, 0], "content_start": runs[:, 1], "content_stop": runs[:, 2], "suffix_start": runs[:, 3],
         "size": sizes,
     })  # fmt: skip
+
+
+def _fed_runs(positions: np.ndarray) -> tuple[int, int, int, int]:
+    """(prefix, content_start, content_stop, suffix_start) of one input's fed token
+    positions, which are at most three runs: ``[0, prefix)``, ``[content_start,
+    content_stop)`` and the rest from ``suffix_start`` (the prefix specials, the window's
+    content, the suffix specials)."""
+    breaks = np.flatnonzero(np.diff(positions) != 1) + 1
+    runs = np.split(positions, breaks)
+    if len(runs) == 3 or (len(runs) == 2 and runs[0][0] == 0):
+        prefix, content, suffix = runs[0], runs[1], runs[2] if len(runs) == 3 else runs[1][len(runs[1]) :]
+    elif len(runs) <= 2:
+        prefix, content, suffix = positions[:0], runs[0], runs[1] if len(runs) == 2 else positions[:0]
+    else:  # never for the window plans of lensnb.windows
+        raise AssertionError(f"an input fed {len(runs)} runs of positions")
+    if len(prefix) and prefix[0] != 0:
+        raise AssertionError("an input's first run of positions does not start at 0")
+    stop = int(content[-1]) + 1
+    return len(prefix), int(content[0]), stop, int(suffix[0]) if len(suffix) else stop
 
 
 @contextmanager

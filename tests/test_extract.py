@@ -11,6 +11,7 @@ import torch
 
 import lensnb
 from lensnb import Example, LensError, Span
+from lensnb.activations import AttentionMaps
 from lensnb.examples import as_examples
 from lensnb.token_table import tokenize_examples
 from lensnb.windows import plan_windows, window_coverage
@@ -141,6 +142,42 @@ def test_attention_probabilities_and_implementation_restored(tiny):
         finally:
             tiny.model.set_attn_implementation(before)
     np.testing.assert_allclose(maps, torch.stack(expected)[:, 0].numpy(), atol=1e-6)
+
+
+def test_attention_maps_name_the_positions_each_window_fed(tiny, tmp_path):
+    long_text = " ".join(f"word{i}" for i in range(40))
+    acts = lensnb.extract(
+        tiny, [TEXTS[3], long_text], attentions=True, max_length=16, stride=4, overflow="window",
+        store=tmp_path / "store", progress=False,
+    )  # fmt: skip
+    tokens = acts.tokens
+    short = acts.attentions.positions(0)
+    np.testing.assert_array_equal(short, np.arange(int((tokens["text_id"] == 0).sum())))
+    ids = tokens[tokens["text_id"] == 1].set_index("position")["token_id"]
+    n_windows = int(acts.texts.loc[acts.texts["text_id"] == 1, "n_windows"].iloc[0])
+    assert n_windows >= 3
+    seen = set()
+    for window in range(n_windows):
+        positions = acts.attentions.positions(1, window)
+        maps = acts.attentions.get(1, window)
+        assert maps.shape[-1] == len(positions) <= 16 and len(set(positions)) == len(positions)
+        seen.update(positions.tolist())
+        fed = torch.from_numpy(ids.loc[positions].to_numpy(dtype=np.int64)[None])
+        before = tiny.model.config._attn_implementation
+        with torch.inference_mode():
+            tiny.model.set_attn_implementation("eager")
+            try:
+                expected = tiny.model(input_ids=fed, output_attentions=True).attentions
+            finally:
+                tiny.model.set_attn_implementation(before)
+        np.testing.assert_allclose(maps, torch.stack(expected)[:, 0].numpy(), atol=1e-5)
+    assert seen == set(ids.index)  # every position fed by some window
+    loaded = lensnb.Activations.load(tmp_path / "store")
+    np.testing.assert_array_equal(loaded.attentions.positions(1, 1), acts.attentions.positions(1, 1))
+    older = AttentionMaps(acts.attentions.values, acts.attentions.index[["text_id", "window", "offset", "length"]],
+                          acts.attentions.layers, acts.attentions.n_heads)  # fmt: skip
+    with pytest.raises(LensError, match="extract it again"):
+        older.positions(1, 1)
 
 
 def test_layers_subset_negative_and_float16(tiny_models):
