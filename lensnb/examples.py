@@ -281,6 +281,32 @@ def word_text(text: str, start: int, end: int) -> str:
     return text[start:end].strip()
 
 
+def unencodable_value(examples: Sequence[Example], name: str = "inputs") -> LensError:
+    """The error for the first label, span label or meta value that is a string UTF-8
+    cannot encode (an unpaired surrogate), naming where it is. Called only after an
+    encoding failed, so that valid inputs pay nothing for the search."""
+    for i, example in enumerate(examples):
+        places = [
+            *((f"labels[{column!r}][{j}]", value) for column, values in example.labels.items()
+              for j, value in enumerate(values)),
+            *((f"spans[{j}].label", span.label) for j, span in enumerate(example.spans)),
+            *((f"span_pairs[{j}].label", pair.label) for j, pair in enumerate(example.span_pairs)),
+            *((f"meta[{key!r}]", value) for key, value in example.meta.items()),
+        ]  # fmt: skip
+        for place, value in places:
+            if isinstance(value, str):
+                try:
+                    value.encode("utf-8")
+                except UnicodeEncodeError as error:
+                    return LensError.bad_argument(
+                        f"{name}[{i}].{place}", f"a string with the unpaired surrogate {value[error.start]!r}",
+                        "valid Unicode text", "Decode the source with errors='replace', or fix its encoding.",
+                    )  # fmt: skip
+    return LensError.bad_argument(
+        name, "a value UTF-8 cannot encode", "valid Unicode text in every label and meta value"
+    )
+
+
 def _check_unicode(text: str, where: str) -> None:
     """Refuse text the tokenizer cannot encode: an unpaired surrogate (half of a character
     outside the Basic Multilingual Plane, e.g. from a bad decode)."""

@@ -24,7 +24,7 @@ from lensnb.activations import Activations, AttentionMaps
 from lensnb.adapters import DERIVED, SITES, capture_sites, site_layers
 from lensnb.background import BackgroundWriter, trim_heap
 from lensnb.errors import LensError
-from lensnb.examples import as_examples, inputs_digest
+from lensnb.examples import as_examples, inputs_digest, unencodable_value
 from lensnb.layer_stream import LayerStream
 from lensnb.models import LensModel
 from lensnb.store import FORMAT, FORMAT_VERSION, MemoryWriter, StoreWriter, open_arrays
@@ -144,10 +144,13 @@ def extract(
     stride = int(stride)
     examples = as_examples(inputs)
 
-    plan = tokenize_examples(
-        examples, lens_model.tokenizer, max_length=max_length, stride=stride, overflow=overflow,
-        causal=lens_model.is_decoder, label_piece=label_piece, vocabulary=lens_model.vocabulary,
-    )  # fmt: skip
+    try:
+        plan = tokenize_examples(
+            examples, lens_model.tokenizer, max_length=max_length, stride=stride, overflow=overflow,
+            causal=lens_model.is_decoder, label_piece=label_piece, vocabulary=lens_model.vocabulary,
+        )  # fmt: skip
+    except UnicodeEncodeError:  # a label or meta value pandas cannot store as text
+        raise unencodable_value(examples) from None
     n_tokens = len(plan.tokens)
     np_dtype, torch_dtype = DTYPES[dtype]
     attention_layers = tuple(range(1, n_layers + 1)) if attentions else ()

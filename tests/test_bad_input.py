@@ -39,6 +39,15 @@ BAD_INPUTS = {
     "unpaired surrogate in a text": (["ok", "half an emoji \ud83d here"], "inputs[1]"),
     "unpaired surrogate in a word": ([Example(words=["a", "b\udc00"])], "inputs[0].words[1]"),
     "unpaired surrogate in an example's text": ([Example(words=["a"], text="a \ud800")], "inputs[0].text"),
+    "unpaired surrogate in a label": (
+        ["ok", Example(words=["a", "b"], labels={"pos": ["X", "Y\ud800"]})],
+        "inputs[1].labels['pos'][1]",
+    ),
+    "unpaired surrogate in a span label": (
+        [Example(words=["a", "b"], spans=[Span(0, 1, "q\udc00")])],
+        "inputs[0].spans[0].label",
+    ),
+    "unpaired surrogate in a meta value": ([Example(words=["a"], meta={"src": "z\ud800"})], "inputs[0].meta['src']"),
     "mapping with unknown field": ([{"words": ["a"], "tags": ["X"]}], "inputs[0]"),
     "labels as a list": ([Example(words=["a"], labels=["X"])], "inputs[0].labels"),
     "meta as a string": ([Example(words=["a"], meta="positive")], "inputs[0].meta"),
