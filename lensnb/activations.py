@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from lensnb.errors import LensError
-from lensnb.examples import word_text
+from lensnb.examples import RESERVED_TOKEN_COLUMNS, word_text
 from lensnb.pooling import pool_groups, runs
 
 __all__ = ["Activations", "AttentionMaps"]
@@ -50,14 +50,19 @@ class AttentionMaps:
     layers: tuple[int, ...]
     n_heads: int
 
-    def get(self, text_id: int, window: int = 0) -> np.ndarray:
-        """Maps of one input, shape (layer, head, query, key)."""
+    def _entry(self, text_id: int, window: int) -> pd.Series:
+        """The index row of one input."""
         match = self.index[(self.index["text_id"] == text_id) & (self.index["window"] == window)]
         if match.empty:
             raise LensError.bad_argument(
                 "text_id, window", (text_id, window), "a text (and window) that was extracted with attentions=True"
             )
-        offset, length = int(match["offset"].iloc[0]), int(match["length"].iloc[0])
+        return match.iloc[0]
+
+    def get(self, text_id: int, window: int = 0) -> np.ndarray:
+        """Maps of one input, shape (layer, head, query, key)."""
+        entry = self._entry(text_id, window)
+        offset, length = int(entry["offset"]), int(entry["length"])
         size = len(self.layers) * self.n_heads * length * length
         return np.asarray(self.values[offset : offset + size]).reshape(len(self.layers), self.n_heads, length, length)
 
@@ -66,16 +71,11 @@ class AttentionMaps:
         key of :meth:`get`'s maps, shape (T,) int64: ``[0, prefix)``, then the window's
         content ``[content_start, content_stop)``, then the suffix specials from
         ``suffix_start``. Join them with the token table on ``text_id`` and ``position``."""
-        match = self.index[(self.index["text_id"] == text_id) & (self.index["window"] == window)]
-        if match.empty:
-            raise LensError.bad_argument(
-                "text_id, window", (text_id, window), "a text (and window) that was extracted with attentions=True"
-            )
-        if "content_start" not in match:
+        if "content_start" not in self.index:
             raise LensError("attentions: this store's index predates the fed positions; extract it again to get them.")
-        row = match.iloc[0]
+        entry = self._entry(text_id, window)
         length, prefix, start, stop, suffix = (
-            int(row[c]) for c in ("length", "prefix", "content_start", "content_stop", "suffix_start")
+            int(entry[c]) for c in ("length", "prefix", "content_start", "content_stop", "suffix_start")
         )  # fmt: skip
         n_suffix = length - prefix - (stop - start)
         return np.r_[0:prefix, start:stop, suffix : suffix + n_suffix].astype(np.int64)
@@ -409,10 +409,8 @@ class Activations:
             table["word"] = [
                 word_text(text_of[t], char_start[s], char_end[e]) for t, s, e in zip(table["text_id"], starts, ends)
             ]
-        standard = {"text_id", "position", "token", "token_id", "word_index", "char_start", "char_end",
-                    "special", "first_piece", "last_piece", "window"}  # fmt: skip
         group = np.repeat(np.arange(len(starts)), np.diff(offsets))
-        for column in (c for c in tokens.columns if c not in standard):
+        for column in (c for c in tokens.columns if c not in RESERVED_TOKEN_COLUMNS):
             values = tokens[column].iloc[rows].reset_index(drop=True)
             table[column] = values.groupby(group).first().reindex(range(len(starts))).to_numpy()
         return table

@@ -298,10 +298,7 @@ def unencodable_value(examples: Sequence[Example], name: str = "inputs") -> Lens
                 try:
                     value.encode("utf-8")
                 except UnicodeEncodeError as error:
-                    return LensError.bad_argument(
-                        f"{name}[{i}].{place}", f"a string with the unpaired surrogate {value[error.start]!r}",
-                        "valid Unicode text", "Decode the source with errors='replace', or fix its encoding.",
-                    )  # fmt: skip
+                    return _surrogate_error(f"{name}[{i}].{place}", value, error)
     return LensError.bad_argument(
         name, "a value UTF-8 cannot encode", "valid Unicode text in every label and meta value"
     )
@@ -313,10 +310,14 @@ def _check_unicode(text: str, where: str) -> None:
     try:
         text.encode("utf-8")
     except UnicodeEncodeError as error:
-        raise LensError.bad_argument(
-            where, f"a string with the unpaired surrogate {text[error.start]!r} at character {error.start}",
-            "valid Unicode text", "Decode the source with errors='replace', or fix its encoding.",
-        ) from None  # fmt: skip
+        raise _surrogate_error(where, text, error) from None
+
+
+def _surrogate_error(where: str, text: str, error: UnicodeEncodeError) -> LensError:
+    return LensError.bad_argument(
+        where, f"a string with the unpaired surrogate {text[error.start]!r} at character {error.start}",
+        "valid Unicode text", "Decode the source with errors='replace', or fix its encoding.",
+    )  # fmt: skip
 
 
 def _validate_span(span: Any, n_words: int, where: str) -> None:

@@ -447,18 +447,15 @@ def _fed_runs(positions: np.ndarray) -> tuple[int, int, int, int]:
     positions, which are at most three runs: ``[0, prefix)``, ``[content_start,
     content_stop)`` and the rest from ``suffix_start`` (the prefix specials, the window's
     content, the suffix specials)."""
-    breaks = np.flatnonzero(np.diff(positions) != 1) + 1
-    runs = np.split(positions, breaks)
-    if len(runs) == 3 or (len(runs) == 2 and runs[0][0] == 0):
-        prefix, content, suffix = runs[0], runs[1], runs[2] if len(runs) == 3 else runs[1][len(runs[1]) :]
-    elif len(runs) <= 2:
-        prefix, content, suffix = positions[:0], runs[0], runs[1] if len(runs) == 2 else positions[:0]
-    else:  # never for the window plans of lensnb.windows
-        raise AssertionError(f"an input fed {len(runs)} runs of positions")
-    if len(prefix) and prefix[0] != 0:
-        raise AssertionError("an input's first run of positions does not start at 0")
+    runs = np.split(positions, np.flatnonzero(np.diff(positions) != 1) + 1)
+    if len(runs) == 3 or (len(runs) == 2 and runs[0][0] == 0):  # a prefix run, then the content
+        prefix, content, suffix = len(runs[0]), runs[1], runs[2:]
+    else:  # no prefix: the content, then maybe the suffix
+        prefix, content, suffix = 0, runs[0], runs[1:]
+    if len(runs) > 3 or (prefix and runs[0][0] != 0):  # never for the plans of lensnb.windows
+        raise AssertionError(f"an input fed positions that are not prefix, content, suffix: {positions.tolist()}")
     stop = int(content[-1]) + 1
-    return len(prefix), int(content[0]), stop, int(suffix[0]) if len(suffix) else stop
+    return prefix, int(content[0]), stop, int(suffix[0][0]) if suffix else stop
 
 
 @contextmanager

@@ -178,6 +178,8 @@ def test_attention_maps_name_the_positions_each_window_fed(tiny, tmp_path):
                           acts.attentions.layers, acts.attentions.n_heads)  # fmt: skip
     with pytest.raises(LensError, match="extract it again"):
         older.positions(1, 1)
+    with pytest.raises(LensError, match=r"text_id, window: expected a text \(and window\)"):
+        acts.attentions.positions(1, n_windows)
 
 
 def test_layers_subset_negative_and_float16(tiny_models):

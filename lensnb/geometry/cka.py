@@ -311,7 +311,7 @@ def cka_matrix(
 # ---------------------------------------------------------------------- linear kernel
 @dataclass(frozen=True)
 class _Prepared:
-    """Centred layers stacked and transposed, with the row statistics HSIC_1 needs.
+    """Centred layers side by side (tokens x features), with the row statistics HSIC_1 needs.
 
     z : (m, sum of widths) tensor, compute dtype; offsets : (L + 1,) columns of z per layer;
     k : (L, m) squared row norms; u : (L, m) X s; ss : (L,) ||s||^2, s = column sums;
@@ -396,7 +396,7 @@ _FLAT = 2.0**-88  # squared: a spread within ~256 float64 roundings (2^-44) of t
 def _is_flat(centred_square_sum: float, mean_square_sum: float) -> bool:
     """All rows equal up to the rounding of their float64 centring: a spread below about
     6e-14 (2^-44) of the mean's size, or none at all. Rows that differ by more (say by
-    1e-4 around 1e6: 1e-10) are centred to about 1e-6 of their spread or better."""
+    1e-4 around 1e6: 1e-10) are centred to about 2e-6 of their spread or better."""
     return not centred_square_sum > _FLAT * mean_square_sum
 
 

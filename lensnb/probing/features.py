@@ -40,6 +40,7 @@ import pandas as pd
 
 from lensnb.activations import Activations
 from lensnb.errors import LensError
+from lensnb.examples import RESERVED_TOKEN_COLUMNS
 from lensnb.geometry.inputs import layer_stack
 from lensnb.pooling import pool_groups, runs
 
@@ -403,9 +404,7 @@ def _expand(start: np.ndarray, end: np.ndarray) -> np.ndarray:
 def _label_values(frame: pd.DataFrame, label: Any, where: str, argument: str) -> np.ndarray:
     if isinstance(label, str):
         if label not in frame.columns:
-            reserved = {"text_id", "position", "token", "token_id", "word_index", "char_start", "char_end", "special",
-                        "first_piece", "last_piece", "window"}  # fmt: skip
-            columns = [c for c in frame.columns if c not in reserved]
+            columns = [c for c in frame.columns if c not in RESERVED_TOKEN_COLUMNS]
             raise LensError.bad_argument(argument, label, f"a label column of the {where}: one of {columns}")
         return frame[label].to_numpy(dtype=object)
     values = np.asarray(label.detach().cpu().numpy() if hasattr(label, "detach") else label, dtype=object)

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from lensnb.errors import LensError
-from lensnb.examples import word_text
+from lensnb.examples import RESERVED_TOKEN_COLUMNS, word_text
 from lensnb.pooling import runs
 
 __all__ = ["Relevance", "WORD_AGGREGATIONS"]
@@ -129,9 +129,7 @@ class Relevance:
                      zip(tokens["text_id"].to_numpy()[starts], starts, ends)],
             "score": combined.astype(np.float64),
         })  # fmt: skip
-        standard = {"text_id", "position", "token", "token_id", "word_index", "char_start", "char_end",
-                    "special", "first_piece", "last_piece", "window"}  # fmt: skip
-        for column in (c for c in tokens.columns if c not in standard):
+        for column in (c for c in tokens.columns if c not in RESERVED_TOKEN_COLUMNS):
             frame[column] = tokens[column].to_numpy()[starts]
         return frame
 
