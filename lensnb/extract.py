@@ -557,6 +557,7 @@ def _manifest(
         "unit": "token",
         "model": model_info,
         "inputs_digest": inputs_digest(examples),
+        "tokens_digest": plan.digest(),
         "params": params,
         "n_texts": len(plan.texts),
         "n_tokens": len(plan.tokens),

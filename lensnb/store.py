@@ -49,6 +49,7 @@ IDENTITY_FIELDS = (
     "format_version",
     "model",
     "inputs_digest",
+    "tokens_digest",
     "params",
     "sites",
     "attentions",

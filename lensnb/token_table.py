@@ -11,6 +11,7 @@ feeds and the contiguous rows whose states it keeps.
 
 from __future__ import annotations
 
+import hashlib
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -72,6 +73,22 @@ class TokenPlan:
 
     def segment_length(self, segment: int) -> int:
         return int(self.segment_offsets[segment + 1] - self.segment_offsets[segment])
+
+    def digest(self) -> str:
+        """A sha256 digest of what the model is fed and where each state goes.
+
+        It covers the token ids, their words and character offsets, and the segments
+        (which rows each one feeds and keeps), so two plans with the same digest ask the
+        model the same questions: a store records it to refuse being resumed or reused
+        after the tokenizer changed (another vocabulary, normalizer or special tokens)
+        even when the inputs, the weights and the token count are the same.
+        """
+        digest = hashlib.sha256()
+        for column in ("token_id", "word_index", "char_start", "char_end"):
+            digest.update(np.ascontiguousarray(self.tokens[column].to_numpy(), dtype=np.int64).tobytes())
+        for array in (self.segment_offsets, self.segment_rows, self.keep_local, self.keep_rows):
+            digest.update(np.ascontiguousarray(array, dtype=np.int64).tobytes())
+        return digest.hexdigest()
 
 
 def tokenize_examples(

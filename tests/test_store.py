@@ -196,6 +196,41 @@ def test_store_from_another_model_inputs_or_settings_is_refused(tiny_models, tmp
     assert (other / "notes.txt").read_text() == "mine"
 
 
+def _tokenizer_with_two_ids_swapped(tokenizer, text: str):
+    """The same tokenizer with the ids of two word pieces of ``text`` exchanged: the same
+    number of tokens for every text, other token ids."""
+    from tokenizers import Tokenizer
+    from transformers import PreTrainedTokenizerFast
+
+    first, second = [i for i in dict.fromkeys(tokenizer(text)["input_ids"]) if i not in tokenizer.all_special_ids][:2]
+    spec = json.loads(tokenizer.backend_tokenizer.to_str())
+    vocab = spec["model"]["vocab"]
+    by_id = {i: piece for piece, i in vocab.items()}
+    vocab[by_id[first]], vocab[by_id[second]] = second, first
+    swapped = PreTrainedTokenizerFast(tokenizer_object=Tokenizer.from_str(json.dumps(spec)))
+    swapped.add_special_tokens({name: getattr(tokenizer, name) for name in ("cls_token", "sep_token", "pad_token",
+                                "unk_token", "mask_token") if getattr(tokenizer, name, None)})  # fmt: skip
+    return swapped
+
+
+def test_a_store_made_with_another_tokenizer_is_refused(tiny_models, tmp_path):
+    """Same weights, same texts, same token count: only the tokenizer differs. Resuming or
+    reusing the store would mix two tokenizations, so it is refused by name."""
+    bert = tiny_models["bert"]
+    swapped = _tokenizer_with_two_ids_swapped(bert.tokenizer, TEXTS[0])
+    assert len(swapped(TEXTS[0])["input_ids"]) == len(bert.tokenizer(TEXTS[0])["input_ids"])
+    assert swapped(TEXTS[0])["input_ids"] != bert.tokenizer(TEXTS[0])["input_ids"]
+    store = tmp_path / "s"
+    finished = lensnb.extract(bert, TEXTS[:5], store=store, progress=False)
+    with pytest.raises(LensError, match="tokens_digest") as info:
+        lensnb.extract((bert.model, swapped), TEXTS[:5], store=store, progress=False)
+    assert "overwrite=True" in str(info.value)
+    assert_same(finished, Activations.load(store))  # nothing lost
+    replaced = lensnb.extract((bert.model, swapped), TEXTS[:5], store=store, overwrite=True, progress=False)
+    assert not np.array_equal(replaced.table["token_id"], finished.table["token_id"])
+    assert len(replaced.table) == len(finished.table)
+
+
 @pytest.fixture
 def finished_store(tiny_models, tmp_path) -> Path:
     lensnb.extract(tiny_models["bert"], EXAMPLES, store=tmp_path / "s", progress=False)
