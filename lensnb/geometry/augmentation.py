@@ -31,7 +31,8 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from numbers import Real
 from typing import Any
 
 import numpy as np
@@ -40,8 +41,8 @@ from tqdm.auto import tqdm
 
 from lensnb.activations import Activations
 from lensnb.errors import LensError
-from lensnb.geometry.inputs import as_matrix, check_integer
-from lensnb.geometry.layer_metrics import REFERENCE, _center_rows, _check_alpha, _prompts, _renyi_rows
+from lensnb.geometry.inputs import as_matrix, check_flag, check_integer, power_of_two_scaled
+from lensnb.geometry.layer_metrics import REFERENCE, _center_rows, _check_alpha, _flags, _prompts, _renyi_rows
 from lensnb.geometry.results import LayerProfile
 from lensnb.tensors import tensor_to_numpy
 
@@ -107,11 +108,13 @@ def augment_text(
         ("keyboard_p", keyboard_p),
         ("char_p", char_p),
     ):
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+        if not _is_number(value) or not 0 <= value <= 1:
             raise LensError.bad_argument(name, value, "a fraction in [0, 1]")
     min_chars, max_words = check_integer("min_chars", min_chars, 2), check_integer("max_words", max_words, 0)
     rng = np.random.default_rng(check_integer("seed", seed, 0))
     single = isinstance(texts, str)
+    if not single and (isinstance(texts, (bytes, bytearray)) or not isinstance(texts, Iterable)):
+        raise LensError.bad_argument("texts", texts, "a string or a sequence of strings")
     items = [texts] if single else list(texts)
     if not all(isinstance(t, str) for t in items):
         raise LensError.bad_argument("texts", texts, "a string or a sequence of strings")
@@ -217,8 +220,9 @@ def infonce(a: Any, b: Any, *, temperature: float = 0.1, symmetric: bool = False
     Oord et al. 2018, Eq. 4; Skean et al. 2025, Sec. 3.
     """
     x, y = _pair(a, b)
-    if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not temperature > 0:
-        raise LensError.bad_argument("temperature", temperature, "a number > 0")
+    if not _is_number(temperature) or not 0 < temperature < math.inf:
+        raise LensError.bad_argument("temperature", temperature, "a finite number > 0")
+    symmetric = check_flag("symmetric", symmetric)
     x, y = _unit_rows(x), _unit_rows(y)
     logits = x @ y.T / temperature
     loss = _cross_entropy_diagonal(logits)
@@ -260,15 +264,29 @@ def lidar(views: Any, *, alpha: float = 1.0, delta: float = 1e-4, normalize: boo
     """
     _check_alpha(alpha)
     z = _to_array(views, "views")
-    if z.ndim != 3 or z.shape[0] < 2 or z.shape[1] < 2:
-        raise LensError.bad_argument("views", z, "shape (n_prompts >= 2, n_views >= 2, dim)")
+    if z.ndim != 3 or z.shape[0] < 2 or z.shape[1] < 2 or z.shape[2] < 1:
+        raise LensError.bad_argument("views", z, "shape (n_prompts >= 2, n_views >= 2, dim >= 1)")
     if not np.isfinite(z).all():
         raise LensError.bad_argument("views", "an array with NaN or infinite values", "finite values")
-    if isinstance(delta, bool) or not isinstance(delta, (int, float)) or not delta > 0:
-        raise LensError.bad_argument("delta", delta, "a number > 0")
+    if not _is_number(delta) or not 0 < delta < math.inf:
+        raise LensError.bad_argument("delta", delta, "a finite number > 0")
+    normalize = check_flag("normalize", normalize)
     n, v, dim = z.shape
     if normalize and dim < 2:
         raise LensError.bad_argument("views", z, "dim >= 2 (normalize divides by log(min(n_prompts, dim)))")
+    # LiDAR(c z, c^2 delta) = LiDAR(z, delta): with c a power of two (exact) that brings z to |z| < 1,
+    # the scatter matrices can neither overflow nor underflow
+    _, exponent = np.frexp(np.abs(z).max())
+    delta_given = delta
+    z, delta = np.ldexp(z, -exponent), math.ldexp(float(delta), -2 * int(exponent))
+    if not np.finfo(np.float64).tiny <= delta < math.inf:  # the ridge out of float64's range at that scale
+        raise LensError.bad_argument(
+            "views", f"values up to {math.ldexp(float(np.abs(z).max()), int(exponent)):.3g} in magnitude with "
+            f"delta={delta_given!r}, a ridge float64 cannot hold beside them",
+            "views and delta whose ratio delta / max|views|**2 lies within float64's range (about 1e-300 to 1e300)",
+            "LiDAR(c * views, delta=c**2 * delta) is LiDAR(views, delta): multiply the views by a constant c and "
+            "delta by c**2.",
+        )  # fmt: skip
     class_means = z.mean(axis=1)  # (n, dim)
     between = class_means - class_means.mean(axis=0)  # (n, dim): S_b = between^T between / n
     within = (z - class_means[:, None, :]).reshape(n * v, dim)  # S_w = within^T within / (n v) + delta I
@@ -326,11 +344,13 @@ def dime(
     x, y = _pair(a, b)
     if isinstance(n_permutations, bool) or not isinstance(n_permutations, (int, np.integer)) or n_permutations < 1:
         raise LensError.bad_argument("n_permutations", n_permutations, "an integer >= 1")
+    rng = np.random.default_rng(check_integer("seed", seed, 0))
+    normalize = check_flag("normalize", normalize)
+    x, y = power_of_two_scaled(x), power_of_two_scaled(y)  # exact; the trace-normalised spectra ignore the scale
     n, dim = x.shape
     if normalize and dim < 2:
         raise LensError.bad_argument("a", x, "dim >= 2 (normalize divides by log(min(n, dim)))")
     gram_a, gram_b = x @ x.T, y @ y.T
-    rng = np.random.default_rng(seed)
     stack = [gram_a * gram_b]
     for _ in range(int(n_permutations)):
         order = rng.permutation(n)
@@ -410,6 +430,7 @@ def augmentation_invariance(
     """
     if metric not in METRICS:
         raise LensError.bad_argument("metric", metric, f"one of {METRICS}")
+    (progress,) = _flags(progress=progress)
     others = _views(augmented_acts)
     needed = "exactly one augmented view" if metric != "lidar" else "one or more augmented views"
     if metric != "lidar" and len(others) != 1:
@@ -472,7 +493,13 @@ def _pair(a: Any, b: Any) -> tuple[np.ndarray, np.ndarray]:
     return x, y
 
 
+def _is_number(value: Any) -> bool:
+    """A real number (numpy's scalars included), not a bool."""
+    return isinstance(value, Real) and not isinstance(value, (bool, np.bool_))
+
+
 def _unit_rows(x: np.ndarray) -> np.ndarray:
+    x = power_of_two_scaled(x, axis=1)  # exact: the norms can neither overflow nor underflow
     norms = np.linalg.norm(x, axis=1, keepdims=True)
     if np.any(norms == 0):
         raise LensError.bad_argument("a, b", "a zero row", "rows with non-zero norm (cosine similarity)")

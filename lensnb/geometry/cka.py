@@ -37,7 +37,15 @@ import numpy as np
 import torch
 
 from lensnb.errors import LensError
-from lensnb.geometry.inputs import LayerStack, as_matrix, check_integer, check_same_items, layer_stack, out_of_scale
+from lensnb.geometry.inputs import (
+    LayerStack,
+    as_matrix,
+    check_flag,
+    check_integer,
+    check_same_items,
+    layer_stack,
+    out_of_scale,
+)
 from lensnb.geometry.results import LayerMatrix
 
 __all__ = ["cka_linear", "cka_rbf", "cka_minibatch", "cka_matrix", "KERNELS", "MEDIANS"]
@@ -82,6 +90,7 @@ def cka_linear(x: Any, y: Any, *, debiased: bool = False) -> float:
     ----------
     Kornblith et al. (2019), Sec. 3 (linear CKA); Song et al. (2012), HSIC_1.
     """
+    debiased = check_flag("debiased", debiased)
     x_, y_ = _pair(x, y, min_rows=4 if debiased else 2)
     pa, pb = _prepare([x_], torch.float64, names=["x"]), _prepare([y_], torch.float64, names=["y"])
     return float(_linear_cka(pa, pb, within=False, debiased=debiased, labels=(["x"], ["y"]))[0, 0])
@@ -118,6 +127,7 @@ def cka_rbf(x: Any, y: Any, *, threshold: float = 1.0, median: str = "all", debi
     Kornblith et al. (2019), Sec. 3 (CKA with the RBF kernel); Song et al. (2012), HSIC_1.
     """
     _check_rbf_options(threshold, median)
+    debiased = check_flag("debiased", debiased)
     x_, y_ = _pair(x, y, min_rows=4 if debiased else 2)
     gx = _rbf_gram_centred(x_, threshold, median, debiased, "x")
     gy = _rbf_gram_centred(y_, threshold, median, debiased, "y")
@@ -254,6 +264,7 @@ def cka_matrix(
             raise LensError.bad_argument("batch_size", batch_size, "None with kernel='rbf' (minibatch CKA is linear)")
         if dtype != "float64":
             raise LensError.bad_argument("dtype", dtype, "'float64' with kernel='rbf' (float32 speeds up linear CKA)")
+    debiased, progress = check_flag("debiased", debiased), check_flag("progress", progress)
     within = b is None and layers_b is None
     sa = layer_stack(a, layers, site=site, pool=pool, argument="a")
     sb = sa if within else layer_stack(a if b is None else b, layers_b, site=site, pool=pool, argument="b")

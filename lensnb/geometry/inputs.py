@@ -18,7 +18,7 @@ from lensnb.activations import Activations
 from lensnb.errors import LensError
 from lensnb.tensors import tensor_to_numpy
 
-__all__ = ["LayerStack", "layer_stack", "as_matrix", "check_same_items", "POOLS"]
+__all__ = ["LayerStack", "layer_stack", "as_matrix", "check_same_items", "check_flag", "power_of_two_scaled", "POOLS"]
 
 POOLS = ("mean", "max", "first", "last", "cls")
 
@@ -103,6 +103,10 @@ def layer_stack(
         if pool is not None:
             if pool not in POOLS:
                 raise LensError.bad_argument("pool", pool, f"None or one of {POOLS}")
+            if data.unit != "token":
+                raise LensError.bad_argument(
+                    "pool", pool, f"None for {data.unit}-level Activations (pooling works on token-level ones)"
+                )
             data = data.pool_texts(pool)
         site_name = data._site(site)
         available = data.layers_by_site[site_name]
@@ -117,6 +121,8 @@ def layer_stack(
             raise LensError.bad_argument(
                 "pool", pool, "None for plain arrays (pool them yourself, or pass Activations)"
             )
+        if site is not None:
+            raise LensError.bad_argument("site", site, "None for plain arrays (sites are those of Activations)")
         arrays_all = _plain_arrays(data, argument)
         wanted = tuple(range(len(arrays_all))) if layers is None else tuple(_layer_list(layers, "layers"))
         resolved_list = []
@@ -204,6 +210,8 @@ def _check_rows(stack: LayerStack, argument: str, check_finite: bool) -> None:
             raise LensError.bad_argument(
                 f"{argument} (layer {layer})", array, f"shape ({n}, dim): every layer must hold the same items"
             )
+        if array.shape[1] < 1:
+            raise LensError.bad_argument(f"{argument} (layer {layer})", array, "at least one feature (dim >= 1)")
     if n < 2:
         raise LensError.bad_argument(argument, f"{n} item(s)", "at least 2 items")
     if check_finite:
@@ -270,6 +278,42 @@ def out_of_scale(argument: str, values: np.ndarray) -> LensError:
         "values whose squares float64 holds (|x| between about 1e-150 and 1e150)",
         "Multiply the data by a constant first: neighbours, intrinsic dimension and CKA do not depend on the scale.",
     )  # fmt: skip
+
+
+def check_flag(name: str, value: Any) -> bool:
+    """``value`` as a bool, refusing anything but True or False (numpy's included).
+
+    A string such as ``"no"`` is truthy: taken as given it would turn an option on.
+    """
+    if not isinstance(value, (bool, np.bool_)):
+        raise LensError.bad_argument(name, value, "True or False")
+    return bool(value)
+
+
+def power_of_two_scaled(x: np.ndarray, axis: int | None = None) -> np.ndarray:
+    """``x`` times the power of two that brings its largest magnitude into [0.5, 1).
+
+    Parameters
+    ----------
+    x : ndarray of float, any shape (finite)
+    axis : int, optional
+        Scale each slice along the other axes on its own (``axis=1``: each row of a
+        matrix by its own power of two); default one factor for the whole array.
+
+    Returns
+    -------
+    ndarray of the dtype of ``x``, same shape
+        Multiplying by a power of two is exact, so every scale-invariant quantity
+        (cosines, angles, trace-normalised spectra, principal axes) comes out the same
+        as from ``x``, bit for bit where ``x``'s own squares neither overflow nor
+        underflow, and right where they do (``|x|`` beyond about 1e154 or below about
+        1e-154 in float64, 1e19 / 1e-19 in float32). All-zero slices stay zero.
+    """
+    if x.size == 0:
+        return x
+    peak = np.max(np.abs(x), axis=axis, keepdims=axis is not None)
+    _, exponent = np.frexp(peak)
+    return np.ldexp(x, -exponent).astype(x.dtype, copy=False)
 
 
 def check_integer(name: str, value: Any, least: int) -> int:

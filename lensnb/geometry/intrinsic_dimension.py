@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from lensnb.errors import LensError
-from lensnb.geometry.inputs import check_integer, layer_stack
+from lensnb.geometry.inputs import check_flag, check_integer, layer_stack
 from lensnb.geometry.neighbors import NeighborCache, Neighbors
 from lensnb.geometry.results import LayerProfile
 
@@ -300,6 +300,7 @@ def intrinsic_dimension(
     decimation = _positive_int("decimation", decimation)
     repeats = _positive_int("repeats", repeats)
     bootstrap = _non_negative_int("bootstrap", bootstrap)
+    progress = check_flag("progress", progress)
     rng = np.random.default_rng(_seed(seed))
     stack = layer_stack(data, layers, site=site, pool=pool)
     cache = cache if cache is not None else NeighborCache(min_k=1)
@@ -390,6 +391,7 @@ def intrinsic_dimension_scaling(
     _check_choice("duplicates", duplicates, DUPLICATES)
     repeats = _positive_int("repeats", repeats)
     bootstrap = _non_negative_int("bootstrap", bootstrap)
+    progress = check_flag("progress", progress)
     rng = np.random.default_rng(_seed(seed))
     stack = layer_stack(data, layers, site=site, pool=pool)
     cache = cache if cache is not None else NeighborCache(min_k=1)

@@ -36,7 +36,7 @@ from tqdm.auto import tqdm
 
 from lensnb.activations import Activations
 from lensnb.errors import LensError
-from lensnb.geometry.inputs import LayerStack, as_matrix, layer_stack
+from lensnb.geometry.inputs import LayerStack, as_matrix, check_flag, layer_stack, power_of_two_scaled
 from lensnb.geometry.results import LayerProfile
 from lensnb.pooling import runs
 
@@ -114,7 +114,8 @@ def matrix_entropy(z: Any, alpha: float = 1.0, *, normalize: bool = True, clamp_
     "Measures of Entropy from Data Using Infinitely Divisible Kernels".
     """
     _check_alpha(alpha)
-    x = as_matrix(z, "z", min_rows=1)
+    normalize, clamp_negative = check_flag("normalize", normalize), check_flag("clamp_negative", clamp_negative)
+    x = power_of_two_scaled(as_matrix(z, "z", min_rows=1))  # exact; the spectrum's shares ignore the scale
     n, dim = x.shape
     if normalize and min(n, dim) < 2:
         raise LensError.bad_argument("z", x, "at least 2 rows and 2 columns (normalize divides by log(min(n, dim)))")
@@ -159,7 +160,7 @@ def trajectory_curvature(z: Any, *, absolute_cosine: bool = False) -> float:
     models implicitly learn to straighten neural sentence trajectories".
     """
     x = as_matrix(z, "z", min_rows=3)
-    angles, valid = _step_angles(x, absolute_cosine)
+    angles, valid = _step_angles(x, check_flag("absolute_cosine", absolute_cosine))
     return float(angles[valid].mean()) if valid.any() else float("nan")
 
 
@@ -222,6 +223,7 @@ def prompt_entropy(
     Skean et al. 2025, Eq. 1 and Sec. 3 "prompt entropy".
     """
     _check_alpha(alpha)
+    normalize, clamp_negative, progress = _flags(normalize=normalize, clamp_negative=clamp_negative, progress=progress)
     prompts = _prompts(acts, layers, site, text_ids, drop_special, argument="acts", need_tokens=True)
     sizes = np.diff(prompts.offsets)
     dim = prompts.dim
@@ -290,6 +292,7 @@ def dataset_entropy(
     Skean et al. 2025, Sec. 3 "dataset entropy".
     """
     _check_alpha(alpha)
+    normalize, clamp_negative, progress = _flags(normalize=normalize, clamp_negative=clamp_negative, progress=progress)
     prompts = _prompts(acts, layers, site, text_ids, drop_special, argument="acts", need_tokens=False)
     n_prompts = len(prompts.offsets) - 1
     if normalize and min(n_prompts, prompts.dim) < 2:
@@ -358,6 +361,9 @@ def curvature(
     ----------
     Skean et al. 2025, Sec. 3 "curvature"; Hosseini & Fedorenko (2023).
     """
+    normalize, absolute_cosine, progress = _flags(
+        normalize=normalize, absolute_cosine=absolute_cosine, progress=progress
+    )
     prompts = _prompts(acts, layers, site, text_ids, drop_special, argument="acts", need_tokens=True)
     sizes = np.diff(prompts.offsets)
     per_prompt = np.full((len(prompts.stack.layers), len(sizes)), np.nan)
@@ -422,6 +428,7 @@ class _Prompts:
 
 
 def _prompts(acts: Any, layers, site, text_ids, drop_special: bool, *, argument: str, need_tokens: bool) -> _Prompts:
+    drop_special = check_flag("drop_special", drop_special)
     stack = layer_stack(acts, layers, site=site, argument=argument)
     table = stack.table
     if text_ids is not None and isinstance(acts, Activations):
@@ -474,8 +481,17 @@ def _check_alpha(alpha: Any) -> None:
         raise LensError.bad_argument("alpha", alpha, "a finite number > 0 (1 = Shannon / von Neumann entropy)")
 
 
+def _flags(**flags: Any) -> tuple[bool, ...]:
+    """The values of boolean options, each checked to be True or False (by its name)."""
+    return tuple(check_flag(name, value) for name, value in flags.items())
+
+
 def _center_rows(x: np.ndarray) -> np.ndarray:
-    x = x - x.mean(axis=0)
+    """Centre the rows on their mean and scale each to unit norm (zero rows stay zero).
+
+    Each centred row is first multiplied by a power of two (exact), so that its norm
+    neither overflows nor underflows whatever the data's scale."""
+    x = power_of_two_scaled(x - x.mean(axis=0), axis=1)
     norms = np.linalg.norm(x, axis=1, keepdims=True)
     return np.divide(x, norms, out=np.zeros_like(x), where=norms > 0)
 
@@ -484,7 +500,7 @@ def _center_groups(x: np.ndarray, offsets: np.ndarray) -> np.ndarray:
     """Centre each run of rows on its own mean and scale rows to unit norm."""
     sizes = np.diff(offsets)
     means = np.add.reduceat(x, offsets[:-1], axis=0) / sizes[:, None]
-    x = x - np.repeat(means, sizes, axis=0)
+    x = power_of_two_scaled(x - np.repeat(means, sizes, axis=0), axis=1)  # exact: norms cannot over/underflow
     norms = np.linalg.norm(x, axis=1, keepdims=True)
     return np.divide(x, norms, out=np.zeros_like(x), where=norms > 0)
 
@@ -556,7 +572,7 @@ def _grouped_curvatures(z: np.ndarray, offsets: np.ndarray, absolute_cosine: boo
 
 def _step_angles(x: np.ndarray, absolute_cosine: bool) -> tuple[np.ndarray, np.ndarray]:
     """Angles between consecutive steps of the rows of ``x``, and which are defined: (n - 2,) each."""
-    steps = np.diff(x, axis=0)
+    steps = power_of_two_scaled(np.diff(x, axis=0), axis=1)  # exact; angles ignore each step's length
     lengths = np.linalg.norm(steps, axis=1)
     dots = np.einsum("kd,kd->k", steps[:-1], steps[1:])
     valid = (lengths[:-1] > 0) & (lengths[1:] > 0)

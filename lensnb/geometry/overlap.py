@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from lensnb.errors import LensError
-from lensnb.geometry.inputs import LayerStack, check_same_items, layer_stack
+from lensnb.geometry.inputs import LayerStack, check_flag, check_same_items, layer_stack
 from lensnb.geometry.neighbors import NeighborCache
 from lensnb.geometry.results import LayerMatrix, LayerProfile
 
@@ -127,6 +127,7 @@ def neighborhood_overlap_matrix(
     LayerMatrix
         name "neighborhood_overlap", values (n_layers, n_layers_other).
     """
+    progress = check_flag("progress", progress)
     stack = layer_stack(data, layers, site=site, pool=pool)
     second = stack if other is None and layers_other is None else layer_stack(
         data if other is None else other, layers_other, site=site, pool=pool, argument="other"
@@ -186,6 +187,7 @@ def label_overlap(
     """
     if weighting not in LABEL_WEIGHTINGS:
         raise LensError.bad_argument("weighting", weighting, f"one of {LABEL_WEIGHTINGS}")
+    progress = check_flag("progress", progress)
     stack = layer_stack(data, layers, site=site, pool=pool)
     values_y, keep = _labels(labels, stack)
     if not keep.all():

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from lensnb.geometry.inputs import layer_stack
+from lensnb.geometry.inputs import check_flag, layer_stack
 from lensnb.geometry.intrinsic_dimension import (
     DUPLICATES,
     TWONN_FITS,
@@ -81,6 +81,7 @@ def geometry_profile(
     _check_choice("fit", fit, TWONN_FITS)
     _check_choice("duplicates", duplicates, DUPLICATES)
     _check_choice("weighting", weighting, LABEL_WEIGHTINGS)
+    progress = check_flag("progress", progress)
     bootstrap = _non_negative_int("bootstrap", bootstrap)
     rng = np.random.default_rng(_seed(seed))
     stack = layer_stack(data, layers, site=site, pool=pool)

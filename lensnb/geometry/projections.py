@@ -19,7 +19,7 @@ import scipy.linalg
 
 from lensnb.errors import LensError
 from lensnb.geometry.alignment import align_layers, layer_displacement
-from lensnb.geometry.inputs import LayerStack, layer_stack
+from lensnb.geometry.inputs import LayerStack, layer_stack, power_of_two_scaled
 from lensnb.geometry.results import Projection
 
 __all__ = ["project", "principal_axes", "joint_principal_axes", "METHODS"]
@@ -119,14 +119,24 @@ def project(
     Raises
     ------
     LensError
-        For an unknown method or option, a missing layer, NaN / infinite values, data
-        that is not (layer, item, dim), too few items for the method (e.g. t-SNE
-        ``perplexity >= n_items``, UMAP ``n_neighbors >= n_items``), fewer than 2
-        features for PCA/ICA, a layer whose items are all the same (t-SNE, UMAP, ICA)
-        or vary along one direction only (ICA), or umap-learn not installed.
+        For an unknown method or option, an option value the estimator refuses (named
+        ``method_options``, with the estimator's own words), a missing layer, NaN /
+        infinite values, data that is not (layer, item, dim), too few items for the
+        method (e.g. t-SNE ``perplexity >= n_items``, UMAP ``n_neighbors >= n_items``),
+        fewer than 2 features for PCA/ICA (or t-SNE's ``init="pca"``), a layer whose
+        items are all the same (t-SNE, UMAP, ICA) or vary along one direction only
+        (ICA), PCA coordinates that float32 cannot hold (beyond about 1e38 or below
+        about 1e-38 in magnitude), ``site`` for plain arrays, ``pool`` for Activations
+        that are not token-level, or umap-learn not installed.
 
     Notes
     -----
+    Any scale float64 holds works. Where a layer's values or spread lie outside
+    [2**-40, 2**40] (where float32 products would overflow or underflow), PCA finds its
+    axes on the layer multiplied by a power of two (exact: the same axes), and ICA,
+    t-SNE and UMAP, whose maps ignore translation and scale, get the layer centred and
+    multiplied by a power of two. Data inside that range is used as it is.
+
     Scale is not matched between layers. A layer's spread is information (the residual
     stream's norm grows with depth; t-SNE's scale grows with the number of points), and
     a view can still normalise a layer in one line (divide by its root mean square
@@ -194,13 +204,19 @@ def project(
     with tqdm(total=len(stack.layers), desc=f"project {method}", unit="layer", disable=not progress) as bar:
         try:
             raw = _PROJECTORS[method](stack, options, seed, bar)  # (n_layers, n_items, 2) float64
-        except ValueError as error:
-            if type(error).__name__ != "InvalidParameterError":  # scikit-learn's, for an option value it refuses
-                raise
+        except (ValueError, TypeError) as error:
+            refused = type(error).__name__ == "InvalidParameterError"  # scikit-learn's, for an option value
+            if not (refused or method_options):
+                raise  # no option of the user's behind it: a fault to report, not to dress up as theirs
             message = str(error).replace("'method' parameter", "'tsne_method' option")
             raise LensError.bad_argument(
-                "method_options", options, f"values the {method} estimator accepts", message
+                "method_options",
+                method_options or options,
+                f"values the {method} estimator accepts",
+                f"It said: {type(error).__name__}: {message}",
             ) from None
+    if method in ("pca", "pca_joint"):
+        _check_coordinates(raw, stack)
 
     unaligned = layer_displacement(raw)
     if align:
@@ -296,11 +312,59 @@ def joint_principal_axes(layers: Sequence[np.ndarray], n_components: int = 2) ->
         return principal_axes(np.concatenate([np.asarray(a, dtype=np.float64) for a in layers]), n_components)
     dtype = _work_dtype(layers)
     mean = sum(np.asarray(a).sum(axis=0, dtype=np.float64) for a in layers) / rows
+    spread = max(_spread(np.asarray(a), mean) for a in layers)
+    factor = 1.0 if _well_spread(spread) else 2.0 ** -int(np.frexp(spread)[1])  # exact; the axes ignore the scale
     scatter = np.zeros((dim, dim))
     for layer in layers:
         centred = np.asarray(layer, dtype=dtype) - mean.astype(dtype)
+        if factor != 1.0:
+            centred *= dtype(factor)
         scatter += centred.T @ centred
     return mean, _fix_signs(_top_eigenpairs(scatter, n_components)[1])
+
+
+#: Spreads (largest distance of a coordinate from its mean) that float32 products handle as they are.
+_WELL_SPREAD = (2.0**-40, 2.0**40)
+
+
+def _spread(x: np.ndarray, mean: np.ndarray | None = None) -> float:
+    """The largest |x - mean| over the entries of ``x`` (rows centred on ``mean``, default 0)."""
+    if x.size == 0:
+        return 0.0
+    mean = np.zeros(x.shape[1]) if mean is None else mean
+    return float(np.max(np.maximum(x.max(axis=0) - mean, mean - x.min(axis=0))))
+
+
+def _well_spread(spread: float) -> bool:
+    """Whether data of this spread can be multiplied as it is (a zero spread has nothing to scale)."""
+    return spread == 0.0 or _WELL_SPREAD[0] <= spread <= _WELL_SPREAD[1]
+
+
+def _fit_input(stack: LayerStack, position: int, dtype: Any) -> np.ndarray:
+    """The layer at ``position`` for ICA, t-SNE and UMAP, whose maps ignore translation and scale:
+    as it is, or, when its values or spread lie outside [2**-40, 2**40], centred (in float64)
+    and multiplied by a power of two, so that the estimator's float32 distances and products
+    neither overflow nor underflow."""
+    x = np.asarray(stack.arrays[position])
+    mean = x.mean(axis=0, dtype=np.float64)
+    spread = _spread(x, mean)
+    if _well_spread(spread) and float(np.abs(mean).max()) + spread <= _WELL_SPREAD[1]:
+        return stack.matrix(position, dtype=dtype)
+    return np.ascontiguousarray(power_of_two_scaled(np.asarray(x, dtype=np.float64) - mean), dtype=dtype)
+
+
+def _check_coordinates(raw: np.ndarray, stack: LayerStack) -> None:
+    """Refuse PCA maps (in the data's units) that float32 cannot hold: shape (layer, item, 2)."""
+    peaks = np.abs(raw).max(axis=(1, 2))
+    limits = np.finfo(np.float32)
+    bad = ~np.isfinite(peaks) | (peaks > float(limits.max) / 4) | ((peaks > 0) & (peaks < float(limits.tiny)))
+    if bad.any():
+        position = int(np.flatnonzero(bad)[0])
+        raise LensError.bad_argument(
+            f"data (layer {stack.layers[position]})", f"PCA coordinates up to {peaks[position]:.3g} in magnitude",
+            "coordinates float32 holds (about 1e-38 to 1e38 in magnitude): PCA maps are in the data's own units",
+            "Multiply the data by a constant first, or use method='ica', 'tsne' or 'umap', whose maps ignore the scale.",
+        )  # fmt: skip
 
 
 def _work_dtype(arrays: Sequence[np.ndarray]) -> type:
@@ -310,8 +374,14 @@ def _work_dtype(arrays: Sequence[np.ndarray]) -> type:
 
 
 def _axes_of_centred(centred: np.ndarray, n_components: int) -> np.ndarray:
-    """Principal axes (dim, n_components), float64, of already centred rows, signs fixed."""
+    """Principal axes (dim, n_components), float64, of already centred rows, signs fixed.
+
+    Rows whose spread lies outside [2**-40, 2**40] are first multiplied by a power of two
+    (exact; the axes do not depend on the scale), so that the products neither overflow
+    nor underflow."""
     n, dim = centred.shape
+    if not _well_spread(_spread(centred)):
+        centred = power_of_two_scaled(centred)
     if dim <= n:
         axes = _top_eigenpairs((centred.T @ centred).astype(np.float64), n_components)[1]
     else:
@@ -366,7 +436,7 @@ def _ica(stack: LayerStack, options: dict, seed: int | None, bar: Any) -> np.nda
     out = np.empty((len(stack.layers), stack.n_items, 2))
     for position in range(len(stack.layers)):
         model = FastICA(n_components=2, random_state=seed, **options)
-        out[position] = model.fit_transform(stack.matrix(position))
+        out[position] = model.fit_transform(_fit_input(stack, position, np.float64))
         bar.update(1)
     return out
 
@@ -400,7 +470,7 @@ def _umap(stack: LayerStack, options: dict, seed: int | None, bar: Any) -> np.nd
 def _per_layer(stack: LayerStack, fit: Any, bar: Any) -> np.ndarray:
     out = np.empty((len(stack.layers), stack.n_items, 2))
     for position in range(len(stack.layers)):
-        out[position] = fit(stack.matrix(position, dtype=np.float32))
+        out[position] = fit(_fit_input(stack, position, np.float32))
         bar.update(1)
     return out
 
@@ -422,7 +492,7 @@ def _check_spread(method: str, stack: LayerStack) -> None:
             )  # fmt: skip
         if method == "ica":
             dtype = _work_dtype([x])
-            centred = x.astype(dtype) - x.mean(axis=0, dtype=np.float64).astype(dtype)
+            centred = power_of_two_scaled(x.astype(dtype) - x.mean(axis=0, dtype=np.float64).astype(dtype))
             scatter = (centred.T @ centred) if centred.shape[1] <= centred.shape[0] else (centred @ centred.T)
             values = _top_eigenpairs(scatter.astype(np.float64), 2)[0]
             if values[1] <= values[0] * max(centred.shape) * np.finfo(dtype).eps:
@@ -472,6 +542,10 @@ def _resolve_options(method: str, given: dict[str, Any], stack: LayerStack) -> d
         accepted = _estimator_parameters("sklearn.manifold", "TSNE") - {"method"} | {"tsne_method"}
         _check_names(options, accepted, method)
         _check_init(options["init"], ("pca", "random"))
+        if options["init"] == "pca" and min(dims) < 2:
+            raise LensError.bad_argument(
+                "init", "pca", "'random' for data with one feature (init='pca' starts from 2 principal components)"
+            )
         perplexity = options["perplexity"]
         if (
             isinstance(perplexity, (bool, np.bool_))

@@ -400,3 +400,22 @@ def test_minibatch_seed_is_checked(xy, seed):
 def test_a_missing_layer_of_activations_is_named_layers(acts):
     with pytest.raises(LensError, match=r"^layers: expected one of the extracted layers"):
         cka_matrix(acts, layers=[0, 99], progress=False)
+
+
+@pytest.mark.parametrize(
+    ("call", "named"),
+    [
+        (lambda x, y: cka_linear(x, y, debiased="no"), "debiased"),
+        (lambda x, y: cka_rbf(x, y, debiased="no"), "debiased"),
+        (lambda x, y: cka_matrix(np.stack([x, x]), debiased=1), "debiased"),
+        (lambda x, y: cka_matrix(np.stack([x, x]), progress="no"), "progress"),
+        (lambda x, y: lensnb.geometry.intrinsic_dimension(np.stack([x, x]), progress="no"), "progress"),
+        (lambda x, y: lensnb.geometry.neighborhood_overlap_matrix(np.stack([x, x]), k=3, progress="no"), "progress"),
+        (lambda x, y: lensnb.geometry.label_overlap(np.stack([x]), np.arange(len(x)) % 2, k=3, progress=0), "progress"),
+        (lambda x, y: lensnb.geometry.geometry_profile(np.stack([x, x]), k=3, progress="no"), "progress"),
+    ],
+)
+def test_flags_must_be_true_or_false(xy, call, named):
+    # debiased="no" is truthy: taken as given it computed the debiased CKA
+    with pytest.raises(LensError, match=rf"^{named}: expected True or False"):
+        call(*xy)

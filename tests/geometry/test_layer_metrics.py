@@ -574,3 +574,100 @@ def test_augmentation_metrics_refuse_a_constant_layer(metric):
 def test_augment_text_checks_its_counts(argument, value):
     with pytest.raises(LensError, match=f"^{argument}: expected (an integer >= 2|a non-negative integer)"):
         augment_text("a bb ccc", **{argument: value})
+
+
+# ---------------------------------------------------------------------- scale, flags and argument types
+@pytest.mark.parametrize("power", [-700, -300, 300, 700])
+def test_scale_free_measures_ignore_a_power_of_two_bit_for_bit(power):
+    # 2**700 overflows float64 when squared, 2**-700 underflows: the measures used to return
+    # NaN, log N or a wrong error (norms of inf or 0); a power of two is exact, so the values are equal
+    a, b = rng(0).normal(size=(20, 8)), rng(1).normal(size=(20, 8))
+    c = 2.0**power
+    assert infonce(a * c, b) == infonce(a, b) == infonce(a, b * c)
+    assert dime(a * c, b) == dime(a, b)
+    assert matrix_entropy(a * c) == matrix_entropy(a)
+    assert trajectory_curvature(a * c) == trajectory_curvature(a)
+    np.testing.assert_array_equal(center_and_normalize(a * c), center_and_normalize(a))
+    if abs(power) <= 300:  # LiDAR's ridge is absolute: LiDAR(c z, c**2 delta) = LiDAR(z, delta)
+        views = np.stack([a, b], axis=1)
+        assert lidar(views * c, delta=1e-4 * c * c) == pytest.approx(lidar(views, delta=1e-4), rel=1e-12)
+
+
+@pytest.mark.parametrize("scale", [1e200, 1e-200])
+def test_layer_profiles_ignore_the_scale(scale):
+    x = rng(0).normal(size=(2, 40, 6))
+    ids = np.repeat(np.arange(8), 5)
+    for measure in (prompt_entropy, dataset_entropy, curvature):
+        np.testing.assert_allclose(
+            measure(x * scale, text_ids=ids, progress=False).values, measure(x, text_ids=ids, progress=False).values,
+            rtol=1e-12,
+        )  # fmt: skip
+    views = rng(1).normal(size=(2, 8, 6))
+    np.testing.assert_allclose(
+        augmentation_invariance(x[:, :8] * scale, views, progress=False).values,
+        augmentation_invariance(x[:, :8], views, progress=False).values, rtol=1e-12,
+    )  # fmt: skip
+
+
+def test_lidar_refuses_a_ridge_float64_cannot_hold_beside_the_views():
+    views = np.stack([rng(0).normal(size=(10, 4)), rng(1).normal(size=(10, 4))], axis=1)
+    with pytest.raises(LensError, match=r"^views: expected views and delta whose ratio.*multiply the views"):
+        lidar(views * 1e200)
+
+
+@pytest.mark.parametrize(
+    ("call", "named"),
+    [
+        (lambda a, ids: prompt_entropy(a, text_ids=ids, drop_special="no"), "drop_special"),
+        (lambda a, ids: prompt_entropy(a, text_ids=ids, normalize="no"), "normalize"),
+        (lambda a, ids: dataset_entropy(a, text_ids=ids, clamp_negative=1), "clamp_negative"),
+        (lambda a, ids: curvature(a, text_ids=ids, absolute_cosine="yes"), "absolute_cosine"),
+        (lambda a, ids: curvature(a, text_ids=ids, progress="no"), "progress"),
+        (lambda a, ids: matrix_entropy(a[0], normalize=None), "normalize"),
+        (lambda a, ids: trajectory_curvature(a[0], absolute_cosine="no"), "absolute_cosine"),
+        (lambda a, ids: infonce(a[0], a[1], symmetric="no"), "symmetric"),
+        (lambda a, ids: dime(a[0], a[1], normalize="no"), "normalize"),
+        (lambda a, ids: lidar(np.stack([a[0], a[1]], axis=1), normalize="no"), "normalize"),
+        (lambda a, ids: augmentation_invariance(a[:, :8], a[:, 8:16], symmetric="no"), "symmetric"),
+        (lambda a, ids: augmentation_invariance(a[:, :8], a[:, 8:16], progress=0), "progress"),
+    ],
+)
+def test_flags_must_be_true_or_false(call, named):
+    # "no" is truthy: taken as given it turned the option on
+    a = rng(0).normal(size=(2, 40, 6))
+    with pytest.raises(LensError, match=rf"^{named}: expected True or False"):
+        call(a, np.repeat(np.arange(8), 5))
+
+
+@pytest.mark.parametrize(
+    ("call", "named", "expected"),
+    [
+        (lambda a, b: dime(a, b, seed=-1), "seed", "a non-negative integer"),
+        (lambda a, b: dime(a, b, seed=1.5), "seed", "a non-negative integer"),
+        (lambda a, b: augmentation_invariance(a[None], b[None], metric="dime", seed="x"), "seed", "a non-negative"),
+        (lambda a, b: lidar(np.stack([a, b], 1), delta=math.inf), "delta", "a finite number > 0"),
+        (lambda a, b: infonce(a, b, temperature=math.inf), "temperature", "a finite number > 0"),
+        (lambda a, b: lidar(np.ones((4, 2, 0)), normalize=False), "views", r"shape \(n_prompts >= 2"),
+        (lambda a, b: augment_text(None), "texts", "a string or a sequence of strings"),
+        (lambda a, b: augment_text(5), "texts", "a string or a sequence of strings"),
+    ],
+)
+def test_bad_arguments_of_the_pure_measures_are_named(call, named, expected):
+    a, b = rng(0).normal(size=(10, 4)), rng(1).normal(size=(10, 4))
+    with pytest.raises(LensError, match=rf"^{named}: expected {expected}"):
+        call(a, b)
+
+
+def test_zero_width_states_are_refused_by_name():
+    ids = np.repeat(np.arange(6), 5)
+    for measure in (prompt_entropy, dataset_entropy):
+        with pytest.raises(LensError, match=r"^acts \(layer 0\): expected at least one feature"):
+            measure(np.zeros((2, 30, 0)), text_ids=ids, normalize=False, progress=False)
+
+
+def test_numpy_scalars_are_numbers():
+    a, b = rng(0).normal(size=(10, 4)), rng(1).normal(size=(10, 4))
+    assert infonce(a, b, temperature=np.float32(0.5)) == pytest.approx(infonce(a, b, temperature=0.5), rel=1e-7)
+    views = np.stack([a, b], axis=1)
+    assert lidar(views, delta=np.float32(0.25)) == lidar(views, delta=0.25)
+    assert augment_text("abcdef ghijkl", split_p=np.float32(0.5)) == augment_text("abcdef ghijkl", split_p=0.5)

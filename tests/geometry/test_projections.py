@@ -341,3 +341,84 @@ def test_bfloat16_tensors_are_projected_and_meta_tensors_refused():
     assert np.allclose(ours, project(x.bfloat16().float(), "pca", progress=False).coordinates)
     with pytest.raises(LensError, match="meta device"):
         project(torch.empty(2, 30, 6, device="meta"), "pca", progress=False)
+
+
+# ---------------------------------------------------------------------- scale, option values, arguments
+@pytest.mark.parametrize(
+    ("scale", "dtype"), [(1e30, np.float32), (1e-25, np.float32), (1e35, np.float64), (1e-35, np.float64)]
+)
+@pytest.mark.parametrize("method", ["pca", "pca_joint"])
+def test_pca_of_data_whose_squares_over_or_underflow_is_the_scaled_pca(scale, dtype, method):
+    # the squares of 1e30 overflow float32, those of 1e-25 underflow it; the map is in the data's units
+    x = np.random.default_rng(0).normal(size=(3, 40, 6)) * np.array([3, 2, 1, 1, 0.5, 0.2])
+    scaled = project((x * scale).astype(dtype), method, align=False, progress=False).coordinates
+    plain = project(x.astype(dtype), method, align=False, progress=False).coordinates
+    np.testing.assert_allclose(scaled / scale, plain, rtol=0, atol=1e-6 * np.abs(plain).max())
+
+
+@pytest.mark.parametrize("scale", [1e200, 1e-200])
+@pytest.mark.parametrize("method", ["pca", "pca_joint"])
+def test_pca_coordinates_float32_cannot_hold_are_refused_not_inf_or_zero(scale, method):
+    x = np.random.default_rng(0).normal(size=(2, 30, 4)) * scale
+    with pytest.raises(LensError, match=r"^data \(layer 0\): expected coordinates float32 holds.*Multiply the data"):
+        project(x, method, progress=False)
+
+
+@pytest.mark.parametrize("scale", [1e200, 1e-200])
+def test_principal_axes_ignore_the_scale(scale):
+    x = np.random.default_rng(0).normal(size=(50, 6)) * np.array([3, 2, 1, 1, 0.5, 0.2])
+    np.testing.assert_allclose(principal_axes(x * scale)[1], principal_axes(x)[1], atol=1e-12)
+    np.testing.assert_allclose(principal_axes((x * scale)[:5])[1], principal_axes(x[:5])[1], atol=1e-12)  # Gram path
+
+
+@pytest.mark.parametrize("method", ["ica", "tsne"])
+@pytest.mark.parametrize("scale", [1e30, 1e-25])
+def test_scale_free_maps_of_float32_data_whose_squares_over_or_underflow(method, scale):
+    # t-SNE collapsed every point onto one (its float32 distances overflowed); ICA raised a raw ValueError
+    x = np.random.default_rng(0).normal(size=(2, 40, 6)) * np.array([3, 2, 1, 1, 0.5, 0.2])
+    options = {"perplexity": 5, "max_iter": 250} if method == "tsne" else {}
+    maps = project((x * scale).astype(np.float32), method, progress=False, **options).coordinates
+    assert np.isfinite(maps).all()
+    assert all(len(np.unique(layer.round(5), axis=0)) == 40 for layer in maps)
+    if method == "ica":  # whitened: the map itself does not depend on the scale
+        plain = project(x.astype(np.float32), method, progress=False).coordinates
+        np.testing.assert_allclose(maps, plain, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("method", "options", "said"),
+    [
+        ("tsne", {"perplexity": 5, "metric": "precomputed"}, 'init="pca" cannot be used with metric="precomputed"'),
+        ("ica", {"w_init": np.eye(3)}, "w_init has invalid shape"),
+    ],
+)
+def test_option_values_the_estimator_refuses_are_named(method, options, said):
+    x = np.random.default_rng(0).normal(size=(2, 30, 5))
+    with pytest.raises(LensError, match=r"^method_options: expected values the \w+ estimator accepts") as info:
+        project(x, method, progress=False, **options)
+    assert said in str(info.value)
+
+
+@pytest.mark.skipif(not __import__("importlib").util.find_spec("umap"), reason="umap-learn not installed")
+def test_umap_option_values_it_refuses_are_named():
+    x = np.random.default_rng(0).normal(size=(2, 30, 5))
+    with pytest.raises(LensError, match=r"^method_options: .*min_dist cannot be negative"):
+        project(x, "umap", n_neighbors=5, min_dist=-1.0, progress=False)
+
+
+def test_tsne_of_one_feature_needs_a_random_init():
+    x = np.random.default_rng(0).normal(size=(2, 30, 1))
+    with pytest.raises(LensError, match=r"^init: expected 'random' for data with one feature"):
+        project(x, "tsne", perplexity=5, progress=False)
+    assert project(x, "tsne", perplexity=5, max_iter=250, init="random", progress=False).coordinates.shape == (2, 30, 2)
+
+
+def test_site_for_plain_arrays_and_pool_for_pooled_activations_are_refused(tiny_models):
+    x = np.random.default_rng(0).normal(size=(2, 30, 5))
+    with pytest.raises(LensError, match=r"^site: expected None for plain arrays"):
+        project(x, site="attn_out", progress=False)
+    with pytest.raises(LensError, match=r"^data \(layer 0\): expected at least one feature"):
+        project(x[:, :, :0], progress=False)
+    pooled = lensnb.extract(tiny_models["bert"], TEXTS, progress=False).pool_texts("mean")
+    with pytest.raises(LensError, match=r"^pool: expected None for text-level Activations"):
+        project(pooled, pool="mean", progress=False)
