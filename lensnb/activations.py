@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from lensnb.errors import LensError
+from lensnb.errors import LensError, check_flag
 from lensnb.examples import RESERVED_TOKEN_COLUMNS, word_text
 from lensnb.pooling import pool_groups, runs
 
@@ -349,6 +349,7 @@ class Activations:
         -------
         Activations with unit "text" and the text table as its table.
         """
+        include_special = check_flag("include_special", include_special)
         tokens = self.tokens
         if how == "cls":
             if self.model.get("is_decoder"):
@@ -448,7 +449,7 @@ class Activations:
         (never another tool's folder). ``~`` is expanded."""
         from lensnb.store_io import save_activations
 
-        return save_activations(self, Path(path), overwrite=overwrite)
+        return save_activations(self, Path(path), overwrite=check_flag("overwrite", overwrite))
 
     @classmethod
     def load(cls, path: str | Path) -> Activations:

@@ -23,7 +23,7 @@ from lensnb._version import __version__
 from lensnb.activations import Activations, AttentionMaps
 from lensnb.adapters import DERIVED, SITES, capture_sites, site_layers
 from lensnb.background import BackgroundWriter, trim_heap
-from lensnb.errors import LensError
+from lensnb.errors import LensError, check_flag
 from lensnb.examples import as_examples, inputs_digest, unencodable_value
 from lensnb.layer_stream import LayerStream
 from lensnb.models import LensModel
@@ -120,6 +120,8 @@ def extract(
         For bad inputs, layers or sites, a model without hidden states, a store from
         another extraction, a corrupt store or a full disk.
     """
+    attentions, overwrite = check_flag("attentions", attentions), check_flag("overwrite", overwrite)
+    durable, progress = check_flag("durable", durable), check_flag("progress", progress)
     lens_model = _as_lens_model(model)
     site_list = _check_sites(sites)
     n_layers = lens_model.n_layers

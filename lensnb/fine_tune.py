@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from lensnb.errors import LensError
+from lensnb.errors import LensError, check_flag
 from lensnb.extract import _as_lens_model
 
 __all__ = ["FineTuneReport", "fine_tune_classifier", "classify"]
@@ -128,6 +128,7 @@ def fine_tune_classifier(
             "Load it with lensnb.load_model(name, task='sequence-classification', num_labels=2).",
         )  # fmt: skip
     targets = _check_data(texts, labels, n_labels)
+    progress = check_flag("progress", progress)
     for name, value in (("epochs", epochs), ("batch_size", batch_size), ("max_length", max_length)):
         if not isinstance(value, (int, np.integer)) or value < 1:
             raise LensError.bad_argument(name, value, "a positive int")

@@ -16,10 +16,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from lensnb.adapters import FamilyAdapter, find_adapter
-from lensnb.errors import LensError
+from lensnb.errors import LensError, check_flag
 from lensnb.hub import hub_reachable
 
 __all__ = ["LensModel", "load_model", "embedded_model_path", "EMBEDDED_MODEL_NAME"]
@@ -262,6 +263,10 @@ def load_model(
 
     if task not in TASKS:
         raise LensError.bad_argument("task", task, f"one of {sorted(TASKS)}")
+    trust_remote_code = check_flag("trust_remote_code", trust_remote_code)  # "no" must not run a repository's code
+    for name, value in (("use_safetensors", use_safetensors), ("local_files_only", local_files_only)):
+        if value is not None and not isinstance(value, (bool, np.bool_)):
+            raise LensError.bad_argument(name, value, "None, True or False")
     _check_dtype(dtype)
     revision_label = revision
     if name_or_path is None:

@@ -35,7 +35,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from lensnb.errors import LensError
+from lensnb.errors import LensError, check_flag
 from lensnb.examples import Example
 from lensnb.extract import _as_lens_model
 from lensnb.fine_tune import FineTuneReport, resume_checkpoint, save_checkpoint
@@ -191,6 +191,7 @@ def fine_tune_qa(
             "Load it with lensnb.load_model(name, task='question-answering').",
         )  # fmt: skip
     items = _check_items(items, need_answers=True)
+    progress = check_flag("progress", progress)
     for name, value in (("epochs", epochs), ("batch_size", batch_size), ("max_length", max_length)):
         if not isinstance(value, (int, np.integer)) or value < 1:
             raise LensError.bad_argument(name, value, "a positive int")
@@ -259,6 +260,7 @@ def answer_questions(
     lens_model = _as_lens_model(model)
     net, tokenizer = lens_model.model, lens_model.tokenizer
     items = _check_items(items, need_answers=False)
+    progress = check_flag("progress", progress)
     windows = _windows(tokenizer, items, max_length, stride)
     keys = [k for k in ("input_ids", "attention_mask", "token_type_ids") if k in windows]
     best: list[Answer | None] = [None] * len(items)

@@ -169,3 +169,36 @@ def test_a_model_without_a_config_is_named(tiny_models):
 
     with pytest.raises(LensError, match="^model: expected a Hugging Face transformers model"):
         lensnb.extract((torch.nn.Linear(2, 2), tiny_models["bert"].tokenizer), GOOD, progress=False)
+
+
+@pytest.mark.parametrize(
+    ("call", "named"),
+    [
+        (lambda lm, tmp: lensnb.extract(lm, ["a cat sat"], attentions="no", progress=False), "attentions"),
+        (
+            lambda lm, tmp: lensnb.extract(lm, ["a cat sat"], store=tmp / "s", overwrite="no", progress=False),
+            "overwrite",
+        ),
+        (lambda lm, tmp: lensnb.extract(lm, ["a cat sat"], store=tmp / "s", durable="no", progress=False), "durable"),
+        (lambda lm, tmp: lensnb.extract(lm, ["a cat sat"], progress="no"), "progress"),
+        (
+            lambda lm, tmp: lensnb.extract(lm, ["a cat sat"], progress=False).pool_texts(include_special="no"),
+            "include_special",
+        ),
+        (
+            lambda lm, tmp: lensnb.extract(lm, ["a cat sat"], progress=False).save(tmp / "x", overwrite="no"),
+            "overwrite",
+        ),
+    ],
+)
+def test_flags_must_be_true_or_false(tiny_models, tmp_path, call, named):
+    # "no" is truthy: taken as given it turned the option on (overwrite="no" replaced a store)
+    with pytest.raises(LensError, match=rf"^{named}: expected True or False, received 'no'"):
+        call(tiny_models["bert"], tmp_path)
+
+
+def test_trust_remote_code_must_be_a_bool_so_that_no_means_no(tiny_paths):
+    with pytest.raises(LensError, match=r"^trust_remote_code: expected True or False, received 'no'"):
+        lensnb.load_model(tiny_paths["bert"], trust_remote_code="no")
+    with pytest.raises(LensError, match=r"^use_safetensors: expected None, True or False, received 'yes'"):
+        lensnb.load_model(tiny_paths["bert"], use_safetensors="yes")

@@ -15,7 +15,7 @@ import pandas as pd
 import torch
 
 from lensnb.activations import Activations
-from lensnb.errors import LensError
+from lensnb.errors import LensError, check_flag
 from lensnb.tensors import tensor_to_numpy
 
 __all__ = ["LayerStack", "layer_stack", "as_matrix", "check_same_items", "check_flag", "power_of_two_scaled", "POOLS"]
@@ -278,16 +278,6 @@ def out_of_scale(argument: str, values: np.ndarray) -> LensError:
         "values whose squares float64 holds (|x| between about 1e-150 and 1e150)",
         "Multiply the data by a constant first: neighbours, intrinsic dimension and CKA do not depend on the scale.",
     )  # fmt: skip
-
-
-def check_flag(name: str, value: Any) -> bool:
-    """``value`` as a bool, refusing anything but True or False (numpy's included).
-
-    A string such as ``"no"`` is truthy: taken as given it would turn an option on.
-    """
-    if not isinstance(value, (bool, np.bool_)):
-        raise LensError.bad_argument(name, value, "True or False")
-    return bool(value)
 
 
 def power_of_two_scaled(x: np.ndarray, axis: int | None = None) -> np.ndarray:
