@@ -17,8 +17,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from lensnb.errors import LensError, check_flag
+from lensnb.errors import LensError
 from lensnb.examples import RESERVED_TOKEN_COLUMNS, word_text
+from lensnb.flags import check_flag
 from lensnb.pooling import pool_groups, runs
 
 __all__ = ["Activations", "AttentionMaps"]

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
-__all__ = ["LensError", "check_flag", "describe"]
+__all__ = ["LensError", "describe"]
 
 
 class LensError(ValueError):
@@ -23,18 +21,6 @@ class LensError(ValueError):
         if hint:
             message += f" {hint}"
         return cls(message)
-
-
-def check_flag(name: str, value: Any) -> bool:
-    """``value`` as a bool, refusing anything but True or False (numpy's included).
-
-    A string such as ``"no"`` is truthy: taken as given it would turn an option on
-    (``trust_remote_code="no"`` would run a repository's code, ``overwrite="no"`` would
-    replace a store).
-    """
-    if not isinstance(value, (bool, np.bool_)):
-        raise LensError.bad_argument(name, value, "True or False")
-    return bool(value)
 
 
 def describe(value: Any, limit: int = 80) -> str:

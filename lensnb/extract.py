@@ -23,8 +23,9 @@ from lensnb._version import __version__
 from lensnb.activations import Activations, AttentionMaps
 from lensnb.adapters import DERIVED, SITES, capture_sites, site_layers
 from lensnb.background import BackgroundWriter, trim_heap
-from lensnb.errors import LensError, check_flag
+from lensnb.errors import LensError
 from lensnb.examples import as_examples, inputs_digest, unencodable_value
+from lensnb.flags import check_flag
 from lensnb.layer_stream import LayerStream
 from lensnb.models import LensModel
 from lensnb.store import FORMAT, FORMAT_VERSION, MemoryWriter, StoreWriter, open_arrays

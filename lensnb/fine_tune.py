@@ -26,8 +26,9 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from lensnb.errors import LensError, check_flag
+from lensnb.errors import LensError
 from lensnb.extract import _as_lens_model
+from lensnb.flags import check_flag
 
 __all__ = ["FineTuneReport", "fine_tune_classifier", "classify"]
 

@@ -20,7 +20,8 @@ import numpy as np
 import torch
 
 from lensnb.adapters import FamilyAdapter, find_adapter
-from lensnb.errors import LensError, check_flag
+from lensnb.errors import LensError
+from lensnb.flags import check_flag
 from lensnb.hub import hub_reachable
 
 __all__ = ["LensModel", "load_model", "embedded_model_path", "EMBEDDED_MODEL_NAME"]

@@ -35,10 +35,11 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from lensnb.errors import LensError, check_flag
+from lensnb.errors import LensError
 from lensnb.examples import Example
 from lensnb.extract import _as_lens_model
 from lensnb.fine_tune import FineTuneReport, resume_checkpoint, save_checkpoint
+from lensnb.flags import check_flag
 
 __all__ = ["QAItem", "Answer", "qa_items", "fine_tune_qa", "answer_questions", "squad_scores"]
 

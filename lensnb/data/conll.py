@@ -24,6 +24,7 @@ from collections.abc import Iterator, Sequence
 from lensnb.data.files import existing_file, line_error, read_lines
 from lensnb.errors import LensError
 from lensnb.examples import Example, Span
+from lensnb.flags import checks_flags
 
 __all__ = ["iob_spans", "read_conll2000", "read_conll2003"]
 
@@ -76,6 +77,7 @@ def _decode_iob(tags: Sequence[str], scheme: str, outside: bool = False) -> tupl
     return spans, iob2
 
 
+@checks_flags
 def iob_spans(tags: Sequence[str], *, scheme: str = "iob2", outside: bool = False) -> list[Span]:
     """The labelled chunks of a sequence of IOB tags.
 
@@ -107,6 +109,7 @@ def iob_spans(tags: Sequence[str], *, scheme: str = "iob2", outside: bool = Fals
         raise LensError.bad_argument(f"tags[{bad.index}]", bad.tag, bad.expected) from None
 
 
+@checks_flags
 def read_conll2000(path: str | os.PathLike, *, outside_spans: bool = False, scheme: str = "iob2") -> list[Example]:
     """Read a CoNLL-2000 chunking file (``train.txt`` or ``test.txt``).
 

@@ -25,6 +25,7 @@ from pathlib import Path
 
 from lensnb.data.files import existing_file, line_error, read_lines
 from lensnb.examples import Example, Span, SpanPair
+from lensnb.flags import checks_flags
 
 __all__ = ["read_conllu"]
 
@@ -34,6 +35,7 @@ _EMPTY_ID = re.compile(r"[0-9]+\.[1-9][0-9]*")
 _COLUMNS = "ID FORM LEMMA UPOS XPOS FEATS HEAD DEPREL DEPS MISC"
 
 
+@checks_flags
 def read_conllu(path: str | os.PathLike, *, deprel_subtypes: bool = True) -> list[Example]:
     """Read a CoNLL-U file (e.g. UD English EWT ``en_ewt-ud-train.conllu``).
 

@@ -43,6 +43,7 @@ from collections.abc import Sequence
 
 from lensnb.errors import LensError
 from lensnb.examples import Example
+from lensnb.flags import checks_flags
 
 __all__ = [
     "SENTEVAL_LENGTH_BINS",
@@ -123,6 +124,7 @@ def tree_depth(
     return [_labelled(e, "tree_depth", int(e.meta["tree_depth"])) for e in examples if _in_range(e, length_range)]
 
 
+@checks_flags
 def frequent_top_constituents(
     examples: Sequence[Example],
     n: int = 19,
@@ -142,6 +144,7 @@ def frequent_top_constituents(
     return [label for label, _ in sorted(counts.items(), key=lambda item: (-item[1], item[0]))[:n]]
 
 
+@checks_flags
 def top_constituents(
     examples: Sequence[Example],
     *,

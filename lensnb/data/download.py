@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from lensnb.errors import LensError
+from lensnb.flags import checks_flags
 
 __all__ = ["Source", "Dataset", "DATASETS", "download", "main"]
 
@@ -117,6 +118,7 @@ DATASETS: dict[str, Dataset] = {d.name: d for d in (
 )}  # fmt: skip
 
 
+@checks_flags
 def download(
     names: Sequence[str] | None = None,
     root: str | os.PathLike | None = None,

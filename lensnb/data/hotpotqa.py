@@ -14,6 +14,7 @@ from lensnb.data.qa import qa_example
 from lensnb.data.text import find_phrase, trim_range
 from lensnb.errors import LensError
 from lensnb.examples import Example
+from lensnb.flags import checks_flags
 
 __all__ = ["read_hotpotqa"]
 
@@ -24,6 +25,7 @@ _HOTPOT_FILES = {
 }
 
 
+@checks_flags
 def read_hotpotqa(
     path: str | os.PathLike, split: str | None = None, *, separator: str = " ", titles: bool = True
 ) -> list[Example]:

@@ -24,6 +24,7 @@ from pathlib import Path
 from lensnb.data.files import as_path, line_error, read_text
 from lensnb.errors import LensError
 from lensnb.examples import Example, Span
+from lensnb.flags import checks_flags
 
 __all__ = ["Constituent", "PTB_ESCAPES", "Tree", "read_ptb", "read_ptb_trees", "split_label", "tree_example"]
 
@@ -165,6 +166,7 @@ def read_ptb_trees(path: str | os.PathLike) -> list[tuple[str, Tree]]:
     return trees
 
 
+@checks_flags
 def read_ptb(path: str | os.PathLike, *, unescape: bool = True, merge_unary: bool = False) -> list[Example]:
     """Read bracketed trees into examples with POS labels and constituent spans.
 
@@ -187,6 +189,7 @@ def read_ptb(path: str | os.PathLike, *, unescape: bool = True, merge_unary: boo
     ]
 
 
+@checks_flags
 def tree_example(tree: Tree, *, unescape: bool = True, merge_unary: bool = False, meta: dict | None = None) -> Example:
     """One tree as an :class:`Example` for constituent (edge) probing and sentence tasks.
 

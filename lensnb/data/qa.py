@@ -29,6 +29,7 @@ from lensnb.data.files import json_field, load_json, resolve_data_file
 from lensnb.data.text import split_sentences, split_words, words_in_characters
 from lensnb.errors import LensError
 from lensnb.examples import Example, Span, SpanPair
+from lensnb.flags import checks_flags
 
 __all__ = ["ROLES", "qa_example", "read_squad", "sup_examples"]
 
@@ -38,6 +39,7 @@ ROLES = ("question", "answer", "supporting", "other")
 _SQUAD_FILES = {"dev": ("dev-v1.1.json",), "train": ("train-v1.1.json",)}
 
 
+@checks_flags
 def qa_example(
     question: str,
     context: str,
@@ -142,6 +144,7 @@ def qa_example(
     )
 
 
+@checks_flags
 def read_squad(
     path: str | os.PathLike, split: str | None = None, *, separator: str = " ", cut_at_answers: bool = True
 ) -> list[Example]:

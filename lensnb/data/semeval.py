@@ -24,6 +24,7 @@ from lensnb.data.files import read_lines, resolve_data_file
 from lensnb.data.text import trim_range, words_with_spans
 from lensnb.errors import LensError
 from lensnb.examples import Example, SpanPair
+from lensnb.flags import checks_flags
 
 __all__ = ["RELATION_TYPES", "read_semeval2010"]
 
@@ -55,6 +56,7 @@ _SEMEVAL_FILES = {
 }
 
 
+@checks_flags
 def read_semeval2010(path: str | os.PathLike, split: str | None = None, *, directed: bool = True) -> list[Example]:
     """Read SemEval-2010 Task 8 relation examples.
 

@@ -16,6 +16,7 @@ from collections.abc import Iterable, Mapping
 import numpy as np
 
 from lensnb.examples import Span
+from lensnb.flags import checks_flags
 
 __all__ = [
     "find_phrase",
@@ -148,6 +149,7 @@ def trim_range(text: str, start: int, end: int) -> tuple[int, int]:
     return start + len(piece) - len(piece.lstrip()), end - len(piece) + len(piece.rstrip())
 
 
+@checks_flags
 def find_phrase(phrase: str, text: str, *, ignore_case: bool = False) -> list[tuple[int, int]]:
     """Character ranges of every occurrence of ``phrase`` in ``text`` on word boundaries, in order."""
     pattern = re.compile(r"(?<!\w)" + re.escape(phrase) + r"(?!\w)", re.IGNORECASE if ignore_case else 0)

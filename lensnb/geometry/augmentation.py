@@ -41,7 +41,8 @@ from tqdm.auto import tqdm
 
 from lensnb.activations import Activations
 from lensnb.errors import LensError
-from lensnb.geometry.inputs import as_matrix, check_flag, check_integer, power_of_two_scaled
+from lensnb.flags import check_flag
+from lensnb.geometry.inputs import as_matrix, check_integer, power_of_two_scaled
 from lensnb.geometry.layer_metrics import REFERENCE, _center_rows, _check_alpha, _flags, _prompts, _renyi_rows
 from lensnb.geometry.results import LayerProfile
 from lensnb.tensors import tensor_to_numpy

@@ -37,15 +37,8 @@ import numpy as np
 import torch
 
 from lensnb.errors import LensError
-from lensnb.geometry.inputs import (
-    LayerStack,
-    as_matrix,
-    check_flag,
-    check_integer,
-    check_same_items,
-    layer_stack,
-    out_of_scale,
-)
+from lensnb.flags import check_flag
+from lensnb.geometry.inputs import LayerStack, as_matrix, check_integer, check_same_items, layer_stack, out_of_scale
 from lensnb.geometry.results import LayerMatrix
 
 __all__ = ["cka_linear", "cka_rbf", "cka_minibatch", "cka_matrix", "KERNELS", "MEDIANS"]

@@ -15,10 +15,10 @@ import pandas as pd
 import torch
 
 from lensnb.activations import Activations
-from lensnb.errors import LensError, check_flag
+from lensnb.errors import LensError
 from lensnb.tensors import tensor_to_numpy
 
-__all__ = ["LayerStack", "layer_stack", "as_matrix", "check_same_items", "check_flag", "power_of_two_scaled", "POOLS"]
+__all__ = ["LayerStack", "layer_stack", "as_matrix", "check_same_items", "power_of_two_scaled", "POOLS"]
 
 POOLS = ("mean", "max", "first", "last", "cls")
 

@@ -15,7 +15,8 @@ from typing import Any
 import numpy as np
 
 from lensnb.errors import LensError
-from lensnb.geometry.inputs import check_flag, check_integer, layer_stack
+from lensnb.flags import check_flag
+from lensnb.geometry.inputs import check_integer, layer_stack
 from lensnb.geometry.neighbors import NeighborCache, Neighbors
 from lensnb.geometry.results import LayerProfile
 

@@ -36,7 +36,8 @@ from tqdm.auto import tqdm
 
 from lensnb.activations import Activations
 from lensnb.errors import LensError
-from lensnb.geometry.inputs import LayerStack, as_matrix, check_flag, layer_stack, power_of_two_scaled
+from lensnb.flags import check_flag
+from lensnb.geometry.inputs import LayerStack, as_matrix, layer_stack, power_of_two_scaled
 from lensnb.geometry.results import LayerProfile
 from lensnb.pooling import runs
 

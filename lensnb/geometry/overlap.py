@@ -13,7 +13,8 @@ import numpy as np
 import pandas as pd
 
 from lensnb.errors import LensError
-from lensnb.geometry.inputs import LayerStack, check_flag, check_same_items, layer_stack
+from lensnb.flags import check_flag
+from lensnb.geometry.inputs import LayerStack, check_same_items, layer_stack
 from lensnb.geometry.neighbors import NeighborCache
 from lensnb.geometry.results import LayerMatrix, LayerProfile
 

@@ -8,7 +8,8 @@ from typing import Any
 
 import numpy as np
 
-from lensnb.geometry.inputs import check_flag, layer_stack
+from lensnb.flags import check_flag
+from lensnb.geometry.inputs import layer_stack
 from lensnb.geometry.intrinsic_dimension import (
     DUPLICATES,
     TWONN_FITS,

@@ -18,6 +18,7 @@ import numpy as np
 import scipy.linalg
 
 from lensnb.errors import LensError
+from lensnb.flags import check_flag
 from lensnb.geometry.alignment import align_layers, layer_displacement
 from lensnb.geometry.inputs import LayerStack, layer_stack, power_of_two_scaled
 from lensnb.geometry.results import Projection
@@ -187,9 +188,7 @@ def project(
     """
     if not isinstance(method, str) or method not in METHODS:
         raise LensError.bad_argument("method", method, f"one of {METHODS}")
-    for name, value in (("align", align), ("progress", progress)):
-        if not isinstance(value, (bool, np.bool_)):
-            raise LensError.bad_argument(name, value, "True or False")
+    align, progress = check_flag("align", align), check_flag("progress", progress)
     if seed is not None and (
         isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**32
     ):

@@ -34,6 +34,7 @@ import torch
 import torch.nn.functional as F
 
 from lensnb.errors import LensError
+from lensnb.flags import checks_flags
 from lensnb.geometry.inputs import as_matrix
 from lensnb.geometry.results import LayerMatrix
 from lensnb.geometry.stitch_training import (
@@ -292,6 +293,7 @@ def fit_least_squares(states_a: Any, states_b: Any, *, rcond: float = 1e-6) -> t
     return fit.solve(rcond)
 
 
+@checks_flags
 def train_stitch(
     model_a: LensModel,
     layer_a: int,
@@ -419,6 +421,7 @@ def train_stitch(
     return _stitch(task, identity, layer_a, layer_b, settings, checkpoint, progress)
 
 
+@checks_flags
 def stitching_penalty_matrix(
     model_a: LensModel,
     model_b: LensModel,
@@ -499,6 +502,7 @@ def stitching_penalty_matrix(
     )  # fmt: skip
 
 
+@checks_flags
 def stitching_asymmetry(
     model_a: LensModel,
     model_b: LensModel,

@@ -37,6 +37,7 @@ import lensnb
 from lensnb import geometry as geo
 from lensnb.data import read_conllu, read_sst2
 from lensnb.errors import LensError
+from lensnb.flags import checks_flags
 from lensnb.geometry.results import LayerMatrix
 from lensnb.geometry.stitching import StitchingAsymmetry, stitching_asymmetry
 from lensnb.papers.report import Curve, PaperReport
@@ -315,6 +316,7 @@ def build_report(
     return report
 
 
+@checks_flags
 def reproduce(
     *, model: str | None = "auto", quick: bool | None = None, data_dir: Any = None, seed: int = 0,
     progress: bool = True,

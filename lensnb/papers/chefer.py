@@ -45,6 +45,7 @@ from lensnb.errors import LensError
 from lensnb.examples import Example
 from lensnb.extract import _as_lens_model
 from lensnb.fine_tune import classify, fine_tune_classifier
+from lensnb.flags import checks_flags
 from lensnb.papers.report import Curve, PaperReport
 from lensnb.papers.settings import ModelChoice, RunSettings, choose_model, run_settings
 from lensnb.papers.trained_models import TrainedModelCache
@@ -497,6 +498,7 @@ def beats_at_every_k(table: pd.DataFrame, method: str, baselines: Sequence[str])
     return out
 
 
+@checks_flags
 def ordering(values: Mapping[str, float], order: Sequence[str], *, higher_is_better: bool = True) -> bool:
     """Whether ``values`` rank the methods of ``order`` strictly in that order (best first)."""
     missing = [m for m in order if m not in values]
@@ -718,6 +720,7 @@ def build_report(
 
 
 # -- everything ---------------------------------------------------------------------------------------
+@checks_flags
 def reproduce(
     *, model: str | None = "auto", quick: bool | None = None, data_dir: Any = None, seed: int = 0,
     progress: bool = True, cache_dir: str | Path | None = None,

@@ -46,6 +46,7 @@ from lensnb import probing
 from lensnb.activations import Activations
 from lensnb.errors import LensError
 from lensnb.examples import Example
+from lensnb.flags import checks_flags
 from lensnb.geometry.results import LayerProfile, Projection
 from lensnb.papers.report import Curve, PaperReport
 from lensnb.papers.settings import ModelChoice, RunSettings, choose_model, run_settings
@@ -542,6 +543,7 @@ def lm_agreement_scores(
 # ----------------------------------------------------------------------------- the whole reproduction
 
 
+@checks_flags
 def reproduce(
     *, model: str | None = "auto", quick: bool | None = None, data_dir: Any = None, seed: int = 0,
     progress: bool = True,

@@ -21,6 +21,7 @@ from typing import Any
 
 import lensnb
 from lensnb.errors import LensError
+from lensnb.flags import checks_flags
 from lensnb.hub import hub_reachable
 
 __all__ = ["RunSettings", "run_settings", "download_dir", "ModelChoice", "choose_model"]
@@ -77,6 +78,7 @@ class RunSettings:
         return {"quick": self.quick, "seed": self.seed, "data_dirs": [str(d) for d in self.data_dirs]}
 
 
+@checks_flags
 def run_settings(
     *, quick: bool | None = None, data_dir: str | os.PathLike | None = None, seed: int = 0, progress: bool = True
 ) -> RunSettings:

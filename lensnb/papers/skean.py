@@ -44,6 +44,7 @@ import lensnb
 from lensnb import geometry as geo
 from lensnb.data import read_conllu, read_semeval2010, read_sst2, subject_number, tense
 from lensnb.errors import LensError
+from lensnb.flags import checks_flags
 from lensnb.geometry.results import LayerProfile
 from lensnb.papers.report import Curve, PaperReport
 from lensnb.papers.settings import ModelChoice, RunSettings, choose_model, run_settings
@@ -528,6 +529,7 @@ def best_layer_table(average: LayerProfile, name: str) -> pd.DataFrame:
 
 
 # ---------------------------------------------------------------------------- the run
+@checks_flags
 def reproduce(
     *, model: str | None = "auto", quick: bool | None = None, data_dir: Any = None, seed: int = 0,
     progress: bool = True,

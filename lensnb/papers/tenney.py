@@ -55,6 +55,7 @@ from lensnb.activations import Activations
 from lensnb.data import read_conll2003, read_conllu, read_gap, read_ptb, read_semeval2010, read_wsc
 from lensnb.errors import LensError
 from lensnb.examples import Example, Span, SpanPair
+from lensnb.flags import checks_flags
 from lensnb.geometry.results import LayerProfile
 from lensnb.papers.report import Curve, PaperReport
 from lensnb.papers.settings import ModelChoice, RunSettings, choose_model, run_settings
@@ -834,6 +835,7 @@ def _claims(report: PaperReport, results: dict[str, TaskResult], order: dict[str
                          + " (E vs CoG; the ACL paper's tasks)")  # fmt: skip
 
 
+@checks_flags
 def reproduce(
     *, model: str | None = "auto", quick: bool | None = None, data_dir: Any = None, seed: int = 0,
     progress: bool = True,

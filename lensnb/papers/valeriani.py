@@ -36,6 +36,7 @@ from lensnb import geometry as geo
 from lensnb.activations import Activations
 from lensnb.data import read_semeval2010
 from lensnb.errors import LensError
+from lensnb.flags import checks_flags
 from lensnb.geometry.results import LayerMatrix, LayerProfile
 from lensnb.papers.report import Curve, PaperReport
 from lensnb.papers.settings import ModelChoice, RunSettings, choose_model, run_settings
@@ -193,6 +194,7 @@ def layer_table(found: ValerianiGeometry) -> pd.DataFrame:
     }, index=pd.Index(layers, name="layer"))  # fmt: skip
 
 
+@checks_flags
 def reproduce(
     *, model: str | None = "auto", quick: bool | None = None, data_dir: Any = None, seed: int = 0,
     progress: bool = True,

@@ -40,6 +40,7 @@ import lensnb
 from lensnb.activations import Activations
 from lensnb.data import read_conll2003, read_gap, read_semeval2010, read_squad
 from lensnb.examples import Example
+from lensnb.flags import checks_flags
 from lensnb.papers.report import Curve, PaperReport
 from lensnb.papers.settings import RunSettings, choose_model, run_settings
 from lensnb.papers.trained_models import TrainedModelCache
@@ -410,6 +411,7 @@ def wrong_answer_matching(model: lensnb.LensModel, squad: SquadSplit, answers: l
     return out
 
 
+@checks_flags
 def reproduce(
     *, model: str | None = "auto", quick: bool | None = None, data_dir: Any = None, seed: int = 0,
     progress: bool = True,

@@ -25,6 +25,7 @@ import torch
 from lensnb.activations import Activations
 from lensnb.errors import LensError
 from lensnb.examples import Example, Span
+from lensnb.flags import checks_flags
 from lensnb.geometry.results import LayerProfile
 from lensnb.models import LensModel
 from lensnb.probing.controls import _column_or_array, check_probe, labelled_stack, resolve_train
@@ -213,6 +214,7 @@ def _checked(fields: dict[str, Any], where: str) -> AgreementItem:
     return AgreementItem(tuple(words), int(verb), right, wrong, int(attractors), number)
 
 
+@checks_flags
 def masked_verb_states(
     model: LensModel,
     items: Any,
@@ -267,6 +269,7 @@ def masked_verb_states(
     return Activations(states.arrays, states.layers_by_site, table, unit="span", texts=states.texts, model=states.model)
 
 
+@checks_flags
 def agreement_probe(
     data: Any,
     labels: Any = "number",
@@ -354,6 +357,7 @@ def agreement_probe(
     )
 
 
+@checks_flags
 def lm_agreement(
     model: LensModel,
     items: Any,

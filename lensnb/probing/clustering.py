@@ -16,6 +16,7 @@ import numpy as np
 
 from lensnb.activations import Activations
 from lensnb.errors import LensError
+from lensnb.flags import checks_flags
 from lensnb.geometry.inputs import LayerStack, layer_stack
 from lensnb.geometry.overlap import encode_labels
 from lensnb.geometry.results import LayerProfile
@@ -56,6 +57,7 @@ def span_vectors(first: Any, last: Any) -> np.ndarray:
     return np.concatenate([a, b, a * b, a - b], axis=1)
 
 
+@checks_flags
 def span_clustering(
     data: Any,
     labels: Any = "label",

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from lensnb.errors import LensError
+from lensnb.flags import checks_flags
 from lensnb.geometry.inputs import LayerStack, layer_stack
 from lensnb.geometry.overlap import encode_labels
 from lensnb.geometry.results import LayerProfile
@@ -143,6 +144,7 @@ def resolve_train(
     return mask, f"random by {group_by}" if groups is not None and len(np.unique(groups)) > 1 else "random by item"
 
 
+@checks_flags
 def control_labels(
     word_types: Any, labels: Any, *, seed: int = 0, reference: Any = None, lowercase: bool = False
 ) -> np.ndarray:
@@ -191,6 +193,7 @@ def control_labels(
     return values[first_of_class][drawn][type_codes]
 
 
+@checks_flags
 def control_task_selectivity(
     data: Any,
     labels: Any,

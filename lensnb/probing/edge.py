@@ -34,6 +34,7 @@ from sklearn.metrics import accuracy_score, f1_score
 from sklearn.utils.validation import check_is_fitted
 
 from lensnb.errors import LensError
+from lensnb.flags import check_flag
 from lensnb.probing.probe_checks import (
     check_choice,
     check_features,
@@ -286,6 +287,7 @@ class EdgeProbe(ClassifierMixin, BaseEstimator):
             check_number(self.n_threads, "n_threads", low=1, integer=True, inclusive=True)
         if self.validate_every is not None:
             check_number(self.validate_every, "validate_every", low=1, integer=True, inclusive=True)
+        check_flag("standardize", self.standardize)
         return torch_dtype(self.dtype)
 
     def fit(self, X: Any, y: Any, *, spans: Any = None, eval_set: tuple | None = None) -> EdgeProbe:

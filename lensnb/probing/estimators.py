@@ -27,6 +27,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.validation import check_is_fitted
 
 from lensnb.errors import LensError
+from lensnb.flags import check_flag, checks_flags
 from lensnb.probing.probe_checks import (
     check_choice,
     check_eval_set,
@@ -58,6 +59,7 @@ __all__ = ["LinearProbe", "MLPProbe", "fit_multinomial_lbfgs"]
 # ----------------------------------------------------------------------------- linear probe
 
 
+@checks_flags
 def fit_multinomial_lbfgs(
     X: np.ndarray,
     codes: np.ndarray,
@@ -231,7 +233,7 @@ class LinearProbe(ClassifierMixin, BaseEstimator):
         self.classes_, codes = encode_classes(y)
         coef, intercept, n_iter = fit_multinomial_lbfgs(
             X, codes, len(self.classes_), C=float(self.C), tol=float(self.tol), max_iter=int(self.max_iter),
-            fit_intercept=bool(self.fit_intercept), standardize=bool(self.standardize), dtype=dtype,
+            fit_intercept=check_flag("fit_intercept", self.fit_intercept), standardize=check_flag("standardize", self.standardize), dtype=dtype,
             n_threads=self.n_threads,
         )  # fmt: skip
         self.coef_, self.intercept_, self.n_iter_ = coef, intercept, n_iter
@@ -410,6 +412,8 @@ class MLPProbe(ClassifierMixin, BaseEstimator):
         check_number(self.validation_fraction, "validation_fraction", low=0.0)
         if self.validation_fraction >= 1:
             raise LensError.bad_argument("validation_fraction", self.validation_fraction, "a fraction in (0, 1)")
+        check_flag("early_stopping", self.early_stopping)
+        check_flag("standardize", self.standardize)
         return torch_dtype(self.dtype)
 
     def fit(self, X: Any, y: Any, *, eval_set: tuple[Any, Any] | None = None) -> MLPProbe:

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from lensnb.errors import LensError
+from lensnb.flags import checks_flags
 from lensnb.geometry.results import LayerProfile
 from lensnb.probing.controls import _check_count, check_probe, labelled_stack
 
@@ -120,6 +121,7 @@ def online_codelength(
     )  # fmt: skip
 
 
+@checks_flags
 def mdl_online(
     data: Any,
     labels: Any,

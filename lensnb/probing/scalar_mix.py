@@ -27,6 +27,7 @@ from sklearn.metrics import accuracy_score
 from sklearn.utils.validation import check_is_fitted
 
 from lensnb.errors import LensError
+from lensnb.flags import check_flag, checks_flags
 from lensnb.geometry.results import LayerProfile
 from lensnb.probing.controls import _check_count, labelled_stack, resolve_train
 from lensnb.probing.probe_checks import (
@@ -139,6 +140,7 @@ class ScalarMixProbe(ClassifierMixin, BaseEstimator):
         check_number(self.lr, "lr", low=0.0)
         check_number(self.weight_decay, "weight_decay", low=0.0, inclusive=True)
         check_number(self.seed, "seed", low=0, integer=True, inclusive=True)
+        check_flag("standardize_layers", self.standardize_layers)
         if not isinstance(self.validation, (int, float, np.integer, np.floating)) or not 0 < self.validation < 1:
             raise LensError.bad_argument("validation", self.validation, "a fraction strictly between 0 and 1")
         if not isinstance(self.dropout, (int, float, np.integer, np.floating)) or not 0 <= self.dropout < 1:
@@ -338,6 +340,7 @@ def expected_layer(scores: Any, layers: Sequence[int] | None = None) -> float:
     return float(value) if value.ndim == 0 else value
 
 
+@checks_flags
 def scalar_mix(
     data: Any,
     labels: Any,
@@ -423,6 +426,7 @@ def scalar_mix(
     )
 
 
+@checks_flags
 def cumulative_probing(
     data: Any,
     labels: Any,

@@ -27,6 +27,7 @@ from sklearn.utils import get_tags
 
 from lensnb.activations import Activations
 from lensnb.errors import LensError
+from lensnb.flags import checks_flags
 from lensnb.geometry.inputs import layer_stack
 from lensnb.geometry.results import LayerProfile
 from lensnb.probing.estimators import LinearProbe
@@ -36,6 +37,7 @@ from lensnb.probing.splits import Split, as_split, split_by_group, split_from_va
 __all__ = ["probe_layers", "scores", "majority_baseline"]
 
 
+@checks_flags
 def probe_layers(
     acts: Any,
     task: ProbingTask | str | Any,

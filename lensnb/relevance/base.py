@@ -18,6 +18,7 @@ from tqdm.auto import tqdm
 
 from lensnb.errors import LensError
 from lensnb.extract import _as_lens_model, _pad_id
+from lensnb.flags import checks_flags
 from lensnb.relevance.capture import DTYPES, model_for_dtype, prepared
 from lensnb.relevance.inputs import ModelBatch, ScoreSheet, model_batches, plan_inputs
 from lensnb.relevance.result import Relevance
@@ -133,6 +134,7 @@ class RelevanceMethod:
             return torch.as_tensor(batch.lengths - 1, device=batch.input_ids.device)
         return torch.zeros(len(batch.lengths), dtype=torch.long, device=batch.input_ids.device)
 
+    @checks_flags
     def attribute(
         self, inputs: Any, target: Any = None, return_delta: bool = False, *, layers: bool = False
     ) -> Relevance | tuple[Relevance, np.ndarray]:

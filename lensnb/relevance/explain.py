@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from lensnb.errors import LensError
+from lensnb.flags import checks_flags
 from lensnb.relevance.attention_methods import (
     AttentionRollout,
     FullLRP,
@@ -42,6 +43,7 @@ METHODS: dict[str, type[RelevanceMethod]] = {
 DEFAULT_METHODS = ("transformer_attribution", "attnlrp", "attention_rollout", "raw_attention", "input_x_gradient")
 
 
+@checks_flags
 def explain(
     model: Any,
     inputs: Any,

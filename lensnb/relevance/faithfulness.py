@@ -39,6 +39,7 @@ import pandas as pd
 
 from lensnb.errors import LensError
 from lensnb.extract import _as_lens_model
+from lensnb.flags import checks_flags
 from lensnb.relevance.perturbation import (
     ORDERS,
     REMOVALS,
@@ -184,6 +185,7 @@ def _parameters(removal: str, labels: Any, relevance: Relevance) -> dict[str, An
 
 
 # -- the metrics --------------------------------------------------------------------------
+@checks_flags
 def perturbation_curve(
     model: Any,
     relevance: Relevance,
@@ -279,6 +281,7 @@ def perturbation_auc(
     return {order: perturbation_curve(model, relevance, labels=labels, order=order, **options).auc for order in ORDERS}
 
 
+@checks_flags
 def aopc(
     model: Any,
     relevance: Relevance,

@@ -38,6 +38,7 @@ from tqdm.auto import tqdm
 
 from lensnb.errors import LensError
 from lensnb.extract import _as_lens_model, _pad_id
+from lensnb.flags import checks_flags
 from lensnb.relevance.capture import prepared
 from lensnb.relevance.result import Relevance
 from lensnb.relevance.targets import head_kind
@@ -243,6 +244,7 @@ def _check_fractions(name: str, values: Any, *, with_zero: bool) -> np.ndarray:
 
 
 # -- classifying --------------------------------------------------------------------------
+@checks_flags
 def class_probabilities(
     lens_model: Any,
     sequences: Sequence[np.ndarray],

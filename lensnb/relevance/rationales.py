@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from lensnb.errors import LensError
+from lensnb.flags import check_flag
 from lensnb.relevance.result import Relevance
 
 __all__ = ["RationaleF1", "DEFAULT_K", "rationale_token_f1"]
@@ -221,10 +222,7 @@ def rationale_token_f1(
     if not isinstance(relevance, Relevance):
         raise LensError.bad_argument("relevance", relevance, "a Relevance from a method's attribute()")
     ks = _check_k(k)
-    if not isinstance(clamp, bool):
-        raise LensError.bad_argument("clamp", clamp, "True or False")
-    if not isinstance(only_seen, bool):
-        raise LensError.bad_argument("only_seen", only_seen, "True or False")
+    clamp, only_seen = check_flag("clamp", clamp), check_flag("only_seen", only_seen)
     words = relevance.words(aggregate)
     text_ids = relevance.texts["text_id"].to_numpy()
     truth = _truth(relevance, words, rationales, text_ids, only_seen)
