@@ -295,7 +295,8 @@ def agreement_probe(
     attractors : str or array of int, shape (n_items,)
         Column of the table (default ``"attractors"``) or the counts.
     probe : scikit-learn classifier, optional
-        Default ``LogisticRegression(max_iter=1000)``; cloned for every layer.
+        Default :class:`lensnb.probing.estimators.LinearProbe` (:func:`lensnb.probing.controls.default_probe`);
+        cloned for every layer.
     layers, train, test_size, seed, site, progress
         As in :func:`lensnb.probing.controls.control_task_selectivity`.
 

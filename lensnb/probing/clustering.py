@@ -21,6 +21,7 @@ from lensnb.geometry.inputs import LayerStack, layer_stack
 from lensnb.geometry.overlap import encode_labels
 from lensnb.geometry.results import LayerProfile
 from lensnb.probing.controls import _bootstrap_rows, _check_count, train_test_mask
+from lensnb.probing.probe_checks import check_seed
 
 __all__ = ["span_vectors", "span_clustering", "AVERAGE_METHODS"]
 
@@ -117,6 +118,7 @@ def span_clustering(
     representations of CoNLL-2000 chunks, NMI); Vinh, Epps & Bailey (2010) for the
     NMI normalisations.
     """
+    seed = check_seed(seed)
     from sklearn.cluster import KMeans
     from sklearn.metrics import normalized_mutual_info_score
     from tqdm.auto import tqdm

@@ -19,6 +19,7 @@ from lensnb.flags import checks_flags
 from lensnb.geometry.inputs import LayerStack, layer_stack
 from lensnb.geometry.overlap import encode_labels
 from lensnb.geometry.results import LayerProfile
+from lensnb.probing.probe_checks import check_seed
 
 __all__ = [
     "default_probe",
@@ -28,6 +29,11 @@ __all__ = [
     "control_labels",
     "control_task_selectivity",
 ]
+
+
+def _is_fraction(value: Any) -> bool:
+    """A real number (numpy's included, not a bool) strictly between 0 and 1."""
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool) and 0 < value < 1
 
 
 def default_probe() -> Any:
@@ -76,9 +82,9 @@ def train_test_mask(n_items: int, *, test_size: float = 0.2, seed: int = 0, grou
     """
     if not isinstance(n_items, (int, np.integer)) or n_items < 2:
         raise LensError.bad_argument("n_items", n_items, "an integer >= 2 (items to split)")
-    if not isinstance(test_size, (float, int)) or isinstance(test_size, bool) or not 0 < test_size < 1:
+    if not _is_fraction(test_size):
         raise LensError.bad_argument("test_size", test_size, "a fraction strictly between 0 and 1")
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(check_seed(seed))
     n_test = min(max(int(round(test_size * n_items)), 1), n_items - 1)
     if groups is not None:
         groups = np.asarray(groups)
@@ -188,7 +194,7 @@ def control_labels(
     frequencies = np.bincount(codes[mask], minlength=len(classes)) / mask.sum()
     type_keys = types.astype(str) if types.dtype == object else types
     unique_types, type_codes = np.unique(type_keys, return_inverse=True)
-    drawn = np.random.default_rng(seed).choice(len(classes), size=len(unique_types), p=frequencies)
+    drawn = np.random.default_rng(check_seed(seed)).choice(len(classes), size=len(unique_types), p=frequencies)
     first_of_class = np.unique(codes, return_index=True)[1]
     return values[first_of_class][drawn][type_codes]
 
@@ -223,7 +229,7 @@ def control_task_selectivity(
     word_types : str or array of shape (n_items,)
         Column of the table holding each item's word (default ``"word"``) or the words.
     probe : scikit-learn classifier, optional
-        Default :func:`default_probe` (``LogisticRegression(max_iter=1000)``).
+        Default :func:`default_probe` (:class:`lensnb.probing.estimators.LinearProbe`).
     layers : optional
         Layers to probe (default all).
     train : array of bool, shape (n_items,), optional
@@ -262,6 +268,7 @@ def control_task_selectivity(
     Hewitt & Liang (2019), "Designing and Interpreting Probes with Control Tasks",
     EMNLP, Sec. 2-3 (selectivity = linguistic accuracy - control accuracy).
     """
+    seed = check_seed(seed)
     from sklearn.base import clone
     from tqdm.auto import tqdm
 

@@ -279,6 +279,7 @@ class EdgeProbe(ClassifierMixin, BaseEstimator):
         for name in ("learning_rate", "lr_factor", "validation_fraction"):
             check_number(getattr(self, name), name, low=0.0)
         check_number(self.tol, "tol", low=0.0, inclusive=True)
+        check_number(self.dropout, "dropout", low=0.0, inclusive=True)
         if not 0 <= self.dropout < 1:
             raise LensError.bad_argument("dropout", self.dropout, "a probability in [0, 1)")
         if self.validation_fraction >= 1:

@@ -43,6 +43,7 @@ from lensnb.errors import LensError
 from lensnb.examples import RESERVED_TOKEN_COLUMNS
 from lensnb.geometry.inputs import layer_stack
 from lensnb.pooling import pool_groups, runs
+from lensnb.probing.probe_checks import mixed_labels
 
 __all__ = [
     "ProbingTask",
@@ -454,7 +455,10 @@ def encode_labels(labels: np.ndarray, task: ProbingTask) -> tuple[np.ndarray, np
         if any(is_set):
             raise LensError.bad_argument("multilabel", False, "True (some labels are sets) or None")
         y = _plain_array(labels)
-        classes = np.unique(y)
+        try:
+            classes = np.unique(y)
+        except TypeError:  # None among the labels, or labels of several types that do not compare
+            raise mixed_labels(y, argument) from None
     if len(classes) < 2:
         raise LensError.bad_argument(
             argument, f"1 class ({_scalar(classes[0])!r}) for {task.display_name!r}", "labels of at least 2 classes"

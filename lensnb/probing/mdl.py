@@ -17,6 +17,7 @@ from lensnb.errors import LensError
 from lensnb.flags import checks_flags
 from lensnb.geometry.results import LayerProfile
 from lensnb.probing.controls import _check_count, check_probe, labelled_stack
+from lensnb.probing.probe_checks import check_seed
 
 __all__ = ["VOITA_PORTIONS", "block_ends", "online_codelength", "mdl_online"]
 
@@ -34,8 +35,14 @@ def block_ends(n_items: int, portions: Sequence[float] = VOITA_PORTIONS) -> np.n
     -------
     ndarray of int64, shape (n_blocks,)
     """
-    values = np.asarray(portions, dtype=np.float64)
-    if values.ndim != 1 or len(values) < 2 or np.any(np.diff(values) <= 0) or values[0] <= 0 or values[-1] != 100:
+    try:
+        values = np.asarray(portions, dtype=np.float64)
+    except (TypeError, ValueError):
+        values = np.full(0, np.nan)
+    if (
+        values.ndim != 1 or len(values) < 2 or not np.isfinite(values).all() or np.any(np.diff(values) <= 0)
+        or values[0] <= 0 or values[-1] != 100
+    ):  # fmt: skip
         raise LensError.bad_argument(
             "portions", portions, "at least two increasing percentages, the first > 0 and the last 100"
         )
@@ -62,7 +69,8 @@ def online_codelength(
     n_classes : int
         K, the size of the label set (the uniform code costs log2 K bits per label).
     probe : scikit-learn classifier with ``predict_proba``, optional
-        Default ``LogisticRegression(max_iter=1000)``; cloned for every block.
+        Default :class:`lensnb.probing.estimators.LinearProbe` (:func:`lensnb.probing.controls.default_probe`);
+        cloned for every block.
     portions : sequence of float
         Block ends in percent of the items.
     smoothing : float in [0, 1)
@@ -90,8 +98,8 @@ def online_codelength(
     from sklearn.base import clone
 
     probe = check_probe(probe, needs_proba=True)
-    if not isinstance(smoothing, (float, int)) or isinstance(smoothing, bool) or not 0 <= smoothing < 1:
-        raise LensError.bad_argument("smoothing", smoothing, "a number in [0, 1)")
+    _check_smoothing(smoothing)
+    x, codes, n_classes = _check_code_inputs(x, codes, n_classes)
     n = len(codes)
     ends = block_ends(n, portions)
     log_k = np.log2(n_classes)
@@ -111,14 +119,44 @@ def online_codelength(
             proba[:, known] = model.predict_proba(x[start:stop])
             proba = (1.0 - smoothing) * proba + smoothing / n_classes
         picked = proba[np.arange(stop - start), codes[start:stop]]
-        with np.errstate(divide="ignore"):
-            block_bits.append(float(-np.log2(picked).sum()))
+        if not picked.all():  # only without smoothing: a probe certain and wrong
+            raise LensError.bad_argument(
+                "smoothing", smoothing, "a number in (0, 1) for this probe",
+                f"With smoothing=0 the probe gave probability 0 to the true label of {int((picked == 0).sum())} "
+                f"item(s) of block {i + 1}, whose code length is then infinite.",
+            )  # fmt: skip
+        block_bits.append(float(-np.log2(picked).sum()))
     online = float(np.sum(block_bits))
     uniform = float(n * log_k)
     return dict(
         online=online, uniform=uniform, compression=uniform / online if online > 0 else np.inf,
         ends=ends, block_bits=np.asarray(block_bits), fallback_blocks=fallback,
     )  # fmt: skip
+
+
+def _check_smoothing(smoothing: Any) -> None:
+    if (
+        not isinstance(smoothing, (int, float, np.integer, np.floating)) or isinstance(smoothing, bool)
+        or not 0 <= smoothing < 1
+    ):  # fmt: skip
+        raise LensError.bad_argument("smoothing", smoothing, "a number in [0, 1)")
+
+
+def _check_code_inputs(x: Any, codes: Any, n_classes: Any) -> tuple[np.ndarray, np.ndarray, int]:
+    """``online_codelength``'s arrays, checked: (n, dim) features, n integer codes in 0..n_classes-1."""
+    if isinstance(n_classes, bool) or not isinstance(n_classes, (int, np.integer)) or n_classes < 2:
+        raise LensError.bad_argument("n_classes", n_classes, "an integer >= 2 (one class has no code to learn)")
+    codes = np.asarray(codes)
+    if (
+        codes.ndim != 1
+        or codes.dtype.kind not in "iu"
+        or (len(codes) and not 0 <= codes.min() <= codes.max() < n_classes)
+    ):
+        raise LensError.bad_argument("codes", codes, f"a 1-D array of integer labels in 0..{n_classes - 1}")
+    x = np.asarray(x)
+    if x.ndim != 2 or len(x) != len(codes):
+        raise LensError.bad_argument("x", x, f"a 2-D array with one row per code ({len(codes)} rows)")
+    return x, codes.astype(np.int64, copy=False), int(n_classes)
 
 
 @checks_flags
@@ -145,8 +183,8 @@ def mdl_online(
     labels : str or array of shape (n_items,)
         Column of the items' table, or the labels (items without one are left out).
     probe : scikit-learn classifier with ``predict_proba``, optional
-        Default ``LogisticRegression(max_iter=1000)`` (the paper: its linear or MLP
-        probe); cloned for every block of every layer.
+        Default :class:`lensnb.probing.estimators.LinearProbe` (:func:`lensnb.probing.controls.default_probe`) (the
+        paper: its linear or MLP probe); cloned for every block of every layer.
     layers : optional
         Layers (default all).
     portions : sequence of float
@@ -192,7 +230,8 @@ def mdl_online(
     stack, codes, classes, keep = labelled_stack(data, labels, layers, site, pool)
     n, n_classes = stack.n_items, len(classes)
     ends = block_ends(n, portions)
-    rng = np.random.default_rng(seed)
+    _check_smoothing(smoothing)
+    rng = np.random.default_rng(check_seed(seed))
     orders = [rng.permutation(n) for _ in range(repeats)]
     online = np.empty((len(stack.layers), repeats))
     bits = np.empty((len(stack.layers), repeats, len(ends)))

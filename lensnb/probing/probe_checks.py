@@ -80,13 +80,32 @@ def check_labels(y: Any, n_rows: int, *, multi_label: bool = False, argument: st
 
 def encode_classes(y: np.ndarray, argument: str = "y") -> tuple[np.ndarray, np.ndarray]:
     """Sorted classes (n_classes,) and the class index of each label (n_samples,); at least 2 classes."""
-    classes, codes = np.unique(y, return_inverse=True)
+    try:
+        classes, codes = np.unique(y, return_inverse=True)
+    except TypeError:  # None among the labels, or labels of several types that do not compare
+        raise mixed_labels(y, argument) from None
     if len(classes) < 2:
         raise LensError.bad_argument(
             argument, f"1 class ({np.asarray(classes[0]).item()!r})" if len(classes) else "no class", "labels of at least 2 classes",
             "A probe cannot learn when only one class is present.",
         )  # fmt: skip
     return classes, codes.astype(np.int64)
+
+
+def mixed_labels(y: Any, argument: str) -> LensError:
+    """The error for labels that cannot be sorted into classes: None among them, or several types."""
+    kinds = sorted({type(v).__name__ for v in np.asarray(y, dtype=object).ravel().tolist()})
+    return LensError.bad_argument(
+        argument, f"labels of types {kinds}", "labels of one type (all strings or all numbers), none of them None",
+        "Drop the unlabelled items, or convert every label to a string.",
+    )  # fmt: skip
+
+
+def check_seed(seed: Any, argument: str = "seed") -> int:
+    """A seed numpy and torch both take: an integer (numpy's included) in 0 .. 2**32 - 1."""
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**32:
+        raise LensError.bad_argument(argument, seed, "an integer in 0 .. 2**32 - 1")
+    return int(seed)
 
 
 def check_number(value: Any, argument: str, *, low: float, integer: bool = False, inclusive: bool = False) -> Any:
@@ -107,10 +126,22 @@ def check_choice(value: Any, argument: str, choices: tuple) -> Any:
 
 
 def standardization(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Column means (d,) and standard deviations (d,) in float64; constant columns get scale 1."""
+    """Column means (d,) and standard deviations (d,) in float64; constant columns get scale 1.
+
+    A column is constant when its standard deviation is within the rounding of its mean
+    (at most ``n * eps * |mean|``, scikit-learn's bound), whatever the data's scale: a
+    column of 1e-30 with a spread of 1e-30 is standardised like one of 1 with a spread of 1.
+    Columns whose squared deviations would underflow float64 get their deviation from the
+    column scaled by a power of two first.
+    """
     mean = X.mean(axis=0, dtype=np.float64)
     scale = X.std(axis=0, dtype=np.float64)
-    scale[scale < 1e-12 * max(1.0, float(np.abs(mean).max(initial=0.0)))] = 1.0
+    small = (scale < 1e-150) & (np.abs(mean) < 1e-140)  # the squares may have underflowed
+    if small.any():
+        columns = np.asarray(X[:, small], dtype=np.float64)
+        _, exponent = np.frexp(np.abs(columns).max(axis=0))
+        scale[small] = np.ldexp(np.ldexp(columns, -exponent).std(axis=0), exponent)
+    scale[(scale == 0) | (scale <= len(X) * np.finfo(np.float64).eps * np.abs(mean))] = 1.0
     return mean, scale
 
 

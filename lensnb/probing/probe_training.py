@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from lensnb.errors import LensError
+from lensnb.probing.probe_checks import check_seed
 
 ACTIVATIONS = ("sigmoid", "tanh", "relu", "gelu")
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
@@ -34,6 +35,9 @@ def torch_dtype(name: str, argument: str = "dtype") -> torch.dtype:
 def generator_from(random_state) -> torch.Generator:
     """A CPU generator seeded from ``random_state`` (None, int or numpy RandomState)."""
     from sklearn.utils import check_random_state
+
+    if random_state is not None and not isinstance(random_state, np.random.RandomState):
+        random_state = check_seed(random_state, "random_state")
 
     seed = int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
     generator = torch.Generator()

@@ -35,6 +35,7 @@ from lensnb.probing.probe_checks import (
     check_features,
     check_labels,
     check_number,
+    check_seed,
     encode_classes,
     to_numpy,
 )
@@ -139,7 +140,7 @@ class ScalarMixProbe(ClassifierMixin, BaseEstimator):
             check_number(getattr(self, name), name, low=1, integer=True, inclusive=True)
         check_number(self.lr, "lr", low=0.0)
         check_number(self.weight_decay, "weight_decay", low=0.0, inclusive=True)
-        check_number(self.seed, "seed", low=0, integer=True, inclusive=True)
+        check_seed(self.seed)
         check_flag("standardize_layers", self.standardize_layers)
         if not isinstance(self.validation, (int, float, np.integer, np.floating)) or not 0 < self.validation < 1:
             raise LensError.bad_argument("validation", self.validation, "a fraction strictly between 0 and 1")
@@ -183,18 +184,21 @@ class ScalarMixProbe(ClassifierMixin, BaseEstimator):
         x = self._layered(X, reset=True)
         y = check_labels(y, len(x))
         self.classes_, codes = encode_classes(y)
-        if self.standardize_layers:
-            self.scale_ = np.sqrt(np.mean(np.square(x, dtype=np.float64), axis=(0, 2))).clip(min=1e-12)
+        if self.standardize_layers:  # each layer's root mean square, found on the layer over its largest value
+            peak = np.abs(x).max(axis=(0, 2)).astype(np.float64)  # so that the squares cannot under- or overflow
+            unit = np.where(peak > 0, peak, 1.0)
+            rms = unit * np.sqrt(np.mean(np.square(x / unit[None, :, None], dtype=np.float64), axis=(0, 2)))
+            self.scale_ = np.where(rms > 0, rms, 1.0)
         else:
             self.scale_ = np.ones(self.n_layers_)
         device = torch.device(self.device) if self.device is not None else torch.device("cpu")
         x = torch.from_numpy((x / self.scale_[:, None]).astype(np.float32, copy=False)).to(device)
         targets = torch.as_tensor(codes, dtype=torch.long, device=device)
         with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(self.seed)
+            torch.manual_seed(int(self.seed))
             self.module_ = _MixClassifier(self.n_layers_, self.dim_, len(self.classes_), self.head, int(self.hidden),
                                           float(self.dropout)).to(device)  # fmt: skip
-            generator = torch.Generator().manual_seed(self.seed)
+            generator = torch.Generator().manual_seed(int(self.seed))
             n = len(x)
             order = torch.randperm(n, generator=generator)
             n_valid = min(max(int(round(self.validation * n)), 1), n - 1)
@@ -329,8 +333,11 @@ def expected_layer(scores: Any, layers: Sequence[int] | None = None) -> float:
     Tenney, Das & Pavlick (2019), Sec. 3 ("cumulative scoring", Eq. 3); the sum runs
     over l = 1..L, layer 0 (the lexical baseline P^(0)) only enters through Delta_1.
     """
-    scores = np.asarray(scores, dtype=np.float64)
-    numbers = np.arange(scores.shape[-1]) if layers is None else np.asarray(layers, dtype=np.float64)
+    try:
+        scores = np.asarray(scores, dtype=np.float64)
+        numbers = np.arange(scores.shape[-1]) if layers is None else np.asarray(layers, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise LensError.bad_argument("scores", scores, "numbers, one score per layer (and layers as numbers)") from None
     if scores.shape[-1] < 2 or numbers.shape != (scores.shape[-1],):
         raise LensError.bad_argument("scores", scores, f"at least 2 scores, one per layer ({len(numbers)})")
     delta = np.diff(scores, axis=-1)
@@ -396,6 +403,7 @@ def scalar_mix(
     """
     from tqdm.auto import tqdm
 
+    seed = check_seed(seed)
     stack, codes, classes, keep = labelled_stack(data, labels, layers, site, pool)
     _check_metric(metric)
     repeats = _check_count(repeats, "repeats")
@@ -481,10 +489,11 @@ def cumulative_probing(
     """
     from tqdm.auto import tqdm
 
+    seed = check_seed(seed)
     stack, codes, classes, keep = labelled_stack(data, labels, layers, site, pool)
     _check_metric(metric)
     bootstrap = _check_count(bootstrap, "bootstrap")
-    if not isinstance(confidence, float) or not 0 < confidence < 1:
+    if not isinstance(confidence, (float, np.floating)) or not 0 < confidence < 1:
         raise LensError.bad_argument("confidence", confidence, "a fraction strictly between 0 and 1")
     n_layers = len(stack.layers)
     if n_layers < 2:
@@ -498,7 +507,7 @@ def cumulative_probing(
     for top in tqdm(range(n_layers), desc="cumulative probes", disable=not progress):
         columns = slice(0, (top + 1) * dim)  # layers 0..top
         fitted = _fresh(probe, seed, top + 1).fit(train_x[:, columns], codes[mask])
-        predictions.append(np.searchsorted(fitted.classes_, fitted.predict(test_x[:, columns])))
+        predictions.append(fitted.predict(test_x[:, columns]))  # codes, as the probe was fitted on codes
         weights[top, : top + 1] = fitted.weights_
     predictions = np.asarray(predictions)
     scores = np.asarray([_score(metric, truth, p, len(classes)) for p in predictions])
@@ -529,6 +538,7 @@ def cumulative_probing(
 
 # ---------------------------------------------------------------------- helpers
 def _fresh(probe: ScalarMixProbe | None, seed: int, n_layers: int) -> ScalarMixProbe:
+    seed = check_seed(seed)
     if probe is None:
         return ScalarMixProbe(seed=seed, n_layers=n_layers)
     if not isinstance(probe, ScalarMixProbe):

@@ -149,6 +149,12 @@ def probe_layers(
     if confusion and data.multilabel:
         raise LensError.bad_argument("confusion", confusion, "False for a multi-label task")
     split_list = _splits(splits, data, seeds, acts)
+    unknown = sorted(set(param_grid or {}) - set(probe.get_params()))
+    if unknown:
+        raise LensError.bad_argument(
+            "param_grid", dict(param_grid), f"settings of the probe {type(probe).__name__}: {sorted(probe.get_params())}",
+            f"It has no {', '.join(map(repr, unknown))}.",
+        )  # fmt: skip
     candidates = list(ParameterGrid(dict(param_grid))) if param_grid else [{}]
     if param_grid and any(len(s.dev) == 0 for s in split_list):
         raise LensError.bad_argument("param_grid", dict(param_grid), "a split with a dev part to choose on")
@@ -333,7 +339,7 @@ def _predict(model, X, data: ProbingData, rows, takes_spans) -> np.ndarray:
 def _as_data(acts, task, layers, site, groups) -> ProbingData:
     if isinstance(acts, Activations):
         if groups is not None:
-            raise LensError.bad_argument("groups", "groups", "None for Activations (items are grouped by text)")
+            raise LensError.bad_argument("groups", groups, "None for Activations (items are grouped by text)")
         return probing_data(acts, task, layers=layers, site=site)
     if isinstance(task, (ProbingTask, str)):
         raise LensError.bad_argument("task", task, "the labels themselves (one per item) when acts is an array")
