@@ -6,6 +6,7 @@ layer x layer matrix costs one neighbour search per layer, not one per pair.
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Sequence
 from typing import Any
 
@@ -260,8 +261,33 @@ def _labels(labels: Any, stack: LayerStack) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _codes(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    classes, codes = np.unique(values.astype(str) if values.dtype == object else values, return_inverse=True)
+    """Integer codes (n,) and classes; object labels are compared as text, so labels of several
+    types that read the same (``1`` and ``"1"``) are refused rather than merged into one class."""
+    if values.dtype == object:
+        text = values.astype(str)
+        kinds = {(_kind(value), word) for value, word in zip(values.tolist(), text.tolist())}
+        if len(kinds) != len(set(text.tolist())):
+            same = sorted({word for _, word in kinds if sum(w == word for _, w in kinds) > 1})
+            raise LensError.bad_argument(
+                "labels", f"labels of several types that read the same ({same[:3]})",
+                "labels of one type (all strings or all numbers)", "Convert them to one type first.",
+            )  # fmt: skip
+        values = text
+    classes, codes = np.unique(values, return_inverse=True)
     return codes.astype(np.int64), classes
+
+
+def _kind(value: Any) -> str:
+    """The kind of a label: text, integer, real, bool, or its type's name."""
+    if isinstance(value, (bool, np.bool_)):
+        return "bool"
+    if isinstance(value, (str, np.str_)):
+        return "text"
+    if isinstance(value, numbers.Integral):
+        return "integer"
+    if isinstance(value, numbers.Real):
+        return "real"
+    return type(value).__name__
 
 
 def _check_k(k: Any, n: int) -> int:

@@ -399,9 +399,11 @@ def _is_fractions(splits) -> bool:
 def _check_seeds(seeds) -> tuple[int, ...]:
     if isinstance(seeds, (int, np.integer)) and not isinstance(seeds, bool):
         seeds = (int(seeds),)
+    if isinstance(seeds, np.ndarray) and seeds.ndim == 1:
+        seeds = seeds.tolist()
     if isinstance(seeds, (str, bytes)) or not isinstance(seeds, Sequence) or len(seeds) == 0:
         raise LensError.bad_argument("seeds", seeds, "a non-empty sequence of integer seeds")
     for seed in seeds:
-        if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool):
-            raise LensError.bad_argument("seeds", list(seeds), "integer seeds")
+        if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or not 0 <= seed < 2**32:
+            raise LensError.bad_argument("seeds", list(seeds), "integer seeds in 0 .. 2**32 - 1")
     return tuple(int(s) for s in seeds)

@@ -712,3 +712,15 @@ def test_gride_warnings_name_the_layer(monkeypatch):
         intrinsic_dimension_scaling(x, method="gride", progress=False)
     texts = [str(w.message) for w in caught if "edge" in str(w.message)]
     assert texts and {t.split(":")[0] for t in texts} == {"data (layer 0)", "data (layer 1)"}
+
+
+def test_labels_of_several_types_that_read_the_same_are_refused_not_merged():
+    # object labels are compared as text: 1 and "1" used to become one class silently
+    from lensnb.geometry import label_overlap
+
+    x = np.random.default_rng(0).normal(size=(1, 40, 3))
+    mixed = np.array([1, "1"] * 20, dtype=object)
+    with pytest.raises(LensError, match=r"^labels: expected labels of one type.*\['1'\]"):
+        label_overlap(x, mixed, k=3, progress=False)
+    strings = np.array(["a", np.str_("b")] * 20, dtype=object)  # python and numpy strings are one kind
+    assert label_overlap(x, strings, k=3, progress=False).values.shape == (1,)

@@ -115,3 +115,15 @@ def test_mdl_without_smoothing_refuses_an_infinite_code_instead_of_returning_it(
         online_codelength(x, codes, 3, smoothing=0, portions=(50, 100))
     assert np.isfinite(online_codelength(x, codes, 3, portions=(50, 100))["online"])
     assert block_ends(100, (10, 100)).tolist() == [10, 100]
+
+
+def test_probe_layers_takes_seeds_as_a_numpy_array():
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(2, 60, 4)), np.repeat([0, 1], 30)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from_array = probe_layers(x, y, seeds=np.array([0, 1]), progress=False)
+        from_list = probe_layers(x, y, seeds=[0, 1], progress=False)
+    np.testing.assert_array_equal(from_array.values, from_list.values)
+    with pytest.raises(LensError, match=r"^seeds: expected integer seeds in 0 \.\. 2\*\*32 - 1"):
+        probe_layers(x, y, seeds=[0, -1], progress=False)
