@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from lensnb.data.files import as_path, one_file, read_lines
+from lensnb.data.files import as_path, check_str, one_file, read_lines
 from lensnb.data.qa import qa_example
 from lensnb.data.text import split_words
 from lensnb.errors import LensError
@@ -70,6 +70,7 @@ def read_babi(
     Weston et al. 2015, "Towards AI-Complete Question Answering: A Set of Prerequisite
     Toy Tasks"; van Aken et al. 2019, "How Does BERT Answer Questions?".
     """
+    check_str(separator, "separator")
     file = _babi_file(path, task, split)
     name = re.match(r"qa(\d+)_", file.name)
     task_number = int(name.group(1)) if name else task

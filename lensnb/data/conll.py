@@ -21,7 +21,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator, Sequence
 
-from lensnb.data.files import existing_file, line_error, read_lines
+from lensnb.data.files import existing_file, line_error, read_lines, refuse_empty
 from lensnb.errors import LensError
 from lensnb.examples import Example, Span
 from lensnb.flags import checks_flags
@@ -102,6 +102,8 @@ def iob_spans(tags: Sequence[str], *, scheme: str = "iob2", outside: bool = Fals
     Ramshaw & Marcus (1995), "Text chunking using transformation-based learning" (IOB1);
     Tjong Kim Sang & Veenstra (1999), "Representing text chunks" (IOB2).
     """
+    if isinstance(tags, (str, bytes)) or not isinstance(tags, Sequence) or not all(isinstance(t, str) for t in tags):
+        raise LensError.bad_argument("tags", tags, "a sequence of IOB tags (str), one per word")
     _check_scheme(scheme)
     try:
         return _decode_iob(list(tags), scheme, outside)[0]
@@ -153,7 +155,7 @@ def read_conll2000(path: str | os.PathLike, *, outside_spans: bool = False, sche
         examples.append(
             Example(words=words, labels={"pos": pos, "chunk": chunk}, spans=spans, meta={"sentence": len(examples)})
         )
-    return examples
+    return refuse_empty(examples, path, "CoNLL-2000 sentences")
 
 
 def read_conll2003(path: str | os.PathLike, *, scheme: str = "iob2") -> list[Example]:
@@ -212,7 +214,7 @@ def read_conll2003(path: str | os.PathLike, *, scheme: str = "iob2") -> list[Exa
         spans, labels["ner"] = _spans_or_raise(path, sentence, [c[-1] for _, c in sentence], scheme, "NER")
         meta = {"sentence": len(examples), "document": max(document, 0)}
         examples.append(Example(words=words, labels=labels, spans=spans, meta=meta))
-    return examples
+    return refuse_empty(examples, path, "CoNLL-2003 sentences")
 
 
 def _sentences(path: str | os.PathLike, columns: tuple[int, ...], docstart: bool = False) -> Iterator[list]:

@@ -23,7 +23,7 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
-from lensnb.data.files import existing_file, line_error, read_lines
+from lensnb.data.files import existing_file, line_error, read_lines, refuse_empty
 from lensnb.examples import Example, Span, SpanPair
 from lensnb.flags import checks_flags
 
@@ -94,7 +94,7 @@ def read_conllu(path: str | os.PathLike, *, deprel_subtypes: bool = True) -> lis
             doc_id = None
         meta = {"sentence": len(examples), "sent_id": comments.get("sent_id"), "doc_id": doc_id}
         examples.append(_example(path, rows, ranges, comments, meta, deprel_subtypes, unit_spans))
-    return examples
+    return refuse_empty(examples, path, "CoNLL-U sentences")
 
 
 def _blocks(path: Path) -> Iterator[list[tuple[int, str]]]:
@@ -151,7 +151,7 @@ def _example(path, rows, ranges, comments, meta, deprel_subtypes, word_spans) ->
     words, heads, deprels = [], [], []
     for number, cols in rows:
         head, deprel = cols[6], cols[7]
-        if not head.isdigit() or int(head) > n or int(head) == len(words) + 1:
+        if not (head.isascii() and head.isdigit()) or int(head) > n or int(head) == len(words) + 1:
             raise line_error(
                 path, number, f"a HEAD between 0 (root) and {n}, other than the word's own ID {len(words) + 1}", head
             )

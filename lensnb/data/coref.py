@@ -96,7 +96,7 @@ def _gap_example(row: list[str], where: str) -> Example:
     mentions = {}
     for name, column in (("pronoun", "Pronoun"), ("A", "A"), ("B", "B")):
         mention, offset = record[column], record[f"{column}-offset"]
-        if not offset.strip().isdigit():
+        if not (offset.strip().isascii() and offset.strip().isdigit()):
             raise LensError.bad_argument(f"{where}, column {column}-offset", offset, "a character offset (an integer)")
         start = int(offset)
         if not mention.strip() or text[start : start + len(mention)] != mention:

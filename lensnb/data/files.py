@@ -98,6 +98,21 @@ def read_lines(path: str | os.PathLike) -> list[str]:
     return lines
 
 
+def check_str(value: Any, name: str) -> str:
+    """``value`` itself when it is a str, else a LensError naming ``name``."""
+    if not isinstance(value, str):
+        raise LensError.bad_argument(name, value, "a str")
+    return value
+
+
+def refuse_empty(records: Any, path: Any, what: str) -> Any:
+    """``records`` when there is at least one, else a LensError saying that ``path`` held none of
+    ``what`` (an empty or truncated download must not pass as a dataset of no examples)."""
+    if len(records) == 0:
+        raise LensError.bad_argument(str(path), "a file with none", what)
+    return records
+
+
 def non_negative_int(value: str, where: str, what: str) -> int:
     """A field read as an integer >= 0; ``where`` names its place (``"<file>, line N"``), ``what`` the field."""
     try:
@@ -156,6 +171,8 @@ def resolve_data_file(
     -------
     Path
     """
+    if split is not None and not isinstance(split, str):
+        raise LensError.bad_argument("split", split, f"None or a split name, one of {sorted(k for k in layout if k)}")
     path = as_path(path, f"a {dataset} file or folder").expanduser()
     if path.is_file():
         if split is not None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from lensnb.data.files import json_field, load_json, resolve_data_file
+from lensnb.data.files import check_str, json_field, load_json, resolve_data_file
 from lensnb.data.qa import qa_example
 from lensnb.data.text import find_phrase, trim_range
 from lensnb.errors import LensError
@@ -78,6 +78,7 @@ def read_hotpotqa(
     Yang et al. 2018, "HotpotQA: A Dataset for Diverse, Explainable Multi-hop Question
     Answering"; van Aken et al. 2019, "How Does BERT Answer Questions?".
     """
+    check_str(separator, "separator")
     file = resolve_data_file(path, split, _HOTPOT_FILES, "HotpotQA")
     records = load_json(file)
     if not isinstance(records, list) or not records:

@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from lensnb.data.files import as_path, line_error, read_text
+from lensnb.data.files import as_path, line_error, read_text, refuse_empty
 from lensnb.errors import LensError
 from lensnb.examples import Example, Span
 from lensnb.flags import checks_flags
@@ -163,7 +163,7 @@ def read_ptb_trees(path: str | os.PathLike) -> list[tuple[str, Tree]]:
     for file in files:
         name = file.relative_to(root).as_posix() if root.is_dir() else file.name
         trees.extend((name, tree) for tree in _read_file(file))
-    return trees
+    return refuse_empty(trees, path, "Penn Treebank trees")
 
 
 @checks_flags

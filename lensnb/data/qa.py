@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from lensnb.data.files import json_field, load_json, resolve_data_file
+from lensnb.data.files import check_str, json_field, load_json, resolve_data_file
 from lensnb.data.text import split_sentences, split_words, words_in_characters
 from lensnb.errors import LensError
 from lensnb.examples import Example, Span, SpanPair
@@ -190,6 +190,7 @@ def read_squad(
     van Aken et al. 2019, "How Does BERT Answer Questions?" (question, supporting-fact and
     answer tokens; the SUP task).
     """
+    check_str(separator, "separator")
     file = resolve_data_file(path, split, _SQUAD_FILES, "SQuAD v1.1")
     data = load_json(file)
     articles = json_field(data, "data", list, f"{file}, top level")
@@ -211,7 +212,7 @@ def read_squad(
                 for k, answer in enumerate(json_field(qa, "answers", list, where)):
                     text = json_field(answer, "text", str, f"{where}.answers[{k}]")
                     start = json_field(answer, "answer_start", int, f"{where}.answers[{k}]")
-                    if not text.strip() or context[start : start + len(text)] != text:
+                    if start < 0 or not text.strip() or context[start : start + len(text)] != text:
                         raise LensError.bad_argument(
                             f"{where}.answers[{k}]", {"text": text, "answer_start": start},
                             "an answer_start where the context holds the answer's text",
@@ -278,6 +279,15 @@ def sup_examples(examples: Sequence[Example], *, separator: str = " ") -> list[E
     ----------
     van Aken et al. 2019, "How Does BERT Answer Questions?" (the SUP probing task).
     """
+    check_str(separator, "separator")
+    if (
+        isinstance(examples, (str, bytes))
+        or not isinstance(examples, Sequence)
+        or not all(isinstance(e, Example) for e in examples)
+    ):
+        raise LensError.bad_argument(
+            "examples", examples, "a sequence of Example from read_squad, read_hotpotqa or read_babi"
+        )
     result = []
     for index, example in enumerate(examples):
         labels = example.labels

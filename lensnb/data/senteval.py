@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 
-from lensnb.data.files import existing_file, non_negative_int, read_lines
+from lensnb.data.files import existing_file, non_negative_int, read_lines, refuse_empty
 from lensnb.errors import LensError
 from lensnb.examples import Example
 
@@ -98,7 +98,7 @@ def read_senteval(path: str | os.PathLike, task: str | None = None) -> dict[str,
                 f"a file named after a SentEval probing task ({', '.join(SENTEVAL_TASKS)})",
                 "Pass task= to read a renamed file.",
             )
-    elif task not in SENTEVAL_TASKS:
+    elif not isinstance(task, str) or task not in SENTEVAL_TASKS:
         raise LensError.bad_argument("task", task, f"one of {tuple(SENTEVAL_TASKS)}")
     splits: dict[str, list[Example]] = {split: [] for split in SENTEVAL_SPLITS}
     for number, line in enumerate(read_lines(path), start=1):
@@ -118,6 +118,7 @@ def read_senteval(path: str | os.PathLike, task: str | None = None) -> dict[str,
             raise LensError.bad_argument(where, sentence, "a non-empty sentence in the third field")
         meta = {"task": task, "split": split, "label": _label(task, label.strip(), where)}
         splits[split].append(Example(words=words, meta=meta))
+    refuse_empty([e for examples in splits.values() for e in examples], path, f"SentEval {task} lines")
     return splits
 
 

@@ -15,6 +15,8 @@ from collections.abc import Iterable, Mapping
 
 import numpy as np
 
+from lensnb.data.files import check_str
+from lensnb.errors import LensError
 from lensnb.examples import Span
 from lensnb.flags import checks_flags
 
@@ -84,6 +86,7 @@ def split_words(
     Marcus, Santorini & Marcinkiewicz (1993), "Building a large annotated corpus of
     English: the Penn Treebank" (the tokenisation approximated here).
     """
+    check_str(text, "text")
     if presplit is None:
         bounds = [bound for match in _WORD.finditer(text) for bound in match.span()]
         offsets = np.asarray(bounds, dtype=np.int64).reshape(-1, 2)
@@ -114,6 +117,9 @@ def words_in_characters(offsets: np.ndarray, start: int, end: int) -> tuple[int,
     (int, int)
         Word indices, end exclusive; ``(k, k)`` (empty) when no word overlaps the range.
     """
+    offsets = np.asarray(offsets)
+    if offsets.ndim != 2 or offsets.shape[1:] != (2,) or offsets.dtype.kind not in "iu":
+        raise LensError.bad_argument("offsets", offsets, "an integer array of shape (n_words, 2), from split_words")
     first = int(np.searchsorted(offsets[:, 1], start, side="right"))  # first word ending after start
     last = int(np.searchsorted(offsets[:, 0], end, side="left"))  # words starting before end
     return first, max(first, last)
@@ -137,6 +143,7 @@ def words_with_spans(text: str, ranges: Mapping[str, tuple[int, int]]) -> tuple[
         ``Span(first, stop, name)`` of each range's words (:func:`words_in_characters`),
         in the order of ``ranges``.
     """
+    check_str(text, "text")
     words, offsets = split_words(text, cuts=[bound for span in ranges.values() for bound in span])
     return words, {name: Span(*words_in_characters(offsets, *ranges[name]), name) for name in ranges}
 
@@ -176,6 +183,7 @@ def split_sentences(text: str) -> list[tuple[int, int]]:
     a single letter (an initial: ``John F. Kennedy``). Good enough for encyclopaedic
     prose such as SQuAD's Wikipedia paragraphs; not a trained splitter.
     """
+    check_str(text, "text")
     ranges, start = [], 0
     for match in _SENTENCE_END.finditer(text):
         stop = match.start() + len(match.group(0).rstrip())
