@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 
 from lensnb.errors import LensError
 from lensnb.extract import _as_lens_model, _pad_id
-from lensnb.flags import checks_flags
+from lensnb.flags import check_flag, checks_flags
 from lensnb.relevance.capture import DTYPES, model_for_dtype, prepared
 from lensnb.relevance.inputs import ModelBatch, ScoreSheet, model_batches, plan_inputs
 from lensnb.relevance.result import Relevance
@@ -99,7 +99,8 @@ class RelevanceMethod:
                 "This method follows the paper's [CLS]-classifier set-up; AttnLRP, integrated gradients, "
                 "input x gradient and the attention baselines explain language models.",
             )  # fmt: skip
-        if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+        progress = check_flag("progress", progress)
+        if isinstance(batch_size, (bool, np.bool_)) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
             raise LensError.bad_argument("batch_size", batch_size, "a positive int")
         if dtype not in DTYPES:
             raise LensError.bad_argument("dtype", dtype, f"one of {tuple(DTYPES)}")

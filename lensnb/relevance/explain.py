@@ -6,6 +6,7 @@ progress bar. Each result is an ordinary :class:`~lensnb.relevance.Relevance`.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Sequence
 from typing import Any
 
@@ -82,25 +83,35 @@ def explain(
     """
     from tqdm.auto import tqdm
 
+    defaults = methods is DEFAULT_METHODS
     if isinstance(methods, (str, RelevanceMethod)):
         methods = [methods]
-    if not methods:
+    if isinstance(methods, bytes) or not isinstance(methods, Sequence) or not methods:
         raise LensError.bad_argument("methods", methods, "at least one method name or RelevanceMethod")
     if not isinstance(targets, Sequence) or isinstance(targets, str) or not targets:
         raise LensError.bad_argument("targets", targets, "a non-empty list of targets (None: the predicted one)")
     built: list[RelevanceMethod] = []
+    skipped: list[LensError] = []
     for method in methods:
         if isinstance(method, RelevanceMethod):
             built.append(method)
             continue
-        if method not in METHODS:
+        if not isinstance(method, str) or method not in METHODS:
             raise LensError.bad_argument("methods", method, f"one of {sorted(METHODS)} or a RelevanceMethod")
+        accepted = _option_names(METHODS[method])
+        unknown = sorted(set(options) - accepted)
+        if unknown:
+            raise LensError.bad_argument(
+                ", ".join(unknown), {name: options[name] for name in unknown}, f"options of {method}: {sorted(accepted)}"
+            )  # fmt: skip
         try:
             built.append(METHODS[method](model, progress=False, **options))
-        except LensError:
-            if methods is DEFAULT_METHODS:
-                continue  # a default the model cannot take
-            raise
+        except LensError as error:
+            if not defaults:
+                raise
+            skipped.append(error)  # a default the model cannot take
+    if not built:  # no default could be built: the model or the options are at fault, not the list
+        raise skipped[0]
     results = []
     with tqdm(total=len(built) * len(targets), desc="explain", unit="run", disable=not progress) as bar:
         for method in built:
@@ -109,3 +120,14 @@ def explain(
                 results.append(method.attribute(inputs, target=target, layers=layers and method.supports_layers))
                 bar.update(1)
     return results
+
+
+def _option_names(method: type) -> set[str]:
+    """The keyword options a method class takes: its own, and the base class's it passes on."""
+    names: set[str] = set()
+    for cls in (method, RelevanceMethod):
+        parameters = inspect.signature(cls.__init__).parameters.values()
+        names |= {p.name for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+        if not any(p.kind == p.VAR_KEYWORD for p in parameters):
+            break  # it passes nothing on
+    return names - {"self", "model", "progress"}

@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from lensnb.errors import LensError
+
 if TYPE_CHECKING:
     from lensnb.relevance.result import Relevance
 
@@ -56,6 +58,10 @@ def relevance_html(
     str
         Self-contained HTML (inline styles, no script).
     """
+    if isinstance(max_texts, (bool, np.bool_)) or not isinstance(max_texts, (int, np.integer)) or max_texts < 1:
+        raise LensError.bad_argument("max_texts", max_texts, "a positive integer")
+    if text_id is not None:
+        relevance._check_text(text_id)  # an id the relevance holds
     ids = [text_id] if text_id is not None else relevance.texts["text_id"].tolist()[:max_texts]
     title = html.escape(f"{relevance.method} ({', '.join(f'{k}={v}' for k, v in relevance.parameters.items())})")
     blocks = [f"<div class='lensnb-relevance'><div style='font-weight:bold'>{title}</div>"]

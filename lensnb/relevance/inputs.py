@@ -66,6 +66,10 @@ def plan_inputs(
         raise LensError.bad_argument("max_length", max_length, f"an int between 2 and the model's limit {limit}")
     if stride is None:
         stride = max_length // 4
+    if isinstance(stride, (bool, np.bool_)) or not isinstance(stride, (int, np.integer)) or stride < 0:
+        raise LensError.bad_argument(
+            "stride", stride, "None or a non-negative int (tokens shared by consecutive windows)"
+        )
     examples = as_examples(inputs)
     return tokenize_examples(
         examples,

@@ -46,6 +46,13 @@ class OutputSpan:
     start: int
     stop: int | None = None
 
+    def __post_init__(self) -> None:
+        for name, value in (("start", self.start), ("stop", self.stop)):
+            if (name == "start" or value is not None) and (
+                isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer))
+            ):
+                raise LensError.bad_argument(f"OutputSpan.{name}", value, "an integer token position")
+
     def positions(self, length: int) -> np.ndarray:
         """The explained positions of an input of ``length`` tokens."""
         start = self.start + length if self.start < 0 else self.start
