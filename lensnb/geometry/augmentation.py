@@ -32,7 +32,6 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterable, Sequence
-from numbers import Real
 from typing import Any
 
 import numpy as np
@@ -42,7 +41,7 @@ from tqdm.auto import tqdm
 from lensnb.activations import Activations
 from lensnb.errors import LensError
 from lensnb.flags import check_flag
-from lensnb.geometry.inputs import as_matrix, check_integer, power_of_two_scaled
+from lensnb.geometry.inputs import as_matrix, check_integer, check_seed, is_real, power_of_two_scaled
 from lensnb.geometry.layer_metrics import REFERENCE, _center_rows, _check_alpha, _flags, _prompts, _renyi_rows
 from lensnb.geometry.results import LayerProfile
 from lensnb.tensors import tensor_to_numpy
@@ -109,10 +108,10 @@ def augment_text(
         ("keyboard_p", keyboard_p),
         ("char_p", char_p),
     ):
-        if not _is_number(value) or not 0 <= value <= 1:
+        if not is_real(value) or not 0 <= value <= 1:
             raise LensError.bad_argument(name, value, "a fraction in [0, 1]")
     min_chars, max_words = check_integer("min_chars", min_chars, 2), check_integer("max_words", max_words, 0)
-    rng = np.random.default_rng(check_integer("seed", seed, 0))
+    rng = np.random.default_rng(check_seed(seed))
     single = isinstance(texts, str)
     if not single and (isinstance(texts, (bytes, bytearray)) or not isinstance(texts, Iterable)):
         raise LensError.bad_argument("texts", texts, "a string or a sequence of strings")
@@ -221,7 +220,7 @@ def infonce(a: Any, b: Any, *, temperature: float = 0.1, symmetric: bool = False
     Oord et al. 2018, Eq. 4; Skean et al. 2025, Sec. 3.
     """
     x, y = _pair(a, b)
-    if not _is_number(temperature) or not 0 < temperature < math.inf:
+    if not is_real(temperature) or not 0 < temperature < math.inf:
         raise LensError.bad_argument("temperature", temperature, "a finite number > 0")
     symmetric = check_flag("symmetric", symmetric)
     x, y = _unit_rows(x), _unit_rows(y)
@@ -269,7 +268,7 @@ def lidar(views: Any, *, alpha: float = 1.0, delta: float = 1e-4, normalize: boo
         raise LensError.bad_argument("views", z, "shape (n_prompts >= 2, n_views >= 2, dim >= 1)")
     if not np.isfinite(z).all():
         raise LensError.bad_argument("views", "an array with NaN or infinite values", "finite values")
-    if not _is_number(delta) or not 0 < delta < math.inf:
+    if not is_real(delta) or not 0 < delta < math.inf:
         raise LensError.bad_argument("delta", delta, "a finite number > 0")
     normalize = check_flag("normalize", normalize)
     n, v, dim = z.shape
@@ -345,7 +344,7 @@ def dime(
     x, y = _pair(a, b)
     if isinstance(n_permutations, bool) or not isinstance(n_permutations, (int, np.integer)) or n_permutations < 1:
         raise LensError.bad_argument("n_permutations", n_permutations, "an integer >= 1")
-    rng = np.random.default_rng(check_integer("seed", seed, 0))
+    rng = np.random.default_rng(check_seed(seed))
     normalize = check_flag("normalize", normalize)
     x, y = power_of_two_scaled(x), power_of_two_scaled(y)  # exact; the trace-normalised spectra ignore the scale
     n, dim = x.shape
@@ -492,11 +491,6 @@ def _pair(a: Any, b: Any) -> tuple[np.ndarray, np.ndarray]:
     if x.shape != y.shape:
         raise LensError.bad_argument("b", y, f"the shape of a, {x.shape}: row i of each is the same prompt")
     return x, y
-
-
-def _is_number(value: Any) -> bool:
-    """A real number (numpy's scalars included), not a bool."""
-    return isinstance(value, Real) and not isinstance(value, (bool, np.bool_))
 
 
 def _unit_rows(x: np.ndarray) -> np.ndarray:

@@ -38,7 +38,14 @@ import torch
 
 from lensnb.errors import LensError
 from lensnb.flags import check_flag
-from lensnb.geometry.inputs import LayerStack, as_matrix, check_integer, check_same_items, layer_stack, out_of_scale
+from lensnb.geometry.inputs import (
+    LayerStack,
+    as_matrix,
+    check_same_items,
+    check_seed,
+    layer_stack,
+    out_of_scale,
+)
 from lensnb.geometry.results import LayerMatrix
 
 __all__ = ["cka_linear", "cka_rbf", "cka_minibatch", "cka_matrix", "KERNELS", "MEDIANS"]
@@ -517,7 +524,7 @@ def _normalise(cross: np.ndarray, self_a: np.ndarray, self_b: np.ndarray, labels
 def _batches(n: int, batch_size: Any, seed: int) -> list[np.ndarray]:
     if not isinstance(batch_size, (int, np.integer)) or isinstance(batch_size, bool) or batch_size < 4:
         raise LensError.bad_argument("batch_size", batch_size, "an integer of at least 4 (HSIC_1 needs 4 items)")
-    order = np.random.default_rng(check_integer("seed", seed, 0)).permutation(n)
+    order = np.random.default_rng(check_seed(seed)).permutation(n)
     return [np.sort(part) for part in np.array_split(order, max(1, n // int(batch_size)))]
 
 

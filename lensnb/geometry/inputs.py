@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from numbers import Real
 from typing import Any
 
 import numpy as np
@@ -18,7 +19,16 @@ from lensnb.activations import Activations
 from lensnb.errors import LensError
 from lensnb.tensors import tensor_to_numpy
 
-__all__ = ["LayerStack", "layer_stack", "as_matrix", "check_same_items", "power_of_two_scaled", "POOLS"]
+__all__ = [
+    "LayerStack",
+    "layer_stack",
+    "as_matrix",
+    "check_same_items",
+    "check_seed",
+    "is_real",
+    "power_of_two_scaled",
+    "POOLS",
+]
 
 POOLS = ("mean", "max", "first", "last", "cls")
 
@@ -304,6 +314,19 @@ def power_of_two_scaled(x: np.ndarray, axis: int | None = None) -> np.ndarray:
     peak = np.max(np.abs(x), axis=axis, keepdims=axis is not None)
     _, exponent = np.frexp(peak)
     return np.ldexp(x, -exponent).astype(x.dtype, copy=False)
+
+
+def is_real(value: Any) -> bool:
+    """Whether ``value`` is a real number (numpy's scalars included), not a bool."""
+    return isinstance(value, Real) and not isinstance(value, (bool, np.bool_))
+
+
+def check_seed(seed: Any, name: str = "seed") -> int:
+    """A seed numpy, torch and scikit-learn all take: an integer (numpy's included, bools not)
+    in 0 .. 2**32 - 1."""
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**32:
+        raise LensError.bad_argument(name, seed, "a non-negative integer below 2**32")
+    return int(seed)
 
 
 def check_integer(name: str, value: Any, least: int) -> int:

@@ -16,7 +16,7 @@ import numpy as np
 
 from lensnb.errors import LensError
 from lensnb.flags import check_flag
-from lensnb.geometry.inputs import check_integer, layer_stack
+from lensnb.geometry.inputs import check_integer, check_seed, layer_stack
 from lensnb.geometry.neighbors import NeighborCache, Neighbors
 from lensnb.geometry.results import LayerProfile
 
@@ -302,7 +302,7 @@ def intrinsic_dimension(
     repeats = _positive_int("repeats", repeats)
     bootstrap = _non_negative_int("bootstrap", bootstrap)
     progress = check_flag("progress", progress)
-    rng = np.random.default_rng(_seed(seed))
+    rng = np.random.default_rng(check_seed(seed))
     stack = layer_stack(data, layers, site=site, pool=pool)
     cache = cache if cache is not None else NeighborCache(min_k=1)
     n = stack.n_items
@@ -393,7 +393,7 @@ def intrinsic_dimension_scaling(
     repeats = _positive_int("repeats", repeats)
     bootstrap = _non_negative_int("bootstrap", bootstrap)
     progress = check_flag("progress", progress)
-    rng = np.random.default_rng(_seed(seed))
+    rng = np.random.default_rng(check_seed(seed))
     stack = layer_stack(data, layers, site=site, pool=pool)
     cache = cache if cache is not None else NeighborCache(min_k=1)
     n = stack.n_items
@@ -612,10 +612,6 @@ def _check_choice(name: str, value: Any, choices: tuple) -> None:
 
 def _non_negative_int(name: str, value: Any) -> int:
     return check_integer(name, value, 0)
-
-
-def _seed(value: Any) -> int:
-    return check_integer("seed", value, 0)
 
 
 def _positive_int(name: str, value: Any) -> int:

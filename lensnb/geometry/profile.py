@@ -9,13 +9,12 @@ from typing import Any
 import numpy as np
 
 from lensnb.flags import check_flag
-from lensnb.geometry.inputs import layer_stack
+from lensnb.geometry.inputs import check_seed, layer_stack
 from lensnb.geometry.intrinsic_dimension import (
     DUPLICATES,
     TWONN_FITS,
     _check_choice,
     _non_negative_int,
-    _seed,
     distinct_point_neighbors,
     twonn_estimate,
 )
@@ -84,7 +83,7 @@ def geometry_profile(
     _check_choice("weighting", weighting, LABEL_WEIGHTINGS)
     progress = check_flag("progress", progress)
     bootstrap = _non_negative_int("bootstrap", bootstrap)
-    rng = np.random.default_rng(_seed(seed))
+    rng = np.random.default_rng(check_seed(seed))
     stack = layer_stack(data, layers, site=site, pool=pool)
     k = _check_k(k, stack.n_items)
     codes = keep = None

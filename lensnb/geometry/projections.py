@@ -20,7 +20,7 @@ import scipy.linalg
 from lensnb.errors import LensError
 from lensnb.flags import check_flag
 from lensnb.geometry.alignment import align_layers, layer_displacement
-from lensnb.geometry.inputs import LayerStack, layer_stack, power_of_two_scaled
+from lensnb.geometry.inputs import LayerStack, check_seed, layer_stack, power_of_two_scaled
 from lensnb.geometry.results import Projection
 
 __all__ = ["project", "principal_axes", "joint_principal_axes", "METHODS"]
@@ -189,11 +189,7 @@ def project(
     if not isinstance(method, str) or method not in METHODS:
         raise LensError.bad_argument("method", method, f"one of {METHODS}")
     align, progress = check_flag("align", align), check_flag("progress", progress)
-    if seed is not None and (
-        isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**32
-    ):
-        raise LensError.bad_argument("seed", seed, "None or an integer in 0 .. 2**32 - 1")
-    seed = None if seed is None else int(seed)
+    seed = None if seed is None else check_seed(seed)
     stack = layer_stack(data, layers, site=site, pool=pool)
     options = _resolve_options(method, method_options, stack)
     _check_spread(method, stack)

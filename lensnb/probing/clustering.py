@@ -17,11 +17,10 @@ import numpy as np
 from lensnb.activations import Activations
 from lensnb.errors import LensError
 from lensnb.flags import checks_flags
-from lensnb.geometry.inputs import LayerStack, layer_stack
+from lensnb.geometry.inputs import LayerStack, check_seed, layer_stack
 from lensnb.geometry.overlap import encode_labels
 from lensnb.geometry.results import LayerProfile
 from lensnb.probing.controls import _bootstrap_rows, _check_count, train_test_mask
-from lensnb.probing.probe_checks import check_seed
 
 __all__ = ["span_vectors", "span_clustering", "AVERAGE_METHODS"]
 

@@ -16,10 +16,9 @@ import numpy as np
 
 from lensnb.errors import LensError
 from lensnb.flags import checks_flags
-from lensnb.geometry.inputs import LayerStack, layer_stack
+from lensnb.geometry.inputs import LayerStack, check_seed, is_real, layer_stack
 from lensnb.geometry.overlap import encode_labels
 from lensnb.geometry.results import LayerProfile
-from lensnb.probing.probe_checks import check_seed
 
 __all__ = [
     "default_probe",
@@ -29,11 +28,6 @@ __all__ = [
     "control_labels",
     "control_task_selectivity",
 ]
-
-
-def _is_fraction(value: Any) -> bool:
-    """A real number (numpy's included, not a bool) strictly between 0 and 1."""
-    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool) and 0 < value < 1
 
 
 def default_probe() -> Any:
@@ -82,7 +76,7 @@ def train_test_mask(n_items: int, *, test_size: float = 0.2, seed: int = 0, grou
     """
     if not isinstance(n_items, (int, np.integer)) or n_items < 2:
         raise LensError.bad_argument("n_items", n_items, "an integer >= 2 (items to split)")
-    if not _is_fraction(test_size):
+    if not (is_real(test_size) and 0 < test_size < 1):
         raise LensError.bad_argument("test_size", test_size, "a fraction strictly between 0 and 1")
     rng = np.random.default_rng(check_seed(seed))
     n_test = min(max(int(round(test_size * n_items)), 1), n_items - 1)

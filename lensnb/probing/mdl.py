@@ -15,9 +15,9 @@ import numpy as np
 
 from lensnb.errors import LensError
 from lensnb.flags import checks_flags
+from lensnb.geometry.inputs import check_seed, is_real
 from lensnb.geometry.results import LayerProfile
 from lensnb.probing.controls import _check_count, check_probe, labelled_stack
-from lensnb.probing.probe_checks import check_seed
 
 __all__ = ["VOITA_PORTIONS", "block_ends", "online_codelength", "mdl_online"]
 
@@ -135,10 +135,7 @@ def online_codelength(
 
 
 def _check_smoothing(smoothing: Any) -> None:
-    if (
-        not isinstance(smoothing, (int, float, np.integer, np.floating)) or isinstance(smoothing, bool)
-        or not 0 <= smoothing < 1
-    ):  # fmt: skip
+    if not (is_real(smoothing) and 0 <= smoothing < 1):
         raise LensError.bad_argument("smoothing", smoothing, "a number in [0, 1)")
 
 

@@ -101,13 +101,6 @@ def mixed_labels(y: Any, argument: str) -> LensError:
     )  # fmt: skip
 
 
-def check_seed(seed: Any, argument: str = "seed") -> int:
-    """A seed numpy and torch both take: an integer (numpy's included) in 0 .. 2**32 - 1."""
-    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**32:
-        raise LensError.bad_argument(argument, seed, "an integer in 0 .. 2**32 - 1")
-    return int(seed)
-
-
 def check_number(value: Any, argument: str, *, low: float, integer: bool = False, inclusive: bool = False) -> Any:
     """A number above ``low`` (or at least it, when ``inclusive``), else LensError."""
     kinds = (int, np.integer) if integer else (int, float, np.integer, np.floating)

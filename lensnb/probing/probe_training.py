@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from lensnb.errors import LensError
-from lensnb.probing.probe_checks import check_seed
+from lensnb.geometry.inputs import check_seed
 
 ACTIVATIONS = ("sigmoid", "tanh", "relu", "gelu")
 DTYPES = {"float32": torch.float32, "float64": torch.float64}

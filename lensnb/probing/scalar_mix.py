@@ -28,6 +28,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from lensnb.errors import LensError
 from lensnb.flags import check_flag, checks_flags
+from lensnb.geometry.inputs import check_seed, is_real
 from lensnb.geometry.results import LayerProfile
 from lensnb.probing.controls import _check_count, labelled_stack, resolve_train
 from lensnb.probing.probe_checks import (
@@ -35,7 +36,6 @@ from lensnb.probing.probe_checks import (
     check_features,
     check_labels,
     check_number,
-    check_seed,
     encode_classes,
     to_numpy,
 )
@@ -493,7 +493,7 @@ def cumulative_probing(
     stack, codes, classes, keep = labelled_stack(data, labels, layers, site, pool)
     _check_metric(metric)
     bootstrap = _check_count(bootstrap, "bootstrap")
-    if not isinstance(confidence, (float, np.floating)) or not 0 < confidence < 1:
+    if not (is_real(confidence) and 0 < confidence < 1):
         raise LensError.bad_argument("confidence", confidence, "a fraction strictly between 0 and 1")
     n_layers = len(stack.layers)
     if n_layers < 2:
