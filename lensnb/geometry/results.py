@@ -13,7 +13,53 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from lensnb.errors import LensError
+
 __all__ = ["LayerProfile", "LayerMatrix", "Projection"]
+
+
+def _set(result: Any, name: str, value: Any) -> None:
+    """Store a normalised field on a frozen result (the dataclass' own ``__init__`` way)."""
+    object.__setattr__(result, name, value)
+
+
+def _layer_tuple(layers: Any, argument: str) -> tuple[int, ...]:
+    """``layers`` as a tuple of distinct Python ints (numpy integers accepted)."""
+    if isinstance(layers, (str, bytes)) or not hasattr(layers, "__iter__"):
+        raise LensError.bad_argument(argument, layers, "a sequence of layer indices (ints)")
+    items = list(layers)
+    if not all(isinstance(layer, (int, np.integer)) and not isinstance(layer, (bool, np.bool_)) for layer in items):
+        raise LensError.bad_argument(argument, layers, "a sequence of layer indices (ints)")
+    as_ints = tuple(int(layer) for layer in items)
+    if len(set(as_ints)) != len(as_ints):
+        raise LensError.bad_argument(argument, layers, "distinct layer indices, each once")
+    return as_ints
+
+
+def _numbers(values: Any, argument: str, shape: tuple[int, ...], dtype: Any = np.float64) -> np.ndarray:
+    """``values`` as a real array of ``shape`` (cast to ``dtype`` unless it is None)."""
+    array = np.asarray(values) if dtype is None else None
+    if array is None:
+        try:
+            array = np.asarray(values, dtype=dtype)
+        except (TypeError, ValueError):
+            raise LensError.bad_argument(argument, values, f"real numbers of shape {shape}") from None
+    if array.dtype.kind not in "biuf" or array.shape != shape:
+        raise LensError.bad_argument(argument, values, f"real numbers of shape {shape}")
+    return array
+
+
+def _check_common(result: Any, name_field: str) -> None:
+    """The fields every result has: a name, a table, a unit and a params dict."""
+    name = getattr(result, name_field)
+    if not isinstance(name, str) or not name:
+        raise LensError.bad_argument(name_field, name, "a non-empty string naming the measure")
+    if result.table is not None and not isinstance(result.table, pd.DataFrame):
+        raise LensError.bad_argument("table", result.table, "a pandas DataFrame or None")
+    if not isinstance(result.unit, str) or not result.unit:
+        raise LensError.bad_argument("unit", result.unit, "a non-empty string such as 'token' or 'text'")
+    if not isinstance(result.params, dict):
+        raise LensError.bad_argument("params", result.params, "a dict of the parameters used")
 
 
 @dataclass(frozen=True)
@@ -48,6 +94,14 @@ class LayerProfile:
     table: pd.DataFrame | None = None
     unit: str = "token"
     details: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        _check_common(self, "name")
+        layers = _layer_tuple(self.layers, "layers")
+        _set(self, "layers", layers)
+        _set(self, "values", _numbers(self.values, "values", (len(layers),)))
+        if self.errors is not None:
+            _set(self, "errors", _numbers(self.errors, "errors", (len(layers),)))
 
     def to_pandas(self) -> pd.DataFrame:
         """A (n_layers,) frame: layer, value and error."""
@@ -97,6 +151,17 @@ class LayerMatrix:
     errors: np.ndarray | None = None
     details: dict[str, Any] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        _check_common(self, "name")
+        rows, columns = _layer_tuple(self.layers_a, "layers_a"), _layer_tuple(self.layers_b, "layers_b")
+        _set(self, "layers_a", rows)
+        _set(self, "layers_b", columns)
+        _set(self, "values", _numbers(self.values, "values", (len(rows), len(columns))))
+        if self.errors is not None:
+            _set(self, "errors", _numbers(self.errors, "errors", (len(rows), len(columns))))
+        if not isinstance(self.models, tuple) or len(self.models) != 2:
+            raise LensError.bad_argument("models", self.models, "a pair (name of A, name of B); None where unknown")
+
     def to_pandas(self) -> pd.DataFrame:
         """The matrix with layers as index (A) and columns (B)."""
         return pd.DataFrame(
@@ -144,13 +209,52 @@ class Projection:
     displacement: np.ndarray | None = None
     displacement_unaligned: np.ndarray | None = None
 
+    def __post_init__(self) -> None:
+        _check_common(self, "method")
+        layers = _layer_tuple(self.layers, "layers")
+        _set(self, "layers", layers)
+        coordinates = np.asarray(self.coordinates)
+        if coordinates.ndim != 3 or coordinates.shape[0] != len(layers) or coordinates.shape[2] != 2:
+            raise LensError.bad_argument(
+                "coordinates", self.coordinates, f"an array of shape (n_layers={len(layers)}, n_items, 2)"
+            )
+        _set(self, "coordinates", _numbers(coordinates, "coordinates", coordinates.shape, dtype=None))
+        n_items = coordinates.shape[1]
+        if self.table is not None and len(self.table) != n_items:
+            raise LensError.bad_argument("table", self.table, f"one row per projected item ({n_items} rows)")
+        for name in ("displacement", "displacement_unaligned"):
+            if getattr(self, name) is not None:
+                _set(self, name, _numbers(getattr(self, name), name, (max(len(layers) - 1, 0),)))
+
     def layer(self, layer: int) -> np.ndarray:
         """The (n_items, 2) coordinates at one model layer."""
-        if layer not in self.layers:
-            from lensnb.errors import LensError
-
+        if isinstance(layer, (bool, np.bool_)) or layer not in self.layers:
             raise LensError.bad_argument("layer", layer, f"one of the projected layers {list(self.layers)}")
-        return self.coordinates[self.layers.index(layer)]
+        return self.coordinates[self.layers.index(int(layer))]
+
+    def to_pandas(self) -> pd.DataFrame:
+        """A long frame, one row per (layer, item): ``layer``, ``item``, ``x``, ``y``, then the table's columns.
+
+        Returns
+        -------
+        DataFrame of n_layers * n_items rows. ``item`` is the row number in ``table``; the
+        table's columns (when there is a table) are repeated for every layer.
+        """
+        n_layers, n_items, _ = self.coordinates.shape
+        frame = pd.DataFrame(
+            {
+                "layer": np.repeat(np.asarray(self.layers, dtype=np.int64), n_items),
+                "item": np.tile(np.arange(n_items, dtype=np.int64), n_layers),
+                "x": self.coordinates[:, :, 0].reshape(-1),
+                "y": self.coordinates[:, :, 1].reshape(-1),
+            }
+        )
+        if self.table is None:
+            return frame
+        repeated = self.table.iloc[np.tile(np.arange(n_items), n_layers)].reset_index(drop=True)
+        clashing = [column for column in repeated.columns if column in frame.columns]
+        repeated = repeated.rename(columns={column: f"table_{column}" for column in clashing})
+        return pd.concat([frame, repeated], axis=1)
 
     def __repr__(self) -> str:
         return (
