@@ -45,7 +45,7 @@ from lensnb.papers.settings import RunSettings, choose_model, run_settings
 
 __all__ = [
     "PAPER", "RelatedModels", "block_structure", "build_report", "cka_between", "cka_maps", "load_sentences",
-    "pair_table", "related_models", "reproduce", "stitch_both_ways",
+    "pair_table", "related_models", "reproduce", "same_depth_similarity", "stitch_both_ways", "stitch_init",
 ]  # fmt: skip
 
 PAPER = {
@@ -193,16 +193,51 @@ def stitch_both_ways(
 ) -> StitchingAsymmetry:
     """Affine stitches A -> B and B -> A at matched layers, trained on the target's own loss.
 
-    Full mode: 200 Adam steps (learning rate 1e-3, batch 8) per stitch, initialised at the
-    identity, stitched into the residual stream; 20% of the texts held out for the
-    penalties. Quick mode: 5 steps.
+    Full mode: 200 Adam steps (learning rate 1e-3, batch 8) per stitch, stitched into the
+    residual stream; 20% of the texts held out for the penalties. Quick mode: 5 steps.
+    The stitch starts at the identity when the two models are equally wide (the offline
+    pair), and at the least-squares fit of B's states on A's otherwise (Pythia-70m is
+    512 wide, Pythia-160m 768), as algorithms.md 3.2 prescribes.
     """
     layers_a, layers_b = matched_layers(related, settings)
     return stitching_asymmetry(
         related.a, related.b, texts, layers_a=layers_a, layers_b=layers_b, pairs="diagonal",
         labels=labels if related.loss == "classification" else None, steps=settings.size(200, 5),
-        max_length=64, seed=settings.seed, progress=settings.progress,
+        init=stitch_init(related), max_length=64, seed=settings.seed, progress=settings.progress,
     )  # fmt: skip
+
+
+def stitch_init(related: RelatedModels) -> str:
+    """``"identity"`` between models of one width, ``"least_squares"`` between different widths."""
+    return "identity" if related.a.hidden_size == related.b.hidden_size else "least_squares"
+
+
+def same_depth_similarity(between: LayerMatrix) -> tuple[list[int], np.ndarray]:
+    """CKA between each of A's layers and B's layer at the same relative depth.
+
+    Returns
+    -------
+    layers_a : list of int
+        A's layers (the rows of ``between``).
+    values : ndarray of float64, shape (len(layers_a),)
+        ``between`` at (layer i of A, layer round(i * L_B / L_A) of B): the diagonal when
+        the models are equally deep.
+    """
+    if not isinstance(between, LayerMatrix):
+        raise LensError.bad_argument("between", between, "a LayerMatrix of CKA between two models")
+    layers_a, layers_b = list(between.layers_a), list(between.layers_b)
+    depth_a, depth_b = max(layers_a), max(layers_b)
+    if depth_a < 1 or depth_b < 1:
+        raise LensError.bad_argument("between", between, "CKA over at least two layers of each model")
+    values = []
+    for row, layer in enumerate(layers_a):
+        matched = round(layer * depth_b / depth_a)
+        if matched not in layers_b:
+            raise LensError.bad_argument(
+                "between", between, f"a column for layer {matched} of B (the match of A's layer {layer})"
+            )
+        values.append(float(between.values[row, layers_b.index(matched)]))
+    return layers_a, np.asarray(values, dtype=np.float64)
 
 
 def _spearman(x: Any, y: Any) -> float:
@@ -267,10 +302,10 @@ def build_report(
         "biased": (list(range(1, len(layers))), structure["by_distance"], None),
         "debiased": (list(range(1, len(layers))), structure_debiased["by_distance"], None),
     }, x_label="distance between layers", y_label="CKA"))  # fmt: skip
-    diagonal = np.diag(np.asarray(between.values)) if between.values.shape[0] == between.values.shape[1] else None
-    if diagonal is not None:
-        report.curves.append(Curve(f"CKA between {related.names[0]} and {related.names[1]}, same layer",
-                                   {"linear CKA": (list(between.layers_a), diagonal, None)}, y_label="CKA"))  # fmt: skip
+    same_depth_layers, diagonal = same_depth_similarity(between)
+    report.curves.append(Curve(f"CKA between {related.names[0]} and {related.names[1]}, same relative depth",
+                               {"linear CKA": (same_depth_layers, diagonal, None)}, x_label=f"layer of "
+                               f"{related.names[0]}", y_label="CKA"))  # fmt: skip
     report.curves.append(Curve("stitching penalty by layer of A", {
         f"{related.names[0]} -> {related.names[1]}": (list(asym.a_to_b.layers_a), pairs.iloc[:, 2].to_numpy(), None),
         f"{related.names[1]} -> {related.names[0]}": (list(asym.a_to_b.layers_a), pairs.iloc[:, 3].to_numpy(), None),
@@ -289,13 +324,13 @@ def build_report(
         f"mean off-diagonal CKA {structure['off_diagonal']:.3f} biased vs {structure_debiased['off_diagonal']:.3f} "
         f"debiased; rank correlation of the two maps {rho:.2f}",
     )  # fmt: skip
-    if diagonal is not None:
-        falls = _spearman(np.arange(len(diagonal)), diagonal)
-        report.add_claim(
-            f"{related.names[0]} and {related.names[1]} differ more in later layers",
-            falls <= -0.5 and diagonal[0] - diagonal[-1] > 0.01,
-            "CKA at the same layer: " + ", ".join(f"{v:.3f}" for v in diagonal) + f" (Spearman with depth {falls:.2f})",
-        )  # fmt: skip
+    falls = _spearman(np.arange(len(diagonal)), diagonal)
+    report.add_claim(
+        f"{related.names[0]} and {related.names[1]} differ more in later layers",
+        falls <= -0.5 and diagonal[0] - diagonal[-1] > 0.01,
+        "CKA at the same relative depth: " + ", ".join(f"{v:.3f}" for v in diagonal)
+        + f" (Spearman with depth {falls:.2f})",
+    )  # fmt: skip
     difference = pairs["difference"].to_numpy()
     consistent = max(np.mean(difference > 0), np.mean(difference < 0))
     report.add_claim(
@@ -310,8 +345,10 @@ def build_report(
                      "needs a family of MNLI models and HANS, not available offline")  # fmt: skip
     report.notes += [
         "CKA is computed in feature space (linear kernel), on every non-special token, float64.",
-        "Stitching: an affine map (identity initialisation) into the residual stream of the target, 200 Adam steps; "
-        "the penalty is the held-out loss of the stitched model minus the target's own loss.",
+        f"Stitching: an affine map ({stitch_init(related).replace('_', '-')} initialisation) into the residual "
+        "stream of the target, 200 Adam steps; the penalty is the held-out loss of the stitched model minus the "
+        "target's own loss.",
+        "Between models of different depth, layer i of A is compared with layer round(i * L_B / L_A) of B.",
     ]
     return report
 

@@ -52,3 +52,35 @@ def test_stitching_two_tiny_classifiers_both_ways(tiny_paths):
 def test_related_models_refuse_a_model_name():
     with pytest.raises(lensnb.LensError, match="model: expected 'auto' or 'embedded'"):
         brown.related_models("bert-base-uncased", ["a"], np.array([0]), run_settings(quick=True))
+
+
+def test_models_of_different_widths_stitch_from_least_squares(tmp_path):
+    """The paper's pair (Pythia-70m, 512 wide; Pythia-160m, 768) cannot start at the identity."""
+    from lensnb.testing import build_tiny_model
+
+    settings = run_settings(quick=True, progress=False)
+    narrow = lensnb.load_model(build_tiny_model("gpt_neox", tmp_path / "a", width=32), task="causal-lm")
+    wide = lensnb.load_model(build_tiny_model("gpt_neox", tmp_path / "b", width=48), task="causal-lm")
+    related = brown.RelatedModels(narrow, wide, ("narrow", "wide"), "causal-lm", "two tiny causal LMs")
+    assert brown.stitch_init(related) == "least_squares"
+    texts = list(CORPUS)
+    asym = brown.stitch_both_ways(related, texts, np.zeros(len(texts), dtype=np.int64), settings)
+    assert asym.a_to_b.params["init"] == asym.b_to_a.params["init"] == "least_squares"
+    assert np.isfinite(np.diag(asym.a_to_b.values)).all() and np.isfinite(np.diag(asym.b_to_a.values)).all()
+    maps = brown.cka_maps(narrow, texts, settings)
+    between = brown.cka_between(related, texts, settings)
+    report = brown.build_report("test", settings, related, maps, between, asym, len(texts), len(texts))
+    assert len(report.claims) == 6  # the notebook's check
+    assert any("least-squares initialisation" in note for note in report.notes)
+
+
+def test_same_depth_similarity_matches_layers_by_relative_depth():
+    values = np.arange(15, dtype=np.float64).reshape(3, 5)  # A: layers 0..2, B: layers 0..4
+    layers, same_depth = brown.same_depth_similarity(LayerMatrix("cka_linear", (0, 1, 2), (0, 1, 2, 3, 4), values))
+    assert layers == [0, 1, 2] and same_depth.tolist() == [values[0, 0], values[1, 2], values[2, 4]]
+    square = LayerMatrix("cka_linear", (0, 1, 2), (0, 1, 2), np.diag([1.0, 2.0, 3.0]))
+    assert brown.same_depth_similarity(square)[1].tolist() == [1.0, 2.0, 3.0]
+    with pytest.raises(lensnb.LensError, match="between: expected a column for layer 2 of B"):
+        brown.same_depth_similarity(LayerMatrix("cka_linear", (0, 1, 2), (0, 1, 3, 4), np.ones((3, 4))))
+    with pytest.raises(lensnb.LensError, match="between: expected a LayerMatrix"):
+        brown.same_depth_similarity(np.ones((3, 3)))
