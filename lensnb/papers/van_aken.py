@@ -30,7 +30,8 @@ from __future__ import annotations
 
 import re
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -39,6 +40,7 @@ import pandas as pd
 import lensnb
 from lensnb.activations import Activations
 from lensnb.data import read_conll2003, read_gap, read_semeval2010, read_squad
+from lensnb.errors import LensError
 from lensnb.examples import Example
 from lensnb.flags import checks_flags
 from lensnb.papers.report import Curve, PaperReport
@@ -76,11 +78,17 @@ MAX_TOKENS = 384
 # ----------------------------------------------------------------------------- data
 @dataclass(frozen=True)
 class SquadSplit:
-    """SQuAD v1.1 dev split by article: QA items to train a head on, examples and items to test."""
+    """SQuAD v1.1 dev split by article: QA items to train a head on, examples and items to test.
+
+    ``held_out`` holds every (short) example of the held-out articles, in a seeded order
+    whose first ``len(test)`` are the test examples: the probing tasks draw their SQuAD
+    questions and sentences from it, never from the articles the offline QA head trains on.
+    """
 
     train: list[QAItem]
     test_examples: list[Example]
     test: list[QAItem]
+    held_out: list[Example] = field(default_factory=list)
 
 
 def load_squad(settings: RunSettings) -> SquadSplit:
@@ -94,8 +102,9 @@ def load_squad(settings: RunSettings) -> SquadSplit:
     test_examples = [ex for ex in short if ex.meta["title"] not in train_titles]
     rng = np.random.default_rng(settings.seed + 1)
     train_examples = [train_examples[i] for i in rng.permutation(len(train_examples))[: settings.size(2000, 32)]]
-    test_examples = [test_examples[i] for i in rng.permutation(len(test_examples))[: settings.size(300, 12)]]
-    return SquadSplit(qa_items(train_examples), test_examples, qa_items(test_examples))
+    held_out = [test_examples[i] for i in rng.permutation(len(test_examples))]
+    test_examples = held_out[: settings.size(300, 12)]
+    return SquadSplit(qa_items(train_examples), test_examples, qa_items(test_examples), held_out)
 
 
 # ----------------------------------------------------------------------------- models
@@ -109,35 +118,51 @@ class QAModels:
     note: str
 
 
-def qa_models(choice: str | None, train: list[QAItem], settings: RunSettings) -> QAModels:
-    """The paper's pair when it can be loaded, else the embedded MiniLM and a QA head trained on it here.
+def qa_models(
+    choice: str | None, train: list[QAItem], settings: RunSettings, cache_dir: str | Path | None = None
+) -> QAModels:
+    """The paper's pair when it can be loaded, else a pre-trained model and a QA head trained on it here.
+
+    ``choice``: "auto" (the paper's BERT-base and its SQuAD fine-tuned copy, else the
+    embedded MiniLM), "embedded", the paper's own model name, or another model's name or
+    folder. Another model is taken as the *pre-trained* side: a QA head is trained on it
+    here, as on the embedded model, so that the comparison is always between two
+    different sets of weights. (Loading the named model twice, once with a QA head, would
+    compare a model with itself wherever the checkpoint already carries a trained head.)
 
     The head (and body) train for 3 epochs on ``train`` (learning rate 1e-4 with warm-up
     and linear decay, batch 16, windows of 384 tokens; quick mode: 1 epoch at 5e-5). On
     1,000 of these questions, 1 epoch at 1e-4 reached F1 0.14 on held-out articles, 3
     epochs 0.40; the paper's BERT-base, trained on all of SQuAD train, reached 88.
-    The result is saved under ``~/.cache/lensnb/heads`` (see
+    The result is saved under ``cache_dir`` (default ``~/.cache/lensnb/heads``, see
     :class:`~lensnb.papers.trained_models.TrainedModelCache`), keyed by the base model, the
     settings and the data, and reused.
     """
-    chosen = choose_model(choice, PAPER["model"], task="question-answering")
-    if chosen.is_paper_model:
-        base = lensnb.load_model(PAPER["extra_models"][0])
-        return QAModels(base, chosen.model, ("pre-trained", "fine-tuned on SQuAD"), chosen.note)
-    if choice not in (None, "auto", "embedded"):
-        base = lensnb.load_model(choice)
-        return QAModels(base, chosen.model, ("pre-trained", "QA head"), f"{choice}: a QA head loaded with it")
+    if choice in (None, "auto", "embedded", PAPER["model"]):
+        chosen = choose_model(choice, PAPER["model"], task="question-answering")
+        if chosen.is_paper_model:
+            base = lensnb.load_model(PAPER["extra_models"][0])
+            return QAModels(base, chosen.model, ("pre-trained", "fine-tuned on SQuAD"), chosen.note)
+        base_name, note = None, chosen.note
+    elif isinstance(choice, str) and choice:
+        base_name, note = choice, f"{choice} (chosen, as the pre-trained model)"
+    else:
+        raise LensError.bad_argument("model", choice, "'auto', 'embedded', or a model name or folder")
+    if not train:
+        raise LensError.bad_argument("train", train, "at least one SQuAD question to train the QA head on")
     options = dict(epochs=settings.size(3, 1), learning_rate=settings.size(1e-4, 5e-5), batch_size=settings.size(16, 8),
                    max_length=settings.size(384, 256), stride=settings.size(128, 64))  # fmt: skip
-    base = lensnb.load_model()
+    base = lensnb.load_model(base_name)
+    options["max_length"] = min(options["max_length"], base.max_length or options["max_length"])
+    options["stride"] = min(options["stride"], options["max_length"] // 2 - 1)
     spec = {**options, "model": base.name, "revision": base.revision, "seed": settings.seed,
             "data": [(i.question, i.answer_start) for i in train]}  # fmt: skip
-    cache = TrainedModelCache("van_aken-qa-head", spec)
+    cache = TrainedModelCache("van_aken-qa-head", spec, root=cache_dir)
     found = cache.load(task="question-answering")
     if found is not None:
         tuned, how = found[0], f"reused from {cache.folder}"
     else:
-        tuned = lensnb.load_model(task="question-answering")
+        tuned = lensnb.load_model(base_name, task="question-answering")
         report = fine_tune_qa(tuned, train, seed=settings.seed, progress=settings.progress,
                               checkpoint=cache.checkpoint("qa"), **options)  # fmt: skip
         cache.save(
@@ -146,7 +171,7 @@ def qa_models(choice: str | None, train: list[QAItem], settings: RunSettings) ->
         how = f"trained here and saved in {cache.folder}"
     return QAModels(
         base, tuned, ("pre-trained", "QA head"),
-        f"{chosen.note}; a span head trained on it for {options['epochs']} epoch(s) at lr {options['learning_rate']:g} "
+        f"{note}; a span head trained on it for {options['epochs']} epoch(s) at lr {options['learning_rate']:g} "
         f"on {len(train)} SQuAD dev questions of the training articles ({how})",
     )  # fmt: skip
 
@@ -269,14 +294,14 @@ def probing_tasks(settings: RunSettings, squad: SquadSplit) -> dict[str, tuple[l
     conll = [ex for ex in read_conll2003(settings.data_file("conll2003/train.txt", "conll2003/train")) if ex.spans][:n]
     gap = read_gap(settings.data_file("gap/gap-development.tsv"))[: n // 2]
     semeval = read_semeval2010(settings.data_file("semeval2010_task8"), "train", directed=False)[:n]
+    held_out = squad.held_out or squad.test_examples
     questions = []
-    for item in [*squad.train, *squad.test]:
-        typed = question_type(item.question)
+    for example in held_out:  # articles the offline QA head never saw
+        typed = question_type(example.meta["question"])
         if typed is not None:
             questions.append(Example(words=typed[1].split(), meta={"ques": typed[0]}))
     questions = questions[:n]
-    sup = list(squad.test_examples) + [ex for ex in read_squad(settings.data_file("squad_v1.1/dev-v1.1.json",
-                                                                                 "squad_v1.1"))[: settings.size(200, 8)]]  # fmt: skip
+    sup = list(held_out[: len(squad.test_examples) + settings.size(200, 8)])
     return {
         "NEL": (conll, span_task("label", pool="mean")),
         "COREF": (gap, span_pair_task("label", pool="mean")),
@@ -287,7 +312,7 @@ def probing_tasks(settings: RunSettings, squad: SquadSplit) -> dict[str, tuple[l
 
 
 def probe_models(models: QAModels, tasks: dict[str, tuple[list[Example], Any]], settings: RunSettings) -> dict:
-    """A linear probe per layer, task and model (split 75/15/10 by text, 3 seeds).
+    """A linear probe per layer, task and model (split 75/15/10 by text, 3 seeds from the run's seed).
 
     Returns
     -------
@@ -295,13 +320,14 @@ def probe_models(models: QAModels, tasks: dict[str, tuple[list[Example], Any]], 
     """
     from lensnb.probing.sweep import probe_layers
 
+    seeds = tuple((settings.seed + k) % 2**32 for k in range(3))
     results = {}
     for name, (examples, task) in tasks.items():
         for label, model in zip(models.names, (models.pretrained, models.finetuned)):
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 acts = lensnb.extract(model, examples, progress=False, max_length=_limit(model), overflow="truncate")
-                results[name, label] = probe_layers(acts, task, splits=(0.75, 0.15, 0.10), seeds=(0, 1, 2),
+                results[name, label] = probe_layers(acts, task, splits=(0.75, 0.15, 0.10), seeds=seeds,
                                                     progress=settings.progress)  # fmt: skip
     return results
 
@@ -329,7 +355,8 @@ def build_report(
         "van_aken", PAPER["title"], PAPER["citation"], model=models.note,
         data=f"SQuAD v1.1 dev split by article: {len(squad.train)} training questions, {len(squad.test)} test "
         "questions (contexts of at most 200 words); probing: CoNLL-2003 entities, GAP, SemEval-2010 Task 8, "
-        "SQuAD questions (type from the masked wh-phrase), SQuAD supporting sentences",
+        "SQuAD questions (type from the masked wh-phrase) and supporting sentences, both from the held-out "
+        "articles only",
         convention=PAPER["convention"], settings={**settings.describe(), "model_choice": choice},
     )  # fmt: skip
     report.add_table("the paper's four phases (BERT-base)", PAPER_PHASES)

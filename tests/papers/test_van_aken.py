@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 import lensnb
 from lensnb.geometry.results import LayerProfile
@@ -84,7 +85,51 @@ def test_probing_table_puts_both_models_side_by_side():
     assert isinstance(table.index, pd.MultiIndex) and table.loc[("NEL", 1), "change"] == pytest.approx(0.1)
 
 
-def test_qa_models_load_a_named_pair(tiny_paths):
-    models = van_aken.qa_models(str(tiny_paths["bert"]), [], run_settings(quick=True, progress=False))
+def test_a_named_model_is_the_pretrained_side_and_gets_a_head_trained_here(tiny_paths, squad_examples, tmp_path):
+    settings = run_settings(quick=True, progress=False)
+    train = qa_items(squad_examples)
+    models = van_aken.qa_models(str(tiny_paths["bert"]), train, settings, cache_dir=tmp_path)
     assert type(models.finetuned.model).__name__.endswith("ForQuestionAnswering")
     assert isinstance(models.pretrained, lensnb.LensModel) and models.names == ("pre-trained", "QA head")
+    tuned = dict(models.finetuned.base_model.named_parameters())
+    changed = [name for name, p in models.pretrained.base_model.named_parameters()
+               if name in tuned and not torch.equal(p, tuned[name])]  # fmt: skip
+    assert changed, "the fine-tuned body must differ from the pre-trained one"
+    assert "trained here" in models.note
+    again = van_aken.qa_models(str(tiny_paths["bert"]), train, settings, cache_dir=tmp_path)
+    assert "reused from" in again.note
+    with pytest.raises(lensnb.LensError, match="^train: expected at least one SQuAD question"):
+        van_aken.qa_models(str(tiny_paths["bert"]), [], settings, cache_dir=tmp_path)
+    with pytest.raises(lensnb.LensError, match="^model: expected 'auto', 'embedded'"):
+        van_aken.qa_models(3, train, settings, cache_dir=tmp_path)
+
+
+def test_the_probes_draw_their_seeds_from_the_run(tiny_models, monkeypatch):
+    import lensnb.probing.sweep as sweep
+    from lensnb.examples import Example
+    from lensnb.probing.features import text_task
+
+    seen = []
+    monkeypatch.setattr(sweep, "probe_layers", lambda acts, task, **options: seen.append(options["seeds"]))
+    models = van_aken.QAModels(tiny_models["bert"], tiny_models["bert"], ("pre-trained", "QA head"), "tiny")
+    tasks = {"QUES": ([Example(words="who is it".split(), meta={"ques": "HUM"})], text_task("ques"))}
+    van_aken.probe_models(models, tasks, run_settings(quick=True, seed=7, progress=False))
+    assert seen == [(7, 8, 9), (7, 8, 9)]
+
+
+def test_squad_probing_data_comes_from_the_held_out_articles_only():
+    from tests.conftest import data_dir, require_data
+
+    require_data("squad_v1.1")
+    settings = run_settings(quick=True, data_dir=data_dir(), progress=False)
+    squad = van_aken.load_squad(settings)
+    training_questions = {item.question for item in squad.train}
+    assert squad.held_out[: len(squad.test_examples)] == squad.test_examples
+    assert not {ex.meta["question"] for ex in squad.held_out} & training_questions
+    tasks = van_aken.probing_tasks(settings, squad)
+    held_out_titles = {ex.meta["title"] for ex in squad.held_out}
+    sup = tasks["SUP"][0]
+    assert len(sup) == len(squad.test_examples) + 8 and {ex.meta["title"] for ex in sup} <= held_out_titles
+    typed = [van_aken.question_type(ex.meta["question"]) for ex in squad.held_out]
+    expected = [masked.split() for label, masked in filter(None, typed)][:60]
+    assert [ex.words for ex in tasks["QUES"][0]] == expected
