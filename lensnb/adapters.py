@@ -15,6 +15,12 @@ Sites follow TransformerLens' vocabulary. With layers numbered as Hugging Face's
   parallel residuals the MLP reads ``hidden_states[l-1]`` instead; the sum is still the
   stream after attention).
 
+Decoders that normalise each sub-layer's output before adding it to the stream
+(Gemma-2, Gemma-3, OLMo-2: the "sandwich" norm) have ``attn_out`` and ``mlp_out`` taken
+after those norms (``post_attention_layernorm``, ``post_feedforward_layernorm``): what is
+added to the residual stream, so that ``resid_mid = hidden_states[l-1] + attn_out[l]`` and
+``hidden_states[l] = resid_mid[l] + mlp_out[l]`` hold as for the other families.
+
 A family is recognised by its structure, not by model names, so every checkpoint
 built on the same blocks (BERT, RoBERTa, ELECTRA, MiniLM, XLM-R...; Llama, Mistral,
 Qwen2...) shares one adapter. Models of no known family still give ``resid_post``.
@@ -51,12 +57,19 @@ class FamilyAdapter:
     sites : dict of str to str
         For each site beyond ``resid_post``, the module path inside a block whose
         output is the site, or ``DERIVED`` for ``resid_pre + attn_out``.
+    requires, excludes : tuple of str
+        Module paths a block must have, and must not have, beyond the sites' own: what
+        tells this family from another built of the same sub-modules (a Gemma-2 block
+        has ``self_attn`` and ``mlp`` like a Llama block, but normalises both outputs
+        before adding them to the stream).
     """
 
     name: str
     blocks: str
     is_decoder: bool
     sites: dict[str, str] = field(default_factory=dict)
+    requires: tuple[str, ...] = ()
+    excludes: tuple[str, ...] = ()
 
     def block_list(self, base_model: torch.nn.Module) -> torch.nn.ModuleList | None:
         """The model's blocks, or None if the model does not have this structure."""
@@ -72,7 +85,11 @@ class FamilyAdapter:
         blocks = self.block_list(base_model)
         if blocks is None:
             return False
-        return all(path == DERIVED or _submodule(blocks[0], path) is not None for path in self.sites.values())
+        block = blocks[0]
+        needed = [path for path in self.sites.values() if path != DERIVED] + list(self.requires)
+        return all(_submodule(block, path) is not None for path in needed) and not any(
+            _submodule(block, path) is not None for path in self.excludes
+        )
 
 
 FAMILIES: tuple[FamilyAdapter, ...] = (
@@ -90,7 +107,21 @@ FAMILIES: tuple[FamilyAdapter, ...] = (
     ),
     FamilyAdapter("gpt2", "h", True, {"attn_out": "attn", "resid_mid": DERIVED, "mlp_out": "mlp"}),
     FamilyAdapter("gpt_neox", "layers", True, {"attn_out": "attention", "resid_mid": DERIVED, "mlp_out": "mlp"}),
-    FamilyAdapter("llama", "layers", True, {"attn_out": "self_attn", "resid_mid": DERIVED, "mlp_out": "mlp"}),
+    FamilyAdapter(
+        "sandwich_norm",
+        "layers",
+        True,
+        {"attn_out": "post_attention_layernorm", "resid_mid": DERIVED, "mlp_out": "post_feedforward_layernorm"},
+        requires=("self_attn", "mlp"),
+    ),
+    FamilyAdapter(
+        "llama",
+        "layers",
+        True,
+        {"attn_out": "self_attn", "resid_mid": DERIVED, "mlp_out": "mlp"},
+        requires=("input_layernorm",),
+        excludes=("post_feedforward_layernorm", "pre_feedforward_layernorm"),
+    ),
 )
 
 

@@ -191,3 +191,44 @@ def test_a_hub_name_on_a_machine_that_cannot_reach_the_hub_reads_the_cache_only(
         lensnb.load_model("no-such-org/no-such-model-xyz")  # local_files_only left to load_model
     assert seen == [True]
     assert "hf download" in str(info.value) and "load_model()" in str(info.value)
+
+
+@pytest.mark.parametrize("config_name", ["Gemma2Config", "Olmo2Config"])
+def test_sandwich_norm_decoders_take_the_sub_layer_outputs_after_their_norms(tiny_paths, config_name):
+    """Gemma-2 and OLMo-2 add *normalised* attention and MLP outputs to the stream, unlike Llama."""
+    import transformers as tf
+
+    tokenizer = tf.AutoTokenizer.from_pretrained(tiny_paths["llama"])
+    options = dict(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=3,
+                   num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=64,
+                   pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.bos_token_id,
+                   eos_token_id=tokenizer.eos_token_id)  # fmt: skip
+    if config_name == "Gemma2Config":
+        options["head_dim"] = 8
+    torch.manual_seed(0)
+    model = tf.AutoModel.from_config(getattr(tf, config_name)(**options)).eval()
+    lens = lensnb.LensModel.wrap(model, tokenizer, name=config_name)
+    assert lens.adapter.name == "sandwich_norm"
+    blocks = lens.adapter.block_list(lens.base_model)
+    raw_attention = {}
+    hooks = [block.self_attn.register_forward_hook(lambda m, a, out, i=i: raw_attention.__setitem__(i, out[0]))
+             for i, block in enumerate(blocks)]  # fmt: skip
+    try:
+        acts = lensnb.extract(lens, ["The quick brown fox jumps."], sites=("resid_post", "resid_mid", "attn_out",
+                              "mlp_out"), batch_size=1, progress=False)  # fmt: skip
+    finally:
+        for hook in hooks:
+            hook.remove()
+    post, mid = acts.arrays["resid_post"], acts.arrays["resid_mid"]
+    attn, mlp = acts.arrays["attn_out"], acts.arrays["mlp_out"]
+    for layer in (1, 2, 3):
+        with torch.inference_mode():
+            normed = blocks[layer - 1].post_attention_layernorm(raw_attention[layer - 1][0]).numpy()
+        np.testing.assert_allclose(attn[layer - 1], normed, atol=1e-6)  # what is added to the stream
+        np.testing.assert_array_equal(mid[layer - 1], post[layer - 1] + attn[layer - 1])
+        if layer < 3:  # the last entry of hidden_states carries the final norm
+            np.testing.assert_allclose(post[layer], mid[layer - 1] + mlp[layer - 1], atol=1e-5)
+
+
+def test_llama_blocks_still_take_the_llama_adapter(tiny_models):
+    assert tiny_models["llama"].adapter.name == "llama"

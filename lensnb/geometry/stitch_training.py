@@ -53,7 +53,7 @@ POST_LN_NORMS = {
     "distilbert": ("embeddings.LayerNorm", "output_layer_norm"),
 }
 #: Pre-LN decoders: the final norm (on the base model) whose output is layer L.
-FINAL_NORMS = {"gpt2": "ln_f", "gpt_neox": "final_layer_norm", "llama": "norm"}
+FINAL_NORMS = {"gpt2": "ln_f", "gpt_neox": "final_layer_norm", "llama": "norm", "sandwich_norm": "norm"}
 _HEADS = {"ForMaskedLM": "masked-lm", "ForCausalLM": "causal-lm", "LMHeadModel": "causal-lm"}
 
 
