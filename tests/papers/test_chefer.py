@@ -66,8 +66,11 @@ def test_the_paper_vit_table_sits_beside_ours_paper_rows_first():
                        index=[chefer.TA_LAST, chefer.ROLLOUT, chefer.IXG])  # fmt: skip
     table = chefer.vit_vs_text(auc)
     assert list(table.index[:6]) == list(chefer.PAPER_VIT_AUC.index) and table.index[-1] == chefer.IXG
-    ours = table.loc["transformer attribution (ours)"]
-    assert ours["ViT negative AUC % (paper, higher better)"] == 54.16 and ours.iloc[1] == 10.0
+    paper_row, ours = table.loc[chefer.TA_VIT], table.loc[chefer.TA_LAST]  # different settings: different rows
+    assert paper_row["ViT negative AUC % (paper, higher better)"] == 54.16 and np.isnan(paper_row.iloc[1])
+    assert ours.iloc[1] == 10.0 and np.isnan(ours["ViT negative AUC % (paper, higher better)"])
+    rollout = table.loc[chefer.ROLLOUT]
+    assert rollout["ViT negative AUC % (paper, higher better)"] == 53.1 and rollout.iloc[1] == 20.0
     assert [c.split(" AUC")[0] for c in table.columns] == [
         "ViT positive",
         "text positive",
