@@ -41,7 +41,7 @@ from lensnb.flags import checks_flags
 from lensnb.geometry.results import LayerMatrix
 from lensnb.geometry.stitching import StitchingAsymmetry, stitching_asymmetry
 from lensnb.papers.report import Curve, PaperReport
-from lensnb.papers.settings import RunSettings, choose_model, run_settings
+from lensnb.papers.settings import RunSettings, check_instance, choose_model, run_settings
 
 __all__ = [
     "PAPER", "RelatedModels", "block_structure", "build_report", "cka_between", "cka_maps", "load_sentences",
@@ -223,8 +223,7 @@ def same_depth_similarity(between: LayerMatrix) -> tuple[list[int], np.ndarray]:
         ``between`` at (layer i of A, layer round(i * L_B / L_A) of B): the diagonal when
         the models are equally deep.
     """
-    if not isinstance(between, LayerMatrix):
-        raise LensError.bad_argument("between", between, "a LayerMatrix of CKA between two models")
+    check_instance(between, LayerMatrix, "between", "a LayerMatrix of CKA between two models")
     layers_a, layers_b = list(between.layers_a), list(between.layers_b)
     depth_a, depth_b = max(layers_a), max(layers_b)
     if depth_a < 1 or depth_b < 1:
@@ -258,6 +257,7 @@ def block_structure(matrix: LayerMatrix) -> dict[str, float]:
         ``spearman``: rank correlation of that mean with d (-1: falls steadily); the mean
         off-diagonal similarity.
     """
+    check_instance(matrix, LayerMatrix, "matrix", "a LayerMatrix (e.g. from geometry.cka_matrix)")
     values = np.asarray(matrix.values, dtype=np.float64)
     n = values.shape[0]
     if values.shape != (n, n) or n < 3:

@@ -47,7 +47,7 @@ from lensnb.extract import _as_lens_model
 from lensnb.fine_tune import classify, fine_tune_classifier
 from lensnb.flags import checks_flags
 from lensnb.papers.report import Curve, PaperReport
-from lensnb.papers.settings import ModelChoice, RunSettings, choose_model, run_settings
+from lensnb.papers.settings import ModelChoice, RunSettings, check_instance, choose_model, run_settings
 from lensnb.papers.trained_models import TrainedModelCache
 from lensnb.relevance import (
     AttentionRollout,
@@ -492,6 +492,7 @@ def beats_at_every_k(table: pd.DataFrame, method: str, baselines: Sequence[str])
     -------
     dict of baseline to {"above": int, "of": int, "every_k": bool, "min_margin": float, "max_margin": float}
     """
+    check_instance(table, pd.DataFrame, "table", "a DataFrame of token-F1, methods x k")
     if method not in table.index:
         raise LensError.bad_argument("method", method, f"one of the table's methods {list(table.index)}")
     out = {}
@@ -505,6 +506,7 @@ def beats_at_every_k(table: pd.DataFrame, method: str, baselines: Sequence[str])
 @checks_flags
 def ordering(values: Mapping[str, float], order: Sequence[str], *, higher_is_better: bool = True) -> bool:
     """Whether ``values`` rank the methods of ``order`` strictly in that order (best first)."""
+    check_instance(values, (Mapping, pd.Series), "values", "a mapping (or Series) of method -> score")
     missing = [m for m in order if m not in values]
     if missing:
         raise LensError.bad_argument("order", missing, f"methods among {list(values)}")

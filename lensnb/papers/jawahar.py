@@ -49,7 +49,7 @@ from lensnb.examples import Example
 from lensnb.flags import checks_flags
 from lensnb.geometry.results import LayerProfile, Projection
 from lensnb.papers.report import Curve, PaperReport
-from lensnb.papers.settings import ModelChoice, RunSettings, choose_model, run_settings
+from lensnb.papers.settings import ModelChoice, RunSettings, check_instance, choose_model, run_settings
 from lensnb.probing.agreement import AgreementScores
 
 __all__ = [
@@ -362,6 +362,9 @@ def best_layers(profiles: Mapping[str, Mapping[str, LayerProfile]]) -> pd.DataFr
 
     Ties go to the lowest layer, as the paper's bold figures read.
     """
+    check_instance(profiles, Mapping, "profiles", "a mapping of pooling -> {task: LayerProfile}")
+    for pool, by_task in profiles.items():
+        check_instance(by_task, Mapping, f"profiles[{pool!r}]", "a mapping of task -> LayerProfile")
     rows = []
     for task in _TASKS:
         paper_layer = int(PAPER_TABLE2[task].idxmax())
@@ -467,8 +470,11 @@ def agreement(states: Activations, settings: RunSettings, *, train_fraction: flo
     """
     from sklearn.model_selection import GridSearchCV, ShuffleSplit
 
-    if not isinstance(train_fraction, float) or not 0 < train_fraction < 1:
+    if isinstance(train_fraction, (bool, np.bool_)) or not isinstance(train_fraction, (float, np.floating)):
+        raise LensError.bad_argument("train_fraction", train_fraction, "a float strictly between 0 and 1")
+    if not 0 < train_fraction < 1:
         raise LensError.bad_argument("train_fraction", train_fraction, "a fraction strictly between 0 and 1")
+    train_fraction = float(train_fraction)
     attractors = states.table["attractors"].to_numpy()
     easy = np.flatnonzero(attractors == 0)
     if len(easy) < 4:

@@ -110,6 +110,8 @@ class PaperReport:
         return table
 
     def add_claim(self, text: str, holds: bool | None, evidence: str) -> Claim:
+        if holds is not None and not isinstance(holds, (bool, np.bool_)):
+            raise LensError.bad_argument("holds", holds, "True, False or None (cannot tell)")
         claim = Claim(text, None if holds is None else bool(holds), evidence)
         self.claims.append(claim)
         return claim

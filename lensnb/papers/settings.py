@@ -22,6 +22,7 @@ from typing import Any
 import lensnb
 from lensnb.errors import LensError
 from lensnb.flags import checks_flags
+from lensnb.geometry.inputs import check_seed
 from lensnb.hub import hub_reachable
 
 __all__ = ["RunSettings", "run_settings", "download_dir", "ModelChoice", "choose_model"]
@@ -78,6 +79,13 @@ class RunSettings:
         return {"quick": self.quick, "seed": self.seed, "data_dirs": [str(d) for d in self.data_dirs]}
 
 
+def check_instance(value: Any, kind: type | tuple[type, ...], name: str, expected: str) -> Any:
+    """``value`` if it is a ``kind``; otherwise a LensError naming ``name`` and what was ``expected``."""
+    if not isinstance(value, kind):
+        raise LensError.bad_argument(name, value, expected)
+    return value
+
+
 @checks_flags
 def run_settings(
     *, quick: bool | None = None, data_dir: str | os.PathLike | None = None, seed: int = 0, progress: bool = True
@@ -91,8 +99,7 @@ def run_settings(
     if os.environ.get("LENSNB_DATA"):
         dirs.append(Path(os.environ["LENSNB_DATA"]))
     dirs.append(download_dir())
-    if not isinstance(seed, int) or isinstance(seed, bool):
-        raise LensError.bad_argument("seed", seed, "an integer")
+    seed = check_seed(seed)
     return RunSettings(bool(quick), tuple(dict.fromkeys(dirs)), seed, bool(progress))
 
 

@@ -32,6 +32,7 @@ Muennighoff et al. 2023, "MTEB: Massive Text Embedding Benchmark", EACL.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -47,7 +48,7 @@ from lensnb.errors import LensError
 from lensnb.flags import checks_flags
 from lensnb.geometry.results import LayerProfile
 from lensnb.papers.report import Curve, PaperReport
-from lensnb.papers.settings import ModelChoice, RunSettings, choose_model, run_settings
+from lensnb.papers.settings import ModelChoice, RunSettings, check_instance, choose_model, run_settings
 from lensnb.probing import LinearProbe, Split, probe_layers
 
 __all__ = [
@@ -331,6 +332,7 @@ def entropy_shape(profile: LayerProfile) -> dict[str, Any]:
         (spread <= :data:`FLAT_RANGE`, BERT-base's spread being 0.09), ``has_valley`` and
         ``resembles``: "BERT-base (high, no valley)", "Pythia (mid-depth valley)" or "neither".
     """
+    check_instance(profile, LayerProfile, "profile", "a LayerProfile of prompt entropy (geometry.prompt_entropy)")
     values = np.asarray(profile.values, dtype=np.float64)
     layers = list(profile.layers)
     if len(values) < 1 or not np.isfinite(values).all():
@@ -447,6 +449,7 @@ def average_scores(scores: dict[str, TaskScores]) -> LayerProfile:
     The interval is the 2.5-97.5 percentile of the average over the tasks' (independent)
     bootstrap resamples; ``details["bootstrap"]`` keeps the averaged resamples.
     """
+    check_instance(scores, Mapping, "scores", "a mapping of task -> TaskScores")
     if not scores:
         raise LensError.bad_argument("scores", scores, "at least one task's scores")
     first = next(iter(scores.values()))

@@ -408,9 +408,23 @@ def _fit_predict_edge(X: np.ndarray, y: np.ndarray, spans: np.ndarray, split: Sp
 
 def micro_f1(truth: np.ndarray, predicted: np.ndarray) -> float:
     """Micro-F1 of multi-hot predictions (0 when there is nothing to find nor predicted)."""
+    truth = _multi_hot(truth, "truth")
+    predicted = _multi_hot(predicted, "predicted", truth.shape)
     tp = int((truth & predicted).sum())
     denominator = 2 * tp + int(((1 - truth) & predicted).sum()) + int((truth & (1 - predicted)).sum())
     return 2 * tp / denominator if denominator else 0.0
+
+
+def _multi_hot(values: Any, name: str, shape: tuple[int, ...] | None = None) -> np.ndarray:
+    """``values`` as an int64 array of 0/1 (bools accepted), of ``shape`` when given."""
+    array = np.asarray(values)
+    expected = "a 0/1 (multi-hot) array" + (f" of shape {shape}" if shape is not None else "")
+    if array.dtype.kind not in "biu" or (shape is not None and array.shape != shape):
+        raise LensError.bad_argument(name, values, expected)
+    array = array.astype(np.int64)
+    if array.size and not np.isin(array, (0, 1)).all():
+        raise LensError.bad_argument(name, values, expected)
+    return array
 
 
 def bootstrap_micro_f1(
@@ -431,7 +445,12 @@ def bootstrap_micro_f1(
     -------
     ndarray, shape (n, n_models)
     """
-    truth = np.asarray(truth, dtype=np.int64)
+    truth = _multi_hot(truth, "truth")
+    predictions = [_multi_hot(p, f"predictions[{i}]", truth.shape) for i, p in enumerate(predictions)]
+    if isinstance(n, (bool, np.bool_)) or not isinstance(n, (int, np.integer)) or n < 1:
+        raise LensError.bad_argument("n", n, "a positive number of resamples")
+    if np.asarray(groups).shape != truth.shape[:1] or not len(truth):
+        raise LensError.bad_argument("groups", groups, f"one text id per item ({len(truth)}, at least one)")
     _, group_of = np.unique(np.asarray(groups), return_inverse=True)
     n_groups = int(group_of.max()) + 1
     counts = np.random.default_rng([seed, 7]).multinomial(n_groups, np.full(n_groups, 1.0 / n_groups), size=n)

@@ -39,10 +39,11 @@ from lensnb.errors import LensError
 from lensnb.flags import checks_flags
 from lensnb.geometry.results import LayerMatrix, LayerProfile
 from lensnb.papers.report import Curve, PaperReport
-from lensnb.papers.settings import ModelChoice, RunSettings, choose_model, run_settings
+from lensnb.papers.settings import ModelChoice, RunSettings, check_instance, choose_model, run_settings
 
 __all__ = [
-    "PAPER", "ValerianiGeometry", "build_report", "geometry", "layer_table", "load_sentences", "reproduce", "rule",
+    "PAPER", "ValerianiGeometry", "build_report", "duplicates_note", "geometry", "layer_table", "load_sentences",
+    "reproduce", "rule",
     "sentence_vectors",
 ]  # fmt: skip
 
@@ -146,6 +147,17 @@ def geometry(vectors: Activations, labels: np.ndarray, settings: RunSettings, k:
     return ValerianiGeometry(profile.intrinsic_dimension, profile.overlap, profile.label_overlap, scales)
 
 
+def duplicates_note(profile: LayerProfile) -> str:
+    """How many duplicate points each layer's TwoNN fit left out (the count is per layer, never summed)."""
+    counts = np.asarray(profile.details.get("duplicates", np.zeros(len(profile.layers))), dtype=np.int64)
+    low, high = (int(counts.min()), int(counts.max())) if counts.size else (0, 0)
+    amount = f"{low}" if low == high else f"{low} to {high} (by layer)"
+    return (
+        f"{amount} duplicate points per layer (repeats of identical sentences) were left out of the TwoNN fits: "
+        "each distinct sentence counts once."
+    )
+
+
 def rule(found: ValerianiGeometry) -> dict[str, Any]:
     """The paper's rule on this run: where are the first ID peak, the minimum after it, the label-overlap peak?
 
@@ -159,6 +171,7 @@ def rule(found: ValerianiGeometry) -> dict[str, Any]:
         ``cheng_shape`` (the ID maximum lies strictly inside the network, as for
         language models) and the relative depths of each.
     """
+    check_instance(found, ValerianiGeometry, "found", "a ValerianiGeometry (from valeriani.geometry)")
     ids = np.asarray(found.intrinsic_dimension.values, dtype=np.float64)
     layers = list(found.intrinsic_dimension.layers)
     overlap = np.asarray(found.label_overlap.values, dtype=np.float64)
@@ -271,7 +284,6 @@ def build_report(
         "sentences; the table 'ID at smaller scales' shows how the ID moves with N.",
         "SST-2, the first choice for a labelled text set, was left out: its training split holds every sentence "
         "with its sub-phrases, and on those near-copies TwoNN gave IDs of 2-3 at every layer (SemEval: 25-40).",
-        f"{int(np.sum(found.intrinsic_dimension.details.get('duplicates', [0])))} duplicate points (repeats of "
-        "identical sentences) were left out of the TwoNN fits: each distinct sentence counts once.",
+        duplicates_note(found.intrinsic_dimension),
     ]
     return report

@@ -44,7 +44,7 @@ from lensnb.errors import LensError
 from lensnb.examples import Example
 from lensnb.flags import checks_flags
 from lensnb.papers.report import Curve, PaperReport
-from lensnb.papers.settings import RunSettings, choose_model, run_settings
+from lensnb.papers.settings import RunSettings, check_instance, choose_model, run_settings
 from lensnb.papers.trained_models import TrainedModelCache
 from lensnb.question_answering import Answer, QAItem, answer_questions, fine_tune_qa, qa_items, squad_scores
 
@@ -278,6 +278,7 @@ def question_type(question: str) -> tuple[str, str] | None:
     so a probe has to find the type in the rest of the question (with the phrase in, any
     layer reads it off the first token). None for questions with no leading wh-phrase.
     """
+    check_instance(question, str, "question", "a question (str)")
     lowered = question.strip().lower()
     for pattern, label in _WH:
         found = re.match(pattern, lowered)
