@@ -100,6 +100,32 @@ def test_hub_probe_answers_from_the_environment_and_one_connection(monkeypatch):
     assert not hub_reachable(timeout=2.0)
 
 
+def test_hub_probe_goes_through_the_proxy_the_hub_client_would_use(monkeypatch):
+    import socket
+
+    from lensnb.hub import hub_reachable
+
+    for name in ("HF_HUB_OFFLINE", "NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy", "HTTP_PROXY", "http_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    with socket.socket() as closed:  # the hub itself refuses direct connections here
+        closed.bind(("127.0.0.1", 0))
+        hub_port = closed.getsockname()[1]
+    monkeypatch.setenv("HF_ENDPOINT", f"https://127.0.0.2:{hub_port}")
+    with socket.socket() as proxy:  # only the proxy listens
+        proxy.bind(("127.0.0.1", 0))
+        proxy.listen(1)
+        for name in ("HTTPS_PROXY", "https_proxy"):
+            monkeypatch.setenv(name, f"http://127.0.0.1:{proxy.getsockname()[1]}")
+        assert hub_reachable(timeout=2.0)
+        for name in ("NO_PROXY", "no_proxy"):
+            monkeypatch.setenv(name, "127.0.0.2")  # the hub is exempt: a direct connection, refused
+        assert not hub_reachable(timeout=2.0)
+        for name in ("NO_PROXY", "no_proxy"):
+            monkeypatch.delenv(name)
+        monkeypatch.setenv("HF_ENDPOINT", "127.0.0.2")  # a bare host, as some mirrors are given
+        assert hub_reachable(timeout=2.0)
+
+
 def test_auto_uses_a_local_copy_of_the_paper_model_and_falls_back_without_retrying(monkeypatch, tiny_paths):
     import socket
 
