@@ -262,7 +262,7 @@ def load_model(
     """
     import transformers  # deferred: importing lensnb stays light
 
-    if task not in TASKS:
+    if not isinstance(task, str) or task not in TASKS:
         raise LensError.bad_argument("task", task, f"one of {sorted(TASKS)}")
     trust_remote_code = check_flag("trust_remote_code", trust_remote_code)  # "no" must not run a repository's code
     for name, value in (("use_safetensors", use_safetensors), ("local_files_only", local_files_only)):
@@ -317,6 +317,12 @@ def load_model(
     try:
         model = auto_class.from_pretrained(source, **kwargs)
     except Exception as error:  # noqa: BLE001 - re-raised with what to do
+        blamed = _argument_at_fault(error, kwargs, model_kwargs, source, common)
+        if blamed is not None:
+            raise LensError.bad_argument(
+                blamed, kwargs[blamed], f"a value {TASKS[task]}.from_pretrained accepts",
+                f"transformers said: {type(error).__name__}: {str(error).splitlines()[0][:300]}",
+            ) from error  # fmt: skip
         raise _loading_error(display_name, "model", error, local, use_safetensors) from error
     if device is not None and device_map is None:
         try:
@@ -349,11 +355,43 @@ TOKENIZER_FILES = (
 
 
 def _check_dtype(dtype: Any) -> None:
-    """A torch dtype, ``"auto"``, a torch dtype's name, or None."""
-    if dtype is None or isinstance(dtype, torch.dtype) or dtype == "auto":
+    """A floating-point torch dtype, ``"auto"``, such a dtype's name, or None."""
+    if dtype is None or (isinstance(dtype, str) and dtype == "auto"):
         return
-    if not (isinstance(dtype, str) and isinstance(getattr(torch, dtype, None), torch.dtype)):
-        raise LensError.bad_argument("dtype", dtype, "a torch dtype, its name ('float16', 'bfloat16'...) or 'auto'")
+    resolved = getattr(torch, dtype, None) if isinstance(dtype, str) else dtype
+    if not isinstance(resolved, torch.dtype) or not resolved.is_floating_point:
+        raise LensError.bad_argument(
+            "dtype", dtype, "a floating-point torch dtype, its name ('float32', 'float16', 'bfloat16'...) or 'auto'"
+        )
+
+
+def _argument_at_fault(
+    error: Exception, kwargs: dict[str, Any], model_kwargs: dict[str, Any], source: str, common: dict[str, Any]
+) -> str | None:
+    """The loading option (not the name) that ``error`` is about; None when it is not one of them.
+
+    transformers names the option it rejects (``attn_implementation``, ``device_map``...).
+    A keyword of the model's own (``num_labels``...) is at fault when the model's config
+    loads without it and fails with it alone.
+    """
+    import transformers
+
+    text = str(error)
+    for name in ("attn_implementation", "device_map", "dtype", *model_kwargs):
+        if name in kwargs and name in text:
+            return name
+    if not model_kwargs:
+        return None
+    try:
+        transformers.AutoConfig.from_pretrained(source, **common)
+    except Exception:  # noqa: BLE001 - the config itself does not load: not a keyword's fault
+        return None
+    for name, value in model_kwargs.items():
+        try:
+            transformers.AutoConfig.from_pretrained(source, **common, **{name: value})
+        except Exception:  # noqa: BLE001 - this keyword alone breaks the config
+            return name
+    return None
 
 
 def _decoder_family(model: Any) -> bool:

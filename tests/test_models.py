@@ -151,7 +151,7 @@ def test_weights_missing_entirely_are_not_blamed_on_safetensors(tiny_paths, tmp_
 
 @pytest.mark.parametrize("dtype", ["float17", "fp16", 3])
 def test_a_bad_dtype_is_named_before_loading(tiny_paths, dtype):
-    with pytest.raises(LensError, match="^dtype: expected a torch dtype"):
+    with pytest.raises(LensError, match="^dtype: expected a floating-point torch dtype"):
         lensnb.load_model(tiny_paths["bert"], dtype=dtype)
     assert lensnb.load_model(tiny_paths["bert"], dtype="bfloat16").model.dtype == torch.bfloat16
 
@@ -232,3 +232,19 @@ def test_sandwich_norm_decoders_take_the_sub_layer_outputs_after_their_norms(tin
 
 def test_llama_blocks_still_take_the_llama_adapter(tiny_models):
     assert tiny_models["llama"].adapter.name == "llama"
+
+
+@pytest.mark.parametrize(
+    ("options", "named"),
+    [
+        ({"dtype": "int8"}, "dtype"),
+        ({"dtype": torch.complex64}, "dtype"),
+        ({"attn_implementation": "eagr"}, "attn_implementation"),
+        ({"device_map": "gpu"}, "device_map"),
+        ({"task": "sequence-classification", "num_labels": "2"}, "num_labels"),
+        ({"task": ["base"]}, "task"),
+    ],
+)
+def test_loading_errors_name_the_argument_at_fault(tiny_paths, options, named):
+    with pytest.raises(LensError, match=f"^{named}: expected"):
+        lensnb.load_model(tiny_paths["bert"], **options)
