@@ -28,7 +28,12 @@ def tensor_to_numpy(x: torch.Tensor, argument: str) -> np.ndarray:
             argument, f"a tensor of shape {tuple(x.shape)} on the meta device (no values)", "a tensor with values",
             "Meta tensors come from models loaded with offloading or empty weights: use states the model computed.",
         )  # fmt: skip
-    x = x.detach()
+    if x.layout != torch.strided:  # sparse and other layouts: their values, laid out densely
+        try:
+            x = x.to_dense()
+        except (RuntimeError, TypeError, NotImplementedError):
+            raise LensError.bad_argument(argument, f"a tensor of layout {x.layout}", "a dense tensor") from None
+    x = x.detach().resolve_conj().resolve_neg()  # lazy conjugate / negative views: numpy sees the values
     try:
         return x.to("cpu").numpy()
     except TypeError:  # a dtype numpy lacks

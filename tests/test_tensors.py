@@ -39,3 +39,12 @@ def test_a_dtype_numpy_lacks_that_is_not_floating_is_refused_by_name():
 def test_meta_tensors_are_refused_by_name():
     with pytest.raises(LensError, match=r"states: expected a tensor with values"):
         tensor_to_numpy(torch.empty(2, 3, device="meta"), "states")
+
+
+def test_lazy_views_and_sparse_tensors_give_their_values():
+    conjugated = torch.tensor([1 + 2j, 3 - 1j]).conj()  # the conjugate bit, resolved
+    np.testing.assert_array_equal(tensor_to_numpy(conjugated, "x"), np.array([1 - 2j, 3 + 1j]))
+    negative_view = torch.tensor([1 + 2j]).conj().imag  # the negative bit
+    np.testing.assert_array_equal(tensor_to_numpy(negative_view, "x"), np.array([-2.0], dtype=np.float32))
+    sparse = torch.eye(3).to_sparse()
+    np.testing.assert_array_equal(tensor_to_numpy(sparse, "x"), np.eye(3, dtype=np.float32))
