@@ -269,6 +269,8 @@ def load_model(
         if value is not None and not isinstance(value, (bool, np.bool_)):
             raise LensError.bad_argument(name, value, "None, True or False")
     _check_dtype(dtype)
+    if revision is not None and (not isinstance(revision, str) or not revision.strip()):
+        raise LensError.bad_argument("revision", revision, "a branch, tag or commit hash (str), or None")
     revision_label = revision
     if name_or_path is None:
         path = embedded_model_path()

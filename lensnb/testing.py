@@ -161,8 +161,9 @@ def build_tiny_model(
         "eos": tokenizer.eos_token_id,
     }
     config = _config(family, len(tokenizer), ids, width, max_positions)
-    torch.manual_seed(seed)
-    model = tf.AutoModel.from_config(config)
+    with torch.random.fork_rng(devices=[]):  # the caller's global generator is left as it was
+        torch.manual_seed(seed)
+        model = tf.AutoModel.from_config(config)
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(folder)

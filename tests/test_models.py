@@ -248,3 +248,18 @@ def test_llama_blocks_still_take_the_llama_adapter(tiny_models):
 def test_loading_errors_name_the_argument_at_fault(tiny_paths, options, named):
     with pytest.raises(LensError, match=f"^{named}: expected"):
         lensnb.load_model(tiny_paths["bert"], **options)
+
+
+def test_a_revision_must_be_a_name(tiny_paths):
+    with pytest.raises(LensError, match="^revision: expected a branch, tag or commit hash"):
+        lensnb.load_model(tiny_paths["bert"], revision=1)
+
+
+def test_building_a_tiny_model_leaves_the_global_generator_alone(tmp_path):
+    from lensnb.testing import build_tiny_model
+
+    torch.manual_seed(12345)
+    expected = torch.rand(3)
+    torch.manual_seed(12345)
+    build_tiny_model("bert", tmp_path / "m")
+    assert torch.equal(torch.rand(3), expected)

@@ -249,8 +249,8 @@ def lexical_states(model: lensnb.LensModel, acts: Activations) -> Activations | 
     if words is None or norm is None:
         return None
     ids = torch.from_numpy(np.array(acts.tokens["token_id"].to_numpy(), dtype=np.int64))
-    with torch.no_grad():
-        states = norm(words(ids)).float().numpy()
+    with torch.no_grad():  # ids on the embeddings' device (a model on a GPU), the states back on the CPU
+        states = norm(words(ids.to(words.weight.device))).float().cpu().numpy()
     return Activations({SITE: states[None]}, {SITE: (0,)}, acts.table, texts=acts.texts, spans=acts.spans,
                        span_pairs=acts.span_pairs, model=acts.model)  # fmt: skip
 
@@ -826,7 +826,7 @@ def _claims(report: PaperReport, results: dict[str, TaskResult], order: dict[str
                     f"baseline: {', '.join(f'{t} {above[t]:+.1f}' for t in syntax)} vs "
                     f"{', '.join(f'{t} {above[t]:+.1f} (raw {gains[t]:+.1f})' for t in semantics)}; paper: "
                     "constituents +19.7, dependencies +15.2, SRL +16.9 vs SPR1 +7.3, SPR2 +2.4, Winograd +2.0. "
-                    "SRL and SPR not run; Winograd here is WSC273 (546 pairs)")  # fmt: skip
+                    f"SRL and SPR not run; Winograd here is WSC273 ({results['Winograd'].n_items} pairs probed)")  # fmt: skip
     else:
         holds, evidence = None, "needs constituents or dependencies, and Winograd"
     report.add_claim("Context helps syntactic tasks far more than semantic ones (ICLR)", holds, evidence)

@@ -72,7 +72,7 @@ def load_sentences(settings: RunSettings) -> tuple[list[str], np.ndarray]:
     Every sentence is its own text (SST-2's training split, by contrast, holds each
     sentence together with its sub-phrases, whose near-copies set the smallest
     neighbour distances and pull TwoNN down to an ID of 2-3). The first N of a seeded
-    shuffle of the training file; then the test file when more are asked for.
+    shuffle of the training and test files together (10,717 sentences).
     """
     folder = settings.data_file("semeval2010_task8", "SemEval2010_task8_all_data")
     examples = read_semeval2010(folder, "train") + read_semeval2010(folder, "test")
