@@ -17,8 +17,12 @@ import numpy as np
 import pandas as pd
 
 from lensnb.errors import LensError
+from lensnb.widgets.columns import label_columns_of
 
-__all__ = ["Coloring", "coloring_from_values", "probe_correctness", "relevance_coloring", "MISSING_COLOR"]
+__all__ = [
+    "Coloring", "coloring_from_values", "diverging_palette", "probe_correctness", "relevance_coloring",
+    "MISSING_COLOR",
+]  # fmt: skip
 
 MISSING_COLOR = "#d9d9d9"
 OTHER_COLOR = "#8c8c8c"
@@ -34,11 +38,31 @@ def _qualitative(n: int) -> list[str]:
     return list(Category20[20][:n])
 
 
+#: Steps of the diverging ramp (odd, so that its middle colour is exactly 0's white).
+DIVERGING_STEPS = 255
+
+
+def diverging_palette(steps: int = DIVERGING_STEPS) -> list[str]:
+    """Blue for negative, white at 0, red for positive: the relevance text's colours, as a ramp.
+
+    Each colour is :func:`lensnb.relevance.html.shade_color` of a score between -1 and 1,
+    so a score has the same colour in a scatter, a heatmap and a shaded text.
+    """
+    from lensnb.relevance.html import shade_color
+
+    return [_hex(shade_color(float(v), 1.0)) for v in np.linspace(-1.0, 1.0, steps)]
+
+
+def _hex(rgb: str) -> str:
+    red, green, blue = (int(part) for part in rgb[rgb.index("(") + 1 : rgb.index(")")].split(","))
+    return f"#{red:02x}{green:02x}{blue:02x}"
+
+
 def _continuous(diverging: bool) -> list[str]:
-    from bokeh.palettes import RdBu11, Viridis256, interp_palette
+    from bokeh.palettes import Viridis256
 
     if diverging:  # blue for negative, white at 0, red for positive (like the relevance text)
-        return list(interp_palette(tuple(reversed(RdBu11)), 255))
+        return diverging_palette()
     return list(Viridis256)
 
 
@@ -150,7 +174,13 @@ def coloring_from_values(
                         other=len(ordered) - len(shown))  # fmt: skip
     if kind != "continuous":
         raise LensError.bad_argument("kind", kind, "'categorical' or 'continuous'")
-    numbers = np.asarray(array, dtype=np.float64)
+    try:
+        numbers = np.asarray(array, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise LensError.bad_argument(
+            "values", array, "numbers (or None / NaN for missing) for kind='continuous'",
+            f"Coloring {name!r} holds text; pass kind='categorical' or leave kind to be chosen.",
+        ) from None  # fmt: skip
     finite = numbers[np.isfinite(numbers)]
     low, high = (float(finite.min()), float(finite.max())) if len(finite) else (0.0, 1.0)
     if diverging is None:
@@ -165,6 +195,14 @@ def _row_keys(table: pd.DataFrame, columns: list[str]) -> pd.MultiIndex:
     return pd.MultiIndex.from_arrays([table[c].to_numpy() for c in columns])
 
 
+#: How probe items are matched to view items, tried in this order: tokens, words, spans, span pairs, texts.
+_ITEM_KEYS = (
+    ["text_id", "position", "window"], ["text_id", "position"], ["text_id", "word_index"],
+    ["text_id", "word_start", "word_end"], ["text_id", "word_start_1", "word_end_1", "word_start_2", "word_end_2"],
+    ["text_id"],
+)  # fmt: skip
+
+
 def probe_correctness(profile: Any, table: pd.DataFrame, layers: tuple[int, ...]) -> Coloring:
     """Per layer, whether the probe got each item right: "correct", "wrong" or "not tested".
 
@@ -175,7 +213,8 @@ def probe_correctness(profile: Any, table: pd.DataFrame, layers: tuple[int, ...]
         predictions are used).
     table : DataFrame
         The items to colour; probe items are matched to them by (text_id, position,
-        window) for tokens, (text_id, word_index) for words, text_id for texts.
+        window) for tokens, (text_id, word_index) for words, (text_id, word_start,
+        word_end) for spans, text_id for texts.
     layers : tuple of int
         The layers of the view; layers the probe did not see are "not tested".
     """
@@ -183,7 +222,7 @@ def probe_correctness(profile: Any, table: pd.DataFrame, layers: tuple[int, ...]
     if "test_rows" not in details or "predictions" not in details or profile.table is None:
         raise LensError.bad_argument("profile", profile, "a LayerProfile from probe_layers (with test rows)")
     probe_table = profile.table
-    for columns in (["text_id", "position", "window"], ["text_id", "position"], ["text_id", "word_index"], ["text_id"]):
+    for columns in _ITEM_KEYS:
         if set(columns) <= set(table.columns) and set(columns) <= set(probe_table.columns):
             if columns != ["text_id"] or table["text_id"].is_unique:  # texts: one item per text
                 break
@@ -191,7 +230,7 @@ def probe_correctness(profile: Any, table: pd.DataFrame, layers: tuple[int, ...]
         raise LensError.bad_argument(
             "table",
             list(table.columns),
-            "item columns shared with the probe's table (text_id and position or word_index)",
+            "item columns shared with the probe's table (text_id and position, word_index or a span's words)",
         )
     where = pd.Series(np.arange(len(table)), index=_row_keys(table, columns))
     where = where[~where.index.duplicated()]
@@ -248,8 +287,5 @@ def relevance_coloring(relevance: Any, table: pd.DataFrame, layers: tuple[int, .
 
 def table_colorings(table: pd.DataFrame, columns: Mapping[str, Any] | None = None) -> dict[str, Coloring]:
     """Colourings for the label columns of an item table (every non-standard column)."""
-    standard = {"text_id", "position", "token", "token_id", "word_index", "char_start", "char_end", "special",
-                "first_piece", "last_piece", "window", "word", "text", "token_start", "token_end", "n_words",
-                "n_tokens", "span_id", "pair_id"}  # fmt: skip
-    chosen = columns if columns is not None else {c: table[c] for c in table.columns if c not in standard}
+    chosen = columns if columns is not None else {c: table[c] for c in label_columns_of(table)}
     return {name: coloring_from_values(name, values, n_items=len(table)) for name, values in chosen.items()}

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import html
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,49 +22,144 @@ import traitlets
 
 from lensnb.activations import Activations
 from lensnb.errors import LensError
+from lensnb.widgets.columns import ITEM_KEY_COLUMNS
 from lensnb.widgets.heatmap import LayerHeatmap
 from lensnb.widgets.layer_explorer import label_columns, prepare_items
 from lensnb.widgets.layer_slider import LayerSlider
+from lensnb.widgets.resources import check_resources
 from lensnb.widgets.scatter import LinkedScatter
 from lensnb.widgets.selection import TokenLink
 from lensnb.widgets.token_picker import TokenPicker
 from lensnb.widgets.view import LensView
 
-__all__ = ["CompareExplorer", "matched_items"]
+__all__ = ["CompareExplorer", "Matching", "match_items", "matched_items"]
 
 
 def _same_tokens(a: Activations, b: Activations) -> bool:
     if a.unit != b.unit or len(a) != len(b):
         return False
-    columns = [c for c in ("text_id", "token", "word_index") if c in a.table and c in b.table]
+    columns = [c for c in ITEM_KEY_COLUMNS if c in a.table and c in b.table and c != "window"]
     return bool(columns) and all(np.array_equal(a.table[c].to_numpy(), b.table[c].to_numpy()) for c in columns)
 
 
+def _text_pairs(a: Activations, b: Activations) -> dict[int, int] | None:
+    """B's text id of each of A's texts, matched by their text (repeated texts in order); None without texts."""
+    if a.texts is None or b.texts is None or "text" not in a.texts or "text" not in b.texts:
+        return None
+    free: dict[str, list[int]] = {}
+    for text_id, text in zip(b.texts["text_id"].astype(int), b.texts["text"].astype(str)):
+        free.setdefault(text, []).append(int(text_id))
+    pairs = {}
+    for text_id, text in zip(a.texts["text_id"].astype(int), a.texts["text"].astype(str)):
+        if free.get(text):
+            pairs[int(text_id)] = free[text].pop(0)
+    return pairs
+
+
+@dataclass(frozen=True)
+class Matching:
+    """How two models' items were paired (what :func:`match_items` returns).
+
+    Attributes
+    ----------
+    a, b : Activations
+        The paired items, row for row.
+    unit : str
+        "token" (the same token tables) or "word" (pieces averaged into words), or
+        the activations' own unit when they were pooled already.
+    left_out_a, left_out_b : int
+        Items of each side that had no partner (texts or words only one side has, or
+        that differ) and are not shown.
+    """
+
+    a: Activations
+    b: Activations
+    unit: str
+    left_out_a: int = 0
+    left_out_b: int = 0
+
+    def note(self) -> str:
+        """One line for the reader: what was paired and what was left out."""
+        text = f"{len(self.a)} {self.unit}s in common"
+        if self.left_out_a or self.left_out_b:
+            text += (
+                f"; left out {self.left_out_a} {self.unit}s of A and {self.left_out_b} of B "
+                "(texts or words that only one side has, or that differ)"
+            )
+        return text
+
+
 def matched_items(a: Activations, b: Activations) -> tuple[Activations, Activations, str]:
-    """The two models' activations over the same items, row for row.
+    """The two models' activations over the same items, row for row (see :func:`match_items`).
 
     Returns
     -------
     (a, b, unit)
-        Unchanged when the item tables agree; else both pooled to words (mean of the
-        pieces) and kept to the words both have, matched by (text_id, word_index).
     """
-    if _same_tokens(a, b):
-        return a, b, a.unit
+    matching = match_items(a, b)
+    return matching.a, matching.b, matching.unit
+
+
+def match_items(a: Activations, b: Activations) -> Matching:
+    """Pair the two models' items by text and word.
+
+    Texts are matched by their text (not their id: the two extractions may order them
+    differently). When the item tables agree over texts that agree, they are kept as
+    they are; else token activations are pooled to words (mean of the pieces) and
+    words are paired by (text, word index) when the word itself is the same on both
+    sides. Items without a partner are left out and counted (:meth:`Matching.note`).
+
+    Raises
+    ------
+    LensError
+        Naming ``acts_b`` when fewer than 3 items pair up (other texts, say), or when
+        pooled activations (words, spans, texts) differ and cannot be pooled again.
+    """
+    pairs = _text_pairs(a, b)
+    texts_agree = pairs is None or (
+        len(pairs) == len(a.texts) == len(b.texts) and all(k == v for k, v in pairs.items())
+    )
+    if texts_agree and _same_tokens(a, b):
+        return Matching(a, b, a.unit)
     if a.unit != "token" or b.unit != "token":
         raise LensError.bad_argument(
-            "acts_b", f"{len(b)} {b.unit}s", f"the same {len(a)} {a.unit}s as acts_a (or token activations to pool)"
+            "acts_b", f"{len(b)} {b.unit}s", f"the same {len(a)} {a.unit}s over the same texts as acts_a "
+            "(or token activations to pool into words)",
+        )  # fmt: skip
+    if pairs is not None and not pairs:
+        raise LensError.bad_argument(
+            "acts_b", f"activations over {len(b.texts)} other texts", f"the same texts as acts_a ({len(a.texts)})"
         )
     words_a, words_b = a.pool_words("mean"), b.pool_words("mean")
-    keys_a = pd.MultiIndex.from_frame(words_a.table[["text_id", "word_index"]])
-    keys_b = pd.MultiIndex.from_frame(words_b.table[["text_id", "word_index"]])
-    common = keys_a.intersection(keys_b)
-    if len(common) < 3:
-        raise LensError.bad_argument("acts_b", f"{len(common)} words in common", "the same texts as acts_a")
-    rows_a = keys_a.get_indexer(common)
-    rows_b = keys_b.get_indexer(common)
-    order = np.argsort(rows_a)
-    return words_a.select(items=rows_a[order]), words_b.select(items=rows_b[order]), "word"
+    table_a, table_b = words_a.table, words_b.table
+    text_b = table_a["text_id"].map(pairs) if pairs is not None else table_a["text_id"]
+    keys_a = pd.MultiIndex.from_arrays([text_b.fillna(-1).astype(np.int64), table_a["word_index"]])
+    keys_b = pd.MultiIndex.from_frame(table_b[["text_id", "word_index"]].astype(np.int64))
+    keys_b_unique = ~keys_b.duplicated()
+    where_b = pd.Series(np.flatnonzero(keys_b_unique), index=keys_b[keys_b_unique])
+    rows_b = where_b.reindex(keys_a).to_numpy()
+    found = ~pd.isna(rows_b) & text_b.notna().to_numpy()
+    rows_a = np.flatnonzero(found)
+    rows_b = rows_b[found].astype(np.int64)
+    if "word" in table_a and "word" in table_b:  # the same word on both sides, not just the same index
+        same = table_a["word"].to_numpy()[rows_a] == table_b["word"].to_numpy()[rows_b]
+        rows_a, rows_b = rows_a[same], rows_b[same]
+    if len(rows_a) < 3:
+        raise LensError.bad_argument(
+            "acts_b", f"{len(rows_a)} words in common with acts_a", "the same texts as acts_a (at least 3 words)"
+        )
+    return Matching(_take(words_a, rows_a), _take(words_b, rows_b), "word",
+                    len(words_a) - len(rows_a), len(words_b) - len(rows_b))  # fmt: skip
+
+
+def _take(acts: Activations, rows: np.ndarray) -> Activations:
+    """The items at ``rows``, in that order (``Activations.select`` sorts its rows)."""
+    if len(rows) == 0 or np.all(np.diff(rows) > 0):
+        return acts.select(items=rows)
+    return Activations(
+        {site: np.asarray(array)[:, rows] for site, array in acts.arrays.items()}, acts.layers_by_site,
+        acts.table.iloc[rows].reset_index(drop=True), unit=acts.unit, texts=acts.texts, model=acts.model,
+    )  # fmt: skip
 
 
 class CompareExplorer(LensView, widgets.VBox):
@@ -115,10 +211,13 @@ class CompareExplorer(LensView, widgets.VBox):
     ):
         from lensnb import geometry as geo
 
-        a, b, unit = matched_items(prepare_items(acts_a, drop_special, site), prepare_items(acts_b, drop_special, site))
+        self._resources = check_resources(resources)
+        self.matching = match_items(
+            prepare_items(acts_a, drop_special, site), prepare_items(acts_b, drop_special, site)
+        )
+        a, b, unit = self.matching.a, self.matching.b, self.matching.unit
         self.items_a, self.items_b, self.unit = a, b, unit
         self.labels = label_columns(a, labels)
-        self._resources = resources
         titles = names or (str(a.model.get("name") or "A"), str(b.model.get("name") or "B"))
         if titles[0] == titles[1]:
             titles = (f"{titles[0]} (A)", f"{titles[1]} (B)")
@@ -146,11 +245,9 @@ class CompareExplorer(LensView, widgets.VBox):
         self.picker = TokenPicker(a.table, a.texts, link=self.link, label_columns=self.labels)
         self.status = widgets.HTML()
         self.status.add_class("lensnb-status")
-        note = widgets.HTML(
-            f"<div class='lensnb-note'>{len(a)} {html.escape(unit)}s in common"
-            + ("; the tokenizers differ, so word pieces were averaged into words" if unit == "word" and
-               acts_a.unit == "token" else "") + "</div>"
-        )  # fmt: skip
+        pooled = "; word pieces were averaged into words" if unit == "word" and acts_a.unit == "token" else ""
+        self.note = widgets.HTML(f"<div class='lensnb-note'>{html.escape(self.matching.note() + pooled)}</div>")
+        note = self.note
         super().__init__([
             widgets.HBox([self.slider_a, self.same_depth]), self.slider_b,
             widgets.HBox([self.scatter_a, self.scatter_b]), self.status, note,
@@ -158,7 +255,7 @@ class CompareExplorer(LensView, widgets.VBox):
             widgets.HTML("<b>Find and pick tokens</b>"), self.picker,
         ])  # fmt: skip
         self.add_class("lensnb-compare-explorer")
-        self.layer_a, self.layer_b = a.layers[0], b.layers[0]
+        self.layer_a, self.layer_b = self.projections[0].layers[0], self.projections[1].layers[0]
         widgets.link((self, "layer_a"), (self.slider_a, "layer"))
         widgets.link((self, "layer_b"), (self.slider_b, "layer"))
         widgets.link((self, "layer_a"), (self.scatter_a, "layer"))
@@ -168,26 +265,47 @@ class CompareExplorer(LensView, widgets.VBox):
         self.link.observe(self._show_status, ["selected", "picked"])
         self._show_status()
 
+    @traitlets.validate("layer_a", "layer_b")
+    def _valid_layer(self, proposal) -> int:
+        side = 0 if proposal["trait"].name == "layer_a" else 1
+        projections = getattr(self, "projections", None)
+        if projections is not None and proposal["value"] not in projections[side].layers:
+            raise LensError.bad_argument(
+                proposal["trait"].name, proposal["value"], f"one of the layers {list(projections[side].layers)}"
+            )
+        return proposal["value"]
+
     @traitlets.observe("layer_a")
     def _a_moved(self, change) -> None:
         if getattr(self, "same_depth", None) is not None and self.same_depth.value and not self._from_cell:
-            layers_a, layers_b = self.items_a.layers, self.items_b.layers
+            layers_a, layers_b = tuple(self.projections[0].layers), tuple(self.projections[1].layers)
             depth = layers_a.index(change["new"]) / max(1, len(layers_a) - 1)
             self.layer_b = layers_b[int(round(depth * (len(layers_b) - 1)))]
-        if hasattr(self, "status"):
-            self._show_status()
+        self._follow_layers()
 
     @traitlets.observe("layer_b")
     def _b_moved(self, change) -> None:
+        self._follow_layers()
+
+    def _follow_layers(self) -> None:
+        """Outline the CKA cell of the layers shown, and update the status line."""
+        if self._from_cell:
+            return
+        heatmap = getattr(self, "heatmap", None)
+        if heatmap is not None and self.layer_a in heatmap.layers_a and self.layer_b in heatmap.layers_b:
+            heatmap.cell = (self.layer_a, self.layer_b)
         if hasattr(self, "status"):
             self._show_status()
 
     def _cell_chosen(self, change) -> None:
+        if self._from_cell:
+            return
         self._from_cell = True
         try:
             self.layer_a, self.layer_b = change["new"]
         finally:
             self._from_cell = False
+        self._follow_layers()
 
     def _show_status(self, change: Any = None) -> None:
         text = (

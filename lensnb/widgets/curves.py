@@ -13,6 +13,7 @@ from lensnb.errors import LensError
 from lensnb.geometry.results import LayerMatrix, LayerProfile
 from lensnb.widgets.bokeh_model import LensBokehModel
 from lensnb.widgets.layer_slider import layer_names
+from lensnb.widgets.resources import check_resources
 from lensnb.widgets.view import BokehSlot, LensView
 
 __all__ = ["LayerCurves", "neighbour_overlap_profile", "profile_title"]
@@ -68,8 +69,12 @@ def curve_figure(
     width: int = 330,
     height: int = 190,
     output_backend: str = "canvas",
+    axis: Sequence[int] | None = None,
 ) -> tuple[Any, Any, Any]:
     """One profile's plot over ``layers``: line, markers, interval or error bars, baseline.
+
+    ``layers`` are the layers a click can choose; ``axis`` (default ``layers``) the
+    layers the x axis shows.
 
     Returns
     -------
@@ -92,11 +97,12 @@ def curve_figure(
     elif errors is not None:
         data["low"], data["high"] = values - errors, values + errors
     source = ColumnDataSource(data)
+    axis = tuple(layers) if axis is None else tuple(axis)
     fig = figure(width=width, height=height, title=title, tools="", toolbar_location=None,
-                 output_backend=output_backend, x_range=Range1d(min(layers) - 0.5, max(layers) + 0.5),
+                 output_backend=output_backend, x_range=Range1d(min(axis) - 0.5, max(axis) + 0.5),
                  y_range=DataRange1d(), name="lensnb-curve")  # fmt: skip
     fig.title.text_font_size = "11px"
-    fig.xaxis.ticker = list(layers)
+    fig.xaxis.ticker = list(axis)
     fig.xaxis.axis_label = "layer"
     shown = []
     if has_interval:
@@ -108,7 +114,7 @@ def curve_figure(
         fig.add_layout(Whisker(base="layer", lower="low", upper="high", source=source, line_color="#1f77b4"))
     baseline = details.get("majority_baseline")
     if baseline is not None and np.isfinite(baseline):
-        shown.append(fig.line([min(layers) - 0.5, max(layers) + 0.5], [baseline, baseline], line_dash="dashed",
+        shown.append(fig.line([min(axis) - 0.5, max(axis) + 0.5], [baseline, baseline], line_dash="dashed",
                               color="#888888", legend_label=f"majority {baseline:.3f}"))  # fmt: skip
         fig.legend.label_text_font_size = "9px"
         fig.legend.location = "bottom_right"
@@ -144,6 +150,10 @@ class LayerCurves(LensView, widgets.VBox):
         Plots per row.
     width, height : int
         Pixels of each plot.
+    layers : sequence of int, optional
+        The layers a click can choose (e.g. those of the scatter the curves are linked
+        with); default every layer of the profiles. Points at other layers are drawn
+        but cannot be chosen.
     resources : {"auto", "cdn", "inline"}, optional
 
     Attributes
@@ -163,6 +173,7 @@ class LayerCurves(LensView, widgets.VBox):
         columns: int = 2,
         width: int = 330,
         height: int = 190,
+        layers: Sequence[int] | None = None,
         resources: str | None = None,
     ):
         from bokeh.layouts import gridplot
@@ -173,17 +184,33 @@ class LayerCurves(LensView, widgets.VBox):
         for _, profile in items:
             if not isinstance(profile, LayerProfile):
                 raise LensError.bad_argument("profiles", profile, "LayerProfile objects (from the core's measures)")
+        for title, profile in items:
+            if len(profile.layers) == 0:
+                raise LensError.bad_argument(
+                    "profiles", f"profile {title or profile.name!r} over no layers", "profiles over at least one layer"
+                )
         self.profiles = [p for _, p in items]
-        self.layers = tuple(sorted({layer for p in self.profiles for layer in p.layers}))
-        self.names = dict(zip(self.layers, layer_names(self.layers, names)))
-        self._resources = resources
+        drawn = tuple(sorted({int(layer) for p in self.profiles for layer in p.layers}))
+        if layers is None:
+            self.layers = drawn
+        else:
+            try:
+                self.layers = tuple(sorted({int(layer) for layer in layers}))
+            except (TypeError, ValueError):
+                raise LensError.bad_argument("layers", layers, "a list of layer numbers") from None
+            if not self.layers:
+                raise LensError.bad_argument("layers", layers, "at least one layer")
+        self._axis = tuple(sorted({*drawn, *self.layers}))  # the x axis: every point drawn, every layer offered
+        self.names = dict(zip(self._axis, layer_names(self._axis, names)))
+        self._resources = check_resources(resources)
         self._markers: list[Any] = []
         self._hit_sources: list[Any] = []
         self.titles = [title or profile_title(p) for title, p in items]
         self._size = (width, height, max(1, int(columns)))
         figures = []
         for title, profile in zip(self.titles, self.profiles):
-            fig, hits, marker = curve_figure(title, profile, self.layers, self.names, width=width, height=height)
+            fig, hits, marker = curve_figure(title, profile, self.layers, self.names, width=width, height=height,
+                                             axis=self._axis)  # fmt: skip
             hits.selected.on_change("indices", self._clicked)
             figures.append(fig)
             self._hit_sources.append(hits)
@@ -225,7 +252,7 @@ class LayerCurves(LensView, widgets.VBox):
         figures = []
         for title, profile in zip(self.titles, self.profiles):
             fig, _, marker = curve_figure(title, profile, self.layers, self.names, width=width, height=height,
-                                          output_backend=output_backend)  # fmt: skip
+                                          output_backend=output_backend, axis=self._axis)  # fmt: skip
             marker.location = float(self.layer)
             figures.append(fig)
         return gridplot(figures, ncols=columns, toolbar_location=None)

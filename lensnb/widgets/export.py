@@ -21,7 +21,7 @@ from typing import Any
 from lensnb.errors import LensError
 from lensnb.widgets.resources import bokeh_resources
 
-__all__ = ["standalone_html", "save_image", "Fragment"]
+__all__ = ["standalone_html", "save_image", "script_json", "Fragment"]
 
 
 class Fragment:
@@ -58,7 +58,7 @@ def standalone_html(parts: Sequence[Any], *, title: str = "lensnb", resources: s
         elif isinstance(part, LayoutDOM):
             element = f"lensnb-plot-{index}"
             body.append(f"<div id='{element}'></div>")
-            item = json.dumps(json_item(part, element)).replace("</", "<\\/")
+            item = script_json(json_item(part, element))
             scripts.append(f"Bokeh.embed.embed_item({item});")
         else:
             raise LensError.bad_argument("parts", part, "bokeh layouts or Fragment objects")
@@ -68,6 +68,17 @@ def standalone_html(parts: Sequence[Any], *, title: str = "lensnb", resources: s
         "<style>body{font-family:sans-serif;margin:16px} .lensnb-caption{color:#555;margin:4px 0 12px}</style>"
         f"</head><body>{''.join(body)}<script>{''.join(scripts)}</script></body></html>"
     )
+
+
+def script_json(value: Any) -> str:
+    """JSON safe inside an inline ``<script>``: ``<``, ``>`` and ``&`` written as ``\\u003c``, ``\\u003e``, ``\\u0026``.
+
+    JSON has these characters only inside strings, where the escapes read the same to
+    JavaScript; the HTML parser then never sees ``</script>``, ``<!--`` or ``<script``
+    in text taken from the data (which could end the script early or keep it open).
+    """
+    text = json.dumps(value)
+    return text.replace("&", "\\u0026").replace("<", "\\u003c").replace(">", "\\u003e")
 
 
 def write_text(text: str, path: str | os.PathLike) -> Path:

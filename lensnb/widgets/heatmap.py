@@ -16,10 +16,11 @@ from lensnb.geometry.results import LayerMatrix
 from lensnb.widgets.bokeh_model import LensBokehModel
 from lensnb.widgets.colors import coloring_from_values
 from lensnb.widgets.layer_slider import layer_names
+from lensnb.widgets.resources import check_resources
 from lensnb.widgets.selection import TokenLink
 from lensnb.widgets.view import BokehSlot, LensView
 
-__all__ = ["LayerHeatmap", "heatmap_figure"]
+__all__ = ["LayerHeatmap", "heatmap_figure", "text_color"]
 
 TITLES = {
     "cka_linear": "linear CKA",
@@ -29,6 +30,19 @@ TITLES = {
     "neighborhood_overlap": "neighbourhood overlap",
     "stitching_penalty": "stitching penalty",
 }
+
+
+def _luminance(color: str) -> float:
+    """Relative luminance (WCAG) of a "#rrggbb" colour, 0 (black) to 1 (white)."""
+    channels = [int(color[i : i + 2], 16) / 255 for i in (1, 3, 5)]
+    linear = [c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+    return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+
+def text_color(background: str) -> str:
+    """Black or white, whichever contrasts more with ``background`` ("#rrggbb")."""
+    luminance = _luminance(background)
+    return "#000000" if (luminance + 0.05) / 0.05 >= 1.05 / (luminance + 0.05) else "#ffffff"
 
 
 def heatmap_figure(matrix: LayerMatrix, names_a: list[str], names_b: list[str], *, title: str, width: int = 380,
@@ -49,12 +63,10 @@ def heatmap_figure(matrix: LayerMatrix, names_a: list[str], names_b: list[str], 
     coloring = coloring_from_values(title, values.ravel(), n_items=values.size, kind="continuous")
     colors = coloring.colors()
     finite = values[np.isfinite(values)]
-    middle = (coloring.low + coloring.high) / 2
     cells = ColumnDataSource({
         "x": cols.ravel().astype(float), "y": rows.ravel().astype(float), "value": values.ravel(),
         "color": colors, "text": ["" if not np.isfinite(v) else f"{v:.2f}" for v in values.ravel()],
-        "text_color": ["#ffffff" if np.isfinite(v) and v < middle and coloring.palette[0] != "#ffffff" else "#000000"
-                       for v in values.ravel()],
+        "text_color": [text_color(c) for c in colors],
         "a": [names_a[i] for i in rows.ravel()], "b": [names_b[j] for j in cols.ravel()],
         "layer_a": [int(matrix.layers_a[i]) for i in rows.ravel()],
         "layer_b": [int(matrix.layers_b[j]) for j in cols.ravel()],
@@ -141,7 +153,7 @@ class LayerHeatmap(LensView, widgets.VBox):
         self.names_a = layer_names(self.layers_a, names_a)
         self.names_b = layer_names(self.layers_b, names_b if names_b is not None else names_a)
         self.title = title or TITLES.get(matrix.name, matrix.name.replace("_", " "))
-        self._resources = resources
+        self._resources = check_resources(resources)
         self._size = (width, height)
         fig, self.cells, self._chosen = heatmap_figure(matrix, self.names_a, self.names_b, title=self.title,
                                                        width=width, height=height)  # fmt: skip
@@ -151,13 +163,8 @@ class LayerHeatmap(LensView, widgets.VBox):
         if projections is not None:
             from lensnb.widgets.scatter import LinkedScatter
 
-            pair = tuple(projections) if isinstance(projections, (tuple, list)) else (projections, projections)
-            if len(pair) != 2:
-                raise LensError.bad_argument("projections", projections, "a Projection or a pair of them")
-            n_items = {len(p.table) for p in pair if getattr(p, "table", None) is not None}
-            if len(n_items) != 1:
-                raise LensError.bad_argument("projections", projections, "projections of the same items")
-            link = link if link is not None else TokenLink(n_items.pop())
+            pair = _checked_projections(projections, self.layers_a, self.layers_b)
+            link = link if link is not None else TokenLink(len(pair[0].table))
             models = matrix.models or (None, None)
             self.scatters = tuple(
                 LinkedScatter(
@@ -208,8 +215,15 @@ class LayerHeatmap(LensView, widgets.VBox):
         if len(new) == 0:
             return
         index = int(new[0])
-        self.cell = (int(self.cells.data["layer_a"][index]), int(self.cells.data["layer_b"][index]))
+        cell = (int(self.cells.data["layer_a"][index]), int(self.cells.data["layer_b"][index]))
         self.cells.selected.indices = []
+        if cell != self.cell:
+            self.cell = cell
+            return
+        # the cell already chosen: traitlets sends no event for an unchanged value, so show it and tell
+        # the observers again (whatever moved the layers since, a click on the outlined cell brings them back)
+        self._show_cell()
+        self.notify_change(traitlets.Bunch(name="cell", old=cell, new=cell, owner=self, type="change"))
 
     @property
     def value(self) -> float:
@@ -237,3 +251,40 @@ class LayerHeatmap(LensView, widgets.VBox):
         if path is not None:
             write_text(page, path)
         return page
+
+
+def _checked_projections(projections: Any, layers_a: tuple[int, ...], layers_b: tuple[int, ...]) -> tuple[Any, Any]:
+    """(A's, B's) projection, after checking they hold the same items and every layer of the matrix."""
+    from lensnb.widgets.columns import ITEM_KEY_COLUMNS
+
+    pair = tuple(projections) if isinstance(projections, (tuple, list)) else (projections, projections)
+    if len(pair) != 2:
+        raise LensError.bad_argument("projections", projections, "a Projection or a pair of them")
+    for projection in pair:
+        if getattr(projection, "table", None) is None or getattr(projection, "layers", None) is None:
+            raise LensError.bad_argument(
+                "projections", projection, "Projections (from lensnb.geometry.project) with their item table"
+            )
+    table_a, table_b = pair[0].table, pair[1].table
+    if pair[0] is not pair[1]:
+        keys = [c for c in ITEM_KEY_COLUMNS if c in table_a.columns and c in table_b.columns]
+        same = len(table_a) == len(table_b) and (
+            all(np.array_equal(table_a[c].to_numpy(), table_b[c].to_numpy()) for c in keys)
+            if keys
+            else table_a.reset_index(drop=True).equals(table_b.reset_index(drop=True))
+        )
+        if not same:
+            raise LensError.bad_argument(
+                "projections", f"projections of {len(table_a)} and {len(table_b)} items that differ"
+                + (f" (compared by {', '.join(keys)})" if keys else ""),
+                "projections of the same items in the same order (e.g. CompareExplorer's matched items)",
+            )  # fmt: skip
+    for side, (projection, layers) in enumerate(zip(pair, (layers_a, layers_b))):
+        missing = [layer for layer in layers if layer not in tuple(projection.layers)]
+        if missing:
+            raise LensError.bad_argument(
+                "projections", f"a projection of {'AB'[side]}'s items over layers {list(projection.layers)}",
+                f"a projection over every layer of the matrix's {'rows' if side == 0 else 'columns'} {list(layers)}",
+                f"It lacks layers {missing}.",
+            )  # fmt: skip
+    return pair  # type: ignore[return-value]

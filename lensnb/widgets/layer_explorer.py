@@ -22,8 +22,10 @@ from lensnb.activations import Activations
 from lensnb.errors import LensError
 from lensnb.geometry.results import LayerProfile, Projection
 from lensnb.widgets.colors import probe_correctness
+from lensnb.widgets.columns import is_label_column, label_columns_of
 from lensnb.widgets.curves import LayerCurves, neighbour_overlap_profile
 from lensnb.widgets.layer_slider import LayerSlider
+from lensnb.widgets.resources import check_resources
 from lensnb.widgets.scatter import LinkedScatter
 from lensnb.widgets.selection import TokenLink
 from lensnb.widgets.token_picker import TokenPicker
@@ -31,20 +33,31 @@ from lensnb.widgets.view import LensView
 
 __all__ = ["LayerExplorer", "label_columns", "prepare_items"]
 
-_STANDARD = {"text_id", "position", "token", "token_id", "word_index", "char_start", "char_end", "special",
-             "first_piece", "last_piece", "window", "word", "text", "token_start", "token_end", "n_words",
-             "n_tokens", "span_id", "pair_id"}  # fmt: skip
-
 
 def label_columns(acts: Activations, labels: str | Sequence[str] | None) -> list[str]:
-    """The label columns to colour and probe by: those named, or every label column of the table."""
+    """The label columns to colour and probe by: those named, or every label column of the table.
+
+    Bookkeeping columns (:data:`lensnb.widgets.columns.NON_LABEL_COLUMNS`: token, word,
+    text and span bookkeeping) are never labels.
+    """
     table = acts.table
     if labels is None:
-        return [c for c in table.columns if c not in _STANDARD]
-    names = [labels] if isinstance(labels, str) else list(labels)
+        return label_columns_of(table)
+    if not isinstance(labels, str):
+        try:
+            labels = list(labels)
+        except TypeError:
+            raise LensError.bad_argument("labels", labels, "a label column name or a list of them") from None
+    names = [labels] if isinstance(labels, str) else labels
+    offered = label_columns_of(table)
     for name in names:
-        if name not in table.columns:
+        if not isinstance(name, str) or name not in table.columns:
             raise LensError.bad_argument("labels", name, f"a column of the item table {list(table.columns)}")
+        if not is_label_column(name):
+            raise LensError.bad_argument(
+                "labels", name, f"a label column of the item table {offered}",
+                f"{name!r} is a bookkeeping column of the {acts.unit} table, not a label.",
+            )  # fmt: skip
     return names
 
 
@@ -80,6 +93,30 @@ def _probe(items: Activations, label: str, progress: bool) -> LayerProfile:
                         {**profile.params, "task": {"label": label}}, table, items.unit, profile.details)  # fmt: skip
 
 
+def _items_of_projection(items: Activations, projection: Projection) -> Activations:
+    """The items over the layers of a ready projection (so that probes and curves offer only those)."""
+    table = getattr(projection, "table", None)
+    if projection.coordinates.shape[1] != len(items) or (
+        table is not None and len(table) == len(items) and not _same_rows(table, items.table)
+    ):
+        raise LensError.bad_argument("projection", projection, f"a projection of these {len(items)} items")
+    layers = tuple(int(layer) for layer in projection.layers)
+    missing = [layer for layer in layers if layer not in items.layers]
+    if missing:
+        raise LensError.bad_argument(
+            "projection", f"a projection over layers {list(layers)}",
+            f"a projection over layers of these activations {list(items.layers)}", f"It has layers {missing} more.",
+        )  # fmt: skip
+    return items if layers == tuple(items.layers) else items.select(layers=list(layers))
+
+
+def _same_rows(a: Any, b: Any) -> bool:
+    from lensnb.widgets.columns import ITEM_KEY_COLUMNS
+
+    keys = [c for c in ITEM_KEY_COLUMNS if c in a.columns and c in b.columns]
+    return all(np.array_equal(a[c].to_numpy(), b[c].to_numpy()) for c in keys)
+
+
 class LayerExplorer(LensView, widgets.VBox):
     """Scatter of every layer, a layer slider, a token picker and the per-layer curves, linked.
 
@@ -91,7 +128,9 @@ class LayerExplorer(LensView, widgets.VBox):
         Label columns to colour by and probe (default: every label column).
     projection : str or Projection
         ``"pca"`` (default), ``"pca_joint"``, ``"ica"``, ``"tsne"``, ``"umap"``, or a
-        ready :class:`~lensnb.geometry.Projection` of the same items.
+        ready :class:`~lensnb.geometry.Projection` of the same items. A projection over
+        some of the layers makes the whole explorer (probe, geometry, curves) use
+        those layers only.
     site : str, optional
         The site to show when the activations hold several.
     drop_special : bool
@@ -143,17 +182,16 @@ class LayerExplorer(LensView, widgets.VBox):
     ):
         from lensnb import geometry as geo
 
+        self._resources = check_resources(resources)
         items = prepare_items(acts, drop_special, site)
-        self.items = items
         self.labels = label_columns(items, labels)
-        self._resources = resources
         names = items.model.get("layer_names")
         if isinstance(projection, Projection):
-            if projection.coordinates.shape[1] != len(items):
-                raise LensError.bad_argument("projection", projection, f"a projection of these {len(items)} items")
+            items = _items_of_projection(items, projection)
             self.projection = projection
         else:
             self.projection = geo.project(items, projection, seed=seed, progress=progress)
+        self.items = items
         self.notes: list[str] = []
         curves: list[LayerProfile] = []
         extra_colorings = dict(colorings or {})
@@ -165,7 +203,12 @@ class LayerExplorer(LensView, widgets.VBox):
                 self.notes.append(f"no probe for {first!r}: {error}")
             else:
                 curves.append(probed)
-                extra_colorings[f"probe on {first}: correct?"] = probe_correctness(probed, items.table, items.layers)
+                try:
+                    correctness = probe_correctness(probed, items.table, items.layers)
+                except LensError as error:
+                    self.notes.append(f"no colouring by the probe's correctness on {first!r}: {error}")
+                else:
+                    extra_colorings[f"probe on {first}: correct?"] = correctness
         self.geometry = None
         if geometry:
             try:
@@ -194,7 +237,13 @@ class LayerExplorer(LensView, widgets.VBox):
         )  # fmt: skip
         self.curves = (
             LayerCurves(
-                curves, names=names, columns=1, width=300, height=max(150, 600 // len(curves)), resources=resources
+                curves,
+                names=names,
+                columns=1,
+                width=300,
+                height=max(150, 600 // len(curves)),
+                layers=self.projection.layers,
+                resources=resources,
             )  # fmt: skip
             if curves
             else None
@@ -220,6 +269,13 @@ class LayerExplorer(LensView, widgets.VBox):
         self.link.observe(self._show_status, ["selected", "picked"])
         self.scatter.observe(self._show_status, "color")
         self._show_status()
+
+    @traitlets.validate("layer")
+    def _valid_layer(self, proposal) -> int:
+        slider = getattr(self, "slider", None)
+        if slider is not None and proposal["value"] not in slider.layers:
+            raise LensError.bad_argument("layer", proposal["value"], f"one of the layers {list(slider.layers)}")
+        return proposal["value"]
 
     @traitlets.observe("layer")
     def _layer_changed(self, change) -> None:

@@ -12,6 +12,7 @@ import traitlets
 
 from lensnb.relevance.result import Relevance
 from lensnb.widgets.relevance_view import INPUT_LEVEL, RelevanceView, pieces_and_scores, shaded_text
+from lensnb.widgets.resources import check_resources
 from lensnb.widgets.view import LensView
 
 __all__ = ["RelevanceExplorer"]
@@ -48,7 +49,7 @@ class RelevanceExplorer(LensView, widgets.VBox):
         words: str | None = None,
         resources: str | None = None,
     ):
-        self._resources = resources
+        self._resources = check_resources(resources)
         self.view = RelevanceView(relevances, text_id=text_id, words=words, resources=resources)
         self.comparison = widgets.HTML()
         self.comparison.add_class("lensnb-relevance-comparison")

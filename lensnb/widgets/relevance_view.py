@@ -21,10 +21,12 @@ from lensnb.errors import LensError
 from lensnb.relevance.html import shade_color
 from lensnb.relevance.result import Relevance
 from lensnb.widgets.bokeh_model import LensBokehModel
+from lensnb.widgets.item_text import item_strings
 from lensnb.widgets.layer_slider import LayerSlider
+from lensnb.widgets.resources import check_resources
 from lensnb.widgets.view import BokehSlot, LensView
 
-__all__ = ["RelevanceView", "RelevanceEntry", "relevance_entries", "shaded_text"]
+__all__ = ["RelevanceView", "RelevanceEntry", "relevance_entries", "relevance_notes", "shaded_text"]
 
 INPUT_LEVEL = -1  # the relevance of the input tokens (Relevance.scores), before any layer
 
@@ -38,19 +40,47 @@ class RelevanceEntry:
     relevance: Relevance
 
 
-def target_label(relevance: Relevance) -> str:
-    """What a Relevance explains: "class 3" when every text has that target, else "predicted" or "per text"."""
+def target_label(relevance: Relevance, limit: int = 6) -> str:
+    """What a Relevance explains.
+
+    "class 3" when every text has that target, "output span" for a language model's
+    span, "predicted" when each text's target is its predicted class, else the targets
+    themselves: "per text: 1, 0, 1" (the first ``limit``, then how many in all).
+    """
     targets = relevance.segments["target"].to_numpy()
     predicted = relevance.segments["predicted"].to_numpy() if "predicted" in relevance.segments else None
     if len(targets) and np.all(targets == targets[0]):
         return f"class {int(targets[0])}" if int(targets[0]) >= 0 else "output span"
     if predicted is not None and np.array_equal(targets, predicted):
         return "predicted"
-    return "per text"
+    shown = ", ".join(str(int(t)) for t in targets[:limit])
+    more = f", \u2026 ({len(targets)} inputs)" if len(targets) > limit else ""
+    return f"per text: {shown}{more}"
 
 
 def relevance_entries(relevances: Sequence[Relevance] | Mapping[str, Relevance]) -> list[RelevanceEntry]:
-    """Label each Relevance by method (parameters added where two share a method) and target."""
+    """Label each Relevance by method (parameters added where two share a method) and target.
+
+    Results that explain the same targets with the same method and parameters are the
+    same explanation: they are shown once only when their scores agree, and the merge is
+    reported (:func:`relevance_notes`). When their scores differ (results of two models,
+    say), they are refused: pass a mapping of labels to tell them apart.
+
+    Raises
+    ------
+    LensError
+        Naming ``relevances``: nothing given, something that is not a Relevance,
+        results over other texts, or two different results under one label.
+    """
+    return _entries(relevances)[0]
+
+
+def relevance_notes(relevances: Sequence[Relevance] | Mapping[str, Relevance]) -> list[str]:
+    """What :func:`relevance_entries` merged: one line per result shown as another one."""
+    return _entries(relevances)[1]
+
+
+def _entries(relevances: Sequence[Relevance] | Mapping[str, Relevance]) -> tuple[list[RelevanceEntry], list[str]]:
     items = list(relevances.items()) if isinstance(relevances, Mapping) else [(None, r) for r in relevances]
     if not items:
         raise LensError.bad_argument("relevances", relevances, "at least one Relevance")
@@ -61,15 +91,58 @@ def relevance_entries(relevances: Sequence[Relevance] | Mapping[str, Relevance])
     for _, relevance in items[1:]:
         if relevance.texts["text"].tolist() != first:
             raise LensError.bad_argument("relevances", relevance, "results over the same texts, in the same order")
-    entries, seen = [], set()
-    for label, relevance in items:
+    entries: list[RelevanceEntry] = []
+    notes: list[str] = []
+    kept: dict[tuple[str, str], tuple[int, tuple[int, ...]]] = {}  # (method, target label) -> (index, targets)
+    for index, (label, relevance) in enumerate(items):
         method = label if label is not None else _method_label(relevance, [r for _, r in items])
-        key = (method, target_label(relevance))
-        if key in seen:
-            continue  # the same method explaining the same classes: the same explanation
-        seen.add(key)
-        entries.append(RelevanceEntry(method, key[1], relevance))
-    return entries
+        targets = tuple(int(t) for t in relevance.segments["target"].to_numpy())
+        target = target_label(relevance)
+        key = (method, target)
+        if key in kept:
+            other_index, other_targets = kept[key]
+            other = entries[_find(entries, key)].relevance
+            if other_targets == targets and _same_scores(other, relevance):
+                notes.append(
+                    f"result {index} ({method}, {target}) is the same explanation as result {other_index}: shown once"
+                )
+                continue
+            if other_targets == targets:
+                raise LensError.bad_argument(
+                    "relevances", f"results {other_index} and {index} ({method}, {target}) with different scores",
+                    "one result per method, parameters and target",
+                    "They explain the same targets with the same method and parameters (two models?): pass a "
+                    "mapping of labels to Relevance to tell them apart.",
+                )  # fmt: skip
+            target = _unique_target(target, targets, {k[1] for k in kept if k[0] == method})
+            key = (method, target)
+        kept[key] = (index, targets)
+        entries.append(RelevanceEntry(method, target, relevance))
+    return entries, notes
+
+
+def _find(entries: list[RelevanceEntry], key: tuple[str, str]) -> int:
+    return next(i for i, e in enumerate(entries) if (e.method, e.target) == key)
+
+
+def _same_scores(a: Relevance, b: Relevance) -> bool:
+    same = np.array_equal(np.asarray(a.scores), np.asarray(b.scores), equal_nan=True)
+    if same and (a.layer_scores is None) != (b.layer_scores is None):
+        return False
+    if same and a.layer_scores is not None:
+        same = np.array_equal(np.asarray(a.layer_scores), np.asarray(b.layer_scores), equal_nan=True)
+    return bool(same and a.parameters == b.parameters)
+
+
+def _unique_target(label: str, targets: tuple[int, ...], taken: set[str]) -> str:
+    """A label for other targets that read the same when cut: every target, else a number."""
+    full = "per text: " + ", ".join(str(t) for t in targets)
+    if full not in taken:
+        return full
+    number = 2
+    while f"{label} #{number}" in taken:
+        number += 1
+    return f"{label} #{number}"
 
 
 def _method_label(relevance: Relevance, others: list[Relevance]) -> str:
@@ -105,10 +178,12 @@ def pieces_and_scores(
         return [str(w) for w in frame["word"]], frame["score"].to_numpy(dtype=np.float64)
     frame = relevance.text(text_id)
     scores = frame["score"].to_numpy(dtype=np.float64)
+    rows = np.flatnonzero(relevance.tokens["text_id"].to_numpy() == text_id)
     if layer is not None:
-        rows = np.flatnonzero(relevance.tokens["text_id"].to_numpy() == text_id)
         scores = relevance.layer(layer)[rows]
-    return [str(t) for t in frame["token"]], scores
+    # each token as its characters in the text (a byte-level piece "ĠcafÃ©" reads " café"), special ones as pieces
+    pieces = item_strings(relevance.tokens.iloc[rows].reset_index(drop=True), relevance.texts)
+    return [str(t) for t in pieces], scores
 
 
 class RelevanceView(LensView, widgets.VBox):
@@ -128,6 +203,8 @@ class RelevanceView(LensView, widgets.VBox):
     ----------
     method, target : str
         The chosen method and target labels (traitlets).
+    notes : list of str
+        Results shown as another one (the same method, parameters, targets and scores).
     text_id : int
     level : int
         -1 for the input tokens' relevance, else a residual-stream level (0 = embedding
@@ -147,9 +224,9 @@ class RelevanceView(LensView, widgets.VBox):
         words: str | None = None,
         resources: str | None = None,
     ):
-        self.entries = relevance_entries(relevances)
+        self._resources = check_resources(resources)
+        self.entries, self.notes = _entries(relevances)
         self.words = words
-        self._resources = resources
         texts = self.entries[0].relevance.texts
         self.text_ids = [int(t) for t in texts["text_id"]]
         methods = list(dict.fromkeys(e.method for e in self.entries))
@@ -162,6 +239,9 @@ class RelevanceView(LensView, widgets.VBox):
             description="text", layout=widgets.Layout(width="560px"),
         )  # fmt: skip
         self.info = widgets.HTML()
+        self.notes_html = widgets.HTML(
+            "".join(f"<div class='lensnb-note'>{html.escape(note)}</div>" for note in self.notes)
+        )
         self.text_html = widgets.HTML(layout=widgets.Layout(width="100%"))
         self.text_html.add_class("lensnb-relevance-text")
         n_levels = max((len(e.relevance.layers or ()) for e in self.entries), default=0)
@@ -170,7 +250,8 @@ class RelevanceView(LensView, widgets.VBox):
         self.figure, self.bars = _bar_figure()
         self.bokeh = LensBokehModel(self.figure)
         super().__init__([
-            widgets.HBox([self.method_picker, self.target_picker]), self.text_picker, self.slider, self.info,
+            widgets.HBox([self.method_picker, self.target_picker]), self.notes_html, self.text_picker, self.slider,
+            self.info,
             self.text_html, BokehSlot(self.bokeh),
         ])  # fmt: skip
         self.add_class("lensnb-relevance-view")

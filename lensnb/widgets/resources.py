@@ -25,7 +25,10 @@ from typing import Any
 
 from lensnb.errors import LensError
 
-__all__ = ["RESOURCE_CHOICES", "ENVIRONMENT_VARIABLE", "resolve_resources", "bokeh_resources", "load_bokehjs"]
+__all__ = [
+    "RESOURCE_CHOICES", "ENVIRONMENT_VARIABLE", "resolve_resources", "check_resources", "bokeh_resources",
+    "load_bokehjs",
+]  # fmt: skip
 
 RESOURCE_CHOICES = ("auto", "cdn", "inline")
 ENVIRONMENT_VARIABLE = "LENSNB_BOKEH_RESOURCES"
@@ -76,6 +79,17 @@ def resolve_resources(choice: str | None = None, *, probe: Any = cdn_reachable) 
         raise LensError.bad_argument(source, choice, f"one of {RESOURCE_CHOICES}")
     if choice == "auto":
         return "cdn" if probe() else "inline"
+    return choice
+
+
+def check_resources(choice: str | None) -> str | None:
+    """``choice`` itself, after checking it is None or one of "auto", "cdn", "inline" (nothing is probed).
+
+    Views call it when built, so that a misspelt ``resources=`` fails there and then,
+    not later when the view is displayed.
+    """
+    if choice is not None and (not isinstance(choice, str) or choice not in RESOURCE_CHOICES):
+        raise LensError.bad_argument("resources", choice, f"None or one of {RESOURCE_CHOICES}")
     return choice
 
 

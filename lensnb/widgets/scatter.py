@@ -16,6 +16,7 @@ from lensnb.widgets.bokeh_model import LensBokehModel
 from lensnb.widgets.colors import Coloring, coloring_from_values, table_colorings
 from lensnb.widgets.item_text import ItemText
 from lensnb.widgets.layer_slider import layer_names
+from lensnb.widgets.resources import check_resources
 from lensnb.widgets.scatter_plot import ScatterPlot, normalised_coordinates
 from lensnb.widgets.selection import TokenLink
 from lensnb.widgets.view import BokehSlot, LensView
@@ -106,7 +107,7 @@ class LinkedScatter(LensView, widgets.VBox):
         self.colorings.update(table_colorings(table))
         for name, value in (colorings or {}).items():
             self.add_coloring(name, value, show=False)
-        self._resources = resources
+        self._resources = check_resources(resources)
 
         self.plot = ScatterPlot(self.coordinates, self.text, title=title, width=width, height=height)
         self.bokeh = LensBokehModel(self.plot.figure)
@@ -238,6 +239,16 @@ class LinkedScatter(LensView, widgets.VBox):
             return plot.figure
         columns = {f"x{i}": self.coordinates[i, :, 0] for i in range(len(self.layers))}
         columns |= {f"y{i}": self.coordinates[i, :, 1] for i in range(len(self.layers))}
+        coloring = self.colorings.get(self.color)
+        per_layer = coloring is not None and coloring.per_layer
+        legends: list[list[Any]] = []
+        if per_layer:  # every layer's colours, hover text and legend, as the live view shows them
+            for i in range(len(self.layers)):
+                plot.show_coloring(coloring, i)
+                columns[f"c{i}"] = plot.points.data["color"]
+                columns[f"g{i}"] = plot.points.data["group"]
+                legends.append(list(plot.legend.items))
+            plot.show_coloring(coloring, self.position)
         from bokeh.models import ColumnDataSource
 
         every = ColumnDataSource(columns)
@@ -246,9 +257,13 @@ class LinkedScatter(LensView, widgets.VBox):
         prefix = f"{self.title} · " if self.title else ""
         slider.js_on_change("value", CustomJS(
             args=dict(points=plot.points, picked=plot.picked, rows=[int(r) for r in self.link.picked], every=every,
-                      title=plot.figure.title, names=self.names, prefix=prefix),
+                      title=plot.figure.title, names=self.names, prefix=prefix, per_layer=per_layer,
+                      legend=plot.legend, legends=legends),
             code="const i = cb_obj.value; const xs = every.data['x' + i], ys = every.data['y' + i];"
-                 "const d = Object.assign({}, points.data); d.x = xs; d.y = ys; points.data = d;"
+                 "const d = Object.assign({}, points.data); d.x = xs; d.y = ys;"
+                 "if (per_layer) { d.color = every.data['c' + i]; d.group = every.data['g' + i]; }"
+                 "points.data = d;"
+                 "if (per_layer) { legend.items = legends[i]; }"
                  "const p = Object.assign({}, picked.data); p.x = rows.map(r => xs[r]); p.y = rows.map(r => ys[r]);"
                  "picked.data = p; title.text = prefix + names[i];",
         ))  # fmt: skip

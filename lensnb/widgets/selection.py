@@ -7,12 +7,15 @@ other view follows. Rows are positions in the shared item table.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 import numpy as np
 import traitlets
 
 from lensnb.errors import LensError
 
-__all__ = ["TokenLink"]
+__all__ = ["TokenLink", "integer_rows"]
 
 
 class TokenLink(traitlets.HasTraits):
@@ -32,28 +35,57 @@ class TokenLink(traitlets.HasTraits):
     """
 
     selected = traitlets.List()  # checked as a whole with numpy (a box can hold 50k points)
-    picked = traitlets.List(traitlets.Int())
+    picked = traitlets.List()  # checked as a whole: integer rows, no float or string silently converted
 
     def __init__(self, n_items: int, **kwargs):
-        if not isinstance(n_items, int) or n_items < 0:
+        if isinstance(n_items, bool) or not isinstance(n_items, int) or n_items < 0:
             raise LensError.bad_argument("n_items", n_items, "a non-negative integer")
         self.n_items = n_items
         super().__init__(**kwargs)
 
-    def _check_rows(self, rows: np.ndarray, name: str) -> list[int]:
-        bad = rows[(rows < 0) | (rows >= self.n_items)]
-        if len(bad):
-            raise LensError.bad_argument(name, bad[:5].tolist(), f"rows between 0 and {self.n_items - 1}")
-        return rows.tolist()
-
     @traitlets.validate("selected")
     def _valid_selected(self, proposal) -> list[int]:
-        values = np.asarray(proposal["value"])
-        if values.size and not np.issubdtype(values.dtype, np.integer):
-            raise LensError.bad_argument("selected", proposal["value"], "integer rows")
-        return self._check_rows(np.unique(values.astype(np.int64)), "selected")
+        return np.unique(np.asarray(integer_rows(proposal["value"], "selected", self.n_items), np.int64)).tolist()
 
     @traitlets.validate("picked")
     def _valid_picked(self, proposal) -> list[int]:
-        rows = list(dict.fromkeys(int(r) for r in proposal["value"]))
-        return self._check_rows(np.asarray(rows, dtype=np.int64), "picked")
+        return list(dict.fromkeys(integer_rows(proposal["value"], "picked", self.n_items)))
+
+
+def integer_rows(rows: Any, name: str, n_items: int) -> list[int]:
+    """``rows`` as a list of ints, after checking they are integer rows of a table of ``n_items``.
+
+    Parameters
+    ----------
+    rows : sequence or 1-D array of int
+    name : str
+        The argument named in errors.
+    n_items : int
+
+    Raises
+    ------
+    LensError
+        For anything but a flat sequence of integers (floats, strings, booleans and
+        nested lists are refused, not converted) or a row outside ``0..n_items - 1``.
+    """
+    if isinstance(rows, (str, bytes)) or not isinstance(rows, (Sequence, np.ndarray)):
+        raise LensError.bad_argument(name, rows, "a list of integer rows")
+    try:
+        values = np.asarray(rows)
+    except ValueError:  # a ragged nesting
+        raise LensError.bad_argument(name, rows, "a flat list of integer rows") from None
+    if values.size == 0:
+        return []
+    if values.ndim != 1:
+        raise LensError.bad_argument(name, rows, "a flat list of integer rows")
+    if values.dtype == object:  # mixed Python objects: each must be an integer itself
+        if not all(isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_)) for v in values):
+            raise LensError.bad_argument(name, rows, "integer rows (no floats, strings or booleans)")
+        values = values.astype(np.int64)
+    elif not np.issubdtype(values.dtype, np.integer):
+        raise LensError.bad_argument(name, rows, "integer rows (no floats, strings or booleans)")
+    values = values.astype(np.int64)
+    bad = values[(values < 0) | (values >= n_items)]
+    if len(bad):
+        raise LensError.bad_argument(name, bad[:5].tolist(), f"rows between 0 and {n_items - 1}")
+    return values.tolist()

@@ -11,14 +11,12 @@ import pandas as pd
 import traitlets
 
 from lensnb.errors import LensError
+from lensnb.widgets.columns import label_columns_of
 from lensnb.widgets.item_text import ItemText
-from lensnb.widgets.selection import TokenLink
-from lensnb.widgets.token_search import TEXT_MATCHES, find_by_label, find_by_position, find_by_text
+from lensnb.widgets.selection import TokenLink, integer_rows
+from lensnb.widgets.token_search import TEXT_MATCHES, find_by_label, find_by_position
 
 __all__ = ["TokenPicker"]
-
-_NOT_LABELS = {"text_id", "position", "token", "token_id", "word_index", "char_start", "char_end", "special",
-               "first_piece", "last_piece", "window", "word", "text"}  # fmt: skip
 
 
 class TokenPicker(widgets.VBox):
@@ -39,6 +37,9 @@ class TokenPicker(widgets.VBox):
         Most hits listed at once.
     label_columns : sequence of str, optional
         Columns offered for search by label (default: the table's label columns).
+    max_values : int
+        Most label values listed at once in the value menu, most frequent first; when a
+        column has more, the menu says so and the ``filter`` box finds the others.
 
     Attributes
     ----------
@@ -48,7 +49,7 @@ class TokenPicker(widgets.VBox):
         Rows matching the current search, all of them (a traitlet).
     """
 
-    picked = traitlets.List(traitlets.Int())
+    picked = traitlets.List()  # checked below: integer rows of the table
     hits = traitlets.List(traitlets.Int())
 
     def __init__(
@@ -59,18 +60,21 @@ class TokenPicker(widgets.VBox):
         link: TokenLink | None = None,
         max_hits: int = 200,
         label_columns: Sequence[str] | None = None,
+        max_values: int = 200,
     ):
         if not isinstance(table, pd.DataFrame):
             raise LensError.bad_argument("table", table, "a pandas DataFrame (an item table)")
+        for name, number in (("max_hits", max_hits), ("max_values", max_values)):
+            if isinstance(number, bool) or not isinstance(number, (int, np.integer)) or number < 1:
+                raise LensError.bad_argument(name, number, "a positive integer")
+        columns = _checked_label_columns(table, label_columns)
         self.table = table
         self.text = ItemText(table, texts)
         self.max_hits = int(max_hits)
+        self.max_values = int(max_values)
         self.link = link if link is not None else TokenLink(len(table))
         if self.link.n_items != len(table):
             raise LensError.bad_argument("link", self.link.n_items, f"a TokenLink over {len(table)} items")
-        columns = (
-            list(label_columns) if label_columns is not None else [c for c in table.columns if c not in _NOT_LABELS]
-        )
 
         self.mode = widgets.ToggleButtons(options=["text", "position", "label"], value="text", description="find by")
         self.query = widgets.Text(placeholder="a token or word, e.g. price", description="text",
@@ -84,6 +88,10 @@ class TokenPicker(widgets.VBox):
         self.position = widgets.IntText(value=-1, description="position", tooltip="-1: every item of the text")
         self.column = widgets.Dropdown(options=columns, value=columns[0] if columns else None, description="label")
         self.value = widgets.Dropdown(options=[], description="value")
+        self.value_filter = widgets.Text(placeholder="filter values", description="filter",
+                                         continuous_update=True, layout=widgets.Layout(width="220px"))  # fmt: skip
+        self.value_note = widgets.HTML()
+        self.value_note.add_class("lensnb-value-note")
         self.hit_list = widgets.SelectMultiple(options=[], rows=8, description="hits",
                                                layout=widgets.Layout(width="95%"))  # fmt: skip
         self.count = widgets.HTML()
@@ -94,7 +102,7 @@ class TokenPicker(widgets.VBox):
 
         self._text_row = widgets.HBox([self.query, self.match, self.case])
         self._position_row = widgets.HBox([self.text_id, self.position])
-        self._label_row = widgets.HBox([self.column, self.value])
+        self._label_row = widgets.VBox([widgets.HBox([self.column, self.value, self.value_filter]), self.value_note])
         self._search = widgets.VBox([self._text_row])
         super().__init__([
             self.mode, self._search, self.count, self.hit_list,
@@ -107,6 +115,7 @@ class TokenPicker(widgets.VBox):
         for control in (self.query, self.match, self.case, self.text_id, self.position, self.value):
             control.observe(self._search_changed, "value")
         self.column.observe(self._column_changed, "value")
+        self.value_filter.observe(self._filter_changed, "value")
         self.pick_button.on_click(lambda _: self.pick(list(self.hit_list.value)))
         self.pick_all_button.on_click(lambda _: self.pick([row for _, row in self.hit_list.options]))
         self.clear_button.on_click(lambda _: setattr(self, "picked", []))
@@ -120,15 +129,42 @@ class TokenPicker(widgets.VBox):
         self._search_changed(None)
 
     def _column_changed(self, change) -> None:
+        self._list_values()
+        if self.mode.value == "label":
+            self._search_changed(None)
+
+    def _filter_changed(self, change) -> None:
+        before = self.value.value
+        self._list_values()
+        if self.mode.value == "label" and self.value.value == before:
+            self._search_changed(None)  # a changed value searches by itself
+
+    def _list_values(self) -> None:
+        """Offer the column's values matching the filter, most frequent first, at most ``max_values``."""
         column = self.column.value
         if column is None:
             self.value.options = []
+            self.value_note.value = ""
             return
-        values = self.table[column].dropna().astype(str)
-        counts = values.value_counts()
-        self.value.options = [(f"{name} ({count})", name) for name, count in counts.items()][: self.max_hits]
-        if self.mode.value == "label":
-            self._search_changed(None)
+        counts = self.table[column].dropna().astype(str).value_counts()
+        query = self.value_filter.value.strip().lower()
+        if query:
+            counts = counts[[query in name.lower() for name in counts.index]]
+        options = [(f"{name} ({count})", name) for name, count in counts.items()]
+        shown = options[: self.max_values]
+        keep = self.value.value if self.value.value in {v for _, v in shown} else None
+        self.value.options = shown
+        if keep is None and query and shown:
+            keep = shown[0][1]  # a filter chooses its best match, so that it searches at once
+        if keep is not None:
+            self.value.value = keep
+        what = f"values matching {self.value_filter.value.strip()!r}" if query else "values"
+        if len(options) > len(shown):
+            note = (f"{len(options):,} {what}; the {len(shown):,} most frequent are listed "
+                    "(type in the filter box to find the others)")  # fmt: skip
+        else:
+            note = f"{len(options):,} {what}" if query or not options else ""
+        self.value_note.value = f"<span class='lensnb-value-count'>{html.escape(note)}</span>" if note else ""
 
     def _search_changed(self, change) -> None:
         self.hits = self.search().tolist()
@@ -137,7 +173,7 @@ class TokenPicker(widgets.VBox):
         """Rows matching the current controls (all of them, in table order)."""
         mode = self.mode.value
         if mode == "text":
-            return find_by_text(self.text.item, self.query.value, match=self.match.value, case=self.case.value)
+            return self.text.find(self.query.value, match=self.match.value, case=self.case.value)
         if mode == "position":
             position = None if self.position.value < 0 else int(self.position.value)
             return find_by_position(self.table, int(self.text_id.value), position)
@@ -164,8 +200,13 @@ class TokenPicker(widgets.VBox):
 
     # -- picking --------------------------------------------------------------------
     def pick(self, rows: Sequence[int]) -> None:
-        """Add ``rows`` to the picked items."""
-        self.picked = [*self.picked, *[int(r) for r in rows]]
+        """Add ``rows`` (integer rows of the table) to the picked items."""
+        checked = integer_rows(rows, "rows", len(self.table))
+        self.picked = [*self.picked, *checked]
+
+    @traitlets.validate("picked")
+    def _valid_picked(self, proposal) -> list[int]:
+        return list(dict.fromkeys(integer_rows(proposal["value"], "picked", len(self.table))))
 
     @traitlets.observe("picked")
     def _picked_changed(self, change) -> None:
@@ -182,3 +223,19 @@ class TokenPicker(widgets.VBox):
         )
         more = f"<li>... and {len(self.picked) - len(shown)} more</li>" if len(self.picked) > len(shown) else ""
         self.picked_view.value = f"<div class='lensnb-picked'>picked {len(self.picked)}:<ul>{items}{more}</ul></div>"
+
+
+def _checked_label_columns(table: pd.DataFrame, label_columns: Sequence[str] | None) -> list[str]:
+    if label_columns is None:
+        return label_columns_of(table)
+    names = [label_columns] if isinstance(label_columns, str) else label_columns
+    try:
+        names = list(names)
+    except TypeError:
+        raise LensError.bad_argument("label_columns", label_columns, "a list of column names") from None
+    missing = [n for n in names if not isinstance(n, str) or n not in table.columns]
+    if missing:
+        raise LensError.bad_argument(
+            "label_columns", missing if len(missing) > 1 else missing[0], f"columns of the table {list(table.columns)}"
+        )
+    return names

@@ -13,7 +13,7 @@ import pandas as pd
 
 from lensnb.errors import LensError
 
-__all__ = ["normalise_piece", "find_by_text", "find_by_position", "find_by_label", "TEXT_MATCHES"]
+__all__ = ["normalise_piece", "find_by_text", "find_in_words", "find_by_position", "find_by_label", "TEXT_MATCHES"]
 
 TEXT_MATCHES = ("contains", "exact", "starts", "regex")
 _MARKERS = ("##", "\u0120", "\u2581")  # WordPiece continuation, GPT-2's space, SentencePiece's space
@@ -27,7 +27,9 @@ def normalise_piece(piece: str) -> str:
     return piece
 
 
-def find_by_text(items: np.ndarray, query: str, *, match: str = "contains", case: bool = False) -> np.ndarray:
+def find_by_text(
+    items: np.ndarray, query: str, *, match: str = "contains", case: bool = False, normalise: bool = True
+) -> np.ndarray:
     """Rows whose item string matches ``query`` (markers such as ## ignored).
 
     Parameters
@@ -37,6 +39,9 @@ def find_by_text(items: np.ndarray, query: str, *, match: str = "contains", case
     match : {"contains", "exact", "starts", "regex"}
     case : bool
         Case-sensitive.
+    normalise : bool
+        Strip tokenizer markers from ``items`` first (False: they are already search
+        strings, e.g. :attr:`ItemText.search`).
 
     Returns
     -------
@@ -49,7 +54,7 @@ def find_by_text(items: np.ndarray, query: str, *, match: str = "contains", case
         raise LensError.bad_argument("query", query, "a string")
     if query == "":
         return np.zeros(0, dtype=np.int64)
-    strings = pd.Series([normalise_piece(str(s)) for s in items], dtype=object)
+    strings = pd.Series([normalise_piece(str(s)) if normalise else str(s) for s in items], dtype=object)
     if match == "regex":
         try:
             re.compile(query)
@@ -66,6 +71,65 @@ def find_by_text(items: np.ndarray, query: str, *, match: str = "contains", case
         else:
             hits = strings == query
     return np.flatnonzero(hits.to_numpy(dtype=bool))
+
+
+def find_in_words(
+    words: np.ndarray,
+    word_offsets: np.ndarray,
+    spans: np.ndarray,
+    query: str,
+    *,
+    match: str = "contains",
+    case: bool = False,
+) -> np.ndarray:
+    """Tokens holding characters of a match of ``query`` in their word (a word cut into pieces).
+
+    Parameters
+    ----------
+    words : ndarray of str or None, shape (n_items,)
+        The word of each token (None: not in a word).
+    word_offsets : ndarray of int, shape (n_items,)
+        Where each token's word starts in the text.
+    spans : ndarray of int, shape (n_items, 2)
+        Each token's characters in the text.
+    query, match, case
+        As for :func:`find_by_text`: "contains" finds every occurrence in a word,
+        "starts" one at the word's start, "exact" the whole word, "regex" every match.
+
+    Returns
+    -------
+    ndarray of int64
+        Tokens whose characters overlap a match, in table order.
+    """
+    if match not in TEXT_MATCHES:
+        raise LensError.bad_argument("match", match, f"one of {TEXT_MATCHES}")
+    if not isinstance(query, str):
+        raise LensError.bad_argument("query", query, "a string")
+    if query == "":
+        return np.zeros(0, dtype=np.int64)
+    flags = 0 if case else re.IGNORECASE
+    try:
+        pattern = re.compile(query if match == "regex" else re.escape(query), flags)
+    except re.error as error:
+        raise LensError.bad_argument("query", query, f"a valid regular expression ({error})") from None
+    matches: dict[str, list[tuple[int, int]]] = {}
+    for word in {w for w in words if w is not None}:
+        if match == "exact":
+            found = [(0, len(word))] if pattern.fullmatch(word) else []
+        elif match == "starts":
+            hit = pattern.match(word)
+            found = [hit.span()] if hit else []
+        else:
+            found = [m.span() for m in pattern.finditer(word)]
+        matches[word] = [(a, b) for a, b in found if b > a]
+    rows = []
+    for row, word in enumerate(words):
+        if word is None or not matches.get(word):
+            continue
+        start, end = spans[row, 0] - word_offsets[row], spans[row, 1] - word_offsets[row]
+        if any(start < b and end > a for a, b in matches[word]):
+            rows.append(row)
+    return np.asarray(rows, dtype=np.int64)
 
 
 def find_by_position(table: pd.DataFrame, text_id: int, position: int | None = None) -> np.ndarray:

@@ -205,11 +205,12 @@ def test_scatter_refuses_what_is_not_a_projection():
 def test_standalone_html_works_without_a_kernel_and_escapes():
     projection = toy_projection()
     projection.table.loc[0, "token"] = "</script><img src=x onerror=alert(1)>"
+    projection.table.loc[0, ["char_start", "char_end"]] = -1  # no characters of its own: shown as its piece
     scatter = LinkedScatter(projection, texts=toy_texts())
     page = scatter.to_html(resources="cdn")
     assert page.startswith("<!DOCTYPE html>") and "Bokeh.embed.embed_item" in page and "cdn.bokeh.org" in page
     # the token travels as JSON inside a script, which it cannot close: every script ends where it should
-    assert page.count("</script>") == page.count("<script") and "<\\/script><img" in page
+    assert page.count("</script>") == page.count("<script") and "\\u003c/script\\u003e\\u003cimg" in page
     assert '"x0"' in page and '"y2"' in page  # every layer, for the slider that works in the file
     assert len(scatter.to_html(resources="inline")) > 1_000_000  # BokehJS inside: works offline
 
