@@ -21,8 +21,6 @@ van Aken et al. 2019, "How Does BERT Answer Questions?", CIKM.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import re
 import string
@@ -38,8 +36,18 @@ from tqdm.auto import tqdm
 from lensnb.errors import LensError
 from lensnb.examples import Example
 from lensnb.extract import _as_lens_model
-from lensnb.fine_tune import FineTuneReport, resume_checkpoint, save_checkpoint
+from lensnb.fine_tune import (
+    FineTuneReport,
+    TrainingOptions,
+    check_max_length,
+    data_digest,
+    epoch_batches,
+    padding,
+    train_steps,
+)
 from lensnb.flags import check_flag
+from lensnb.geometry.inputs import check_integer
+from lensnb.models import LensModel
 
 __all__ = ["QAItem", "Answer", "qa_items", "fine_tune_qa", "answer_questions", "squad_scores"]
 
@@ -72,47 +80,149 @@ class Answer:
     score: float
 
 
-def qa_items(examples: Sequence[Example]) -> list[QAItem]:
-    """QA items from the examples of :func:`lensnb.data.read_squad` (question + context text, answer in ``meta``)."""
+def qa_items(examples: Sequence[Example], *, separator: str | None = None) -> list[QAItem]:
+    """QA items from the examples of :func:`lensnb.data.read_squad` (question + context text, answer in ``meta``).
+
+    Parameters
+    ----------
+    examples : sequence of Example
+        Whose ``text`` is the question, ``separator`` and the paragraph, and whose
+        ``meta`` holds ``question`` and, where known, ``answer`` and ``answer_start`` (the
+        answer's offset in the paragraph), as :func:`lensnb.data.read_squad` makes them.
+    separator : str, optional
+        The separator given to the reader (``" "``, ``" [SEP] "``...). By default it is
+        found in each example: the paragraph starts where the gold answer's offset puts
+        the answer, before the first context word (without a gold offset: at the first
+        context word).
+
+    Returns
+    -------
+    list of QAItem
+        ``context`` is exactly the paragraph, ``answer_start`` the gold offset in it.
+
+    Raises
+    ------
+    LensError
+        Naming the example, for one that does not start with its question (and
+        ``separator``), or whose gold answer is not at its offset in the paragraph, or
+        where the paragraph's start is ambiguous (pass ``separator`` then).
+    """
+    if isinstance(examples, Example) or not isinstance(examples, Sequence) or not examples:
+        raise LensError.bad_argument("examples", examples, "a non-empty list of examples of read_squad")
+    if separator is not None and not isinstance(separator, str):
+        raise LensError.bad_argument("separator", separator, "None or the str given to read_squad")
     items = []
     for k, example in enumerate(examples):
         meta = getattr(example, "meta", None) or {}
         question = str(meta.get("question", "")).strip()
-        if not question or not example.text.startswith(question):
+        text = getattr(example, "text", None)
+        if not question or not isinstance(text, str) or not text.startswith(question):
             raise LensError.bad_argument(f"examples[{k}]", example, "an example of read_squad (question first)")
-        context = example.text[len(question) :].lstrip()
-        offset = len(example.text) - len(context)
         answer, start = meta.get("answer"), meta.get("answer_start")
-        if answer is not None and context[start : start + len(answer)] != answer:
-            start = context.find(answer)  # some readers count offsets from the start of the example text
-            if start < 0:
-                raise LensError.bad_argument(
-                    f"examples[{k}]", answer, f"an answer found in its context (offset {offset})"
-                )
-        items.append(QAItem(question, context, answer, start))
+        if answer is not None and (not isinstance(answer, str) or not answer):
+            raise LensError.bad_argument(f"examples[{k}].meta['answer']", answer, "a non-empty str")
+        if start is not None and (isinstance(start, bool) or not isinstance(start, (int, np.integer)) or start < 0):
+            raise LensError.bad_argument(f"examples[{k}].meta['answer_start']", start, "a non-negative int")
+        begin = _context_start(example, question, separator, answer if start is not None else None, start, k)
+        items.append(QAItem(question, text[begin:], answer, None if start is None else int(start)))
     return items
+
+
+def _context_start(
+    example: Example, question: str, separator: str | None, answer: str | None, start: int | None, k: int
+) -> int:
+    """Character offset in ``example.text`` where the paragraph starts (see :func:`qa_items`)."""
+    text = example.text
+    if separator is not None:
+        if not text.startswith(question + separator):
+            raise LensError.bad_argument(
+                f"examples[{k}]", text[: len(question) + len(separator) + 20],
+                f"a text that starts with its question and separator={separator!r}",
+            )  # fmt: skip
+        begin = len(question) + len(separator)
+        candidates = [begin] if answer is None or text.startswith(answer, begin + start) else []
+    else:
+        first_word = _first_context_word(example, question)
+        if answer is None:
+            return first_word
+        candidates = [c for c in range(len(question), first_word + 1) if text.startswith(answer, c + start)]
+    if len(candidates) != 1:
+        problem = "is not at" if not candidates else "does not tell where the paragraph starts, at"
+        raise LensError.bad_argument(
+            f"examples[{k}]", answer, f"a gold answer that its paragraph holds at answer_start={start}",
+            f"The answer {problem} that offset"
+            + ("" if separator is not None else " (pass the reader's separator to qa_items)") + ".",
+        )  # fmt: skip
+    return candidates[0]
+
+
+def _first_context_word(example: Example, question: str) -> int:
+    """Offset in ``example.text`` of the first word after the question's words (the text's end if none)."""
+    roles = list((getattr(example, "labels", None) or {}).get("role", ()))
+    n_question = next((i for i, role in enumerate(roles) if role != "question"), None)
+    if n_question is None or not roles:
+        return len(example.text)
+    offsets = example.word_offsets()
+    return int(offsets[n_question][0]) if int(offsets[n_question][0]) >= len(question) else len(example.text)
 
 
 def _check_items(items: Sequence[QAItem], need_answers: bool) -> list[QAItem]:
     if isinstance(items, QAItem) or not isinstance(items, Sequence) or not items:
         raise LensError.bad_argument("items", items, "a non-empty list of QAItem")
     for k, item in enumerate(items):
-        if not isinstance(item, QAItem) or not item.question.strip() or not item.context.strip():
+        if (
+            not isinstance(item, QAItem) or not isinstance(item.question, str) or not isinstance(item.context, str)
+            or not item.question.strip() or not item.context.strip()
+        ):  # fmt: skip
             raise LensError.bad_argument(f"items[{k}]", item, "a QAItem with a question and a context")
         if need_answers:
-            if item.answer is None or item.answer_start is None:
-                raise LensError.bad_argument(f"items[{k}]", item, "a QAItem with its answer and answer_start")
-            if item.context[item.answer_start : item.answer_start + len(item.answer)] != item.answer:
-                raise LensError.bad_argument(f"items[{k}].answer_start", item.answer_start,
-                                             f"the offset of {item.answer!r} in the context")  # fmt: skip
+            _check_gold(item, k)
     return list(items)
+
+
+def _check_gold(item: QAItem, k: int) -> None:
+    """Refuse an item without a non-empty gold answer at its ``answer_start`` in the context."""
+    if item.answer is None or item.answer_start is None:
+        raise LensError.bad_argument(f"items[{k}]", item, "a QAItem with its answer and answer_start")
+    if not isinstance(item.answer, str) or not item.answer.strip():
+        raise LensError.bad_argument(f"items[{k}].answer", item.answer, "a non-empty answer text")
+    start = item.answer_start
+    if isinstance(start, bool) or not isinstance(start, (int, np.integer)) or start < 0:
+        raise LensError.bad_argument(f"items[{k}].answer_start", start, "a non-negative int")
+    if item.context[start : start + len(item.answer)] != item.answer:
+        raise LensError.bad_argument(f"items[{k}].answer_start", item.answer_start,
+                                     f"the offset of {item.answer!r} in the context")  # fmt: skip
+
+
+def _check_window_room(tokenizer: Any, items: Sequence[QAItem], max_length: int, stride: int) -> None:
+    """Refuse a question that leaves a window no more than ``stride`` tokens of context.
+
+    A window is the question, the special tokens and a piece of the context; consecutive
+    pieces overlap by ``stride`` tokens, so each must hold more than that.
+    """
+    specials = tokenizer.num_special_tokens_to_add(pair=True)
+    if max_length - specials - stride - 1 < 1:
+        raise LensError.bad_argument(
+            "max_length", max_length, f"at least {specials + stride + 2} tokens: {specials} special tokens, a "
+            f"question and more than stride={stride} tokens of context",
+        )  # fmt: skip
+    lengths = [len(ids) for ids in tokenizer([i.question for i in items], add_special_tokens=False)["input_ids"]]
+    for k, n in enumerate(lengths):
+        if max_length - specials - n <= stride:
+            raise LensError.bad_argument(
+                f"items[{k}].question", f"a question of {n} tokens",
+                f"at most {max_length - specials - stride - 1} tokens, so that a window of max_length={max_length} "
+                f"holds it, {specials} special tokens and more than stride={stride} tokens of context",
+                "Shorten the question, raise max_length (up to the model's limit) or lower stride.",
+            )  # fmt: skip
 
 
 def _windows(tokenizer: Any, items: Sequence[QAItem], max_length: int, stride: int) -> dict[str, Any]:
     """Tokenised (question, context window) pairs, with each window's item and context offsets."""
-    if not isinstance(stride, (int, np.integer)) or not 0 <= stride < max_length // 2:
+    if isinstance(stride, bool) or not isinstance(stride, (int, np.integer)) or not 0 <= stride < max_length // 2:
         raise LensError.bad_argument("stride", stride, f"a number of tokens in 0..{max_length // 2 - 1} "
                                      f"(under half of max_length={max_length})")  # fmt: skip
+    _check_window_room(tokenizer, items, max_length, stride)
     encoded = tokenizer(
         [i.question for i in items], [i.context for i in items], truncation="only_second", max_length=max_length,
         stride=stride, return_overflowing_tokens=True, return_offsets_mapping=True, padding="max_length",
@@ -156,8 +266,8 @@ def fine_tune_qa(
     epochs: int = 1,
     learning_rate: float = 5e-5,
     batch_size: int = 16,
-    max_length: int = 384,
-    stride: int = 128,
+    max_length: int | None = None,
+    stride: int | None = None,
     weight_decay: float = 0.01,
     seed: int = 0,
     checkpoint: str | os.PathLike | None = None,
@@ -171,80 +281,81 @@ def fine_tune_qa(
     model : LensModel
         Loaded with ``task="question-answering"``.
     items : sequence of QAItem
-        With their answers.
+        With their answers (non-empty, at ``answer_start`` in the context).
     epochs, learning_rate, batch_size, weight_decay, seed
-        AdamW with linear warm-up over the first 6% of the steps and linear decay.
-    max_length, stride : int
-        Window length (question + context window + specials) and the overlap of
-        consecutive windows of a long context, in tokens.
+        AdamW with linear warm-up over the first 6% of the steps and linear decay; as
+        :func:`lensnb.fine_tune.fine_tune_classifier` checks them.
+    max_length : int, optional
+        Window length (question + context window + specials), in tokens, at most the
+        model's limit. Default: 384, or the model's limit if it is shorter.
+    stride : int, optional
+        Overlap of consecutive windows of a long context, in tokens: under half of
+        ``max_length``, and under the room a window leaves each question for context.
+        Default: 128, or less for short windows.
     checkpoint, checkpoint_every, progress
-        As :func:`lensnb.fine_tune.fine_tune_classifier`.
+        As :func:`lensnb.fine_tune.fine_tune_classifier` (a resumed run ends exactly
+        where an uninterrupted one would).
 
     Returns
     -------
     FineTuneReport
+        The model is left trained, in eval mode.
+
+    Raises
+    ------
+    LensError
+        Naming the argument, for a model without a span head, items without a gold
+        answer, a question too long for ``max_length``, any option out of its range,
+        or a checkpoint that cannot be resumed.
     """
-    lens_model = _as_lens_model(model)
-    net, tokenizer = lens_model.model, lens_model.tokenizer
-    if not type(net).__name__.endswith("ForQuestionAnswering"):
-        raise LensError.bad_argument(
-            "model", type(net).__name__, "a question-answering model",
-            "Load it with lensnb.load_model(name, task='question-answering').",
-        )  # fmt: skip
+    lens_model = _check_qa_model(model)
     items = _check_items(items, need_answers=True)
-    progress = check_flag("progress", progress)
-    for name, value in (("epochs", epochs), ("batch_size", batch_size), ("max_length", max_length)):
-        if not isinstance(value, (int, np.integer)) or value < 1:
-            raise LensError.bad_argument(name, value, "a positive int")
-    windows = _windows(tokenizer, items, max_length, stride)
+    options = TrainingOptions.check(
+        epochs=epochs, learning_rate=learning_rate, batch_size=batch_size, weight_decay=weight_decay, seed=seed,
+        checkpoint=checkpoint, checkpoint_every=checkpoint_every, progress=progress,
+    )  # fmt: skip
+    max_length = check_max_length(lens_model, max_length, default=384)
+    stride = _default_stride(stride, max_length)
+    with padding(lens_model):
+        windows = _windows(lens_model.tokenizer, items, max_length, stride)
     starts, ends = _targets(windows, items)
     settings = {
-        "task": "question-answering", "epochs": int(epochs), "learning_rate": float(learning_rate),
-        "batch_size": int(batch_size), "max_length": int(max_length), "stride": int(stride),
-        "weight_decay": float(weight_decay), "seed": int(seed), "n_items": len(items),
-        "data": hashlib.sha1(json.dumps([(i.question, i.context, i.answer, i.answer_start) for i in items])
-                             .encode()).hexdigest(),
+        "task": "question-answering", **options.settings(), "max_length": max_length, "stride": int(stride),
+        "n_items": len(items), "data": data_digest([(i.question, i.context, i.answer, i.answer_start) for i in items]),
     }  # fmt: skip
-    rng = np.random.default_rng(seed)
-    n = len(starts)
-    batches = [order[i : i + batch_size] for order in (rng.permutation(n) for _ in range(epochs))
-               for i in range(0, n, batch_size)]  # fmt: skip
-    total = len(batches)
-    start = resume_checkpoint(net, checkpoint, settings)
-    optimizer = torch.optim.AdamW([p for p in net.parameters() if p.requires_grad], lr=learning_rate,
-                                  weight_decay=weight_decay)  # fmt: skip
-    warmup = max(1, int(0.06 * total))
-    schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: min((s + start + 1) / warmup, max(0.0, (total - s - start) / max(1, total - warmup)))
-    )
-    torch.manual_seed(seed + start)
-    device, losses = lens_model.device, []
+    batches = epoch_batches(len(starts), options.epochs, options.batch_size, options.seed)
+    net, device = lens_model.model, lens_model.device
     keys = [k for k in ("input_ids", "attention_mask", "token_type_ids") if k in windows]
-    net.train()
-    try:
-        for step in tqdm(range(start, total), desc="fine-tuning QA", initial=start, total=total, disable=not progress):
-            inputs = _batch_inputs(windows, keys, torch.as_tensor(batches[step]), device)
-            out = net(**inputs, start_positions=torch.as_tensor(starts[batches[step]], device=device),
-                      end_positions=torch.as_tensor(ends[batches[step]], device=device))  # fmt: skip
-            out.loss.backward()
-            torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
-            optimizer.step()
-            schedule.step()
-            optimizer.zero_grad(set_to_none=True)
-            losses.append(out.loss.item())
-            if checkpoint is not None and ((step + 1) % checkpoint_every == 0 or step + 1 == total):
-                save_checkpoint(net, checkpoint, settings, step + 1)
-    finally:
-        net.eval()
-    return FineTuneReport(steps=total, losses=np.asarray(losses), resumed_from=start, parameters=settings)
+
+    def loss_of(rows: np.ndarray) -> torch.Tensor:
+        inputs = _batch_inputs(windows, keys, torch.as_tensor(rows), device)
+        return net(**inputs, start_positions=torch.as_tensor(starts[rows], device=device),
+                   end_positions=torch.as_tensor(ends[rows], device=device)).loss  # fmt: skip
+
+    return train_steps(lens_model, batches, loss_of, options, settings, "fine-tuning QA")
+
+
+def _default_stride(stride: int | None, max_length: int) -> int:
+    """``stride``, or by default 128 tokens, less for short windows (under half of ``max_length``)."""
+    return min(128, max(0, max_length // 2 - 1)) if stride is None else stride
+
+
+def _check_qa_model(model: Any) -> LensModel:
+    lens_model = _as_lens_model(model)
+    if not type(lens_model.model).__name__.endswith("ForQuestionAnswering"):
+        raise LensError.bad_argument(
+            "model", type(lens_model.model).__name__, "a question-answering model",
+            "Load it with lensnb.load_model(name, task='question-answering').",
+        )  # fmt: skip
+    return lens_model
 
 
 def answer_questions(
     model: Any,
     items: Sequence[QAItem],
     *,
-    max_length: int = 384,
-    stride: int = 128,
+    max_length: int | None = None,
+    stride: int | None = None,
     max_answer_tokens: int = 30,
     batch_size: int = 16,
     progress: bool = True,
@@ -254,15 +365,39 @@ def answer_questions(
     A span is a start token and an end token of the context (not the question), end >=
     start, at most ``max_answer_tokens`` long; its score is start logit + end logit.
 
+    Parameters
+    ----------
+    model : LensModel
+        With a span head (``task="question-answering"``).
+    items : sequence of QAItem, length n_items
+    max_length, stride : int, optional
+        As :func:`fine_tune_qa`.
+    max_answer_tokens : int
+        Positive.
+    batch_size : int
+        Windows per forward pass (positive).
+    progress : bool
+
     Returns
     -------
     list of Answer, one per item
+
+    Raises
+    ------
+    LensError
+        Naming the argument, for a model without a span head, bad items, a question too
+        long for ``max_length``, or any option out of its range.
     """
-    lens_model = _as_lens_model(model)
-    net, tokenizer = lens_model.model, lens_model.tokenizer
+    lens_model = _check_qa_model(model)
+    net = lens_model.model
     items = _check_items(items, need_answers=False)
+    max_length = check_max_length(lens_model, max_length, default=384)
+    stride = _default_stride(stride, max_length)
+    max_answer_tokens = check_integer("max_answer_tokens", max_answer_tokens, 1)
+    batch_size = check_integer("batch_size", batch_size, 1)
     progress = check_flag("progress", progress)
-    windows = _windows(tokenizer, items, max_length, stride)
+    with padding(lens_model):
+        windows = _windows(lens_model.tokenizer, items, max_length, stride)
     keys = [k for k in ("input_ids", "attention_mask", "token_type_ids") if k in windows]
     best: list[Answer | None] = [None] * len(items)
     was_training = net.training

@@ -56,3 +56,241 @@ def test_bad_input_is_named(tiny_paths):
         fine_tune_classifier(model, "one text", [0], progress=False)
     with pytest.raises(lensnb.LensError, match="sequence classifier"):
         fine_tune_classifier(lensnb.load_model(tiny_paths["bert"]), ["a"], [0], progress=False)
+
+
+# ----------------------------------------------------------------------------- resuming exactly
+class Stop(BaseException):
+    """Stands for the process being killed (not an Exception: nothing may catch it on the way out)."""
+
+
+def _stop_at_call(model, n: int) -> None:
+    """Make the n-th forward pass of ``model`` stop the run."""
+    forward, calls = model.model.forward, {"n": 0}
+
+    def stopping(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == n:
+            raise Stop
+        return forward(*args, **kwargs)
+
+    model.model.forward = stopping
+
+
+def _weights(model) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in model.model.state_dict().items()}
+
+
+def _same_weights(a, b) -> bool:
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+OPTIONS = dict(epochs=2, learning_rate=1e-3, batch_size=8, max_length=32, seed=3, checkpoint_every=2, progress=False)
+
+
+def test_a_stopped_and_resumed_run_ends_exactly_where_an_uninterrupted_run_ends(tiny_paths, tmp_path):
+    """Weights, AdamW's moments, the schedule's position and dropout's random stream all continue (dropout on)."""
+    texts, labels = _data()
+    whole = _classifier(tiny_paths)
+    assert whole.model.config.hidden_dropout_prob > 0
+    uninterrupted = fine_tune_classifier(whole, texts, labels, checkpoint=tmp_path / "whole", **OPTIONS)
+    stopped = _classifier(tiny_paths)
+    _stop_at_call(stopped, 6)  # during step 6, after the checkpoint of step 4
+    with pytest.raises(Stop):
+        fine_tune_classifier(stopped, texts, labels, checkpoint=tmp_path / "stopped", **OPTIONS)
+    resumed_model = _classifier(tiny_paths)
+    resumed = fine_tune_classifier(resumed_model, texts, labels, checkpoint=tmp_path / "stopped", **OPTIONS)
+    assert resumed.resumed_from == 4 and resumed.steps == uninterrupted.steps == 8
+    assert np.array_equal(resumed.losses, uninterrupted.losses[4:])
+    assert _same_weights(_weights(resumed_model), _weights(whole))
+    assert np.array_equal(classify(resumed_model, texts), classify(whole, texts))
+    assert sorted(p.name for p in (tmp_path / "stopped").iterdir()) == ["lensnb_fine_tune.json",
+                                                                        "state-00000008.safetensors"]  # fmt: skip
+
+
+def test_fine_tuning_leaves_the_callers_random_stream_alone_and_repeats_for_a_seed(tiny_paths):
+    texts, labels = _data()
+    torch.manual_seed(12345)
+    expected = torch.rand(3)
+    torch.manual_seed(12345)
+    first = _classifier(tiny_paths)
+    torch.manual_seed(12345)
+    fine_tune_classifier(first, texts, labels, **OPTIONS)
+    assert torch.equal(torch.rand(3), expected) and torch.initial_seed() == 12345
+    second = _classifier(tiny_paths)
+    torch.manual_seed(999)  # another caller state: the run depends on its seed only
+    fine_tune_classifier(second, texts, labels, **OPTIONS)
+    assert _same_weights(_weights(first), _weights(second))
+
+
+@pytest.mark.parametrize("point", ["state file written", "state file renamed", "record renamed"])
+def test_a_kill_while_a_checkpoint_is_written_leaves_the_old_or_the_new_one(tiny_paths, tmp_path, monkeypatch, point):
+    import os
+
+    import safetensors.torch
+
+    texts, labels = _data()
+    whole = _classifier(tiny_paths)
+    fine_tune_classifier(whole, texts, labels, **OPTIONS)
+    folder = tmp_path / "run"
+    calls = {"save": 0, "replace": 0}
+    save_file, replace = safetensors.torch.save_file, os.replace
+
+    def killed_save(*args, **kwargs):  # the second checkpoint (step 4) dies inside the state file's write
+        calls["save"] += 1
+        if point == "state file written" and calls["save"] == 2:
+            raise Stop
+        return save_file(*args, **kwargs)
+
+    def killed_replace(source, target):  # renames: state 2, record 2, state 4, record 4
+        calls["replace"] += 1
+        if calls["replace"] == {"state file renamed": 3, "record renamed": 4}.get(point):
+            raise Stop
+        return replace(source, target)
+
+    monkeypatch.setattr(safetensors.torch, "save_file", killed_save)
+    monkeypatch.setattr(os, "replace", killed_replace)
+    with pytest.raises(Stop):
+        fine_tune_classifier(_classifier(tiny_paths), texts, labels, checkpoint=folder, **OPTIONS)
+    monkeypatch.undo()
+    assert not [p.name for p in folder.iterdir() if p.name.endswith(".tmp")]
+    resumed_model = _classifier(tiny_paths)
+    resumed = fine_tune_classifier(resumed_model, texts, labels, checkpoint=folder, **OPTIONS)
+    assert resumed.resumed_from == 2  # the old checkpoint, whole: the new one never became the record
+    assert _same_weights(_weights(resumed_model), _weights(whole))
+
+
+def test_a_damaged_or_old_record_is_refused_with_the_folder_named(tiny_paths, tmp_path):
+    import json
+
+    texts, labels = _data()
+    options = {**OPTIONS, "epochs": 1}
+    fine_tune_classifier(_classifier(tiny_paths), texts, labels, checkpoint=tmp_path, **options)
+    record = tmp_path / "lensnb_fine_tune.json"
+    text = record.read_text()
+    record.write_text(text[:40])  # truncated
+    with pytest.raises(lensnb.LensError, match=f"checkpoint: .*{tmp_path}.*damaged or truncated"):
+        fine_tune_classifier(_classifier(tiny_paths), texts, labels, checkpoint=tmp_path, **options)
+    record.write_text(json.dumps({"settings": {}, "step": 2}))  # an earlier lensnb's record
+    with pytest.raises(lensnb.LensError, match="earlier lensnb that did not save the optimiser"):
+        fine_tune_classifier(_classifier(tiny_paths), texts, labels, checkpoint=tmp_path, **options)
+    state = json.loads(text)
+    (tmp_path / state["state_file"]).write_bytes(b"\0" * state["state_bytes"])
+    record.write_text(text)
+    with pytest.raises(lensnb.LensError, match="its state file .* does not read"):
+        fine_tune_classifier(_classifier(tiny_paths), texts, labels, checkpoint=tmp_path, **options)
+
+
+def test_a_checkpoint_of_another_model_or_run_is_refused(tiny_paths, tmp_path):
+    from lensnb.testing import build_tiny_model
+
+    texts, labels = _data()
+    fine_tune_classifier(_classifier(tiny_paths), texts, labels, checkpoint=tmp_path, **OPTIONS)
+    other_weights = build_tiny_model("bert", tmp_path.parent / f"{tmp_path.name}-bert-seed-1", seed=1)
+    others = {
+        "class": lensnb.load_model(tiny_paths["gpt2"], task="sequence-classification", num_labels=2),
+        "weights": lensnb.load_model(other_weights, task="sequence-classification", num_labels=2),
+        "config": lensnb.load_model(
+            tiny_paths["bert"], task="sequence-classification", num_labels=2, hidden_dropout_prob=0.0
+        ),  # fmt: skip
+    }
+    for differs, model in others.items():
+        before = _weights(model)
+        with pytest.raises(lensnb.LensError, match=f"checkpoint: expected a folder saved while training this "
+                                                   f"model.*whose .*{differs}"):  # fmt: skip
+            fine_tune_classifier(model, texts, labels, checkpoint=tmp_path, **OPTIONS)
+        assert _same_weights(_weights(model), before)  # refused before anything was loaded
+    frozen = _classifier(tiny_paths)
+    frozen.model.base_model.requires_grad_(False)
+    with pytest.raises(lensnb.LensError, match="trainable"):
+        fine_tune_classifier(frozen, texts, labels, checkpoint=tmp_path, **OPTIONS)
+    with pytest.raises(lensnb.LensError, match="same data and settings.*differs in data"):
+        fine_tune_classifier(_classifier(tiny_paths), texts, labels[::-1], checkpoint=tmp_path, **OPTIONS)
+
+
+def test_weights_are_loaded_strictly(tiny_paths, tmp_path):
+    import json
+
+    from safetensors.torch import load_file, save_file
+
+    texts, labels = _data()
+    fine_tune_classifier(_classifier(tiny_paths), texts, labels, checkpoint=tmp_path, **OPTIONS)
+    record = json.loads((tmp_path / "lensnb_fine_tune.json").read_text())
+    path = tmp_path / record["state_file"]
+    tensors = load_file(path)
+    del tensors["model/classifier.weight"]
+    save_file(tensors, path)
+    record["state_bytes"] = path.stat().st_size
+    (tmp_path / "lensnb_fine_tune.json").write_text(json.dumps(record))
+    with pytest.raises(lensnb.LensError, match="weights do not fit this model.*classifier.weight"):
+        fine_tune_classifier(_classifier(tiny_paths), texts, labels, checkpoint=tmp_path, **OPTIONS)
+
+
+# ----------------------------------------------------------------------------- arguments
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"seed": -1}, "seed: expected a non-negative integer below 2\\*\\*32, received -1"),
+        ({"seed": 1.0}, "seed: expected .*received 1.0"),
+        ({"learning_rate": -1e-3}, "learning_rate: expected a finite positive number, received -0.001"),
+        ({"learning_rate": "3e-5"}, "learning_rate: expected a finite positive number, received '3e-5'"),
+        ({"learning_rate": float("nan")}, "learning_rate: expected a finite positive number"),
+        ({"weight_decay": -0.1}, "weight_decay: expected a finite non-negative number, received -0.1"),
+        ({"epochs": True}, "epochs: expected a positive integer, received True"),
+        ({"epochs": 0}, "epochs: expected a positive integer, received 0"),
+        ({"batch_size": 2.0}, "batch_size: expected a positive integer, received 2.0"),
+        ({"checkpoint_every": 0}, "checkpoint_every: expected a positive integer, received 0"),
+        ({"max_length": 65}, "max_length: expected at most 64 tokens, the longest input .* takes, received 65"),
+        ({"progress": "no"}, "progress: expected True or False"),
+    ],
+)
+def test_every_training_argument_is_checked_by_name(tiny_paths, options, message):
+    texts, labels = _data()
+    with pytest.raises(lensnb.LensError, match=message):
+        fine_tune_classifier(_classifier(tiny_paths), texts, labels, **{"progress": False, **options})
+
+
+def test_bad_data_and_checkpoint_paths_are_named(tiny_paths, tmp_path):
+    texts, labels = _data()
+    model = _classifier(tiny_paths)
+    with pytest.raises(lensnb.LensError, match="labels: expected 2 integer labels, one per text"):
+        fine_tune_classifier(model, ["a", "b"], [1, [0, 1]], progress=False)  # ragged
+    with pytest.raises(lensnb.LensError, match="labels: expected 2 integer labels"):
+        fine_tune_classifier(model, ["a", "b"], [True, False], progress=False)
+    (tmp_path / "file").write_text("")
+    with pytest.raises(lensnb.LensError, match="checkpoint: expected None or a folder path.*That path is a file"):
+        fine_tune_classifier(model, texts, labels, checkpoint=tmp_path / "file", progress=False)
+    with pytest.raises(lensnb.LensError, match="checkpoint: expected None or a folder path"):
+        fine_tune_classifier(model, texts, labels, checkpoint=3, progress=False)
+
+
+def test_classify_refuses_what_it_cannot_classify(tiny_paths):
+    model = _classifier(tiny_paths)
+    for texts, message in (("the quick fox", "texts: expected a non-empty list of strings, received 'the quick fox'"),
+                           ([], "texts: expected a non-empty list of strings"),
+                           ([1, 2], "texts\\[0\\]: expected a non-empty string, received 1")):  # fmt: skip
+        with pytest.raises(lensnb.LensError, match=message):
+            classify(model, texts)
+    with pytest.raises(lensnb.LensError, match="batch_size: expected a positive integer, received 0"):
+        classify(model, ["a b"], batch_size=0)
+    with pytest.raises(lensnb.LensError, match="max_length: expected at most 64 tokens.*received 1000"):
+        classify(model, ["the quick fox " * 30], max_length=1000)
+    with pytest.raises(lensnb.LensError, match="texts\\[1\\]: expected at most 8 tokens"):
+        classify(model, ["a", "the quick fox " * 3], max_length=8)
+    with pytest.raises(lensnb.LensError, match="model: expected a sequence classifier"):
+        classify(lensnb.load_model(tiny_paths["bert"]), ["a"])
+
+
+# ----------------------------------------------------------------------------- tokenizers without a pad token
+@pytest.mark.parametrize("family", ["gpt2", "gpt_neox"])
+def test_decoder_classifiers_pad_with_eos_during_the_call_only(tiny_paths, family):
+    torch.manual_seed(0)
+    model = lensnb.load_model(tiny_paths[family], task="sequence-classification", num_labels=2)
+    assert model.tokenizer.pad_token is None and model.model.config.pad_token_id is None
+    texts, labels = _data()
+    report = fine_tune_classifier(model, texts, labels, epochs=2, learning_rate=1e-3, batch_size=8, progress=False)
+    assert report.steps == 8 and np.isfinite(report.losses).all()
+    short_and_long = ["the fox", "the quick brown fox jumps over the lazy dog", "a dog"]
+    together = classify(model, short_and_long)
+    alone = np.concatenate([classify(model, [text]) for text in short_and_long])
+    assert np.allclose(together, alone, atol=1e-5)  # padding is skipped: the head reads each text's last token
+    assert model.tokenizer.pad_token is None and model.model.config.pad_token_id is None  # given back

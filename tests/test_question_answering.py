@@ -93,7 +93,7 @@ def test_training_refuses_a_model_without_a_span_head_and_items_without_answers(
     with pytest.raises(lensnb.LensError, match="answer_start: expected the offset"):
         fine_tune_qa(qa_model, [QAItem("q", "the dog", "dog", 0)])
     with pytest.raises(lensnb.LensError, match="stride: expected a number of tokens in 0..15"):
-        fine_tune_qa(qa_model, [QAItem("q", "the dog", "dog", 4)], max_length=32)
+        fine_tune_qa(qa_model, [QAItem("q", "the dog", "dog", 4)], max_length=32, stride=16)
 
 
 def test_items_from_squad_carry_question_context_and_answer():
@@ -103,3 +103,158 @@ def test_items_from_squad_carry_question_context_and_answer():
     items = qa_items(examples)
     assert all(i.context[i.answer_start : i.answer_start + len(i.answer)] == i.answer for i in items)
     assert items[0].question.startswith("Which NFL team") and items[0].context.startswith("Super Bowl 50")
+
+
+# ----------------------------------------------------------------------------- items from a reader
+def _squad_like(question: str, paragraph: str, answer_start: int, answer: str, separator: str):
+    from lensnb.data.qa import qa_example
+
+    meta = {"question": question, "answer": answer, "answer_start": answer_start}
+    return qa_example(question, paragraph, [(0, len(paragraph))], [True], [(answer_start, answer_start + len(answer))],
+                      separator, meta, "test")  # fmt: skip
+
+
+@pytest.mark.parametrize("separator", [" ", " [SEP] ", "\n\n", " || "])
+def test_items_keep_the_paragraph_and_the_gold_occurrence_whatever_the_separator(separator):
+    paragraph = "1 dog and 1 cat: the dog is on the table, 1 cat sleeps."
+    gold = paragraph.index("1 cat", 20)  # the second "1 cat", not the first
+    example = _squad_like("how many cats sleep ?", paragraph, gold, "1 cat", separator)
+    for items in (qa_items([example]), qa_items([example], separator=separator)):
+        assert items[0].context == paragraph and items[0].answer_start == gold
+        assert items[0].question == "how many cats sleep ?"
+
+
+def test_items_refuse_what_they_cannot_place_rather_than_guess():
+    paragraph = "the dog is on the table ."
+    example = _squad_like("where ?", paragraph, paragraph.index("table"), "table", " [SEP] ")
+    with pytest.raises(lensnb.LensError, match="examples\\[0\\]: expected a text that starts with its question and "
+                                               "separator='\\\\n'"):  # fmt: skip
+        qa_items([example], separator="\n")
+    with pytest.raises(lensnb.LensError, match="examples\\[0\\]: expected a gold answer that its paragraph holds"):
+        qa_items([example], separator=" ")  # a prefix of the real separator: the answer is then not at its offset
+    paragraph = "1 cat sleeps on the table ."  # a separator holding the paragraph's first word hides where it starts
+    example = _squad_like("how many ?", paragraph, 0, "1 cat", " 1 ")
+    with pytest.raises(lensnb.LensError, match="pass the reader's separator to qa_items"):
+        qa_items([example])
+    assert qa_items([example], separator=" 1 ")[0].context == paragraph
+    moved = _squad_like("where ?", paragraph, 3, "table", " [SEP] ")  # an offset that does not hold the answer
+    with pytest.raises(lensnb.LensError, match="examples\\[0\\]: expected a gold answer that its paragraph holds at "
+                                               "answer_start=3"):  # fmt: skip
+        qa_items([example, moved][1:])
+    with pytest.raises(lensnb.LensError, match="examples: expected a non-empty list"):
+        qa_items([])
+
+
+def test_items_from_squad_with_a_separator_are_the_paragraphs():
+    import json
+
+    from lensnb.data import read_squad
+
+    path = require_data("squad_v1.1/dev-v1.1.json")
+    paragraphs = [p["context"] for a in json.loads(path.read_text())["data"] for p in a["paragraphs"] for _ in p["qas"]]
+    examples = read_squad(path, separator=" [SEP] ")[:400]
+    items = qa_items(examples)
+    assert [i.context for i in items] == paragraphs[:400]
+    assert [i.answer_start for i in items] == [e.meta["answer_start"] for e in examples]
+
+
+# ----------------------------------------------------------------------------- window lengths and arguments
+def test_window_lengths_are_checked_before_the_tokenizer_sees_them(qa_model):
+    context = "the dog is on the table " * 6
+    long_question = "where is the dog and where is the table and the fox " * 3
+    with pytest.raises(lensnb.LensError, match="items\\[1\\].question: expected at most 1 tokens, so that a window of "
+                                               "max_length=8 holds it, 3 special tokens and more than stride=3"):  # fmt: skip
+        answer_questions(qa_model, [QAItem("a", context), QAItem("where ?", context)], max_length=8, stride=3,
+                         progress=False)  # fmt: skip
+    with pytest.raises(lensnb.LensError, match="items\\[0\\].question: expected at most 20 tokens"):
+        answer_questions(qa_model, [QAItem(long_question, context)], max_length=32, stride=8, progress=False)
+    with pytest.raises(lensnb.LensError, match="items\\[0\\].question: expected at most 20 tokens"):
+        fine_tune_qa(qa_model, [QAItem(long_question, "the dog is on the table", "table", 18)], max_length=32,
+                     stride=8, progress=False)  # fmt: skip
+    with pytest.raises(lensnb.LensError, match="max_length: expected at least 5 tokens"):
+        _windows(qa_model.tokenizer, [QAItem("where ?", "the dog is on the table")], 2, 0)
+    with pytest.raises(lensnb.LensError, match="max_length: expected at most 64 tokens, .* received 384"):
+        answer_questions(qa_model, [QAItem("where ?", context)], max_length=384, progress=False)
+    answers = answer_questions(qa_model, [QAItem("where ?", context * 3)], progress=False)  # defaults fit the model
+    assert len(answers) == 1 and answers[0].end > answers[0].start
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"max_answer_tokens": 0}, "max_answer_tokens: expected a positive integer, received 0"),
+        ({"max_answer_tokens": -2}, "max_answer_tokens: expected a positive integer, received -2"),
+        ({"max_answer_tokens": 2.5}, "max_answer_tokens: expected a positive integer, received 2.5"),
+        ({"batch_size": 0}, "batch_size: expected a positive integer, received 0"),
+        ({"stride": True}, "stride: expected a number of tokens"),
+    ],
+)
+def test_answering_arguments_are_checked_by_name(qa_model, options, message):
+    item = QAItem("where ?", "the dog is on the table", "table", 18)
+    with pytest.raises(lensnb.LensError, match=message):
+        answer_questions(qa_model, [item], max_length=32, progress=False, **{"stride": 8, **options})
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"seed": -1}, "seed: expected a non-negative integer below 2\\*\\*32"),
+        ({"learning_rate": 0}, "learning_rate: expected a finite positive number, received 0"),
+        ({"weight_decay": "0.1"}, "weight_decay: expected a finite non-negative number"),
+        ({"epochs": True}, "epochs: expected a positive integer, received True"),
+        ({"checkpoint_every": 0}, "checkpoint_every: expected a positive integer, received 0"),
+        ({"max_length": 100}, "max_length: expected at most 64 tokens"),
+    ],
+)
+def test_qa_training_arguments_are_checked_by_name(qa_model, options, message):
+    item = QAItem("where ?", "the dog is on the table", "table", 18)
+    with pytest.raises(lensnb.LensError, match=message):
+        fine_tune_qa(qa_model, [item], progress=False, **{"max_length": 32, "stride": 8, **options})
+
+
+def test_an_empty_gold_answer_is_refused(qa_model):
+    with pytest.raises(lensnb.LensError, match="items\\[0\\].answer: expected a non-empty answer text, received ''"):
+        fine_tune_qa(qa_model, [QAItem("where ?", "the dog is on the table", "", 8)], max_length=32, stride=8)
+    with pytest.raises(lensnb.LensError, match="items\\[0\\].answer_start: expected a non-negative int"):
+        fine_tune_qa(qa_model, [QAItem("where ?", "the dog is on the table", "the", -4)], max_length=32, stride=8)
+
+
+# ----------------------------------------------------------------------------- resuming exactly
+def test_a_stopped_qa_run_resumes_exactly_and_leaves_the_callers_random_stream_alone(tiny_paths, tmp_path):
+    import torch
+
+    def fresh():
+        torch.manual_seed(0)
+        return lensnb.load_model(tiny_paths["bert"], task="question-answering")
+
+    items = [QAItem(f"what colour is the {n} ?", f"the {n} is {c} . the sky is grey .", c, len(f"the {n} is "))
+             for n in ("fox", "dog", "cat", "keys") for c in ("red", "blue", "green")]  # fmt: skip
+    options = dict(epochs=2, learning_rate=1e-3, batch_size=4, max_length=32, stride=8, checkpoint_every=2,
+                   progress=False)  # fmt: skip
+    whole = fresh()
+    torch.manual_seed(12345)
+    expected = torch.rand(3)
+    torch.manual_seed(12345)
+    uninterrupted = fine_tune_qa(whole, items, checkpoint=tmp_path / "whole", **options)
+    assert torch.equal(torch.rand(3), expected)
+    stopped, calls = fresh(), {"n": 0}
+    forward = stopped.model.forward
+
+    class Stop(BaseException):
+        pass
+
+    def stopping(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 4:  # during step 4, after the checkpoint of step 2
+            raise Stop
+        return forward(*args, **kwargs)
+
+    stopped.model.forward = stopping
+    with pytest.raises(Stop):
+        fine_tune_qa(stopped, items, checkpoint=tmp_path / "stopped", **options)
+    resumed_model = fresh()
+    resumed = fine_tune_qa(resumed_model, items, checkpoint=tmp_path / "stopped", **options)
+    assert resumed.resumed_from == 2 and resumed.steps == uninterrupted.steps > 4
+    assert np.array_equal(resumed.losses, uninterrupted.losses[2:])
+    a, b = whole.model.state_dict(), resumed_model.model.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
