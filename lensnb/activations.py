@@ -9,6 +9,7 @@ reference to the model.
 from __future__ import annotations
 
 import sys
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +23,17 @@ from lensnb.examples import RESERVED_TOKEN_COLUMNS, word_text
 from lensnb.flags import check_flag
 from lensnb.pooling import pool_groups, runs
 
-__all__ = ["Activations", "AttentionMaps"]
+__all__ = ["Activations", "AttentionMaps", "TEXT_POOLINGS", "WORD_POOLINGS", "SPAN_POOLINGS"]
+
+#: What each pooling method takes as ``how``.
+TEXT_POOLINGS = ("mean", "max", "first", "last", "cls")
+WORD_POOLINGS = ("first", "last", "mean", "max")
+SPAN_POOLINGS = ("mean", "max", "first", "last", "endpoints")
+
+
+def _check_how(how: Any, allowed: tuple[str, ...]) -> None:
+    if not isinstance(how, str) or how not in allowed:
+        raise LensError.bad_argument("how", how, f"one of {allowed}")
 
 
 @dataclass
@@ -36,11 +47,13 @@ class AttentionMaps:
     index : DataFrame
         One row per model input: ``text_id``, ``window``, ``offset`` into ``values``,
         ``length`` T (tokens fed, specials included), and which of the text's token
-        positions (the token table's ``position``) it fed: ``prefix``, ``content_start``,
-        ``content_stop`` and ``suffix_start`` (see :meth:`positions`). A text that fits the model has one
-        input, fed every position in order; a text cut into windows has one per window:
-        its prefix specials, its slice of the content (overlapping its neighbours' by
-        ``stride`` tokens) and its suffix specials.
+        positions (the token table's ``position``) it fed: its ``prefix`` specials
+        (positions ``[0, prefix)``), its content ``[content_start, content_stop)`` and its
+        suffix specials from ``suffix_start`` (see :meth:`positions`). A text that fits
+        the model has one input, fed every position in order (its whole content); a text
+        cut into windows has one per window: the prefix specials, the window's slice of
+        the content (overlapping its neighbours' by ``stride`` tokens) and the suffix
+        specials.
     layers : tuple of int
         Blocks the maps come from (1..L).
     n_heads : int
@@ -101,6 +114,12 @@ class Activations:
         Name, revision, fingerprint, family, n_layers, hidden_size, layer_names.
     path : Path, optional
         The store the arrays are memory-mapped from.
+
+    Attributes
+    ----------
+    spans_dropped, span_pairs_dropped : int
+        How many labelled spans / span pairs the selections (:meth:`select`,
+        :meth:`query`) that made these activations dropped (0 as extracted).
     """
 
     def __init__(
@@ -127,6 +146,8 @@ class Activations:
         self.attentions = attentions
         self.model = dict(model or {})
         self.path = path
+        self.spans_dropped = 0  # spans that selections dropped on the way here
+        self.span_pairs_dropped = 0
         for site, array in self.arrays.items():
             expected = (len(self.layers_by_site[site]), len(table))
             if array.ndim != 3 or array.shape[:2] != expected:
@@ -222,37 +243,83 @@ class Activations:
         Parameters
         ----------
         layers : int or sequence of int, optional
-            Model layers to keep (negative count from the end).
+            Model layers to keep, each once (negative count from the end); they come
+            out in ascending order, as :func:`lensnb.extract` gives them.
         items : bool mask of shape (n_items,), integer rows, or a query string
             Rows to keep, each at most once, in table order; a string is a
             ``DataFrame.query`` on the table (``"special == False and pos == 'NOUN'"``;
             ``@name`` refers to the caller's variables).
         sites : str or sequence of str, optional
+            Sites to keep, each once.
+
+        Notes
+        -----
+        A labelled span (or span pair) is kept when every piece of its words is kept,
+        with its token rows renumbered. The others are dropped (counted in
+        :attr:`spans_dropped` / :attr:`span_pairs_dropped`), with a warning that says how
+        many when the selection cut them (kept some of their pieces but not all);
+        :meth:`pool_spans` before selecting keeps them all.
+
+        Raises
+        ------
+        LensError
+            For layers, sites or items these activations do not have, or not given as
+            :func:`lensnb.extract` takes them (``layers=[]``, ``layers=[1, 1]``,
+            ``sites=[]``...): the same checks and messages.
         """
-        chosen_sites = self.sites if sites is None else ((sites,) if isinstance(sites, str) else tuple(sites))
-        for site in chosen_sites:
-            self._site(site)
+        chosen_sites = self._check_sites(sites)
+        layer_positions = {site: self._layer_positions(layers, site) for site in chosen_sites}
         rows = self._rows(items, _caller if _caller is not None else sys._getframe(1))
         arrays, layer_map = {}, {}
-        for site in chosen_sites:
+        for site, positions in layer_positions.items():
             array = self.arrays[site]
-            if layers is None:
-                positions = list(range(len(self.layers_by_site[site])))
-            else:
-                wanted = [layers] if isinstance(layers, (int, np.integer)) else list(layers)
-                positions = [self.layer_position(layer, site, "layers") for layer in wanted]
             layer_map[site] = tuple(self.layers_by_site[site][p] for p in positions)
-            contiguous = positions == list(range(positions[0], positions[-1] + 1)) if positions else True
-            array = array[positions[0] : positions[-1] + 1] if contiguous and positions else array[positions]
+            contiguous = positions == list(range(positions[0], positions[-1] + 1))
+            array = array[positions[0] : positions[-1] + 1] if contiguous else array[positions]
             arrays[site] = array if rows is None else array[:, rows]
-        table, spans, pairs, texts = self.table, self.spans, self.span_pairs, self.texts
+        table, spans, pairs, texts, dropped = self.table, self.spans, self.span_pairs, self.texts, (0, 0)
         if rows is not None:
             table = self.table.iloc[rows].reset_index(drop=True)
-            spans, pairs, texts = self._remap_spans(rows)
-        return Activations(
+            spans, pairs, texts, dropped = self._remap_spans(rows, 4 if _caller is not None else 3)
+        selected = Activations(
             arrays, layer_map, table, unit=self.unit, texts=texts, spans=spans, span_pairs=pairs,
             attentions=self.attentions, model=self.model, path=self.path if rows is None else None,
         )  # fmt: skip
+        selected.spans_dropped = self.spans_dropped + dropped[0]
+        selected.span_pairs_dropped = self.span_pairs_dropped + dropped[1]
+        return selected
+
+    def _check_sites(self, sites) -> tuple[str, ...]:
+        """The sites ``select`` keeps: all, or those named, once each, among these activations'
+        (extraction's checks and messages, on the extracted sites)."""
+        if sites is None:
+            return self.sites
+        if isinstance(sites, str):
+            sites = (sites,)
+        if not isinstance(sites, Sequence) or not sites:
+            raise LensError.bad_argument("sites", sites, f"a non-empty list of sites from {self.sites}")
+        for site in sites:
+            if not isinstance(site, str) or site not in self.arrays:
+                raise LensError.bad_argument("sites", site, f"one of the extracted sites {self.sites}")
+        if len(set(sites)) != len(sites):
+            raise LensError.bad_argument("sites", list(sites), "sites named once each")
+        return tuple(sites)
+
+    def _layer_positions(self, layers, site: str) -> list[int]:
+        """Rows of the site's array for ``layers`` (all when None), checked as extraction checks them."""
+        available = self.layers_by_site[site]
+        if layers is None:
+            return list(range(len(available)))
+        from lensnb.extract import _check_layers  # extraction's own check: the same messages
+
+        n_layers = int(self.model.get("n_layers", max(max(a) for a in self.layers_by_site.values())))
+        resolved = _check_layers(layers, tuple(range(n_layers + 1)), site, n_layers)
+        for value in resolved:
+            if value not in available:
+                raise LensError.bad_argument(
+                    "layers", value, f"one of the extracted layers {list(available)} of site {site!r}"
+                )
+        return [available.index(value) for value in resolved]
 
     def query(self, expression: str) -> Activations:
         """Rows whose table entries satisfy a ``DataFrame.query`` expression (``@name`` refers
@@ -281,6 +348,11 @@ class Activations:
                     f"It gave {type(mask).__name__} {getattr(mask, 'dtype', '')}.",
                 )  # fmt: skip
             items = mask.to_numpy(dtype=bool)
+        if isinstance(items, (list, tuple)) and len({isinstance(x, (bool, np.bool_)) for x in items}) > 1:
+            raise LensError.bad_argument(
+                "items", items, "a boolean mask, integer rows or a query string",
+                "It mixes booleans and integers (True would be read as row 1).",
+            )  # fmt: skip
         items = np.asarray(items)
         if items.size == 0 and items.dtype != bool:
             items = items.astype(np.int64)  # [] is no rows, not a float array
@@ -300,32 +372,73 @@ class Activations:
             )
         return rows
 
-    def _remap_spans(self, rows: np.ndarray):
-        """Spans whose tokens are all kept, with token rows renumbered; text table as is."""
+    def _remap_spans(self, rows: np.ndarray, stacklevel: int):
+        """Spans (and pairs) whose word pieces are all kept, with token rows renumbered; the
+        text table without its token rows; and how many spans and pairs were dropped.
+        Warns when some lost part of their pieces (``stacklevel``: the user's frame, from
+        here); those that lost them all (a selection of other texts, say) go silently."""
         if self.unit != "token":
-            return None, None, self.texts
+            return None, None, self.texts, (0, 0)
         kept = np.zeros(len(self.table), dtype=bool)
         kept[rows] = True
         before = np.r_[0, np.cumsum(kept)]  # before[i] = kept rows before row i
-
-        def remap(frame: pd.DataFrame | None, suffixes: Sequence[str]):
-            if frame is None or frame.empty:
-                return frame
-            ok = np.ones(len(frame), dtype=bool)
-            frame = frame.copy()
-            for suffix in suffixes:
-                start = frame[f"token_start{suffix}"].to_numpy()
-                end = frame[f"token_end{suffix}"].to_numpy()
-                valid = start >= 0
-                ok &= valid & (before[np.maximum(end, 0)] - before[np.maximum(start, 0)] == end - start)
-                frame[f"token_start{suffix}"] = np.where(valid, before[np.maximum(start, 0)], -1)
-                frame[f"token_end{suffix}"] = np.where(valid, before[np.maximum(end, 0)], -1)
-            return frame[ok].reset_index(drop=True)
-
+        spans, cut_spans, gone_spans = self._remap_frame(self.spans, [""], kept, before)
+        pairs, cut_pairs, gone_pairs = self._remap_frame(self.span_pairs, ["_1", "_2"], kept, before)
+        if cut_spans or cut_pairs:  # those that left with all their tokens went as the user asked
+            cut = [
+                f"{count} of {len(frame)} {what}"
+                for count, frame, what in ((cut_spans, self.spans, "span(s)"), (cut_pairs, self.span_pairs, "span pair(s)"))
+                if count
+            ]  # fmt: skip
+            warnings.warn(
+                f"select: {' and '.join(cut)} lost some pieces of their words to the selection and were dropped (a "
+                "span is kept only with every piece of its words). Pool them (pool_spans) before selecting tokens, "
+                "or keep whole words.",
+                stacklevel=stacklevel,
+            )
         texts = (
             self.texts.drop(columns=["token_start", "token_end"], errors="ignore") if self.texts is not None else None
         )
-        return remap(self.spans, [""]), remap(self.span_pairs, ["_1", "_2"]), texts
+        return spans, pairs, texts, (cut_spans + gone_spans, cut_pairs + gone_pairs)
+
+    def _remap_frame(self, frame: pd.DataFrame | None, suffixes: Sequence[str], kept: np.ndarray, before: np.ndarray):
+        """A span (or span-pair) table with the rows of its spans whose word pieces are all
+        ``kept``, renumbered by ``before``; how many rows were dropped having lost some of
+        their pieces, and how many having lost all. A span without a token
+        (``token_start`` -1) has nothing to lose and is kept as it is."""
+        if frame is None or frame.empty:
+            return frame, 0, 0
+        ok, none_kept = np.ones(len(frame), dtype=bool), np.ones(len(frame), dtype=bool)
+        frame = frame.copy()
+        for suffix in suffixes:
+            start = frame[f"token_start{suffix}"].to_numpy().astype(np.int64)
+            end = frame[f"token_end{suffix}"].to_numpy().astype(np.int64)
+            pieces, span_of = self._span_pieces(frame, suffix)
+            n_pieces = np.bincount(span_of, minlength=len(frame))
+            n_kept = np.bincount(span_of, weights=kept[pieces], minlength=len(frame))
+            ok &= n_pieces == n_kept
+            none_kept &= n_kept == 0
+            valid = start >= 0  # the first and last rows are pieces: kept when all pieces are
+            frame[f"token_start{suffix}"] = np.where(valid, before[np.maximum(start, 0)], -1)
+            frame[f"token_end{suffix}"] = np.where(valid, before[np.maximum(end, 0)], -1)
+        return frame[ok].reset_index(drop=True), int(np.sum(~ok & ~none_kept)), int(np.sum(~ok & none_kept))
+
+    def _span_pieces(self, frame: pd.DataFrame, suffix: str = "") -> tuple[np.ndarray, np.ndarray]:
+        """The token rows of each span's words (``word_start <= word_index < word_end`` of its
+        text, in its token range) and the span each belongs to, both shape (n_pieces,) int64,
+        span after span. Tokens of no word (punctuation left out of the words, stand-alone
+        space markers, specials) in the range are not pieces."""
+        start = frame[f"token_start{suffix}"].to_numpy().astype(np.int64)
+        end = frame[f"token_end{suffix}"].to_numpy().astype(np.int64)
+        lengths = np.where(start >= 0, end - start, 0)
+        offsets = np.r_[0, np.cumsum(lengths)].astype(np.int64)
+        span_of = np.repeat(np.arange(len(frame), dtype=np.int64), lengths)
+        rows = np.repeat(start - offsets[:-1], lengths) + np.arange(offsets[-1])
+        word_index = self.table["word_index"].to_numpy()[rows]
+        word_start = frame[f"word_start{suffix}"].to_numpy().astype(np.int64)[span_of]
+        word_end = frame[f"word_end{suffix}"].to_numpy().astype(np.int64)[span_of]
+        inside = (word_index >= word_start) & (word_index < word_end)
+        return rows[inside], span_of[inside]
 
     # ------------------------------------------------------------------ pooling
     def _pooled(self, rows: np.ndarray, offsets: np.ndarray, how: str, table: pd.DataFrame, unit: str) -> Activations:
@@ -340,33 +453,29 @@ class Activations:
         Parameters
         ----------
         how : {"mean", "max", "first", "last", "cls"}
-            ``cls`` is the text's first token, which must be a special token ([CLS],
-            <s>), of an encoder (a decoder's BOS sees nothing of the text);
-            ``first`` / ``last`` are its first / last non-special tokens.
+            ``mean`` / ``max`` over the text's tokens; ``first`` / ``last``: its first /
+            last non-special token; ``cls``: its first token, which must be a special
+            token ([CLS], <s>), of an encoder (a decoder's BOS sees nothing of the text).
         include_special : bool
-            Pool over special tokens too (mean, max).
+            Pool over special tokens too: for ``mean`` and ``max`` only (``first``,
+            ``last`` and ``cls`` name their token; True is refused with them).
 
         Returns
         -------
-        Activations with unit "text" and the text table as its table.
+        Activations with unit "text" and the text table as its table, shape
+        (layer, n_texts, dim) per site.
         """
+        _check_how(how, TEXT_POOLINGS)
         include_special = check_flag("include_special", include_special)
+        if include_special and how not in ("mean", "max"):
+            raise LensError.bad_argument(
+                "include_special", include_special, f"False with how={how!r} (it applies to 'mean' and 'max')",
+                "'first' and 'last' are the text's first and last non-special tokens; 'cls' is its leading special.",
+            )  # fmt: skip
         tokens = self.tokens
         if how == "cls":
-            if self.model.get("is_decoder"):
-                raise LensError.bad_argument(
-                    "how", how, "'mean' or 'last' for a decoder",
-                    "A causal model's first token (BOS) sees only itself: its vector is the same for every text.",
-                )  # fmt: skip
-            first = runs(tokens["text_id"].to_numpy())[:-1]
-            if not tokens["special"].to_numpy()[first].all():
-                raise LensError.bad_argument(
-                    "how",
-                    how,
-                    "'mean', 'max', 'first' or 'last' for this model",
-                    "Its inputs do not start with a special token like [CLS].",
-                )
-            rows, offsets, how = first, np.arange(len(first) + 1), "first"
+            rows, offsets = self._cls_rows(tokens)
+            how = "first"
         else:
             mask = np.ones(len(tokens), bool) if include_special else ~tokens["special"].to_numpy(dtype=bool)
             rows = np.flatnonzero(mask)
@@ -379,18 +488,37 @@ class Activations:
         )
         return self._pooled(rows, offsets, how, table, "text")
 
+    def _cls_rows(self, tokens: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        """Rows and offsets of each text's leading special token (``pool_texts("cls")``)."""
+        if self.model.get("is_decoder"):
+            raise LensError.bad_argument(
+                "how", "cls", "'mean' or 'last' for a decoder",
+                "A causal model's first token (BOS) sees only itself: its vector is the same for every text.",
+            )  # fmt: skip
+        first = runs(tokens["text_id"].to_numpy())[:-1]
+        if not tokens["special"].to_numpy()[first].all():
+            raise LensError.bad_argument(
+                "how", "cls", "'mean', 'max', 'first' or 'last' for this model",
+                "Its inputs do not start with a special token like [CLS].",
+            )  # fmt: skip
+        return first, np.arange(len(first) + 1)
+
     def pool_words(self, how: str = "first") -> Activations:
         """One vector per word, from its word pieces.
 
         Parameters
         ----------
         how : {"first", "last", "mean", "max"}
+            The word's first or last piece, or the mean or maximum over its pieces.
 
         Returns
         -------
-        Activations with unit "word": table columns text_id, word_index, word, and
-        each label column taken from the word's first piece that carries it.
+        Activations with unit "word", shape (layer, n_words, dim) per site: table columns
+        text_id, word_index, word, and each label column taken from the word's first piece
+        that carries it. A word cut by ``overflow="truncate"`` (its pieces have no
+        ``last_piece``) is pooled over the pieces kept, and ``word`` shows what they cover.
         """
+        _check_how(how, WORD_POOLINGS)
         tokens = self.tokens
         rows = np.flatnonzero(tokens["word_index"].to_numpy() >= 0)
         keys = np.stack([tokens["text_id"].to_numpy()[rows], tokens["word_index"].to_numpy()[rows]], axis=1)
@@ -418,28 +546,59 @@ class Activations:
         return table
 
     def pool_spans(self, how: str = "mean") -> Activations:
-        """One vector per labelled span.
+        """One vector per labelled span, from the pieces of its words.
+
+        Only the span's words' pieces are pooled (as :meth:`pool_words` pools a word's):
+        tokens of no word inside its range (punctuation left out of the words, stand-alone
+        space markers such as GPT-2's ``Ġ`` or sentencepiece's ``▁``) are not.
 
         Parameters
         ----------
         how : {"mean", "max", "first", "last", "endpoints"}
+            ``first`` / ``last``: the first piece of its first word / the last piece of
+            its last word; ``endpoints`` concatenates the two (dim doubles).
 
         Returns
         -------
-        Activations with unit "span" and the span table as its table.
+        Activations with unit "span" and the span table as its table, shape
+        (layer, n_spans, dim) per site, or (layer, n_spans, 2 * dim) for ``endpoints``.
+
+        Raises
+        ------
+        LensError
+            When there are no spans (none extracted, or every one dropped by a
+            selection), when a span has no token (its words got no piece of their own,
+            or were truncated away), and when a span lost some of its words to
+            ``overflow="truncate"`` (``complete`` False in the span table): pooling what
+            is left would pass part of a span for the whole. Extract with
+            ``overflow="window"`` to keep every token, or keep the whole spans with
+            ``acts.spans = acts.spans[acts.spans["complete"]]``.
         """
-        if self.spans is None or self.spans.empty:
+        _check_how(how, SPAN_POOLINGS)
+        spans = self.spans
+        if spans is None or spans.empty:
+            if self.spans_dropped:
+                raise LensError(
+                    f"pool_spans: these activations were extracted with spans, but the selection (select or query) "
+                    f"that made them dropped all {self.spans_dropped}: a span is kept only with every piece of its "
+                    "words. Pool spans before selecting tokens, or keep whole words."
+                )
             raise LensError("pool_spans: these activations have no spans; extract Examples with spans=[Span(...)].")
-        start = self.spans["token_start"].to_numpy()
-        end = self.spans["token_end"].to_numpy()
+        start = spans["token_start"].to_numpy()
         if np.any(start < 0):
             raise LensError(
                 f"pool_spans: {int(np.sum(start < 0))} span(s) have no token (their words were dropped or truncated)."
             )
-        lengths = end - start
-        offsets = np.r_[0, np.cumsum(lengths)].astype(np.int64)
-        rows = np.repeat(start - offsets[:-1], lengths) + np.arange(offsets[-1])
-        return self._pooled(rows, offsets, how, self.spans, "span")
+        if "complete" in spans and not spans["complete"].to_numpy(dtype=bool).all():
+            raise LensError(
+                f"pool_spans: {int((~spans['complete'].to_numpy(dtype=bool)).sum())} span(s) lost some of their words "
+                "to overflow='truncate' (complete is False in the span table); pooling what is left would pass part "
+                "of a span for the whole. Extract with overflow='window' to keep every token, or keep the whole "
+                "spans: acts.spans = acts.spans[acts.spans['complete']]."
+            )
+        rows, span_of = self._span_pieces(spans)
+        offsets = np.r_[0, np.cumsum(np.bincount(span_of, minlength=len(spans)))].astype(np.int64)
+        return self._pooled(rows, offsets, how, spans, "span")
 
     # ------------------------------------------------------------------ persistence
     def save(self, path: str | Path, overwrite: bool = False) -> Path:

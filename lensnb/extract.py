@@ -432,33 +432,34 @@ def _attention_index(plan: TokenPlan, n_layers: int, n_heads: int) -> pd.DataFra
     lengths = np.diff(plan.segment_offsets)
     sizes = n_layers * n_heads * lengths * lengths
     offsets = np.r_[0, np.cumsum(sizes)[:-1]].astype(np.int64)
-    text_rows = np.searchsorted(plan.texts["text_id"].to_numpy(), plan.segment_text)
-    first_rows = plan.texts["token_start"].to_numpy()[text_rows]
-    runs = np.array([
-        _fed_runs(plan.segment_rows[plan.segment_offsets[s] : plan.segment_offsets[s + 1]] - first_rows[s])
-        for s in range(plan.n_segments)
-    ], dtype=np.int64).reshape(-1, 4)  # fmt: skip
     return pd.DataFrame({
         "text_id": plan.segment_text, "window": plan.segment_window, "offset": offsets, "length": lengths,
-        "prefix": runs[:, 0], "content_start": runs[:, 1], "content_stop": runs[:, 2], "suffix_start": runs[:, 3],
-        "size": sizes,
+        **_fed_positions(plan), "size": sizes,
     })  # fmt: skip
 
 
-def _fed_runs(positions: np.ndarray) -> tuple[int, int, int, int]:
-    """(prefix, content_start, content_stop, suffix_start) of one input's fed token
-    positions, which are at most three runs: ``[0, prefix)``, ``[content_start,
-    content_stop)`` and the rest from ``suffix_start`` (the prefix specials, the window's
-    content, the suffix specials)."""
-    runs = np.split(positions, np.flatnonzero(np.diff(positions) != 1) + 1)
-    if len(runs) == 3 or (len(runs) == 2 and runs[0][0] == 0):  # a prefix run, then the content
-        prefix, content, suffix = len(runs[0]), runs[1], runs[2:]
-    else:  # no prefix: the content, then maybe the suffix
-        prefix, content, suffix = 0, runs[0], runs[1:]
-    if len(runs) > 3 or (prefix and runs[0][0] != 0):  # never for the plans of lensnb.windows
-        raise AssertionError(f"an input fed positions that are not prefix, content, suffix: {positions.tolist()}")
-    stop = int(content[-1]) + 1
-    return prefix, int(content[0]), stop, int(suffix[0][0]) if suffix else stop
+def _fed_positions(plan: TokenPlan) -> dict[str, np.ndarray]:
+    """``prefix``, ``content_start``, ``content_stop`` and ``suffix_start`` of every input,
+    each shape (n_segments,) int64: an input feeds its text's prefix specials (positions
+    ``[0, prefix)``), a run of its content ``[content_start, content_stop)`` (all of it
+    when the text fits) and its suffix specials (from ``suffix_start``), whatever the
+    window. Read from the text's special runs and the input's rows, for all inputs at once."""
+    from lensnb.token_table import _special_runs
+
+    texts = plan.texts
+    token_start, n_tokens = texts["token_start"].to_numpy(), texts["n_tokens"].to_numpy()
+    prefix, suffix = _special_runs(plan.tokens["special"].to_numpy(dtype=bool), token_start, n_tokens)
+    text = np.searchsorted(texts["text_id"].to_numpy(), plan.segment_text)
+    first, length = plan.segment_offsets[:-1], np.diff(plan.segment_offsets)
+    p, s, base = prefix[text], suffix[text], token_start[text]
+    content_start = plan.segment_rows[first + p] - base
+    content_stop = plan.segment_rows[first + length - s - 1] - base + 1
+    if np.any(p + (content_stop - content_start) + s != length):  # never for the plans of lensnb.windows
+        raise AssertionError("an input fed positions that are not prefix specials, a run of content, suffix specials")
+    return {
+        "prefix": p.astype(np.int64), "content_start": content_start.astype(np.int64),
+        "content_stop": content_stop.astype(np.int64), "suffix_start": (n_tokens[text] - s).astype(np.int64),
+    }  # fmt: skip
 
 
 @contextmanager

@@ -41,7 +41,9 @@ class TokenPlan:
     texts : DataFrame, n_texts rows
         One row per text: its text, counts, token row range and text-level labels.
     spans, span_pairs : DataFrame
-        Labelled spans (and pairs) with word and token row ranges.
+        Labelled spans (and pairs) with word and token row ranges (the first piece of
+        their first word to the last piece of their last word) and ``complete``: False
+        when ``overflow="truncate"`` took some of their words.
     segment_offsets : ndarray of int64, shape (n_segments + 1,)
         Segment s feeds rows ``segment_rows[segment_offsets[s]:segment_offsets[s + 1]]``.
     segment_rows : ndarray of int64, shape (total segment length,)
@@ -114,8 +116,9 @@ def tokenize_examples(
         Overlap of consecutive windows (tokens).
     overflow : {"window", "truncate", "error"}
         What to do with a text longer than ``max_length``: cover it with sliding
-        windows; keep its first ``max_length`` tokens and warn with what was dropped;
-        or raise.
+        windows; keep its first ``max_length`` tokens and warn with what was dropped
+        (a word cut in the middle keeps its first pieces, none of them a ``last_piece``;
+        spans that lost words are ``complete=False``); or raise.
     causal : bool
         The model reads left to right (decides which window keeps shared tokens).
     label_piece : {"first", "last", "all"}
@@ -127,7 +130,9 @@ def tokenize_examples(
     -----
     The work is vectorised over chunks of texts; only texts longer than
     ``max_length`` take a per-text path. A token whose characters span several words
-    belongs to the first; words left without a token of their own are reported.
+    belongs to the first; a stand-alone space marker (sentencepiece's ``▁`` before the
+    first word) to none; words left without a token of their own are reported, as
+    merged into an earlier word's token or dropped by the tokenizer.
     """
     if label_piece not in LABEL_PIECES:
         raise LensError.bad_argument("label_piece", label_piece, f"one of {LABEL_PIECES}")
@@ -154,6 +159,7 @@ class _Accumulator:
     def __init__(self, label_names, max_length, stride, overflow, causal, label_piece, vocabulary):
         self.label_names, self.max_length, self.stride = label_names, max_length, stride
         self.overflow, self.causal, self.label_piece, self.vocabulary = overflow, causal, label_piece, vocabulary
+        self.blank_vocabulary = _BlankVocabulary(vocabulary)
         self.columns: dict[str, list[np.ndarray]] = {name: [] for name in _INT_COLUMNS + _BOOL_COLUMNS}
         self.labels: dict[str, list[np.ndarray]] = {name: [] for name in label_names}
         self.text_columns: dict[str, list[np.ndarray]] = {name: [] for name in _TEXT_COUNT_COLUMNS}
@@ -161,7 +167,9 @@ class _Accumulator:
         self.pair_rows: list[dict] = []
         self.segments: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
         self.truncated: list[tuple[int, int]] = []
-        self.unpieced: list[tuple[int, str]] = []
+        self.cut_words = 0  # words overflow='truncate' cut in the middle
+        self.cut_spans = 0  # spans and span pairs that lost words to it
+        self.unpieced: list[tuple[int, str, bool]] = []
         self.row = 0
 
     def add_chunk(self, chunk: Sequence[Example], first_text: int, tokenizer) -> None:
@@ -195,24 +203,24 @@ class _Accumulator:
                 f"inputs[{first_text + text}]", f"a text of {lengths[text]} tokens", f"at most max_length={self.max_length} tokens",
                 "Pass overflow='window' to cover it with sliding windows, or split it.",
             )  # fmt: skip
-        cut = np.zeros(len(chunk), dtype=bool)  # truncated texts: their missing words are already reported
+        text_of_token = np.repeat(np.arange(len(chunk)), lengths)
+        word_index = self._word_index(chunk, texts, ids, offsets, special, text_of_token, first_text)
+        lost_from = np.full(len(chunk), _NO_WORD_LOST)  # the first word each text lost pieces of
+        first, last = _piece_flags(word_index, text_of_token)
         if len(too_long) and self.overflow == "truncate":
-            cut[too_long] = True
-            keep = np.ones(total, dtype=bool)
-            for text in too_long:
-                end = starts[text] + prefix[text] + capacity[text]
-                keep[end : starts[text] + lengths[text] - suffix[text]] = False
-                self.truncated.append((first_text + int(text), int(content[text] - capacity[text])))
-            ids, special, offsets = ids[keep], special[keep], offsets[keep]
+            keep = self._truncate(
+                too_long, starts, lengths, prefix, suffix, capacity, word_index, first_text, lost_from
+            )
+            ids, special, offsets, word_index = ids[keep], special[keep], offsets[keep], word_index[keep]
+            first, last = first[keep], last[keep]
             content = np.minimum(content, capacity)
             lengths = prefix + content + suffix
             starts = np.r_[0, np.cumsum(lengths)[:-1]].astype(np.int64)
             total = int(lengths.sum())
             too_long = np.array([], dtype=np.int64)
-
-        text_of_token = np.repeat(np.arange(len(chunk)), lengths)
-        word_index = self._word_index(chunk, texts, offsets, special, text_of_token, first_text, cut)
-        first, last = _piece_flags(word_index, text_of_token)
+            text_of_token = np.repeat(np.arange(len(chunk)), lengths)
+            # the flags come from the whole text: a word cut in the middle keeps no last_piece
+            self.cut_words += len(np.unique(text_of_token[word_index == lost_from[text_of_token]]))
         window = np.zeros(total, dtype=np.int64)
         n_windows = self._segments(first_text, starts, lengths, prefix, suffix, content, too_long, window)
         self._labels(chunk, word_index, text_of_token, first, last)
@@ -238,12 +246,32 @@ class _Accumulator:
             if example.spans or example.span_pairs:
                 local = word_index[starts[i] : starts[i] + lengths[i]]
                 base = self.row + int(starts[i])
-                self.span_rows.extend(_span_records(example, first_text + i, local, base))
-                self.pair_rows.extend(_pair_records(example, first_text + i, local, base))
+                spans = _span_records(example, first_text + i, local, base, int(lost_from[i]))
+                pairs = _pair_records(example, first_text + i, local, base, int(lost_from[i]))
+                self.cut_spans += sum(not r["complete"] for r in spans) + sum(not r["complete"] for r in pairs)
+                self.span_rows.extend(spans)
+                self.pair_rows.extend(pairs)
         self.row += total
 
-    def _word_index(self, chunk, texts, offsets, special, text_of_token, first_text, cut) -> np.ndarray:
-        """Word of each token from character offsets, for the whole chunk at once."""
+    def _truncate(self, too_long, starts, lengths, prefix, suffix, capacity, word_index, first_text, lost_from):
+        """Which tokens a truncation keeps (bool mask): each long text's first ``capacity``
+        content tokens and its specials. Records the count dropped, and writes in
+        ``lost_from`` the first word of each text that lost a piece."""
+        keep = np.ones(len(word_index), dtype=bool)
+        for text in too_long:
+            end = starts[text] + prefix[text] + capacity[text]
+            stop = starts[text] + lengths[text] - suffix[text]
+            keep[end:stop] = False
+            lost = word_index[end:stop]
+            lost_from[text] = lost[lost >= 0].min(initial=_NO_WORD_LOST)
+            self.truncated.append((first_text + int(text), int(stop - end)))
+        return keep
+
+    def _word_index(self, chunk, texts, ids, offsets, special, text_of_token, first_text) -> np.ndarray:
+        """Word of each token from character offsets, for the whole chunk at once.
+
+        A token belongs to the first word its characters overlap; special tokens, empty
+        ones and blank pieces (see :func:`_blank_pieces`) belong to none (-1)."""
         text_base = np.r_[0, np.cumsum([len(t) + 1 for t in texts])[:-1]].astype(np.int64)
         word_offsets = [example.word_offsets() for example in chunk]
         n_words = np.fromiter(map(len, word_offsets), dtype=np.int64, count=len(chunk))
@@ -254,13 +282,15 @@ class _Accumulator:
         clipped = np.minimum(index, len(spans) - 1)
         overlaps = (index < len(spans)) & (spans[clipped, 0] < token_spans[:, 1]) & (offsets[:, 1] > offsets[:, 0])
         word_index = np.where(overlaps & ~special, clipped - word_base[text_of_token], -1).astype(np.int64)
+        word_index[_blank_pieces(word_index, ids, offsets, text_of_token, texts, self.blank_vocabulary)] = -1
         if len(self.unpieced) < 1000:
             has_piece = np.zeros(len(spans), dtype=bool)
             has_piece[(word_index + word_base[text_of_token])[word_index >= 0]] = True
-            has_piece[np.repeat(cut, n_words)] = True
             for global_word in np.flatnonzero(~has_piece)[:1000]:
                 text = int(np.searchsorted(word_base, global_word, side="right") - 1)
-                self.unpieced.append((first_text + text, chunk[text].words[global_word - word_base[text]]))
+                start, end = word_offsets[text][global_word - word_base[text]]
+                merged = _covered_by_a_token(offsets, special, text_of_token, text, start, end)
+                self.unpieced.append((first_text + text, chunk[text].words[global_word - word_base[text]], merged))
         return word_index
 
     def _segments(self, first_text, starts, lengths, prefix, suffix, content, too_long, window) -> np.ndarray:
@@ -320,23 +350,25 @@ class _Accumulator:
             self.labels[name].append(token_values)
 
     def warn(self) -> None:
+        """Report what the token table cannot show: truncated texts, words without a token."""
         if self.truncated:
             dropped = sum(count for _, count in self.truncated)
             shown = [t for t, _ in self.truncated[:10]]
+            cut = ""
+            if self.cut_words or self.cut_spans:
+                cut = (
+                    f" {self.cut_words} word(s) were cut in the middle (their kept pieces have no last_piece, so no "
+                    f"label with label_piece='last') and {self.cut_spans} span(s) or span pair(s) lost words "
+                    "(complete=False in the span tables; pool_spans refuses them)."
+                )
             warnings.warn(
                 f"overflow='truncate': {len(self.truncated)} text(s) were longer than max_length={self.max_length}; "
-                f"{dropped} token(s) were dropped (texts {shown}{'...' if len(self.truncated) > 10 else ''}). "
+                f"{dropped} token(s) were dropped (texts {shown}{'...' if len(self.truncated) > 10 else ''}).{cut} "
                 "Use overflow='window' to keep every token.",
                 stacklevel=4,
             )
         if self.unpieced:
-            shown = ", ".join(f"{word!r} (text {t})" for t, word in self.unpieced[:5])
-            warnings.warn(
-                f"{len(self.unpieced)}{'+' if len(self.unpieced) >= 1000 else ''} word(s) have no token of their own "
-                f"because the tokenizer merged them into the previous word's piece (e.g. {shown}; UD splits 'cannot' "
-                "into 'can' + 'not'): their labels are not in the token table. Use the surface text's words to keep them.",
-                stacklevel=4,
-            )
+            warnings.warn(_unpieced_message(self.unpieced), stacklevel=4)
 
     def plan(self, examples: Sequence[Example]) -> TokenPlan:
         table = {}
@@ -402,18 +434,44 @@ def _encode(tokenizer, texts: list[str]) -> tuple[list, list, list]:
     return [e.ids for e in encodings], [e.offsets for e in encodings], [e.special_tokens_mask for e in encodings]
 
 
+#: ``lost_from`` of a text that lost no word to truncation.
+_NO_WORD_LOST = np.iinfo(np.int64).max
 _INT_COLUMNS = ["text_id", "position", "token_id", "word_index", "char_start", "char_end", "window"]
 _BOOL_COLUMNS = ["special", "first_piece", "last_piece"]
 #: Integer columns of the token table are int32: half the memory of a large corpus's table.
 _DTYPES = {name: np.int32 for name in _INT_COLUMNS}
 _TEXT_COUNT_COLUMNS = ["text_id", "n_words", "n_tokens", "n_windows", "token_start", "token_end"]
-_SPAN_COLUMNS = ["span_id", "text_id", "word_start", "word_end", "token_start", "token_end", "label"]
+_SPAN_COLUMNS = ["span_id", "text_id", "word_start", "word_end", "token_start", "token_end", "complete", "label"]
 _PAIR_COLUMNS = [
     "pair_id", "text_id",
     "word_start_1", "word_end_1", "token_start_1", "token_end_1",
     "word_start_2", "word_end_2", "token_start_2", "token_end_2",
-    "label",
+    "complete", "label",
 ]  # fmt: skip
+
+
+def _unpieced_message(unpieced: list[tuple[int, str, bool]]) -> str:
+    """The warning for words without a token of their own: (text, word, merged) each, at most 1,000."""
+    more = "+" if len(unpieced) >= 1000 else ""
+    parts = []
+    merged = [(t, word) for t, word, into_other in unpieced if into_other]
+    dropped = [(t, word) for t, word, into_other in unpieced if not into_other]
+    if merged:
+        shown = ", ".join(f"{word!r} (text {t})" for t, word in merged[:5])
+        parts.append(
+            f"{len(merged)}{more} share a token with an earlier word: the tokenizer merged them into its piece "
+            f"(e.g. {shown}; UD splits 'cannot' into 'can' + 'not')"
+        )
+    if dropped:
+        shown = ", ".join(f"{word!r} (text {t})" for t, word in dropped[:5])
+        parts.append(
+            f"{len(dropped)}{more} produced no token at all: the tokenizer drops their characters (e.g. {shown}; "
+            "zero-width, control or lone combining characters)"
+        )
+    return (
+        f"{len(unpieced)}{more} word(s) have no token of their own: {'; '.join(parts)}. Their labels are not in "
+        "the token table. Use the surface text's words to keep them."
+    )
 
 
 def _special_runs(special: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -438,6 +496,59 @@ def _special_runs(special: np.ndarray, starts: np.ndarray, lengths: np.ndarray) 
     return prefix.astype(np.int64), suffix.astype(np.int64)
 
 
+#: Characters of a piece that stand for a space: sentencepiece's metaspace, byte-level BPE's space.
+_BLANK_CHARACTERS = "\u2581\u0120"
+
+
+def _blank_pieces(
+    word_index: np.ndarray, ids: np.ndarray, offsets: np.ndarray, text_of_token: np.ndarray,
+    texts: Sequence[str], vocabulary: _BlankVocabulary,
+) -> np.ndarray:  # fmt: skip
+    """Which in-word tokens are only a space marker and no part of the word: shape (n_tokens,) bool.
+
+    A sentencepiece tokenizer (Llama-1/2, Mistral, T5: ``Metaspace``) prepends ``▁`` to the
+    text; when the first word does not merge with it, the stand-alone ``▁`` gets the offsets
+    of the word's first character, though it covers only the (absent) space before it. A
+    piece whose vocabulary string is only metaspace / space characters, and whose offsets
+    do not cover those characters in the text, is such a marker. Only the few in-word
+    tokens with such a string are looked at one by one.
+    """
+    in_word = np.flatnonzero(word_index >= 0)
+    candidates = in_word[vocabulary.blank(ids[in_word])]
+    blank = np.zeros(len(word_index), dtype=bool)
+    for row in candidates:
+        covered = texts[text_of_token[row]][offsets[row, 0] : offsets[row, 1]]
+        blank[row] = not set(covered) & set(str(vocabulary.strings[ids[row]]))  # a literal '▁' in the text is a word
+    return blank
+
+
+class _BlankVocabulary:
+    """Which token ids have a blank vocabulary string (only ``_BLANK_CHARACTERS`` and spaces),
+    each string looked at once per extraction, the first time its id is met."""
+
+    def __init__(self, strings: np.ndarray):
+        self.strings = strings
+        self.checked = np.zeros(len(strings), dtype=bool)
+        self.is_blank = np.zeros(len(strings), dtype=bool)
+
+    def blank(self, ids: np.ndarray) -> np.ndarray:
+        """Shape of ``ids``, bool: whether each id's string is blank."""
+        new = np.unique(ids[~self.checked[ids]])
+        if len(new):
+            self.is_blank[new] = [not str(piece).strip(_BLANK_CHARACTERS + " \t\n\r") for piece in self.strings[new]]
+            self.checked[new] = True
+        return self.is_blank[ids]
+
+
+def _covered_by_a_token(
+    offsets: np.ndarray, special: np.ndarray, text_of_token: np.ndarray, text: int, start: int, end: int
+) -> bool:
+    """Whether an ordinary token of ``text`` overlaps the characters ``[start, end)``."""
+    lo, hi = np.searchsorted(text_of_token, [text, text + 1])
+    spans, ordinary = offsets[lo:hi], ~special[lo:hi]
+    return bool(np.any(ordinary & (spans[:, 1] > spans[:, 0]) & (spans[:, 0] < end) & (spans[:, 1] > start)))
+
+
 def _piece_flags(word_index: np.ndarray, text_of_token: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Whether each token is the first / last piece of its word."""
     in_word = word_index >= 0
@@ -454,18 +565,22 @@ def _token_range(word_index: np.ndarray, start: int, end: int, row: int) -> tupl
     return row + int(rows[0]), row + int(rows[-1]) + 1
 
 
-def _span_records(example: Example, text_id: int, word_index: np.ndarray, row: int) -> list[dict]:
+def _span_records(example: Example, text_id: int, word_index: np.ndarray, row: int, lost_from: int) -> list[dict]:
+    """Span table rows of one text; ``complete`` is False for a span of which a truncation
+    took some words (``lost_from``: the first word that lost a piece)."""
     records = []
     for span in example.spans:
         token_start, token_end = _token_range(word_index, span.start, span.end, row)
         records.append(
             dict(span_id=0, text_id=text_id, word_start=span.start, word_end=span.end,
-                 token_start=token_start, token_end=token_end, label=_plain_label(span.label))
+                 token_start=token_start, token_end=token_end, complete=span.end <= lost_from,
+                 label=_plain_label(span.label))
         )  # fmt: skip
     return records
 
 
-def _pair_records(example: Example, text_id: int, word_index: np.ndarray, row: int) -> list[dict]:
+def _pair_records(example: Example, text_id: int, word_index: np.ndarray, row: int, lost_from: int) -> list[dict]:
+    """Span-pair table rows of one text; ``complete`` as in :func:`_span_records`, for both spans."""
     records = []
     for pair in example.span_pairs:
         s1, e1 = _token_range(word_index, pair.first.start, pair.first.end, row)
@@ -474,7 +589,7 @@ def _pair_records(example: Example, text_id: int, word_index: np.ndarray, row: i
             dict(pair_id=0, text_id=text_id,
                  word_start_1=pair.first.start, word_end_1=pair.first.end, token_start_1=s1, token_end_1=e1,
                  word_start_2=pair.second.start, word_end_2=pair.second.end, token_start_2=s2, token_end_2=e2,
-                 label=_plain_label(pair.label))
+                 complete=max(pair.first.end, pair.second.end) <= lost_from, label=_plain_label(pair.label))
         )  # fmt: skip
     return records
 

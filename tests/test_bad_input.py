@@ -147,12 +147,40 @@ def test_activations_reject_bad_selections(tiny_models):
         (lambda: acts.select(items="position"), "items"),  # not a yes/no query
         (lambda: acts.select(items=[0, 1, 1]), "items"),  # a row twice: spans would land on other tokens
         (lambda: acts.select(layers=[0, 9]), "layers"),
-        (lambda: acts.select(sites="mlp_out"), "site"),
         (lambda: acts.pool_words("median"), "how"),
+        (lambda: acts.select(layers=1.5), "layers"),
+        (lambda: acts.select(layers=np.array(1)), "layers"),
+        (lambda: acts.select(layers=[]), "layers"),
+        (lambda: acts.select(layers=[1, 1]), "layers"),
+        (lambda: acts.select(layers=[1, -2]), "layers"),  # the same layer twice
+        (lambda: acts.select(layers=[True]), "layers"),
+        (lambda: acts.select(sites=5), "sites"),
+        (lambda: acts.select(sites=[]), "sites"),
+        (lambda: acts.select(sites=["resid_post", "resid_post"]), "sites"),
+        (lambda: acts.select(sites="mlp_out"), "sites"),
+        (lambda: acts.select(items=[0, True]), "items"),
+        (lambda: acts.select(layers=[0]).select(layers=[1]), "layers"),  # not among those kept
+        (lambda: acts.pool_texts("endpoints"), "how"),
+        (lambda: acts.pool_words("endpoints"), "how"),
+        (lambda: acts.pool_texts("first", include_special=True), "include_special"),
     ):
         with pytest.raises(LensError) as info:
             call()
         assert str(info.value).startswith(name), str(info.value)
+
+
+def test_select_checks_layers_and_sites_as_extract_does(tiny_models):
+    tiny = tiny_models["bert"]
+    acts = lensnb.extract(tiny, GOOD, progress=False)
+    for layers in ([], [1, 1], 1.5):
+        with pytest.raises(LensError) as from_select:
+            acts.select(layers=layers)
+        with pytest.raises(LensError) as from_extract:
+            lensnb.extract(tiny, GOOD, layers=layers, progress=False)
+        assert str(from_select.value) == str(from_extract.value)
+    assert acts.select(layers=np.array([2, 0])).layers == (0, 2)  # as extract gives them: ascending
+    assert acts.select(layers=np.int64(-1)).layers == (2,)
+    assert acts.select(items=[True] * len(acts)).tokens.equals(acts.tokens)
 
 
 def test_dtypes_and_numpy_arguments_in_any_spelling(tiny_models):

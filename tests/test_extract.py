@@ -172,6 +172,7 @@ def test_attention_maps_name_the_positions_each_window_fed(tiny, tmp_path):
                 tiny.model.set_attn_implementation(before)
         np.testing.assert_allclose(maps, torch.stack(expected)[:, 0].numpy(), atol=1e-5)
     assert seen == set(ids.index)  # every position fed by some window
+    _check_fed_runs(acts)
     loaded = lensnb.Activations.load(tmp_path / "store")
     np.testing.assert_array_equal(loaded.attentions.positions(1, 1), acts.attentions.positions(1, 1))
     older = AttentionMaps(acts.attentions.values, acts.attentions.index[["text_id", "window", "offset", "length"]],
@@ -180,6 +181,56 @@ def test_attention_maps_name_the_positions_each_window_fed(tiny, tmp_path):
         older.positions(1, 1)
     with pytest.raises(LensError, match=r"text_id, window: expected a text \(and window\)"):
         acts.attentions.positions(1, n_windows)
+
+
+def _check_fed_runs(acts) -> None:
+    """Each input's index row names its prefix specials, its slice of the content and its suffix
+    specials (AttentionMaps' docstring), whatever the window."""
+    tokens = acts.tokens
+    for entry in acts.attentions.index.itertuples():
+        text = tokens[tokens["text_id"] == entry.text_id]
+        special = text["special"].to_numpy()
+        n_prefix = int(np.argmin(special)) if not special.all() else len(special)
+        n_suffix = int(np.argmin(special[::-1]))
+        assert (entry.prefix, entry.suffix_start) == (n_prefix, len(text) - n_suffix), entry
+        assert n_prefix <= entry.content_start < entry.content_stop <= len(text) - n_suffix, entry
+        assert entry.length == n_prefix + (entry.content_stop - entry.content_start) + n_suffix, entry
+        kept = text[text["window"] == entry.window]["position"]  # what this input is kept for lies in its content
+        content = kept[~text.loc[kept.index, "special"]]
+        assert entry.content_start <= content.min() and content.max() < entry.content_stop, entry
+        positions = acts.attentions.positions(entry.text_id, entry.window)
+        np.testing.assert_array_equal(
+            positions,
+            np.r_[0:n_prefix, entry.content_start : entry.content_stop, len(text) - n_suffix : len(text)],
+        )
+
+
+def test_attention_index_names_prefix_content_and_suffix_of_every_window(tiny):
+    text = " ".join(["The keys to the cabinet are on the table, said the researcher."] * 4)
+    acts = lensnb.extract(tiny, [TEXTS[0], text], stride=8, max_length=32, attentions=True, progress=False)
+    index = acts.attentions.index
+    assert (index["text_id"] == 1).sum() >= 3
+    _check_fed_runs(acts)
+    short = index[index["text_id"] == 0].iloc[0]  # a text that fits: all its content, in one input
+    n_short = int((acts.tokens["text_id"] == 0).sum())
+    assert short["content_stop"] - short["content_start"] == n_short - short["prefix"] - (
+        n_short - short["suffix_start"]
+    )
+
+
+def test_words_without_a_token_are_reported_for_what_happened_to_them(tiny_models):
+    tiny = tiny_models["bert"]
+    with pytest.warns(UserWarning) as caught:
+        acts = lensnb.extract(tiny, [Example(words=["hello", "\u200b", "world", "\ufeff"])], progress=False)
+    assert acts.tokens["word_index"].max() == 2
+    message = str(caught[0].message)
+    assert message.startswith("2 word(s) have no token of their own: 2 produced no token at all")
+    assert "'\\u200b' (text 0), '\\ufeff' (text 0)" in message and "merged" not in message
+    with pytest.warns(UserWarning) as caught:  # 'ke' covers the 'k' and the 'e' words: 'e' shares it
+        lensnb.extract(tiny, [Example(words=["k", "e", "ys"], text="keys")], progress=False)
+    message = str(caught[0].message)
+    assert message.startswith("1 word(s) have no token of their own: 1 share a token with an earlier word")
+    assert "'e' (text 0)" in message and "produced no token" not in message
 
 
 def test_layers_subset_negative_and_float16(tiny_models):
