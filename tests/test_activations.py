@@ -303,3 +303,10 @@ def test_a_stand_alone_metaspace_before_the_first_word_is_no_piece_of_it():
     spans = acts.pool_spans("mean")
     np.testing.assert_array_equal(spans.values[:, 0], words.values[:, 0])
     np.testing.assert_array_equal(spans.values[:, 1], words.values[:, 2])
+
+
+def test_the_span_tables_bookkeeping_columns_are_all_reserved():
+    from lensnb.examples import RESERVED_SPAN_COLUMNS
+    from lensnb.token_table import _PAIR_COLUMNS, _SPAN_COLUMNS
+
+    assert {*_SPAN_COLUMNS, *_PAIR_COLUMNS} - {"label"} <= set(RESERVED_SPAN_COLUMNS)

@@ -2,8 +2,8 @@
 
 One set, :data:`NON_LABEL_COLUMNS`, shared by the scatter's colourings, the token
 picker's "find by label" and the explorers' label columns. It is built from the core's
-reserved columns (token table, word table, text table) and the span and span-pair
-tables' bookkeeping columns; every other column of an item table is a label.
+reserved columns (token table, word table, text table, span and span-pair tables);
+every other column of an item table is a label.
 """
 
 from __future__ import annotations
@@ -12,26 +12,19 @@ from collections.abc import Iterable
 
 import pandas as pd
 
-from lensnb.examples import RESERVED_LABEL_NAMES, RESERVED_TEXT_COLUMNS, RESERVED_TOKEN_COLUMNS
+from lensnb.examples import (
+    RESERVED_LABEL_NAMES,
+    RESERVED_SPAN_COLUMNS,
+    RESERVED_TEXT_COLUMNS,
+    RESERVED_TOKEN_COLUMNS,
+)
 
 __all__ = ["NON_LABEL_COLUMNS", "ITEM_KEY_COLUMNS", "label_columns_of", "is_label_column"]
 
 
-def _span_bookkeeping() -> frozenset[str]:
-    """The span and span-pair tables' columns other than their label (the core does not export them)."""
-    names = {"span_id", "pair_id", "complete"}
-    for suffix in ("", "_1", "_2"):
-        names |= {f"word_start{suffix}", f"word_end{suffix}", f"token_start{suffix}", f"token_end{suffix}"}
-    from lensnb import token_table
-
-    for private in ("_SPAN_COLUMNS", "_PAIR_COLUMNS"):  # follow the core's tables if they gain a column
-        names |= {c for c in getattr(token_table, private, ()) if c != "label"}
-    return frozenset(names)
-
-
 #: Columns of item tables that are not labels: never coloured by, probed or offered as labels.
 NON_LABEL_COLUMNS: frozenset[str] = frozenset(
-    {*RESERVED_TOKEN_COLUMNS, *RESERVED_LABEL_NAMES, *RESERVED_TEXT_COLUMNS, *_span_bookkeeping()}
+    {*RESERVED_TOKEN_COLUMNS, *RESERVED_LABEL_NAMES, *RESERVED_TEXT_COLUMNS, *RESERVED_SPAN_COLUMNS}
 )
 
 #: Columns that say which item a row is (compared to tell whether two tables hold the same items).
