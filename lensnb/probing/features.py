@@ -19,7 +19,12 @@ Items and their vectors:
   non-special tokens.
 
 Spans cover word pieces from the first piece of their first word to the last piece of
-their last word (Tenney et al. 2019's mapping), as the token table records them.
+their last word (Tenney et al. 2019's mapping), as the token table records them. The
+mean and max pool the pieces of the span's words only, as ``Activations.pool_spans``
+does: a token in that range that belongs to none of its words (punctuation left out of
+``words``, a stand-alone space token) is not pooled. The probe's own pooling
+(``"self_attentive"``) reads the whole range, as Tenney's EdgeProbe reads contiguous token
+ranges. Spans that truncation cut short (``complete`` False) are left out with a warning.
 
 References
 ----------
@@ -370,7 +375,14 @@ def _span_items(acts: Activations, task: ProbingTask, n_tokens: int):
             "no word piece of their own, or were truncated: extract with overflow='window'); they are left out.",
             stacklevel=3,
         )
-    keep = ~_missing(labels) & ~tokenless
+    cut = ~tokenless & ~frame["complete"].to_numpy(dtype=bool) if "complete" in frame else np.zeros_like(tokenless)
+    if cut.any():
+        warnings.warn(
+            f"{argument}: {int(cut.sum())} of {len(frame)} item(s) have a span that truncation cut short (some of "
+            "its words fell past max_length: extract with overflow='window'); they are left out.",
+            stacklevel=3,
+        )
+    keep = ~_missing(labels) & ~tokenless & ~cut
     table = frame[keep].reset_index(drop=True)
     if not isinstance(task.label, str):
         table["label"] = labels[keep]
@@ -385,9 +397,15 @@ def _span_items(acts: Activations, task: ProbingTask, n_tokens: int):
         spans = np.stack(columns, axis=1).astype(np.int64)
         return labels[keep], table, groups, [(needed, np.arange(len(needed) + 1), "rows")], spans
     sides = []
-    for start, end in bounds:
-        rows = _expand(start, end)
-        offsets = np.r_[0, np.cumsum(end - start)].astype(np.int64)
+    word_index = acts.tokens["word_index"].to_numpy()
+    for suffix, (start, end) in zip(suffixes, bounds):
+        rows, owner = _expand(start, end), np.repeat(np.arange(len(start)), end - start)
+        # the pieces of the span's words only, as Activations.pool_spans (not punctuation left out of the words)
+        inside = (word_index[rows] >= table[f"word_start{suffix}"].to_numpy()[owner]) & (
+            word_index[rows] < table[f"word_end{suffix}"].to_numpy()[owner]
+        )
+        rows, owner = rows[inside], owner[inside]
+        offsets = np.r_[0, np.cumsum(np.bincount(owner, minlength=len(start)))].astype(np.int64)
         sides.append((rows, offsets, task.pool))
     return labels[keep], table, groups, sides, None
 

@@ -274,3 +274,20 @@ def test_spans_out_of_range_raise_and_tokenless_spans_are_left_out(acts):
     with pytest.warns(UserWarning, match="2 of .* left out"):
         data = probing_data(broken, span_task())
     assert data.n_items == len(acts.spans) - 2
+
+
+def test_span_probes_pool_what_pool_spans_pools_and_leave_cut_spans_out(tiny_models):
+    model = tiny_models["bert"]
+    text = "the keys , on the table , were lost"
+    words = ["the", "keys", "on", "the", "table", "were", "lost"]  # the commas belong to no word
+    example = Example(text=text, words=words, spans=[Span(1, 5, "place"), Span(0, 2, "thing"), Span(1, 2, "place")])
+    acts = lensnb.extract(model, [example] * 4, progress=False)
+    data = probing_data(acts, span_task(pool="mean"))
+    pooled = acts.pool_spans("mean")
+    np.testing.assert_allclose(data.features(1), pooled.layer(1), rtol=1e-6, atol=1e-6)
+    start, end = acts.spans["token_start"][0], acts.spans["token_end"][0]
+    assert not np.allclose(data.features(1)[0], acts.layer(1)[start:end].mean(0))  # the comma is not pooled
+    with pytest.warns(UserWarning, match="cut short"):
+        short = lensnb.extract(model, [example] * 4, max_length=6, overflow="truncate", progress=False)
+        cut = probing_data(short, span_task(pool="mean"))
+    assert cut.n_items == int(short.spans["complete"].sum()) < len(short.spans)
