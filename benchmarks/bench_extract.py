@@ -6,7 +6,12 @@ What is measured
    layer (0..6, ``resid_post``, float32) over ``--sentences`` real sentences (default
    2,000, UD English EWT then CoNLL-2003), everything included: validating the
    inputs, tokenizing, building the token table, writing the store (preallocated
-   ``.npy`` files, Parquet tables, manifest, fsyncs) and opening the result again.
+   ``.npy`` files, Parquet tables, manifest) and opening the result again. With
+   extract's default ``durable=False`` the arrays are handed to the operating system
+   (its page cache, written to disk in the background), not ``fsync``-ed; only the
+   manifest, the tables and the progress record are. ``extract_over_forward_durable``
+   times ``durable=True`` too (the arrays ``fsync``-ed before extract returns), over
+   ``--durable-reps`` interleaved pairs.
    The peer is what a user would otherwise run: ``model(**batch)`` on the *same*
    padded batches in the same order (sdpa attention, no hidden states, under
    ``torch.inference_mode``), the batches prepared beforehand and not timed.
@@ -16,7 +21,12 @@ What is measured
 2. **Peak memory.** For the corpus at 1x and at 10x (``--sentences`` and ten times
    as many), a fresh subprocess loads the model, reads ``VmHWM`` from
    ``/proc/self/status`` (baseline), extracts into a temporary store and reads
-   ``VmHWM`` again. ``peak_rss_growth_10x`` = peak at 10x / peak at 1x. The same is
+   ``VmHWM`` again. ``peak_rss_growth_10x`` = peak at 10x / peak at 1x, of the whole
+   process (the ~465 MiB of torch and the model included).
+   ``peak_rss_growth_10x_above_baseline`` = (peak - baseline) at 10x over the same at
+   1x: the growth of what extraction itself holds. The 10x corpus is the next sentences
+   of the same files (CoNLL-2003 after EWT): ``tokens_10x_over_1x`` and the longest
+   input at each size are printed, since the longest input sets the largest batch. The same is
    measured for the bare forward pass over the same batches
    (``peak_rss_growth_10x_forward``), for reference: its batches are all built before
    the pass, so its peak grows with the corpus too.
@@ -148,9 +158,12 @@ def padded_batches(
 # ---------------------------------------------------------------- timed runs
 
 
-def run_extract(lm: lensnb.LensModel, texts: list[str], store: Path) -> tuple[float, lensnb.Activations]:
+def run_extract(
+    lm: lensnb.LensModel, texts: list[str], store: Path, durable: bool = False
+) -> tuple[float, lensnb.Activations]:
     start = time.perf_counter()
-    acts = lensnb.extract(lm, texts, batch_size=BATCH_SIZE, store=store, overwrite=True, progress=False)
+    acts = lensnb.extract(lm, texts, batch_size=BATCH_SIZE, store=store, overwrite=True, durable=durable,
+                          progress=False)  # fmt: skip
     return time.perf_counter() - start, acts
 
 
@@ -164,16 +177,19 @@ def run_forward(model: torch.nn.Module, batches: list[dict[str, torch.Tensor]]) 
 
 def max_difference(acts: lensnb.Activations, model: torch.nn.Module, batches: list[dict[str, torch.Tensor]],
                    segments: list[np.ndarray], plan: TokenPlan) -> float:  # fmt: skip
-    """Largest |extract's last layer - the peer's output| over all tokens: the batches are the same."""
-    last = np.asarray(acts.arrays["resid_post"][-1])
+    """Largest |extract - the model's own output_hidden_states| over every layer and token (the same batches)."""
+    states = acts.arrays["resid_post"]
     worst = 0.0
     with torch.inference_mode():
         for batch, segs in zip(batches, segments):
-            out = model(**batch).last_hidden_state.numpy()
-            for b, segment in enumerate(segs):
-                start, stop = plan.keep_rows[segment]
-                local = plan.keep_local[segment]
-                worst = max(worst, float(np.abs(out[b, local : local + stop - start] - last[start:stop]).max()))
+            hidden = model(**batch, output_hidden_states=True).hidden_states
+            for layer, out in enumerate(hidden):
+                out = out.numpy()
+                for b, segment in enumerate(segs):
+                    start, stop = plan.keep_rows[segment]
+                    local = plan.keep_local[segment]
+                    ours = np.asarray(states[layer, start:stop])
+                    worst = max(worst, float(np.abs(out[b, local : local + stop - start] - ours).max()))
     return worst
 
 
@@ -321,6 +337,8 @@ def main() -> None:
     parser.add_argument("--skip-memory", action="store_true", help="skip the 1x / 10x peak-memory children")
     parser.add_argument("--skip-paired", action="store_true", help="skip the per-batch paired loop diagnostic")
     parser.add_argument("--paired-reps", type=int, default=3, help="passes of the paired loop (default 3)")
+    parser.add_argument("--durable-reps", type=int, default=3,
+                        help="interleaved pairs timed with extract(durable=True) (default 3; 0 skips)")  # fmt: skip
     parser.add_argument("--memory-reps", type=int, default=3,
                         help="fresh processes per corpus size; their median peak is used (default 3)")  # fmt: skip
     parser.add_argument("--child-memory", type=int, metavar="N", help=argparse.SUPPRESS)
@@ -349,9 +367,11 @@ def main() -> None:
         difference = max_difference(acts, model, batches, segments, plan)
         del acts
         shutil.rmtree(scratch / "warmup")
+        if difference != 0.0:  # the same batches through the same model: nothing may differ
+            raise SystemExit(f"extract differs from output_hidden_states by {difference:.3e}: not timing it")
         warm_forward = run_forward(model, batches)
         print(f"warm-up: extract {warm_extract:.2f} s, forward {warm_forward:.2f} s; "
-              f"max |extract last layer - forward output| = {difference:.2e}")  # fmt: skip
+              f"max |extract - output_hidden_states| over all {lm.n_layers + 1} layers = {difference:.2e}")  # fmt: skip
 
         extract_s: list[float] = []
         forward_s: list[float] = []
@@ -368,6 +388,20 @@ def main() -> None:
                     forward_s.append(run_forward(model, batches))
             print(f"{rep:>3} {order[0]:>8} {extract_s[-1]:>10.3f} {forward_s[-1]:>10.3f} "
                   f"{extract_s[-1] / forward_s[-1]:>7.3f}")  # fmt: skip
+        durable_ratios: list[float] = []
+        for rep in range(args.durable_reps):
+            order = ("extract", "forward") if rep % 2 == 0 else ("forward", "extract")
+            timed = {}
+            for which in order:
+                if which == "extract":
+                    timed[which], acts = run_extract(lm, texts, scratch / f"durable{rep}", durable=True)
+                    del acts
+                    shutil.rmtree(scratch / f"durable{rep}")
+                else:
+                    timed[which] = run_forward(model, batches)
+            durable_ratios.append(timed["extract"] / timed["forward"])
+            print(f"durable=True rep {rep}: extract {timed['extract']:.3f} s, forward {timed['forward']:.3f} s, "
+                  f"{durable_ratios[-1]:.3f}")  # fmt: skip
         if not args.skip_paired:
             passes = paired_loop(lm, batches, segments, plan, scratch, args.paired_reps)
             fixed = [fixed_seconds(lm, texts, scratch / f"fixed{i}") for i in range(3)]
@@ -379,6 +413,8 @@ def main() -> None:
     summary = {
         "extract_over_forward": round(statistics.median(ratios), 4),
         "peak_rss_growth_10x": None,
+        "extract_over_forward_durable": round(statistics.median(durable_ratios), 4) if durable_ratios else None,
+        "max_abs_difference_all_layers": difference,
         "extract_s": round(med_extract, 4),
         "forward_s": round(med_forward, 4),
         "ratio_of_medians": round(med_extract / med_forward, 4),
@@ -426,11 +462,18 @@ def main() -> None:
                           f"{memory['peak_mib']:>9.1f}")  # fmt: skip
                 results[name, factor] = dict(runs[0], peak_mib=statistics.median(r["peak_mib"] for r in runs))
         growth = {name: results[name, 10]["peak_mib"] / results[name, 1]["peak_mib"] for name in ("extract", "forward")}
+        held = {factor: results["extract", factor]["peak_mib"] - results["extract", factor]["baseline_mib"]
+                for factor in (1, 10)}  # fmt: skip
+        print(f"what extraction itself holds (peak - baseline): {held[1]:.1f} MiB at 1x, {held[10]:.1f} MiB at "
+              f"10x ({held[10] / held[1]:.3f}); tokens at 10x / at 1x: "
+              f"{results['extract', 10]['n_tokens'] / results['extract', 1]['n_tokens']:.2f}")  # fmt: skip
         print(f"median peak at 10x / at 1x: extract {growth['extract']:.3f}, bare forward {growth['forward']:.3f} "
               "('longest' is the longest input in tokens: it sets the largest batch)")  # fmt: skip
         summary.update(
             peak_rss_growth_10x=round(growth["extract"], 4),
             peak_rss_growth_10x_forward=round(growth["forward"], 4),
+            peak_rss_growth_10x_above_baseline=round(held[10] / held[1], 4),
+            tokens_10x_over_1x=round(results["extract", 10]["n_tokens"] / results["extract", 1]["n_tokens"], 3),
             peak_rss_mib_1x=round(results["extract", 1]["peak_mib"], 1),
             peak_rss_mib_10x=round(results["extract", 10]["peak_mib"], 1),
             rss_before_extract_mib_1x=round(results["extract", 1]["baseline_mib"], 1),

@@ -84,7 +84,7 @@ def profile_part(values: np.ndarray, labels: np.ndarray, reps: int, scratch: Pat
                 seconds, result = timed(geometry_profile, values, labels, k=30, fraction=0.9, progress=False)
                 ours.append(seconds)
             else:
-                report = run_dadapy(arrays, "--k", "30", "--fraction", "0.9", "--reps", "1")
+                report = run_dadapy(arrays, "--k", "30", "--fraction", "0.9", "--reps", "1", "--warmup")
                 peer.append(report["seconds"][0])
                 peer_values = report
         print(f"{rep:>3} {ours[-1]:>9.3f} {peer[-1]:>9.3f} {peer[-1] / ours[-1]:>8.2f}")
@@ -116,13 +116,18 @@ def twonn_part(x: np.ndarray, reps: int, scratch: Path) -> dict:
     print(f"{'rep':>3} {'lensnb s':>9} {'DADApy s':>9} {'skdim s':>9}")
     ours, dadapy, sk = [], [], []
     values = {}
+    twonn(x[:2000], fraction=0.9)  # warm-up, as the peer's (--warmup)
     for rep in range(reps):
-        seconds, values["lensnb"] = timed(twonn, x, fraction=0.9)
-        ours.append(seconds)
-        report = run_dadapy(arrays, "--fraction", "0.9", "--reps", "1", "--twonn-only")
-        dadapy.append(report["seconds"][0])
-        values["dadapy"] = report["twonn"][0]
-        if rep == 0:  # scikit-dimension takes minutes at this size: once
+        for which in ("lensnb", "dadapy") if rep % 2 == 0 else ("dadapy", "lensnb"):  # interleaved
+            if which == "lensnb":
+                seconds, values["lensnb"] = timed(twonn, x, fraction=0.9)
+                ours.append(seconds)
+            else:
+                report = run_dadapy(arrays, "--fraction", "0.9", "--reps", "1", "--twonn-only", "--warmup")
+                dadapy.append(report["seconds"][0])
+                values["dadapy"] = report["twonn"][0]
+        if rep == 0:  # scikit-dimension takes minutes at this size: once (warmed on 2,000 points first)
+            skdim.id.TwoNN(discard_fraction=0.1).fit(x[:2000].astype(np.float64))
             seconds, model = timed(skdim.id.TwoNN(discard_fraction=0.1).fit, x.astype(np.float64))
             sk.append(seconds)
             values["skdim"] = float(model.dimension_)

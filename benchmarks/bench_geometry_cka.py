@@ -7,7 +7,8 @@ and times the 7 x 7 linear CKA matrix from :func:`lensnb.geometry.cka.cka_matrix
 - the main peer is the route of Kornblith et al.'s reference code as a competent user
   runs it: each layer's n x n Gram matrix computed once (numpy), then the reference's
   CKA of two Gram matrices on every pair (it centres copies of both, then takes the
-  normalised Frobenius inner product); once per estimator, next to a lensnb run;
+  normalised Frobenius inner product); ``--reps`` runs per estimator, interleaved with
+  lensnb runs (which goes first alternates), the median ratio and its range reported;
 - a tuned Gram route, interleaved over the repetitions: each Gram centred once, in
   place, torch GEMMs and inner products (3-4x faster than numpy's here), so that the
   ratio measures the method rather than the library;
@@ -174,13 +175,25 @@ def run(values: np.ndarray, reps: int = 3) -> dict:
     cpu_ratio_deb = [g / x for g, x in zip(cpu["gram_deb"], cpu["lens_deb"])]
     float32 = {d: cka_matrix(values, debiased=d == "debiased", dtype="float32", progress=False).values for d in ours}
 
-    reference = {}  # the reference-code route, once per estimator (it is slow), next to a lensnb run
+    reference = {}  # the reference-code route, interleaved with lensnb runs (which goes first alternates)
     for debiased in (False, True):
         name = "debiased" if debiased else "biased"
-        lens_seconds, _ = _timed(lambda d=debiased: cka_matrix(values, debiased=d, progress=False))
-        peer_seconds, peer = _timed(lambda d=debiased: reference_route_peer(values, d))
-        reference[name] = (peer_seconds / lens_seconds, peer_seconds, float(np.abs(peer - ours[name]).max()))
-        print(f"reference-code Gram route ({name}): {peer_seconds:.2f}s vs lensnb {lens_seconds:.3f}s (load {_load()})")
+        ratios, peer_times, worst = [], [], 0.0
+        for rep in range(reps):
+            jobs = [("lens", lambda d=debiased: cka_matrix(values, debiased=d, progress=False)),
+                    ("peer", lambda d=debiased: reference_route_peer(values, d))]  # fmt: skip
+            if rep % 2:
+                jobs.reverse()
+            seconds = {}
+            for key, job in jobs:
+                seconds[key], result = _timed(job)
+                if key == "peer":
+                    worst = max(worst, float(np.abs(result - ours[name]).max()))
+            ratios.append(seconds["peer"] / seconds["lens"])
+            peer_times.append(seconds["peer"])
+            print(f"reference-code Gram route ({name}) rep {rep}: {seconds['peer']:.2f}s vs lensnb "
+                  f"{seconds['lens']:.3f}s: {ratios[-1]:.1f}x (load {_load()})")  # fmt: skip
+        reference[name] = (statistics.median(ratios), statistics.median(peer_times), worst, min(ratios), max(ratios))
 
     numpy_ratio = {}  # the plain-numpy peer, once per estimator (it is slow), next to a lensnb run
     for debiased in (False, True):
@@ -209,6 +222,8 @@ def run(values: np.ndarray, reps: int = 3) -> dict:
         # main figures: against the Gram-matrix route of the reference code (Grams cached per layer)
         "cka_speedup_vs_gram": reference["biased"][0],
         "cka_debiased_speedup_vs_gram": reference["debiased"][0],
+        "cka_speedup_vs_gram_range": [reference["biased"][3], reference["biased"][4]],
+        "cka_debiased_speedup_vs_gram_range": [reference["debiased"][3], reference["debiased"][4]],
         "cka_gram_reference_seconds": reference["biased"][1],
         "cka_debiased_gram_reference_seconds": reference["debiased"][1],
         "cka_max_abs_diff_vs_gram": max(reference["biased"][2], diffs["biased"]),
