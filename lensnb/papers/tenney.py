@@ -181,7 +181,8 @@ def ptb_corpus(settings: RunSettings) -> Corpus:
 def conll_corpus(settings: RunSettings) -> Corpus:
     """CoNLL-2003 sentences with at least one entity (train; dev in quick mode): the type of each gold entity."""
     part = "dev" if settings.quick else "train"
-    path = settings.data_file(f"conll2003/{part}.txt", f"conll2003/conll2003/{part}.txt")
+    names = (part, "valid") if part == "dev" else (part,)  # the downloaded zip names its dev split valid.txt
+    path = settings.data_file(*(f"conll2003/{sub}{name}.txt" for name in names for sub in ("", "conll2003/")))
     pool = [ex for ex in read_conll2003(path) if ex.spans]
     examples = _sample(pool, settings.size(3600, 25), settings.seed)
     source = f"CoNLL-2003 {part}, {len(examples)} sentences with entities (seeded sample)"

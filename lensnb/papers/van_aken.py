@@ -292,7 +292,13 @@ def probing_tasks(settings: RunSettings, squad: SquadSplit) -> dict[str, tuple[l
     from lensnb.probing.features import span_pair_task, span_task, text_task
 
     n = settings.size(1000, 60)
-    conll = [ex for ex in read_conll2003(settings.data_file("conll2003/train.txt", "conll2003/train")) if ex.spans][:n]
+    conll = [
+        ex
+        for ex in read_conll2003(
+            settings.data_file("conll2003/train.txt", "conll2003/conll2003/train.txt", "conll2003/train")
+        )
+        if ex.spans
+    ][:n]
     gap = read_gap(settings.data_file("gap/gap-development.tsv"))[: n // 2]
     semeval = read_semeval2010(settings.data_file("semeval2010_task8"), "train", directed=False)[:n]
     held_out = squad.held_out or squad.test_examples
