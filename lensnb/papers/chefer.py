@@ -40,11 +40,12 @@ import pandas as pd
 import torch
 
 import lensnb
+from lensnb.checkpoint import model_identity
 from lensnb.data import read_eraser_movies, read_sst2
 from lensnb.errors import LensError
 from lensnb.examples import Example
 from lensnb.extract import _as_lens_model
-from lensnb.fine_tune import classify, fine_tune_classifier
+from lensnb.fine_tune import classify, data_digest, fine_tune_classifier
 from lensnb.flags import checks_flags
 from lensnb.papers.report import Curve, PaperReport
 from lensnb.papers.settings import ModelChoice, RunSettings, check_instance, choose_model, run_settings
@@ -206,14 +207,19 @@ def choose(model: str | None, settings: RunSettings) -> ModelChoice:
 
 
 def head_spec(chosen: ModelChoice, settings: RunSettings) -> dict[str, Any]:
-    """What the head is trained on and how, stage by stage: the cache key (model, revision, data, sizes, seed)."""
+    """What the head is trained on and how, stage by stage: the cache key.
+
+    The model (name, revision and a digest of its body's weights, so that other weights
+    under the same folder name train a new head), each stage's settings and a digest of
+    the texts and labels it trains on (so that another copy of a dataset does too), the seed.
+    """
     limit = chosen.model.max_length or 512
-    stages = [
-        {**stage, "max_length": min(stage["max_length"], limit)}
-        for stage in HEAD["quick" if settings.quick else "full"]
-    ]
+    stages = []
+    for stage in HEAD["quick" if settings.quick else "full"]:
+        texts, labels = _head_texts(stage, settings.seed, settings)
+        stages.append({**stage, "max_length": min(stage["max_length"], limit), "texts": data_digest([texts, labels])})
     return {"model": chosen.name, "revision": chosen.model.revision, "stages": stages, "seed": settings.seed,
-            "format": 1}  # fmt: skip
+            "weights": model_identity(chosen.model.model, chosen.name)["weights"], "format": 2}  # fmt: skip
 
 
 @dataclass(frozen=True)

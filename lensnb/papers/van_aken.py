@@ -39,9 +39,11 @@ import pandas as pd
 
 import lensnb
 from lensnb.activations import Activations
+from lensnb.checkpoint import model_identity
 from lensnb.data import read_conll2003, read_gap, read_semeval2010, read_squad
 from lensnb.errors import LensError
 from lensnb.examples import Example
+from lensnb.fine_tune import data_digest
 from lensnb.flags import checks_flags
 from lensnb.papers.report import Curve, PaperReport
 from lensnb.papers.settings import RunSettings, check_instance, choose_model, run_settings
@@ -156,7 +158,8 @@ def qa_models(
     options["max_length"] = min(options["max_length"], base.max_length or options["max_length"])
     options["stride"] = min(options["stride"], options["max_length"] // 2 - 1)
     spec = {**options, "model": base.name, "revision": base.revision, "seed": settings.seed,
-            "data": [(i.question, i.answer_start) for i in train]}  # fmt: skip
+            "weights": model_identity(base.model, base.name)["weights"],
+            "data": data_digest([(i.question, i.context, i.answer, i.answer_start) for i in train])}  # fmt: skip
     cache = TrainedModelCache("van_aken-qa-head", spec, root=cache_dir)
     found = cache.load(task="question-answering")
     if found is not None:

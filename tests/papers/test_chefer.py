@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 import lensnb
 from lensnb.examples import Example
@@ -214,3 +215,16 @@ def test_results_and_reviews_that_do_not_belong_together_are_refused(classifier)
     with pytest.raises(lensnb.LensError, match=r"row: expected a review index in 0\.\.3"):
         chefer.top_words(explained, reviews, row=7)
     assert list(chefer.top_words(explained, reviews, row=3, n=3).index) == [1, 2, 3]
+
+
+def test_the_head_cache_key_covers_the_weights_and_the_texts(tiny_paths):
+    require_data("sst2")
+    settings = run_settings(quick=True, data_dir=data_dir(), progress=False)
+    first = chefer.choose(str(tiny_paths["bert"]), settings)
+    second = chefer.choose(str(tiny_paths["bert"]), settings)
+    assert chefer.head_spec(first, settings) == chefer.head_spec(second, settings)  # a new head's weights aside
+    with torch.no_grad():
+        next(second.model.base_model.parameters()).add_(1.0)  # other weights under the same folder name
+    assert chefer.head_spec(first, settings)["weights"] != chefer.head_spec(second, settings)["weights"]
+    other_seed = chefer.head_spec(first, run_settings(quick=True, data_dir=data_dir(), seed=3, progress=False))
+    assert other_seed["stages"][0]["texts"] != chefer.head_spec(first, settings)["stages"][0]["texts"]

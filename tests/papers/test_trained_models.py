@@ -57,3 +57,36 @@ def test_an_empty_or_missing_spec_or_name_is_refused(tmp_path):
         TrainedModelCache("x", {}, tmp_path)
     with pytest.raises(lensnb.LensError, match="spec: expected a non-empty mapping"):
         TrainedModelCache("x", None, tmp_path)
+
+
+def test_spec_keys_are_exact():
+    key = lambda spec: TrainedModelCache("m", spec, "/tmp/unused").folder.name  # noqa: E731
+    assert key({"a": np.arange(5000)}) != key({"a": np.r_[np.arange(4999), 7]})  # printed, both read [0 1 2 ... 4999]
+    assert key({"a": {"x", "y", "z"}}) == key({"a": {"z", "y", "x"}})  # sets in one order, whatever the hashing
+    assert key({"a": np.int64(5)}) == key({"a": 5})
+    with pytest.raises(lensnb.LensError, match=r"^spec\['a'\]: expected JSON values"):
+        TrainedModelCache("m", {"a": object()}, "/tmp/unused")
+
+
+def test_a_save_killed_midway_leaves_an_absent_entry_not_a_record_over_broken_weights(tiny_paths, tmp_path):
+    cache = TrainedModelCache("qa", {"lr": 1e-4}, tmp_path)
+    model = lensnb.load_model(tiny_paths["bert"])
+    cache.save(model)
+    assert cache.load() is not None
+    weights = next(cache.model_folder.glob("*.safetensors"))
+    weights.write_bytes(weights.read_bytes()[:100])  # damaged after the record was written
+    assert cache.load() is None  # counts as absent: trained again
+    original = type(model.model).save_pretrained
+
+    def dies(self, folder, *args, **kwargs):
+        raise KeyboardInterrupt  # a second writer killed while writing its weights
+
+    type(model.model).save_pretrained = dies
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            cache.save(model)
+    finally:
+        type(model.model).save_pretrained = original
+    assert not (cache.folder / "record.json").exists() and cache.load() is None
+    cache.save(model)  # the next run saves over it
+    assert cache.load() is not None and not list(cache.folder.glob(".model.*"))
