@@ -2,11 +2,29 @@
 
 ``python -m lensnb.data.download [names...] [--to FOLDER]`` fetches each dataset into
 ``FOLDER/<name>/`` (default ``LENSNB_DOWNLOADS`` or ``~/.cache/lensnb/data``, where
-:func:`lensnb.papers.run_settings` looks), unpacks archives and skips what is already
-there. Every file is written under a temporary name and renamed when complete, so an
-interrupted download never leaves a truncated file behind; archive members are
-checked so that none can write outside its folder. Licences differ from dataset to
-dataset (listed in :data:`DATASETS`): check them before redistributing anything.
+:func:`lensnb.papers.run_settings` looks) and unpacks archives. Licences differ from
+dataset to dataset (listed in :data:`DATASETS`): check them before redistributing anything.
+
+Safety:
+
+- What is already there is kept. Without ``force`` no file that is already at its place is
+  deleted or overwritten, whoever wrote it: a file source whose target exists is not fetched,
+  and an archive only fills in the files missing from its folder. A ``.<key>.done`` record
+  in the dataset's folder lists the files a source provides; it counts as done only while
+  all of them exist, so deleted data is fetched again. ``force`` (``--force``) replaces the
+  files the sources provide; other files in the folders are never touched.
+- A download counts only when complete: the bytes received must match the announced
+  ``Content-Length`` and, where :class:`Source` gives them, its ``size`` and ``sha256``.
+  Everything is written under a temporary name in the dataset's folder (``.download-*``,
+  ``.unpack-*``, ``.record-*``, each with the process id) and renamed into place when
+  complete; a truncated, corrupt or refused file raises :class:`~lensnb.errors.LensError`
+  naming the dataset and the address, and leaves nothing installed. Temporaries left by a
+  killed run are removed by the next run over the same dataset.
+- Archives: no member may be written outside its folder, tar links and devices are
+  refused, tar members are extracted with tarfile's ``data`` filter where Python has it,
+  and unpacking is refused above :data:`MAX_UNPACKED_BYTES` in all, above
+  :data:`MAX_RATIO` times the archive's own size (beyond :data:`RATIO_FREE_BYTES`) or
+  above :data:`MAX_MEMBERS` members.
 
 Layouts: each dataset keeps its official layout below ``FOLDER/<name>/`` (e.g.
 ``sst2/SST-2/train.tsv``, ``babi/tasks_1-20_v1-2/en-10k/``), which the readers of
@@ -16,22 +34,55 @@ Layouts: each dataset keeps its official layout below ``FOLDER/<name>/`` (e.g.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gzip
+import hashlib
+import json
 import os
+import re
+import secrets
 import shutil
 import sys
 import tarfile
-import tempfile
+import time
 import urllib.request
 import zipfile
-from collections.abc import Mapping, Sequence
+import zlib
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from http.client import HTTPException
 from pathlib import Path, PurePosixPath
 
 from lensnb.errors import LensError
 from lensnb.flags import checks_flags
 
-__all__ = ["Source", "Dataset", "DATASETS", "download", "main"]
+__all__ = [
+    "Source",
+    "Dataset",
+    "DATASETS",
+    "MAX_UNPACKED_BYTES",
+    "MAX_RATIO",
+    "RATIO_FREE_BYTES",
+    "MAX_MEMBERS",
+    "download",
+    "main",
+]
+
+#: The most bytes one source may unpack to, in all (8 GiB; the largest dataset here is far smaller).
+MAX_UNPACKED_BYTES = 8 << 30
+#: The most an archive may expand, as unpacked bytes over its own size, beyond :data:`RATIO_FREE_BYTES`.
+MAX_RATIO = 100
+#: What any archive may unpack to whatever its ratio (64 MiB).
+RATIO_FREE_BYTES = 64 << 20
+#: The most members one archive may have.
+MAX_MEMBERS = 500_000
+#: Temporaries of lensnb's naming older than this are removed even when their process id is in use.
+STALE_AFTER_S = 24 * 3600
+
+_UNPACK = (None, "gunzip", "zip", "tar")
+_CHUNK = 1 << 20
+_TEMPORARY = re.compile(r"\.(?:download|unpack|record)-(\d+)-[0-9a-f]{8}")
+_OLD_TEMPORARY = re.compile(r"\.(?:download|unpack)-[a-z0-9_]{8}")  # tempfile's names, before the process id
 
 
 @dataclass(frozen=True)
@@ -45,11 +96,30 @@ class Source:
         Where it goes, relative to the dataset's folder: a file, or for archives the
         folder they are unpacked into.
     unpack : {None, "gunzip", "zip", "tar"}
+    sha256 : str, optional
+        The SHA-256 of the file as served (64 hexadecimal digits), checked after the
+        download; a mismatch is refused. The registry's sources leave it None: their
+        checksums could not be taken from the official places when it was written (the
+        length announced by the server is still checked). Fill it in where known.
+    size : int, optional
+        The file's size in bytes as served, checked likewise; None where unknown.
     """
 
     url: str
     target: str
     unpack: str | None = None
+    sha256: str | None = None
+    size: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.unpack not in _UNPACK:
+            raise LensError.bad_argument("unpack", self.unpack, "None, 'gunzip', 'zip' or 'tar'")
+        if self.sha256 is not None and not (
+            isinstance(self.sha256, str) and re.fullmatch(r"[0-9a-fA-F]{64}", self.sha256)
+        ):
+            raise LensError.bad_argument("sha256", self.sha256, "None or 64 hexadecimal digits")
+        if self.size is not None and (not isinstance(self.size, int) or isinstance(self.size, bool) or self.size < 0):
+            raise LensError.bad_argument("size", self.size, "None or a number of bytes (int >= 0)")
 
 
 @dataclass(frozen=True)
@@ -120,7 +190,7 @@ DATASETS: dict[str, Dataset] = {d.name: d for d in (
 
 @checks_flags
 def download(
-    names: Sequence[str] | None = None,
+    names: str | Sequence[str] | None = None,
     root: str | os.PathLike | None = None,
     *,
     force: bool = False,
@@ -131,130 +201,423 @@ def download(
 
     Parameters
     ----------
-    names : sequence of str, optional
-        Dataset names (keys of :data:`DATASETS`); default all of them.
+    names : str or sequence of str, optional
+        One dataset name or several (keys of :data:`DATASETS`); default all of them.
     root : path, optional
         Default ``LENSNB_DOWNLOADS`` or ``~/.cache/lensnb/data``.
     force : bool
-        Fetch again what is already there.
+        Fetch again what is already there, replacing the files the sources provide
+        (other files in the folders are left alone). Without it, files already at their
+        place are never deleted or overwritten.
     progress : bool
     datasets : mapping, optional
-        Another registry (tests use local ``file://`` addresses).
+        Another registry (tests use local addresses).
 
     Returns
     -------
     Path
         ``root``.
+
+    Raises
+    ------
+    LensError
+        For unknown names, and when a source cannot be fetched, is truncated, fails its
+        checks or cannot be unpacked (nothing of that source is installed then).
     """
     from lensnb.papers.settings import download_dir
 
     registry = DATASETS if datasets is None else datasets
-    chosen = list(registry) if names is None else list(names)
-    for name in chosen:
-        if name not in registry:
-            raise LensError.bad_argument("names", name, f"dataset names from {sorted(registry)}")
+    chosen = _chosen(names, registry)
     root = Path(root) if root is not None else download_dir()
+    started = time.time()
     for name in chosen:
         folder = root / name
+        if folder.is_dir():
+            _clean_stale(folder, started)
         for source in registry[name].sources:
-            target = folder / source.target
-            done = folder / f".{_marker(source)}.done"
-            if done.exists() and not force:
-                continue
-            folder.mkdir(parents=True, exist_ok=True)
-            fetched = _fetch(source.url, folder, progress)
-            try:
-                _install(fetched, target, source.unpack, folder)
-            finally:
-                fetched.unlink(missing_ok=True)
-            done.write_text(source.url + "\n", encoding="utf-8")
-            if progress:
-                print(f"{name}: {source.url} -> {target}", file=sys.stderr)
+            _get(name, source, folder, force=force, progress=progress, started=started)
     return root
 
 
-def _marker(source: Source) -> str:
-    import hashlib
+def _chosen(names: str | Sequence[str] | None, registry: Mapping[str, Dataset]) -> list[str]:
+    """The dataset names asked for, as a list; one string is one name."""
+    if names is None:
+        return list(registry)
+    expected = f"a dataset name or a sequence of names from {sorted(registry)}"
+    if isinstance(names, str):
+        chosen = [names]
+    elif isinstance(names, (bytes, bytearray, Mapping)) or not isinstance(names, Iterable):
+        raise LensError.bad_argument("names", names, expected)
+    else:
+        chosen = list(names)
+    for name in chosen:
+        if not isinstance(name, str) or name not in registry:
+            hint = "" if isinstance(names, str) else f"{name!r} is not one of them."
+            raise LensError.bad_argument("names", names, expected, hint)
+    return chosen
 
+
+def _get(name: str, source: Source, folder: Path, *, force: bool, progress: bool, started: float) -> None:
+    """Fetch and install one source, unless what it provides is already there."""
+    target = folder / source.target
+    record = folder / f".{_marker(source)}.done"
+    if not force and _complete(record, folder, target):
+        return
+    _remove_old_partial(target, started)
+    if source.unpack in (None, "gunzip") and not force and _is_there(target, name, source):
+        _write_record(record, source, folder, [target], kept=[target])
+        _say(progress, f"{name}: {target} is already there; kept (force=True fetches it again)")
+        return
+    files, kept = _fetch_and_install(name, source, folder, force, progress)
+    _write_record(record, source, folder, files, kept)
+    if kept:
+        _say(progress, f"{name}: {len(kept)} file(s) already there kept, e.g. {kept[0]} (force=True replaces them)")
+    _say(progress, f"{name}: {source.url} -> {target}")
+
+
+def _fetch_and_install(
+    name: str, source: Source, folder: Path, force: bool, progress: bool
+) -> tuple[list[Path], list[Path]]:
+    """Fetch ``source`` and install it into ``folder``; a folder this call created is removed if left empty."""
+    created = not folder.exists()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fetched = _fetch(name, source, folder, progress)
+        try:
+            return _install(name, source, fetched, folder / source.target, folder, force)
+        finally:
+            fetched.unlink(missing_ok=True)
+    except BaseException as error:
+        if created and folder.is_dir() and not any(folder.iterdir()):
+            folder.rmdir()  # the failed call's own, empty: leave the root as it was
+        if isinstance(error, OSError):  # writing below folder: what fetching and unpacking raise is worded
+            raise LensError(
+                f"download: {name}: could not write below {folder} ({error!r}); choose a writable folder "
+                "(root=, or --to)."
+            ) from error
+        raise
+
+
+def _say(progress: bool, message: str) -> None:
+    if progress:
+        print(message, file=sys.stderr)
+
+
+def _marker(source: Source) -> str:
     return hashlib.sha1(f"{source.url} {source.target}".encode()).hexdigest()[:16]
 
 
-def _fetch(url: str, folder: Path, progress: bool) -> Path:
+# --- what is there ---------------------------------------------------------------------
+
+
+def _complete(record: Path, folder: Path, target: Path) -> bool:
+    """Whether ``record`` exists and every file it lists is still there."""
+    try:
+        text = record.read_text(encoding="utf-8")
+    except OSError:
+        return False
+    try:
+        files = json.loads(text)["files"]
+        if not isinstance(files, list) or not all(isinstance(f, str) for f in files):
+            raise TypeError
+    except (ValueError, KeyError, TypeError):  # a record of an older lensnb: the address only
+        return target.is_file() or (target.is_dir() and any(not p.name.startswith(".") for p in target.iterdir()))
+    return all((folder / file).exists() for file in files)
+
+
+def _is_there(target: Path, name: str, source: Source) -> bool:
+    """Whether the file ``target`` exists (a folder in its place is refused)."""
+    if target.is_dir():
+        raise LensError(f"download: {name}: {target} is a folder where {source.url} should be saved; move it away.")
+    return target.exists()
+
+
+def _write_record(record: Path, source: Source, folder: Path, files: list[Path], kept: list[Path]) -> None:
+    """Write the ``.done`` record listing the source's files (those kept: already there), atomically.
+
+    Best effort: without the record, files already there are still found (and kept) next time.
+    """
+    content = {
+        "url": source.url,
+        "target": source.target,
+        "files": [f.relative_to(folder).as_posix() for f in files],
+        "kept": [f.relative_to(folder).as_posix() for f in kept],
+    }
+    try:
+        temporary = _temporary(record.parent, "record")
+    except OSError:  # a read-only folder: the files are still found there next time, without the record
+        return
+    try:
+        temporary.write_text(json.dumps(content, indent=1) + "\n", encoding="utf-8")
+        os.replace(temporary, record)
+    except OSError:
+        pass
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+# --- temporaries -----------------------------------------------------------------------
+
+
+def _temporary(folder: Path, kind: str, directory: bool = False) -> Path:
+    """Create a new empty file (or folder) ``folder/.<kind>-<pid>-<random>`` and return its path."""
+    while True:
+        path = folder / f".{kind}-{os.getpid()}-{secrets.token_hex(4)}"
+        try:
+            if directory:
+                path.mkdir()
+            else:
+                path.open("xb").close()
+            return path
+        except FileExistsError:
+            continue
+
+
+def _clean_stale(folder: Path, started: float) -> None:
+    """Remove the temporaries of lensnb's naming that killed runs left in ``folder``."""
+    for entry in folder.iterdir():
+        if _is_stale(entry, started):
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry, ignore_errors=True)
+            else:
+                with contextlib.suppress(OSError):
+                    entry.unlink()
+
+
+def _is_stale(entry: Path, started: float) -> bool:
+    """Whether ``entry`` is a temporary of lensnb's naming, older than this run and not another live run's."""
+    ours = _TEMPORARY.fullmatch(entry.name)
+    if ours is None and _OLD_TEMPORARY.fullmatch(entry.name) is None:
+        return False
+    try:
+        modified = entry.lstat().st_mtime
+    except OSError:
+        return False
+    if modified >= started:
+        return False
+    if ours is None or modified < started - STALE_AFTER_S:
+        return True
+    pid = int(ours.group(1))
+    return pid == os.getpid() or not _alive(pid)
+
+
+def _alive(pid: int) -> bool:
+    """Whether a process ``pid`` runs on this machine (assumed so where it cannot be told)."""
+    if os.name == "nt":  # os.kill(pid, 0) would end it there
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
+    return True
+
+
+def _remove_old_partial(target: Path, started: float) -> None:
+    """Remove the ``.<name>.part`` an older lensnb left beside ``target`` when killed."""
+    partial = target.with_name(f".{target.name}.part")
+    with contextlib.suppress(OSError):
+        if partial.is_file() and partial.stat().st_mtime < started:
+            partial.unlink()
+
+
+# --- fetching --------------------------------------------------------------------------
+
+
+def _fetch(name: str, source: Source, folder: Path, progress: bool) -> Path:
+    """Download ``source.url`` to a temporary in ``folder``, checked complete; return its path."""
     from tqdm.auto import tqdm
 
-    handle, temporary = tempfile.mkstemp(prefix=".download-", dir=folder)
+    temporary = _temporary(folder, "download")
+    digest, received = hashlib.sha256(), 0
     try:
-        with os.fdopen(handle, "wb") as out, urllib.request.urlopen(url, timeout=60) as response:  # noqa: S310
-            total = int(response.headers.get("Content-Length") or 0) or None
+        with temporary.open("wb") as out, urllib.request.urlopen(source.url, timeout=60) as response:  # noqa: S310
+            announced = _announced(response.headers.get("Content-Length"))
             with tqdm(
-                total=total, unit="B", unit_scale=True, desc=PurePosixPath(url).name, disable=not progress
+                total=announced, unit="B", unit_scale=True, desc=PurePosixPath(source.url).name, disable=not progress
             ) as bar:
-                while chunk := response.read(1 << 20):
+                while chunk := response.read(_CHUNK):
                     out.write(chunk)
+                    digest.update(chunk)
+                    received += len(chunk)
                     bar.update(len(chunk))
+        _verify(name, source, received, announced, digest.hexdigest())
     except BaseException as error:
-        Path(temporary).unlink(missing_ok=True)
-        if isinstance(error, OSError):
+        temporary.unlink(missing_ok=True)
+        if isinstance(error, (OSError, HTTPException)):
             raise LensError(
-                f"download: {url} could not be fetched ({error}); check the connection and retry."
+                f"download: {name}: {source.url} could not be fetched ({error!r}); nothing was installed. "
+                "Check the connection and retry."
             ) from None
         raise
-    return Path(temporary)
+    return temporary
 
 
-def _install(fetched: Path, target: Path, unpack: str | None, folder: Path) -> None:
-    if unpack is None:
-        _replace(fetched, target)
-    elif unpack == "gunzip":
-        partial = target.with_name(f".{target.name}.part")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        with gzip.open(fetched, "rb") as source, open(partial, "wb") as out:
-            shutil.copyfileobj(source, out)
-        os.replace(partial, target)
-    elif unpack in ("zip", "tar"):
-        _unpack_archive(fetched, target, unpack, folder)
+def _announced(header: str | None) -> int | None:
+    """The ``Content-Length`` as a number, None where absent or unreadable."""
+    try:
+        length = int(header) if header is not None else None
+    except ValueError:
+        return None
+    return length if length is not None and length >= 0 else None
+
+
+def _verify(name: str, source: Source, received: int, announced: int | None, sha256: str) -> None:
+    """Refuse a download shorter or longer than announced, or unlike the source's size or checksum."""
+    where = f"download: {name}: {source.url}"
+    if announced is not None and received != announced:
+        raise LensError(
+            f"{where} ended after {received} of the {announced} bytes the server announced (the connection "
+            "was cut); nothing was installed. Retry."
+        )
+    if source.size is not None and received != source.size:
+        raise LensError(
+            f"{where} has {received} bytes, not the {source.size} expected; nothing was installed. "
+            "Retry, or check whether the file changed upstream."
+        )
+    if source.sha256 is not None and sha256 != source.sha256.lower():
+        raise LensError(
+            f"{where} has SHA-256 {sha256}, not the {source.sha256.lower()} expected; nothing was installed. "
+            "Retry, or check whether the file changed upstream."
+        )
+
+
+# --- installing ------------------------------------------------------------------------
+
+
+class _Refused(Exception):
+    """An archive refused for what it holds; :func:`_install` words it as a LensError."""
+
+
+def _install(
+    name: str, source: Source, fetched: Path, target: Path, folder: Path, force: bool
+) -> tuple[list[Path], list[Path]]:
+    """Unpack ``fetched`` into a staging folder, then move its files into place.
+
+    Returns
+    -------
+    files, kept : list of Path
+        Every file the source provides, and those of them kept because already there.
+    """
+    staging = _temporary(folder, "unpack", directory=True)
+    try:
+        try:
+            pairs = _stage(fetched, staging, source.unpack, target)
+        except _Refused as error:
+            raise LensError(f"download: {name}: {source.url}: {error}; refused, nothing was installed.") from None
+        except LensError:
+            raise
+        except (OSError, EOFError, zlib.error, zipfile.BadZipFile, tarfile.TarError, NotImplementedError, ValueError) as error:  # fmt: skip
+            raise LensError(
+                f"download: {name}: {source.url} could not be unpacked as {source.unpack or 'a file'} "
+                f"({type(error).__name__}: {error}); nothing was installed. The file may be truncated or not "
+                "what it should be: retry, or report the address."
+            ) from error
+        return _place(name, pairs, folder, force)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _stage(fetched: Path, staging: Path, unpack: str | None, target: Path) -> list[tuple[Path, Path]]:
+    """Unpack ``fetched`` below ``staging``; return (staged file, final place) pairs."""
+    if unpack in (None, "gunzip"):
+        staged = staging / "file"
+        if unpack is None:
+            os.replace(fetched, staged)
+        else:
+            _gunzip(fetched, staged)
+        return [(staged, target)]
+    if unpack == "zip":
+        _unzip(fetched, staging)
     else:
-        raise LensError.bad_argument("unpack", unpack, "None, 'gunzip', 'zip' or 'tar'")
+        _untar(fetched, staging)
+    files = sorted(p for p in staging.rglob("*") if not p.is_dir())
+    return [(p, target / p.relative_to(staging)) for p in files]
 
 
-def _replace(fetched: Path, target: Path) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_name(f".{target.name}.part")
-    shutil.copyfile(fetched, partial)
-    os.replace(partial, target)
+def _limit(compressed: int) -> int:
+    """The most bytes an archive of ``compressed`` bytes may unpack to."""
+    return min(MAX_UNPACKED_BYTES, max(RATIO_FREE_BYTES, MAX_RATIO * compressed))
+
+
+def _check_sizes(total: int, members: int, compressed: int) -> None:
+    """Refuse an archive whose members are too many or too large in all."""
+    if members > MAX_MEMBERS:
+        raise _Refused(f"the archive has {members} members, more than MAX_MEMBERS = {MAX_MEMBERS}")
+    if total > _limit(compressed):
+        raise _Refused(
+            f"the archive of {compressed} bytes would unpack to {total} bytes, more than its limit of "
+            f"{_limit(compressed)} (MAX_UNPACKED_BYTES = {MAX_UNPACKED_BYTES}, MAX_RATIO = {MAX_RATIO} beyond "
+            f"RATIO_FREE_BYTES = {RATIO_FREE_BYTES}, in lensnb.data.download)"
+        )
+
+
+def _gunzip(fetched: Path, staged: Path) -> None:
+    """Decompress ``fetched`` to ``staged``, counting the bytes against the limit."""
+    compressed, written = fetched.stat().st_size, 0
+    with gzip.open(fetched, "rb") as source, staged.open("xb") as out:
+        while chunk := source.read(_CHUNK):
+            written += len(chunk)
+            _check_sizes(written, 1, compressed)
+            out.write(chunk)
 
 
 def _safe_member(name: str, destination: Path) -> Path:
     path = (destination / name).resolve()
     if not path.is_relative_to(destination.resolve()):
-        raise LensError(f"download: the archive member {name!r} would be written outside {destination}; refused.")
+        raise _Refused(f"the archive member {name!r} would be written outside {destination}")
     return path
 
 
-def _unpack_archive(fetched: Path, destination: Path, kind: str, folder: Path) -> None:
-    staging = Path(tempfile.mkdtemp(prefix=".unpack-", dir=folder))
-    try:
-        if kind == "zip":
-            with zipfile.ZipFile(fetched) as archive:
-                for member in archive.namelist():
-                    _safe_member(member, staging)
-                archive.extractall(staging)
+def _unzip(fetched: Path, staging: Path) -> None:
+    with zipfile.ZipFile(fetched) as archive:
+        members = archive.infolist()
+        for member in members:
+            _safe_member(member.filename, staging)
+        _check_sizes(sum(m.file_size for m in members), len(members), fetched.stat().st_size)
+        archive.extractall(staging)  # zipfile reads no member past its declared size
+
+
+def _untar(fetched: Path, staging: Path) -> None:
+    with tarfile.open(fetched) as archive:
+        members = archive.getmembers()
+        for member in members:
+            _safe_member(member.name, staging)
+            if member.issym() or member.islnk() or member.isdev():
+                raise _Refused(f"the archive member {member.name!r} is a link or device")
+        _check_sizes(sum(m.size for m in members if m.isfile()), len(members), fetched.stat().st_size)
+        if hasattr(tarfile, "data_filter"):  # Python 3.11.4+: plain modes, no owners, no special files
+            archive.extractall(staging, members=members, filter="data")
         else:
-            with tarfile.open(fetched) as archive:
-                members = archive.getmembers()
-                for member in members:
-                    _safe_member(member.name, staging)
-                    if member.issym() or member.islnk() or member.isdev():
-                        raise LensError(f"download: the archive member {member.name!r} is a link or device; refused.")
-                archive.extractall(staging, members=members)
-        destination.mkdir(parents=True, exist_ok=True)
-        for item in staging.iterdir():
-            final = destination / item.name
-            if final.exists():
-                shutil.rmtree(final) if final.is_dir() else final.unlink()
-            os.replace(item, final)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+            archive.extractall(staging, members=members)
+
+
+def _place(name: str, pairs: list[tuple[Path, Path]], folder: Path, force: bool) -> tuple[list[Path], list[Path]]:
+    """Move the staged files to their places; keep files already there unless ``force``.
+
+    Every place is checked before anything moves: a folder where a file should go (or a
+    file where a folder should) is refused, naming it.
+    """
+    for _, final in pairs:
+        _check_place(name, final, folder)
+    kept = []
+    for staged, final in pairs:
+        if final.exists() or final.is_symlink():
+            if not force:
+                kept.append(final)
+                continue
+        final.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(staged, final)
+    return [final for _, final in pairs], kept
+
+
+def _check_place(name: str, final: Path, folder: Path) -> None:
+    if final.is_dir():
+        raise LensError(f"download: {name}: {final} is a folder where a file should go; move it away.")
+    for parent in final.relative_to(folder).parents:
+        if (folder / parent).exists() and not (folder / parent).is_dir():
+            raise LensError(f"download: {name}: {folder / parent} is a file where a folder should go; move it away.")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -263,7 +626,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--to", type=Path, default=None, help="folder (default LENSNB_DOWNLOADS or ~/.cache/lensnb/data)"
     )
-    parser.add_argument("--force", action="store_true", help="fetch again what is already there")
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="fetch again what is already there, replacing the files the datasets provide",
+    )
     parser.add_argument("--list", action="store_true", help="list the datasets, their sources and licences")
     args = parser.parse_args(argv)
     if args.list:

@@ -81,7 +81,9 @@ def test_archives_cannot_write_outside_their_folder(tmp_path):
 
 def test_unknown_names_and_unreachable_addresses_are_named(tmp_path, capsys):
     sets, _ = registry(tmp_path, gone=Dataset("gone", "", "", (Source((tmp_path / "nope.txt").as_uri(), "x"),)))
-    with pytest.raises(lensnb.LensError, match="names: expected dataset names"):
+    with pytest.raises(
+        lensnb.LensError, match="names: expected a dataset name or a sequence of names.*received list \\[.nonsense.\\]"
+    ):
         download(["nonsense"], tmp_path / "data", datasets=sets)
     with pytest.raises(lensnb.LensError, match="nope.txt could not be fetched"):
         download(["gone"], tmp_path / "data", datasets=sets, progress=False)
