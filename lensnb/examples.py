@@ -49,12 +49,12 @@ RESERVED_TOKEN_COLUMNS = (
 )
 #: Label names taken by the tables: the token table's columns and the word table's text.
 RESERVED_LABEL_NAMES = (*RESERVED_TOKEN_COLUMNS, "word")
-#: Columns of the text table that text-level labels may not reuse.
 #: Bookkeeping columns of the span and span-pair tables (everything but their ``label``).
 RESERVED_SPAN_COLUMNS = (
     "span_id", "pair_id", "text_id", "complete",
     *(f"{name}{side}" for side in ("", "_1", "_2") for name in ("word_start", "word_end", "token_start", "token_end")),
 )  # fmt: skip
+#: Columns of the text table that text-level labels may not reuse.
 RESERVED_TEXT_COLUMNS = ("text_id", "text", "n_words", "n_tokens", "n_windows", "token_start", "token_end")
 
 _WORD = re.compile(r"\S+")

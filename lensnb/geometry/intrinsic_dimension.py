@@ -357,6 +357,17 @@ def intrinsic_dimension_scaling(
 
     Parameters
     ----------
+    data : Activations, array (layer, item, dim) or list of (item, dim) arrays
+        One (item, dim) matrix per layer, numpy arrays or torch tensors.
+    layers : int or sequence of int, optional
+        Which layers (for Activations: model layers, negative counting from the end;
+        for arrays: positions along the first axis). Default: all.
+    site : str, optional
+        Which site of an Activations holding several (``"resid_post"``, ``"attn_out"``...).
+    pool : {"mean", "max", "first", "last", "cls"}, optional
+        Pool token-level Activations into one vector per text first
+        (:meth:`lensnb.Activations.pool_texts`); default: one point per item as given
+        (see :func:`lensnb.geometry.inputs.layer_stack`).
     method : {"twonn", "gride"}
         ``"twonn"``: the scale grows by decimation: random subsets of N / m points for
         each m in ``decimations`` (``repeats`` subsets each; one when m = 1), TwoNN base
@@ -369,18 +380,36 @@ def intrinsic_dimension_scaling(
         the ML standard error.
     decimations : sequence of int
         Each value once; they are taken in increasing order (increasing scale).
+    repeats : int
+        ``"twonn"``: random subsets drawn for each decimation m > 1 (m = 1 uses all
+        points once).
+    max_rank : int
+        ``"gride"``: the largest neighbour rank n2 (2 <= max_rank < N); the rank pairs
+        are (1, 2), (2, 4), ... up to it.
+    fraction : float
+        ``"twonn"``: share of the points, those with the smallest ratios mu, that the
+        fit keeps (see :func:`twonn_from_ratios`).
     bootstrap : int
         Resamples for the error bar of a scale with a single subset (0: NaN there).
-    repeats, max_rank, fraction, seed, duplicates, cache, progress
-        As above.
+    seed : int
+        Seeds the decimation subsets and the bootstrap.
+    duplicates : {"drop", "raise"}
+        Points that are copies of one another: ``"drop"`` counts each distinct point
+        once (the copies left out, with a warning per layer), ``"raise"`` refuses them
+        (see :func:`twonn`).
+    cache : NeighborCache, optional
+        Shared neighbour searches (one per layer and subset).
+    progress : bool
+        Show a progress bar over the layers.
 
     Returns
     -------
     LayerProfile
         values and errors: the ID and its error bar at the smallest scale (the
         smallest decimation for TwoNN, ranks 1-2 for GRIDE); ``details``: ``"scale"``,
-        ``"id"`` and ``"error"`` of shape (n_layers, n_scales), and ``"ranks"`` or
-        ``"decimations"``.
+        ``"id"`` and ``"error"`` of shape (n_layers, n_scales), and ``"decimations"``
+        (TwoNN) or ``"ranks"`` and ``"ties"`` (GRIDE: points left out of each fit for
+        equidistant neighbours, (n_layers, n_scales)).
 
     References
     ----------

@@ -168,7 +168,11 @@ def label_overlap(
     labels : str or array of shape (n_items,)
         A column of the items' table (e.g. ``"upos"``), or the labels themselves.
         Items whose label is missing are left out (reported in ``params``).
+    layers : int or sequence of int, optional
+        Which layers (for Activations: model layers, negative counting from the end;
+        for arrays: positions along the first axis). Default: all.
     k : int
+        Neighbours per item (at most the number of labelled items - 1).
     weighting : {"mean", "class_weighted"}
         ``"mean"`` (the paper's formula, default): chi_gt = mean_i o_i with o_i the
         share of i's k neighbours carrying i's label. ``"class_weighted"``: the mean of

@@ -452,6 +452,8 @@ def stitching_penalty_matrix(
     checkpoint : path, optional
         A folder with one sub-folder per pair (``a{i}_b{j}``), so that a stopped matrix
         resumes where it was.
+    progress : bool
+        Show a progress bar over the pairs of layers, and each stitch's bar of steps.
     **options
         Any other keyword of :func:`train_stitch` (init, layer_norm, position, steps, lr...).
 

@@ -123,6 +123,13 @@ def token_task(label: Any, *, pieces: str = "first", name: str | None = None) ->
     pieces : {"first", "last", "all", "mean"}
         Which pieces stand for the word: its first or last piece, every piece (each one
         an item with the word's label), or the mean of its pieces (one item per word).
+    name : str, optional
+        Display name of the task in results and plots (default: the label column, or
+        "token labels" for an array).
+
+    Returns
+    -------
+    ProbingTask
     """
     if pieces not in TOKEN_PIECES:
         raise LensError.bad_argument("pieces", pieces, f"one of {TOKEN_PIECES}")

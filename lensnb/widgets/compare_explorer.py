@@ -178,6 +178,12 @@ class CompareExplorer(LensView, widgets.VBox):
     cka : bool
         Compute the layer x layer linear CKA between the models (a click on a cell
         shows that pair of layers).
+    colorings : mapping of str to Coloring or array, optional
+        Extra colourings for both scatters (a role column, a probe's correctness...)
+        besides the label columns, over the paired items in the order of
+        ``items_a.table`` (the same as ``items_b.table``): values of shape (n_items,),
+        or (n_layers, n_items) for a colouring that changes with the layer (then both
+        models need that many layers).
     drop_special, site, seed, progress, resources
         As for :class:`LayerExplorer`.
 

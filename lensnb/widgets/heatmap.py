@@ -121,6 +121,9 @@ class LayerHeatmap(LensView, widgets.VBox):
     colorings : mapping, optional
         Extra colourings for the scatters.
     title : str, optional
+    width, height : int
+        Size of the matrix plot in pixels (default 380 x 340; the scatters below it keep
+        their own size).
     resources : {"auto", "cdn", "inline"}, optional
 
     Attributes
