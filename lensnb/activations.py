@@ -136,7 +136,9 @@ class Activations:
         model: Mapping[str, Any] | None = None,
         path: Path | None = None,
     ):
-        self.arrays = dict(arrays)
+        from lensnb.store import check_site_name  # each site is a file of a saved store: {site}.npy
+
+        self.arrays = {check_site_name(site, "arrays"): array for site, array in dict(arrays).items()}
         self.layers_by_site = {site: tuple(int(x) for x in layers[site]) for site in self.arrays}
         self.table = table
         self.unit = unit

@@ -188,7 +188,10 @@ def extract(
         manifest = _manifest(
             model_info, examples, plan, site_list, wanted, np_dtype, attention_layers, n_heads, attention_size, params
         )
-        writer = StoreWriter(store, manifest, tables, site_shapes, np_dtype, attention_size, overwrite, durable)
+        batching = {"batch_size": batch_size, "max_batch_tokens": max_batch_tokens}  # a resume must batch alike
+        writer = StoreWriter(
+            store, manifest, tables, site_shapes, np_dtype, attention_size, overwrite, durable, batching=batching
+        )
         if writer.reusable:
             writer.close()
             return load_activations(writer.path)

@@ -15,19 +15,31 @@ in place with ``os.pwrite``; peak memory depends on the batch, not on the corpus
 JSON, Parquet and ``done.npy`` are written to a temporary name and renamed, so a
 reader never sees half a file. After an interruption, extraction with the same
 model, inputs and settings resumes from ``done.npy``; with others it is refused.
-Nothing is ever unpickled.
+The batch settings (``batch_size``, ``max_batch_tokens``) must match too: extract records
+them (``StoreWriter(batching=...)``), since padding a row with other inputs changes its
+last bits, so that a resumed store is bit for bit an uninterrupted run's. A store whose
+manifest predates that record resumes with any batch settings (each row is then valid
+for the batching that computed it).
+
+A site's array is the file ``<site>.npy``: site names are plain identifiers, none of the
+store's own file names (:func:`check_site_name`). Nothing is written through a symbolic
+link in a store (temporaries are created exclusively, arrays opened with ``O_NOFOLLOW``),
+and :func:`read_store` checks the manifest's every field and the tables' column types
+and cross-references before anything is used. Nothing is ever unpickled.
 """
 
 from __future__ import annotations
 
 import errno
 import json
+import math
 import os
+import re
 import shutil
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 import pandas as pd
@@ -62,16 +74,16 @@ COMMIT_SECONDS = 2.0
 def _atomic_write_bytes(path: Path, data: bytes) -> None:
     temporary = path.with_name(f".{path.name}.tmp")
     try:
-        with open(temporary, "wb") as handle:
+        with os.fdopen(_create_new(temporary), "wb") as handle:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
     except OSError as error:
-        temporary.unlink(missing_ok=True)
+        _unlink_quietly(temporary)
         if error.errno == errno.ENOSPC:
             raise disk_full(path, len(data)) from None
-        raise
-    os.replace(temporary, path)
+        raise_write_error(temporary, error)
+    _replace(temporary, path)
 
 
 def write_json(path: Path, payload: Mapping[str, Any]) -> None:
@@ -86,25 +98,94 @@ def write_table(path: Path, table: pd.DataFrame) -> None:
     ------
     LensError
         A column Parquet cannot hold (one that mixes types, such as ints and strings),
-        or a full disk.
+        a full disk, or a folder lensnb may not write.
     """
     temporary = path.with_name(f".{path.name}.tmp")
     try:
-        table.to_parquet(temporary, index=False)
-        with open(temporary, "rb+") as handle:
+        with os.fdopen(_create_new(temporary), "wb") as handle:
+            table.to_parquet(handle, index=False)
+            handle.flush()
             os.fsync(handle.fileno())
     except OSError as error:
-        temporary.unlink(missing_ok=True)
+        _unlink_quietly(temporary)
         if error.errno == errno.ENOSPC:
             raise disk_full(path, int(table.memory_usage(deep=True).sum())) from None
-        raise
+        raise_write_error(temporary, error)
     except Exception as error:  # noqa: BLE001 - pyarrow raises ArrowInvalid, ArrowTypeError...
-        temporary.unlink(missing_ok=True)
+        _unlink_quietly(temporary)
         raise LensError(
             f"store: the {path.stem} table cannot be written as Parquet ({type(error).__name__}: {error}). "
             "Give each label column values of one type (for example all strings), then extract again."
         ) from None
-    os.replace(temporary, path)
+    _replace(temporary, path)
+
+
+#: ``open`` flags that refuse to follow a symbolic link (0 where the platform has none).
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+#: What makes a write fail for want of permission (a read-only mount, chattr +i, another user's folder).
+_NOT_WRITABLE = {errno.EACCES, errno.EPERM, errno.EROFS}
+
+
+def _create_new(path: Path) -> int:
+    """Open a new file at ``path`` for writing, first removing what is there (a stale
+    temporary, or a link planted there: the link goes, its target is left alone). The file
+    is created exclusively, never through a link."""
+    _unlink_quietly(path)
+    return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW, 0o644)
+
+
+def _unlink_quietly(path: Path) -> None:
+    try:
+        path.unlink(missing_ok=True)
+    except IsADirectoryError:
+        raise LensError(
+            f"store: {path} is a folder where lensnb writes a file; move it out of the store, then run the call again."
+        ) from None
+    except OSError:
+        pass  # a read-only folder: the write that follows says so
+
+
+def _replace(temporary: Path, path: Path) -> None:
+    try:
+        os.replace(temporary, path)  # replaces a link at ``path`` itself, never its target
+    except OSError as error:
+        _unlink_quietly(temporary)
+        raise_write_error(path, error)
+
+
+def _open_for_writing(path: Path) -> int:
+    """Open the existing array file ``path`` to write into it, refusing a link or anything
+    but a plain file (a link would make lensnb write to the file it points to)."""
+    if path.is_symlink():
+        raise _link_in_store(path)
+    try:
+        descriptor = os.open(path, os.O_RDWR | _NOFOLLOW)
+    except OSError as error:
+        if error.errno == errno.ELOOP:
+            raise _link_in_store(path) from None
+        raise_write_error(path, error)
+    return descriptor
+
+
+def _link_in_store(path: Path) -> LensError:
+    return LensError(
+        f"store: {path} is a symbolic link; lensnb does not write through links in a store (the file it points "
+        "to would be changed). Remove the link, or pass overwrite=True to start the store again."
+    )
+
+
+def raise_write_error(path: Path, error: OSError, argument: str = "store") -> NoReturn:
+    """Raise the LensError for a write the system refused at ``path`` (a link, no permission,
+    a read-only folder); re-raise ``error`` itself when it is something else."""
+    if error.errno == errno.ELOOP:
+        raise _link_in_store(path) from None
+    if error.errno in _NOT_WRITABLE:
+        raise LensError(
+            f"{argument}: lensnb cannot write {path} ({error.strerror or error}): the folder is read-only or "
+            "belongs to someone else. A finished store there can still be loaded; to extract or save, choose a "
+            "folder you can write (or make this one writable and run the same call again to resume)."
+        ) from None
+    raise error
 
 
 def _npy_header(shape: tuple[int, ...], dtype: np.dtype) -> bytes:
@@ -137,24 +218,32 @@ class _ArrayFile:
         self.offset = len(header)
         self.nbytes = int(np.prod(self.shape, dtype=np.int64)) * self.dtype.itemsize
         if create:
-            descriptor = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
-            try:
-                os.pwrite(descriptor, header, 0)
-                _reserve(descriptor, self.offset + self.nbytes, path, advice)
-            except BaseException:
-                os.close(descriptor)
-                raise
+            descriptor = self._create(header, advice)
         else:
-            if not path.is_file() or path.stat().st_size != self.offset + self.nbytes:
+            if not path.is_symlink() and (not path.is_file() or path.stat().st_size != self.offset + self.nbytes):
                 raise LensError(
                     f"store: {path} is missing or has the wrong size to resume; pass overwrite=True to start again."
                 )
-            descriptor = os.open(path, os.O_RDWR)
+            descriptor = _open_for_writing(path)
         self.descriptor = descriptor
         # byte strides of the C-ordered array
         self.strides = [
             self.dtype.itemsize * int(np.prod(self.shape[i + 1 :], dtype=np.int64)) for i in range(len(self.shape))
         ]
+
+    def _create(self, header: bytes, advice: str | None) -> int:
+        """A new file with the header, its full size reserved (never written through a link)."""
+        try:
+            descriptor = _create_new(self.path)
+        except OSError as error:
+            raise_write_error(self.path, error)
+        try:
+            os.pwrite(descriptor, header, 0)
+            _reserve(descriptor, self.offset + self.nbytes, self.path, advice)
+        except BaseException:
+            os.close(descriptor)
+            raise
+        return descriptor
 
     def write(self, index: tuple[int, ...], values: np.ndarray) -> None:
         """Write a block that starts at ``index`` and is contiguous on disk."""
@@ -255,12 +344,25 @@ class StoreWriter:
         process (killed kernel, Ctrl-C, out of memory: the operating system still
         holds the written pages) but not of the machine; it costs about 6% of the
         extraction time on a 2-core machine whose disk I/O competes with compute.
+    batching : dict of str to int, optional
+        The settings that group inputs into forward passes (``batch_size``,
+        ``max_batch_tokens``). Given, they are recorded in the manifest and an
+        unfinished store is resumed only with the same ones, so that a resumed store
+        is bit for bit the store an uninterrupted run writes: padding a row with other
+        inputs changes its last bits (a few rows in 10**5 by up to ~1e-7 in float32).
+        Not given (or not recorded by the run that stopped), a resume with other
+        settings is accepted and each row is valid for the batching that computed it.
     """
 
-    def __init__(self, path, manifest, tables, site_shapes, dtype, attention_size=0, overwrite=False, durable=False):
+    def __init__(self, path, manifest, tables, site_shapes, dtype, attention_size=0, overwrite=False, durable=False,
+                 batching: Mapping[str, int] | None = None):  # fmt: skip
         self.path = Path(path).expanduser()
         self.durable = durable
+        for site in site_shapes:
+            check_site_name(site, "sites")
         self.manifest = dict(manifest, status="in_progress")
+        if batching is not None:
+            self.manifest["batching"] = dict(batching)
         self.files: dict[str, _ArrayFile] = {}
         self.attention_file: _ArrayFile | None = None
         self.reusable = False
@@ -275,6 +377,7 @@ class StoreWriter:
                 self.reusable, self.done = True, np.ones(manifest["n_segments"], dtype=bool)
                 return
             if resume:
+                _same_batching(existing, self.manifest, self.path)
                 self._open_arrays(site_shapes, dtype, attention_size, create=False)
                 self.done = _read_done(self.path, manifest["n_segments"])
             else:
@@ -490,6 +593,20 @@ def _same_identity(existing: dict, wanted: dict, path: Path) -> bool:
     )
 
 
+def _same_batching(existing: dict, wanted: dict, path: Path) -> None:
+    """Refuse to resume with other batch settings than those that wrote the rows already
+    there (where both runs recorded theirs), naming the settings that differ."""
+    before, now = existing.get("batching"), wanted.get("batching")
+    if not isinstance(before, dict) or not isinstance(now, dict) or _normal(before) == _normal(now):
+        return
+    differing = sorted(key for key in {*before, *now} if before.get(key) != now.get(key))
+    details = ", ".join(f"{key}={before.get(key)!r} (this call: {now.get(key)!r})" for key in differing)
+    raise LensError(
+        f"store: {path} was partly extracted with {details}. Resume it with the same settings, so that the store "
+        "is bit for bit what one uninterrupted run writes, or pass overwrite=True to start again."
+    )
+
+
 def _normal(value: Any) -> Any:
     return json.loads(json.dumps(value, sort_keys=True, default=str))
 
@@ -523,13 +640,11 @@ def read_store(path) -> tuple[dict, dict[str, np.ndarray], dict[str, pd.DataFram
             f"path: the extraction into {path} did not finish. Run the same lensnb.extract(..., store=...) "
             "call again to resume it."
         )
-    missing = [key for key in ("model", "sites", "n_tokens", "n_texts") if key not in manifest]
-    if not missing:
-        missing = _missing_array_specs(manifest)
-    if missing:
+    problems = _manifest_problems(manifest)
+    if problems:
         raise LensError(
-            f"store: {path / MANIFEST} is incomplete (missing {', '.join(missing)}); it was not written by a "
-            "finished lensnb extraction. Extract again with overwrite=True."
+            f"store: {path / MANIFEST} is incomplete (missing or wrong: {'; '.join(problems)}); it was not written "
+            "by a finished lensnb extraction. Extract again with overwrite=True."
         )
     arrays, attentions = open_arrays(path, manifest)
     tables = {}
@@ -557,6 +672,7 @@ def read_store(path) -> tuple[dict, dict[str, np.ndarray], dict[str, pd.DataFram
                 f"store: the token table {path / 'tokens.parquet'} lacks the column(s) {missing_columns}; "
                 "it was not written by a lensnb extraction. Extract again with overwrite=True."
             )
+    _check_tables(path, manifest, tables, attentions)
     return manifest, arrays, tables, attentions
 
 
@@ -567,42 +683,243 @@ TOKEN_COLUMNS = (
 )  # fmt: skip
 
 
+#: Integer and boolean columns of a token table: each one present must hold that type.
+INTEGER_COLUMNS = ("text_id", "position", "token_id", "word_index", "char_start", "char_end", "window")
+BOOLEAN_COLUMNS = ("special", "first_piece", "last_piece")
+UNITS = ("token", "word", "span", "span_pair", "text")
 _SITE_SPEC = ("layers", "file", "shape", "dtype")
 _ATTENTION_SPEC = ("layers", "n_heads", "file", "n_values", "dtype")
+_ATTENTION_INDEX_COLUMNS = ("text_id", "window", "offset", "length")
+#: No array of a store is larger (a size beyond it comes from a crafted manifest).
+_MAX_BYTES = 2**62
 
 
-def _missing_array_specs(manifest: dict) -> list[str]:
-    """What the manifest's descriptions of its arrays lack (an empty list when nothing)."""
+def _is_count(value: Any) -> bool:
+    """A non-negative int as JSON gives it (a bool is not one)."""
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _manifest_problems(manifest: dict) -> list[str]:
+    """What the manifest lacks or gets wrong, each as ``field (what it should be)``; empty when nothing."""
+    missing = [key for key in ("model", "sites", "n_tokens", "n_texts") if key not in manifest]
+    if missing:
+        return missing
+    if not isinstance(manifest["model"], dict):
+        return ["model (a mapping)"]
+    problems = [f"{key} (a count)" for key in ("n_tokens", "n_texts") if not _is_count(manifest[key])]
+    if manifest.get("unit", "token") not in UNITS:
+        problems.append(f"unit (one of {UNITS})")
+    n_layers = manifest["model"].get("n_layers")
+    if n_layers is not None and not _is_count(n_layers):
+        problems.append("model['n_layers'] (a count)")
+        n_layers = None
     sites = manifest["sites"]
     if not isinstance(sites, dict):
-        return ["sites (a mapping)"]
-    specs = [(f"sites[{site!r}]", spec, _SITE_SPEC) for site, spec in sites.items()]
-    if manifest.get("attentions"):
-        specs.append(("attentions", manifest["attentions"], _ATTENTION_SPEC))
-    missing = []
-    for name, spec, needed in specs:
-        if not isinstance(spec, dict):
-            missing.append(f"{name} (a mapping)")
-            continue
-        missing.extend(f"{name}[{key!r}]" for key in needed if key not in spec)
-        if "shape" in spec and not (
-            isinstance(spec["shape"], list) and all(isinstance(v, int) and v >= 0 for v in spec["shape"])
-        ):
-            missing.append(f"{name}['shape'] (a list of sizes)")
-        if "n_values" in spec and not (isinstance(spec["n_values"], int) and spec["n_values"] >= 0):
-            missing.append(f"{name}['n_values'] (a size)")
-        if "dtype" in spec and not _numeric_dtype(spec["dtype"]):
-            missing.append(f"{name}['dtype'] (a numeric dtype)")
-        if "file" in spec and not (isinstance(spec["file"], str) and spec["file"] == Path(spec["file"]).name):
-            missing.append(f"{name}['file'] (a file name in the store)")
-    return missing
+        return [*problems, "sites (a mapping)"]
+    if not sites:
+        problems.append("sites (at least one site)")
+    n_tokens = manifest["n_tokens"] if _is_count(manifest["n_tokens"]) else None
+    for site, spec in sites.items():
+        problems.extend(_site_problems(site, spec, n_tokens, n_layers))
+    if manifest.get("attentions") is not None:
+        problems.extend(_attention_problems(manifest["attentions"], n_layers))
+    return problems
 
 
-def _numeric_dtype(value: Any) -> bool:
+def _site_problems(site: str, spec: Any, n_tokens: int | None, n_layers: int | None) -> list[str]:
+    name = f"sites[{site!r}]"
+    problems = [] if is_site_name(site) else [f"{name} (a site name: {SITE_NAME_RULE})"]
+    if not isinstance(spec, dict):
+        return [*problems, f"{name} (a mapping)"]
+    missing = [f"{name}[{key!r}]" for key in _SITE_SPEC if key not in spec]
+    if missing:
+        return problems + missing
+    layers_problem = _layers_problem(spec["layers"], 0, n_layers)
+    if layers_problem:
+        problems.append(f"{name}['layers'] ({layers_problem})")
+    shape = spec["shape"]
+    if not (isinstance(shape, list) and len(shape) == 3 and all(_is_count(v) for v in shape)):
+        problems.append(f"{name}['shape'] (a list of sizes)")
+    elif (not layers_problem and shape[0] != len(spec["layers"])) or (n_tokens is not None and shape[1] != n_tokens):
+        problems.append(f"{name}['shape'] ((layers, n_tokens, dim) = ({len(spec['layers'])}, {n_tokens}, dim))")
+    problems.extend(_array_spec_problems(name, spec, f"{site}.npy", shape))
+    return problems
+
+
+def _attention_problems(spec: Any, n_layers: int | None) -> list[str]:
+    if not isinstance(spec, dict):
+        return ["attentions (a mapping, or null)"]
+    missing = [f"attentions[{key!r}]" for key in _ATTENTION_SPEC if key not in spec]
+    if missing:
+        return missing
+    problems = []
+    layers_problem = _layers_problem(spec["layers"], 1, n_layers)
+    if layers_problem:
+        problems.append(f"attentions['layers'] ({layers_problem})")
+    if not (_is_count(spec["n_heads"]) and spec["n_heads"] > 0):
+        problems.append("attentions['n_heads'] (a positive integer)")
+    if not _is_count(spec["n_values"]):
+        problems.append("attentions['n_values'] (a size)")
+    shape = [spec["n_values"]] if _is_count(spec["n_values"]) else None
+    return problems + _array_spec_problems("attentions", spec, "attentions.npy", shape)
+
+
+def _array_spec_problems(name: str, spec: dict, file: str, shape: Any) -> list[str]:
+    """The dtype and file of an array's description, and its size in bytes."""
+    problems = []
+    dtype = _float_dtype(spec["dtype"])
+    if dtype is None:
+        problems.append(f"{name}['dtype'] (float16 or float32)")
+    elif (
+        isinstance(shape, list) and all(_is_count(v) for v in shape) and math.prod(shape) * dtype.itemsize > _MAX_BYTES
+    ):
+        problems.append(f"{name}['shape'] (sizes of an array that fits on a disk)")
+    if spec["file"] != file:
+        problems.append(f"{name}['file'] ({file!r}, a file name in the store)")
+    return problems
+
+
+def _layers_problem(layers: Any, lowest: int, n_layers: int | None) -> str | None:
+    """What is wrong with a list of layers (None when nothing): distinct ints, increasing, in range."""
+    if not (
+        isinstance(layers, list) and layers and all(isinstance(v, int) and not isinstance(v, bool) for v in layers)
+    ):
+        return "a non-empty list of integer layers"
+    if any(later <= earlier for earlier, later in zip(layers, layers[1:])):
+        return "distinct layers in increasing order"
+    if layers[0] < lowest or (n_layers is not None and layers[-1] > n_layers):
+        return f"layers from {lowest}" + ("" if n_layers is None else f" to {n_layers}, the model's n_layers")
+    return None
+
+
+def _float_dtype(value: Any) -> np.dtype | None:
+    """``value`` as a float16 or float32 numpy dtype, or None."""
     try:
-        return isinstance(value, str) and np.dtype(value).kind in "fiu"
-    except TypeError:
-        return False
+        dtype = np.dtype(value) if isinstance(value, str) else None
+    except (TypeError, ValueError):
+        return None
+    return dtype if dtype is not None and dtype.kind == "f" and dtype.itemsize in (2, 4) else None
+
+
+#: Names of the files a store holds besides its sites' arrays: a site may not take one.
+RESERVED_SITE_NAMES = ("manifest", "done", "attentions", *TABLES)
+SITE_NAME_RULE = (
+    "letters, digits and '_', not starting with a digit, at most 100 characters, and none of the store's own "
+    f"file names ({', '.join(RESERVED_SITE_NAMES)})"
+)
+_SITE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,99}")
+
+
+def is_site_name(name: Any) -> bool:
+    """Whether ``name`` can name a site: its array is the store's file ``{name}.npy``."""
+    return (
+        isinstance(name, str)
+        and _SITE_NAME.fullmatch(name) is not None
+        and name.casefold() not in RESERVED_SITE_NAMES  # casefold: case-insensitive file systems
+    )
+
+
+def check_site_name(name: Any, argument: str) -> str:
+    """Return ``name``, or raise a LensError naming ``argument`` when it cannot name a site.
+
+    Raises
+    ------
+    LensError
+        A name that is not a plain identifier (``../x``, ``a.b``, ``''``) or that is one of
+        the store's own files (``attentions``, ``tokens``...): its ``.npy`` would be written
+        outside the store or over another file of it.
+    """
+    if not is_site_name(name):
+        raise LensError.bad_argument(argument, name, f"a site name: {SITE_NAME_RULE}")
+    return name
+
+
+def _check_tables(path: Path, manifest: dict, tables: dict[str, pd.DataFrame], attentions) -> None:
+    """The tables' column types and that they agree with each other and the arrays (vectorised).
+
+    Raises
+    ------
+    LensError
+        Naming the table file and the column.
+    """
+    table, texts = tables["tokens"], tables.get("texts")
+    _check_column_types(path / "tokens.parquet", table, INTEGER_COLUMNS, BOOLEAN_COLUMNS)
+    if texts is not None:
+        _check_column_types(path / "texts.parquet", texts, ("text_id", "n_tokens", "token_start", "token_end"), ())
+        _check_text_ids(path, table, texts)
+        if manifest.get("unit", "token") == "token" and {"token_start", "token_end"} <= set(texts.columns):
+            _check_token_ranges(path, table, texts)
+    if attentions is not None:
+        _check_attention_index(path, manifest["attentions"], tables["attention_index"])
+
+
+def _check_column_types(file: Path, table: pd.DataFrame, integers, booleans) -> None:
+    for columns, check, what in (
+        (integers, pd.api.types.is_integer_dtype, "integers"),
+        (booleans, pd.api.types.is_bool_dtype, "booleans (True/False)"),
+    ):
+        wrong = [c for c in columns if c in table.columns and not check(table[c].dtype)]
+        if wrong:
+            found = ", ".join(f"{c}: {table[c].dtype}" for c in wrong)
+            raise LensError(
+                f"store: in {file}, the column(s) {wrong} should hold {what}, found {found}; the table was not "
+                "written by lensnb (or was rewritten by another tool). Extract again with overwrite=True."
+            )
+
+
+def _check_text_ids(path: Path, table: pd.DataFrame, texts: pd.DataFrame) -> None:
+    """Every item's text is in the text table, once."""
+    if "text_id" not in texts.columns:
+        return
+    ids = texts["text_id"].to_numpy()
+    if len(np.unique(ids)) != len(ids):
+        raise LensError(f"store: {path / 'texts.parquet'} lists a text_id more than once.")
+    if "text_id" in table.columns:
+        unknown = ~np.isin(table["text_id"].to_numpy(), ids)
+        if unknown.any():
+            raise LensError(
+                f"store: {int(unknown.sum())} row(s) of {path / 'tokens.parquet'} have a text_id that "
+                f"{path / 'texts.parquet'} does not list (the first: {table['text_id'].to_numpy()[unknown][0]})."
+            )
+
+
+def _check_token_ranges(path: Path, table: pd.DataFrame, texts: pd.DataFrame) -> None:
+    """Each text's rows ``[token_start, token_end)`` lie in the token table and carry its text_id."""
+    start = texts["token_start"].to_numpy().astype(np.int64)
+    end = texts["token_end"].to_numpy().astype(np.int64)
+    lengths = end - start
+    where = f"the token_start/token_end of {path / 'texts.parquet'}"
+    if np.any(start < 0) or np.any(lengths < 0) or np.any(end > len(table)) or lengths.sum() != len(table):
+        raise LensError(f"store: {where} do not cover the {len(table)} rows of {path / 'tokens.parquet'} once.")
+    if "n_tokens" in texts.columns and not np.array_equal(texts["n_tokens"].to_numpy(), lengths):
+        raise LensError(f"store: {where} disagree with its n_tokens column.")
+    if "text_id" in texts.columns and "text_id" in table.columns:
+        text_of_row = table["text_id"].to_numpy()
+        changes = np.flatnonzero(text_of_row[1:] != text_of_row[:-1]) + 1  # rows where another text begins
+        some = lengths > 0
+        inside = np.searchsorted(changes, end[some], "left") - np.searchsorted(changes, start[some], "right")
+        ids = texts["text_id"].to_numpy()[some]
+        if np.any(inside) or not np.array_equal(text_of_row[start[some]], ids):
+            raise LensError(f"store: {where} point at rows of {path / 'tokens.parquet'} of other texts.")
+
+
+def _check_attention_index(path: Path, spec: dict, index: pd.DataFrame) -> None:
+    """Each attention map's ``offset`` and ``length`` lie within the ``n_values`` stored."""
+    file = path / "attention_index.parquet"
+    missing = [c for c in _ATTENTION_INDEX_COLUMNS if c not in index.columns]
+    if missing:
+        raise LensError(f"store: {file} lacks the column(s) {missing}. Extract again with overwrite=True.")
+    _check_column_types(file, index, _ATTENTION_INDEX_COLUMNS, ())
+    offset, length = index["offset"].to_numpy().astype(np.int64), index["length"].to_numpy().astype(np.int64)
+    n_values = spec["n_values"]
+    per_map = len(spec["layers"]) * spec["n_heads"]
+    lengths_fit = (length >= 0) & (length <= math.isqrt(n_values // per_map))  # so that size cannot overflow
+    size = per_map * np.where(lengths_fit, length, 0) ** 2
+    if not lengths_fit.all() or np.any(offset < 0) or np.any(offset > n_values - size):
+        raise LensError(
+            f"store: the offset/length columns of {file} point past the {n_values} attention values of "
+            f"{path / spec['file']}. Extract again with overwrite=True."
+        )
 
 
 def open_arrays(path: Path, manifest: dict) -> tuple[dict[str, np.ndarray], np.ndarray | None]:
@@ -621,7 +938,7 @@ def open_arrays(path: Path, manifest: dict) -> tuple[dict[str, np.ndarray], np.n
 def _open_array(file: Path, shape: tuple[int, ...], dtype: str) -> np.ndarray:
     if not file.is_file():
         raise LensError(f"store: {file} is missing.")
-    expected = len(_npy_header(shape, np.dtype(dtype))) + int(np.prod(shape, dtype=np.int64)) * np.dtype(dtype).itemsize
+    expected = len(_npy_header(shape, np.dtype(dtype))) + math.prod(shape) * np.dtype(dtype).itemsize
     size = file.stat().st_size
     if size != expected:
         raise LensError(

@@ -18,8 +18,10 @@ from lensnb.store import (
     MANIFEST,
     OWN_FILES,
     _ArrayFile,
+    check_site_name,
     disk_full,
     make_folder,
+    raise_write_error,
     read_store,
     refuse_foreign_manifest,
     write_json,
@@ -82,6 +84,7 @@ def save_activations(activations: Activations, path: Path, overwrite: bool = Fal
                 "path", str(path), "a lensnb store holding only its own files, to replace",
                 f"It also holds {', '.join(others[:5])}; lensnb does not delete them. Move them, or save elsewhere.",
             )  # fmt: skip
+    _check_savable(activations)
     make_folder(path.parent, "path")
     needed = sum(int(a.nbytes) for a in activations.arrays.values())
     needed += int(activations.attentions.values.nbytes) if activations.attentions is not None else 0
@@ -91,12 +94,13 @@ def save_activations(activations: Activations, path: Path, overwrite: bool = Fal
             f"path: saving needs {needed / 2**20:.1f} MiB for the arrays but only {free / 2**20:.1f} MiB are free "
             f"on the disk holding {path.parent}. {_SAVE_ADVICE}"
         )
-    staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.saving-", dir=path.parent))
+    staging = _make_staging(path, "saving")
     try:
         _write_store(activations, staging)
+        _check_loadable(staging, path)
         if replace:
             lock = StoreLock(path, "path")  # no extraction may be writing the store being replaced
-            retired = Path(tempfile.mkdtemp(prefix=f".{path.name}.replaced-", dir=path.parent))
+            retired = _make_staging(path, "replaced")
             try:
                 os.replace(path, retired / "store")
                 os.replace(staging, path)
@@ -111,6 +115,41 @@ def save_activations(activations: Activations, path: Path, overwrite: bool = Fal
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return path
+
+
+def _check_savable(activations: Activations) -> None:
+    """Refuse, before writing anything, what a store cannot hold or :func:`load_activations`
+    would refuse: a site name that is no file name of its own (``../x``, ``attentions``; the
+    arrays may have been changed since the activations were built), layers that are not
+    distinct and increasing."""
+    for site in activations.arrays:
+        check_site_name(site, "sites")
+        layers = list(activations.layers_by_site[site])
+        if any(later <= earlier for earlier, later in zip(layers, layers[1:])) or min(layers, default=0) < 0:
+            raise LensError.bad_argument(
+                f"layers of {site!r}", tuple(layers), "distinct model layers (0 or more) in increasing order",
+                "A store lists each site's layers that way; select them in order (select(layers=sorted(...))).",
+            )  # fmt: skip
+
+
+def _check_loadable(staging: Path, path: Path) -> None:
+    """Check the store written at ``staging`` as :func:`load_activations` will, before it
+    replaces anything at ``path``: a save never leaves a store that cannot be loaded."""
+    try:
+        read_store(staging)
+    except LensError as error:
+        raise LensError(
+            f"path: these activations cannot be saved as a store lensnb loads again; nothing at {path} was "
+            f"replaced. {str(error).replace(str(staging), str(path))}"
+        ) from None
+
+
+def _make_staging(path: Path, what: str) -> Path:
+    """A new hidden folder beside ``path`` (its parent must let lensnb write)."""
+    try:
+        return Path(tempfile.mkdtemp(prefix=f".{path.name}.{what}-", dir=path.parent))
+    except OSError as error:
+        raise_write_error(path.parent, error, "path")
 
 
 def _write_store(activations: Activations, path: Path) -> None:

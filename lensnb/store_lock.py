@@ -49,7 +49,7 @@ class StoreLock:
         self._descriptor = -1
         if fcntl is None:
             return
-        descriptor = os.open(path, os.O_RDONLY)
+        descriptor = _open_folder(path, argument)
         try:
             fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -79,3 +79,16 @@ class StoreLock:
         if self._descriptor >= 0:
             os.close(self._descriptor)  # closing the descriptor drops the flock
             self._descriptor = -1
+
+
+def _open_folder(path: Path, argument: str) -> int:
+    """A descriptor of the folder ``path`` to lock, or a LensError where it may not be opened."""
+    try:
+        return os.open(path, os.O_RDONLY)
+    except PermissionError as error:
+        raise LensError.bad_argument(
+            argument,
+            str(path),
+            "a folder lensnb may open",
+            f"{error.strerror}: choose a folder you can read and write.",
+        ) from None

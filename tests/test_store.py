@@ -129,6 +129,25 @@ def test_interrupted_extraction_resumes_without_redoing_batches(tiny_models, tmp
     assert_same(reference, again)
 
 
+def test_a_resume_with_other_batch_settings_is_refused_by_name(tiny_models, tmp_path):
+    """Padding a row with other inputs changes its last bits: a resumed store must batch alike."""
+    tiny = tiny_models["bert"]
+    counter = ForwardCounter(tiny.model, fail_at=3, error=KeyboardInterrupt())
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            lensnb.extract(tiny, TEXTS, batch_size=4, store=tmp_path / "s", progress=False)
+    finally:
+        counter.remove()
+    written = np.load(tmp_path / "s" / "done.npy").copy()
+    with pytest.raises(LensError, match="batch_size=4 \\(this call: 3\\)"):
+        lensnb.extract(tiny, TEXTS, batch_size=3, store=tmp_path / "s", progress=False)
+    np.testing.assert_array_equal(np.load(tmp_path / "s" / "done.npy"), written)  # nothing lost
+    resumed = lensnb.extract(tiny, TEXTS, batch_size=4, store=tmp_path / "s", progress=False)
+    assert_same(lensnb.extract(tiny, TEXTS, batch_size=4, progress=False), resumed)
+    again = lensnb.extract(tiny, TEXTS, batch_size=3, store=tmp_path / "s", progress=False)  # finished: reused
+    assert_same(resumed, again)
+
+
 def slow_extraction(model_path: Path, store: Path, pause: float) -> subprocess.Popen:
     """Another process extracting TEXTS into ``store``, two texts a batch, ``pause`` seconds a batch
     (its own session, so that a test can kill its whole process group)."""
@@ -500,8 +519,8 @@ def test_broken_manifest_entries_and_tables_are_refused_by_name(finished_store):
     site = dict(manifest["sites"]["resid_post"])
     for broken, what in (
         ({**site, "shape": "abc"}, r"\['shape'\] \(a list of sizes\)"),
-        ({**site, "dtype": "not a dtype"}, r"\['dtype'\] \(a numeric dtype\)"),
-        ({**site, "file": "../elsewhere.npy"}, r"\['file'\] \(a file name in the store\)"),
+        ({**site, "dtype": "not a dtype"}, r"\['dtype'\] \(float16 or float32\)"),
+        ({**site, "file": "../elsewhere.npy"}, r"\['file'\] \('resid_post.npy', a file name in the store\)"),
     ):
         (finished_store / "manifest.json").write_text(json.dumps({**manifest, "sites": {"resid_post": broken}}))
         with pytest.raises(LensError, match=f"incomplete \\(missing .*{what}"):
