@@ -526,6 +526,24 @@ def make_folder(path: Path, argument: str) -> None:
         ) from None
 
 
+def store_files(path: Path) -> set[str]:
+    """The files a lensnb store at ``path`` may hold: :data:`OWN_FILES` and the arrays of the
+    sites its manifest names (a saved store may have sites of its own, e.g. ``_probe_2``)."""
+    names = set(OWN_FILES)
+    try:
+        manifest = json.loads((path / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return names
+    sites = manifest.get("sites") if isinstance(manifest, dict) else None
+    for site in sites if isinstance(sites, dict) else ():
+        try:
+            check_site_name(site, "sites")
+        except LensError:
+            continue  # not a name lensnb writes: never counted as its own
+        names.add(f"{site}.npy")
+    return names
+
+
 def refuse_foreign_manifest(path: Path, argument: str) -> None:
     """Refuse a folder whose ``manifest.json`` parses but was not written by lensnb (a corrupt
     one, which does not parse, is taken as a damaged lensnb store)."""

@@ -16,7 +16,6 @@ from lensnb.store import (
     FORMAT,
     FORMAT_VERSION,
     MANIFEST,
-    OWN_FILES,
     _ArrayFile,
     check_site_name,
     disk_full,
@@ -24,6 +23,7 @@ from lensnb.store import (
     raise_write_error,
     read_store,
     refuse_foreign_manifest,
+    store_files,
     write_json,
     write_table,
 )
@@ -78,7 +78,8 @@ def save_activations(activations: Activations, path: Path, overwrite: bool = Fal
                 "Pass overwrite=True to replace a lensnb store." if (path / MANIFEST).is_file() else "",
             )  # fmt: skip
         refuse_foreign_manifest(path, "path")
-        others = sorted(entry.name for entry in path.iterdir() if entry.name not in OWN_FILES)
+        own = store_files(path)
+        others = sorted(entry.name for entry in path.iterdir() if entry.name not in own)
         if others:  # the whole folder is replaced: it may hold nothing but the store
             raise LensError.bad_argument(
                 "path", str(path), "a lensnb store holding only its own files, to replace",

@@ -93,6 +93,11 @@ def test_identifier_site_names_are_kept(store, tmp_path):
     loaded = Activations.load(renamed.save(tmp_path / "renamed"))
     assert loaded.sites == ("_probe_2",)
     np.testing.assert_array_equal(np.asarray(loaded.values), np.asarray(acts.values))
+    again = Activations.load(acts.save(tmp_path / "renamed", overwrite=True))  # its own site's file is its own
+    assert again.sites == acts.sites and not (tmp_path / "renamed" / "_probe_2.npy").exists()
+    (tmp_path / "renamed" / "notes.txt").write_text("mine")
+    with pytest.raises(LensError, match="It also holds notes.txt"):  # a file of the user's is never deleted
+        acts.save(tmp_path / "renamed", overwrite=True)
 
 
 def test_save_refuses_a_site_renamed_after_construction_and_keeps_the_store_there(store, tmp_path):
