@@ -101,15 +101,20 @@ def test_pooled_and_selected_activations_save_and_load(tiny_models, tmp_path):
         assert_same(derived, loaded)
 
 
+def stop_extraction(tiny, store: Path, fail_at: int) -> None:
+    """Extract TEXTS into ``store`` four texts a batch, interrupted (Ctrl-C) at forward pass ``fail_at``."""
+    counter = ForwardCounter(tiny.model, fail_at=fail_at, error=KeyboardInterrupt())
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            lensnb.extract(tiny, TEXTS, batch_size=4, store=store, progress=False)
+    finally:
+        counter.remove()
+
+
 def test_interrupted_extraction_resumes_without_redoing_batches(tiny_models, tmp_path, writer_thread):
     tiny = tiny_models["bert"]
     reference = lensnb.extract(tiny, TEXTS, batch_size=4, progress=False)
-    counter = ForwardCounter(tiny.model, fail_at=6, error=KeyboardInterrupt())
-    try:
-        with pytest.raises(KeyboardInterrupt):
-            lensnb.extract(tiny, TEXTS, batch_size=4, store=tmp_path / "s", progress=False)
-    finally:
-        counter.remove()
+    stop_extraction(tiny, tmp_path / "s", fail_at=6)
     with pytest.raises(LensError, match="did not finish"):
         Activations.load(tmp_path / "s")
     assert np.load(tmp_path / "s" / "done.npy").sum() == 5 * 4  # five batches were written
@@ -132,12 +137,7 @@ def test_interrupted_extraction_resumes_without_redoing_batches(tiny_models, tmp
 def test_a_resume_with_other_batch_settings_is_refused_by_name(tiny_models, tmp_path):
     """Padding a row with other inputs changes its last bits: a resumed store must batch alike."""
     tiny = tiny_models["bert"]
-    counter = ForwardCounter(tiny.model, fail_at=3, error=KeyboardInterrupt())
-    try:
-        with pytest.raises(KeyboardInterrupt):
-            lensnb.extract(tiny, TEXTS, batch_size=4, store=tmp_path / "s", progress=False)
-    finally:
-        counter.remove()
+    stop_extraction(tiny, tmp_path / "s", fail_at=3)
     written = np.load(tmp_path / "s" / "done.npy").copy()
     with pytest.raises(LensError, match="batch_size=4 \\(this call: 3\\)"):
         lensnb.extract(tiny, TEXTS, batch_size=3, store=tmp_path / "s", progress=False)

@@ -7,6 +7,7 @@ browser, never the whole vocabulary.
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -48,11 +49,7 @@ def find_by_text(
     ndarray of int64
         Matching rows, in table order.
     """
-    if match not in TEXT_MATCHES:
-        raise LensError.bad_argument("match", match, f"one of {TEXT_MATCHES}")
-    if not isinstance(query, str):
-        raise LensError.bad_argument("query", query, "a string")
-    if query == "":
+    if not _check_query(query, match):
         return np.zeros(0, dtype=np.int64)
     strings = pd.Series([normalise_piece(str(s)) if normalise else str(s) for s in items], dtype=object)
     if match == "regex":
@@ -71,6 +68,15 @@ def find_by_text(
         else:
             hits = strings == query
     return np.flatnonzero(hits.to_numpy(dtype=bool))
+
+
+def _check_query(query: Any, match: Any) -> bool:
+    """Refuse an unknown ``match`` or a non-string ``query``; False for the empty query (no hits)."""
+    if match not in TEXT_MATCHES:
+        raise LensError.bad_argument("match", match, f"one of {TEXT_MATCHES}")
+    if not isinstance(query, str):
+        raise LensError.bad_argument("query", query, "a string")
+    return query != ""
 
 
 def find_in_words(
@@ -101,11 +107,7 @@ def find_in_words(
     ndarray of int64
         Tokens whose characters overlap a match, in table order.
     """
-    if match not in TEXT_MATCHES:
-        raise LensError.bad_argument("match", match, f"one of {TEXT_MATCHES}")
-    if not isinstance(query, str):
-        raise LensError.bad_argument("query", query, "a string")
-    if query == "":
+    if not _check_query(query, match):
         return np.zeros(0, dtype=np.int64)
     flags = 0 if case else re.IGNORECASE
     try:
