@@ -209,6 +209,7 @@ def stitch_both_ways(
 
 def stitch_init(related: RelatedModels) -> str:
     """``"identity"`` between models of one width, ``"least_squares"`` between different widths."""
+    check_instance(related, RelatedModels, "related", "a RelatedModels pair (from brown.related_models)")
     return "identity" if related.a.hidden_size == related.b.hidden_size else "least_squares"
 
 

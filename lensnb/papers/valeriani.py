@@ -149,6 +149,9 @@ def geometry(vectors: Activations, labels: np.ndarray, settings: RunSettings, k:
 
 def duplicates_note(profile: LayerProfile) -> str:
     """How many duplicate points each layer's TwoNN fit left out (the count is per layer, never summed)."""
+    check_instance(
+        profile, LayerProfile, "profile", "the LayerProfile of a TwoNN fit (ValerianiGeometry.intrinsic_dimension)"
+    )
     counts = np.asarray(profile.details.get("duplicates", np.zeros(len(profile.layers))), dtype=np.int64)
     low, high = (int(counts.min()), int(counts.max())) if counts.size else (0, 0)
     amount = f"{low}" if low == high else f"{low} to {high} (by layer)"

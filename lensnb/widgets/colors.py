@@ -46,9 +46,13 @@ def diverging_palette(steps: int = DIVERGING_STEPS) -> list[str]:
     """Blue for negative, white at 0, red for positive: the relevance text's colours, as a ramp.
 
     Each colour is :func:`lensnb.relevance.html.shade_color` of a score between -1 and 1,
-    so a score has the same colour in a scatter, a heatmap and a shaded text.
+    so a score has the same colour in a scatter, a heatmap and a shaded text. ``steps``
+    is odd (at least 3), so that the middle colour is exactly 0's white.
     """
     from lensnb.relevance.html import shade_color
+
+    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 3 or steps % 2 == 0:
+        raise LensError.bad_argument("steps", steps, "an odd number of colours, at least 3")
 
     return [_hex(shade_color(float(v), 1.0)) for v in np.linspace(-1.0, 1.0, steps)]
 

@@ -62,3 +62,10 @@ def test_the_duplicates_note_counts_per_layer_not_summed_over_layers():
     assert valeriani.duplicates_note(profile).startswith("2 duplicate points per layer")
     varying = LayerProfile("id", (0, 1, 2), np.ones(3), details={"duplicates": np.array([0, 2, 3])})
     assert valeriani.duplicates_note(varying).startswith("0 to 3 (by layer) duplicate points per layer")
+
+
+def test_the_new_helpers_refuse_what_they_cannot_read():
+    with pytest.raises(LensError, match="^related: expected a RelatedModels pair"):
+        brown.stitch_init(("a", "b"))
+    with pytest.raises(LensError, match="^profile: expected the LayerProfile of a TwoNN fit"):
+        valeriani.duplicates_note(np.array([2, 2]))

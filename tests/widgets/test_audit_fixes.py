@@ -407,3 +407,13 @@ def test_bad_input_gets_a_lens_error_naming_the_argument(bert_acts):
     link.selected = [np.int32(3), 1, 3]
     assert link.selected == [1, 3]
     assert re.search("received", str(pytest.raises(lensnb.LensError, TokenPicker(table).pick, [0.5]).value))
+
+
+def test_the_diverging_palette_is_odd_white_in_the_middle_and_checks_its_steps():
+    from lensnb.widgets.colors import diverging_palette
+
+    ramp = diverging_palette(5)
+    assert len(ramp) == 5 and ramp[2] == "#ffffff" and ramp[0] == "#0000ff" and ramp[-1] == "#ff0000"
+    for steps in (4, 1, 2.0, True):
+        with pytest.raises(lensnb.LensError, match="^steps: expected an odd number of colours"):
+            diverging_palette(steps)
