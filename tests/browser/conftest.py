@@ -81,6 +81,9 @@ def page(browser_context):
     page.on("pageerror", lambda e: page.problems.append(f"page error: {e}"))
 
     def dialog(d):
+        if d.type == "beforeunload":  # JupyterLab asking about unsaved changes: leave, as a user reloading would
+            d.accept()
+            return
         page.problems.append(f"dialog {d.type}: {d.message}")
         d.dismiss()
 

@@ -72,6 +72,14 @@ def plot_titles(page) -> list[str]:
     )
 
 
+def saved_sources(path: Path) -> list[str]:
+    """The sources of the notebook's cells on disk (none while the server is writing the file)."""
+    try:
+        return [cell.source for cell in nbformat.read(path, as_version=4).cells]
+    except (OSError, ValueError):  # half-written JSON (nbformat's NotJSONError is a ValueError)
+        return []
+
+
 def run_all(page, lab, name: str) -> None:
     page.goto(f"{lab.url}/lab/tree/{name}?reset&token={lab.token}")
     page.get_by_text("| Idle").wait_for(timeout=120_000)
@@ -106,8 +114,14 @@ def test_a_redisplayed_view_and_a_reloaded_page_show_the_current_state(lab, page
     eventually(lambda: plot_titles(page).count("layer 2") == 2, message="both views showing layer 2")
     page.screenshot(path=str(artifacts / "redisplay-both-views.png"))
     # save, reload the page: the views are rebuilt from the kernel's state, at layer 2 (not the first layer)
+    # (a slow machine takes seconds to write the inline BokehJS; reloading before that loses the new cell)
     page.keyboard.press("Control+s")
-    page.wait_for_timeout(1000)
+    eventually(
+        lambda: "scatter.layer = 2\nscatter" in saved_sources(lab.root / name),
+        timeout=90,
+        message="the notebook saved with its new cell",
+    )
+    eventually(lambda: page.locator(".jp-mod-dirty").count() == 0, timeout=90, message="no unsaved mark")
     page.reload()
     page.get_by_text("| Idle").wait_for(timeout=120_000)
     views_ready(page, ".lensnb-scatter", minimum=1)
