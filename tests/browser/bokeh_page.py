@@ -60,6 +60,18 @@ def plot_box(page, selector: str, plot_name: str, index: int = 0, which: int = 0
     )
 
 
+def settled_plot_box(page, selector: str, plot_name: str, index: int = 0, which: int = 0) -> dict:
+    """``plot_box`` once the page has stopped moving: two reads 0.2 s apart agree (a scroll has settled)."""
+    import time
+
+    def stable():
+        first = plot_box(page, selector, plot_name, index, which)
+        time.sleep(0.2)
+        return first if plot_box(page, selector, plot_name, index, which) == first else None
+
+    return eventually(stable, message=f"{plot_name} holding still after the scroll")
+
+
 def data_point(page, selector: str, plot_name: str, x: float, y: float | None = None, index: int = 0,
                which: int = 0) -> tuple[float, float]:  # fmt: skip
     """Page pixels of data coordinates (x, y) in a plot (y None: the frame's vertical middle)."""

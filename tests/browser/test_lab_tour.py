@@ -19,8 +19,8 @@ from tests.browser.bokeh_page import (
     data_point,
     drag,
     eventually,
-    plot_box,
     selected,
+    settled_plot_box,
     source_column,
     views_ready,
 )  # fmt: skip
@@ -83,8 +83,7 @@ def test_tour_in_jupyterlab(lab, page, artifacts):
     # --- box selection in the comparison's first scatter: reaches the kernel and the second scatter
     page.locator(COMPARE).first.scroll_into_view_if_needed()
     views_ready(page, COMPARE, minimum=3)
-    page.wait_for_timeout(300)  # let the scroll settle before reading positions
-    box = plot_box(page, COMPARE, "lensnb-scatter", which=0)
+    box = settled_plot_box(page, COMPARE, "lensnb-scatter", which=0)
     page.mouse.move(box["left"] + 0.5 * box["width"], box["top"] + 0.5 * box["height"])
     drag(page, (box["left"] + 0.2 * box["width"], box["top"] + 0.2 * box["height"]),
          (box["left"] + 0.8 * box["width"], box["top"] + 0.8 * box["height"]))  # fmt: skip

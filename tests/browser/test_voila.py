@@ -11,7 +11,15 @@ import re
 
 import pytest
 
-from tests.browser.bokeh_page import coloured_pixels, drag, eventually, plot_box, selected, source_column, views_ready
+from tests.browser.bokeh_page import (
+    coloured_pixels,
+    drag,
+    eventually,
+    selected,
+    settled_plot_box,
+    source_column,
+    views_ready,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -47,8 +55,7 @@ def test_tour_in_voila(lab, page, artifacts):
 
     page.locator(COMPARE).first.scroll_into_view_if_needed()
     views_ready(page, COMPARE, minimum=3)
-    page.wait_for_timeout(300)
-    box = plot_box(page, COMPARE, "lensnb-scatter", which=0)
+    box = settled_plot_box(page, COMPARE, "lensnb-scatter", which=0)
     page.mouse.move(box["left"] + 0.5 * box["width"], box["top"] + 0.5 * box["height"])
     drag(page, (box["left"] + 0.2 * box["width"], box["top"] + 0.2 * box["height"]),
          (box["left"] + 0.8 * box["width"], box["top"] + 0.8 * box["height"]))  # fmt: skip
