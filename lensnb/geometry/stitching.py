@@ -286,7 +286,7 @@ def fit_least_squares(states_a: Any, states_b: Any, *, rcond: float = 1e-6) -> t
     b = as_matrix(states_b, "states_b", min_rows=1)
     if a.shape[0] != b.shape[0]:
         raise LensError.bad_argument("states_b", b, f"{a.shape[0]} rows, one per row of states_a")
-    if not isinstance(rcond, (int, float)) or not 0 <= rcond < 1:
+    if isinstance(rcond, bool) or not isinstance(rcond, (int, float, np.integer, np.floating)) or not 0 <= rcond < 1:
         raise LensError.bad_argument("rcond", rcond, "a number in [0, 1)")
     fit = LeastSquares()
     fit.add(a, b)
@@ -463,8 +463,9 @@ def stitching_penalty_matrix(
         ``values`` (len(layers_a), len(layers_b)): held-out penalty (stitched loss - B's
         loss). ``params`` holds the settings and ``pairs``; ``details`` holds ``own_loss`` and
         ``own_accuracy`` of B (the stitched loss is ``values + own_loss``) and
-        ``stitched_accuracy`` (an array like ``values``, NaN where not computed or not a
-        classification); ``table`` lists the held-out texts.
+        ``stitched_accuracy`` (an array like ``values``: the held-out top-1 accuracy of the
+        masked tokens, next tokens or texts, as :class:`StitchResult`'s; NaN where a pair was
+        not computed); ``table`` lists the held-out texts.
 
     References
     ----------

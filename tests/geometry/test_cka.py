@@ -120,6 +120,18 @@ def test_rbf_equals_gram_form(xy, median, debiased):
         assert abs(got - expected) < 1e-10
 
 
+@pytest.mark.parametrize("debiased", [False, True])
+def test_rbf_tends_to_linear_as_the_bandwidth_grows(xy, debiased):
+    # exp(-d2 / 2 sigma^2) rounded to 1 everywhere at threshold 1e8: the value was noise (0.146 for 0.886)
+    x, y = xy
+    linear = cka_linear(x, y, debiased=debiased)
+    for threshold in (1e8, 1e12, 1e100):
+        assert cka_rbf(x, y, threshold=threshold, debiased=debiased) == pytest.approx(linear, abs=1e-9)
+    for threshold in (1e300, 1e-300):  # sigma^2 under- or overflows float64
+        with pytest.raises(LensError, match=r"^threshold: expected a bandwidth at which x's kernel varies"):
+            cka_rbf(x, y, threshold=threshold)
+
+
 def test_median_conventions_differ(xy):
     x, y = xy
     assert abs(cka_rbf(x, y, threshold=0.2) - cka_rbf(x, y, threshold=0.2, median="nonzero")) > 1e-6
@@ -374,14 +386,21 @@ def test_every_estimator_is_invariant_to_scale_across_float64_range(xy, scale):
         assert np.abs(ours - cka_matrix(np.stack([x, x, x**2]), dtype=dtype, progress=False).values).max() < 1e-6
 
 
-@pytest.mark.parametrize("scale", [1e160, 1e-170])
+@pytest.mark.parametrize("scale", [1e160, 1e-160, 1e-170])
 def test_data_whose_squares_leave_float64_are_refused(xy, scale):
+    # minibatch CKA called such data "a representation whose rows are all the same"
     x, y = xy
-    for call in (lambda: cka_linear(x * scale, y), lambda: cka_rbf(x * scale, y)):
+    calls = (
+        lambda: cka_linear(x * scale, y),
+        lambda: cka_rbf(x * scale, y),
+        lambda: cka_minibatch(x * scale, y, batch_size=16),
+    )
+    for call in calls:
         with pytest.raises(LensError, match=r"x: expected values whose squares float64 holds"):
             call()
-    with pytest.raises(LensError, match=r"\(layer 1\): expected values whose squares"):
-        cka_matrix(np.stack([x, x * scale]), progress=False)
+    for batch_size in (None, 16):
+        with pytest.raises(LensError, match=r"\(layer 1\): expected values whose squares"):
+            cka_matrix(np.stack([x, x * scale]), batch_size=batch_size, progress=False)
 
 
 def test_bfloat16_tensors_work_and_meta_tensors_are_refused(xy):

@@ -97,6 +97,12 @@ class TestMatrixEntropy:
         assert matrix_entropy(z, 1.0001) == pytest.approx(at_one, abs=1e-4)
         assert matrix_entropy(z, 0.9999) == pytest.approx(at_one, abs=1e-4)
         assert matrix_entropy(z, 2.0) < at_one < matrix_entropy(z, 0.5)  # Renyi entropy falls with alpha
+        # log(sum p^alpha) / (1 - alpha) cancelled next to 1: 1 + 1e-14 was 6e-4 off
+        for delta in (1e-14, 1e-12, 1e-8):
+            assert matrix_entropy(z, 1.0 + delta) == pytest.approx(at_one, abs=max(delta, 1e-12))
+            assert matrix_entropy(z, 1.0 - delta) == pytest.approx(at_one, abs=max(delta, 1e-12))
+        # the two formulas meet where they hand over (|alpha - 1| = 1e-2)
+        assert matrix_entropy(z, 1.0099999) == pytest.approx(matrix_entropy(z, 1.0100001), abs=5e-8)  # slope: 1.4e-8
 
     def test_invariances_and_side(self):
         z = rng(3).normal(size=(15, 7)) * np.arange(1, 8)

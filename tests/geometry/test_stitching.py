@@ -122,6 +122,7 @@ def test_fit_least_squares_known_answers():
     y = rng.normal(size=(200, 3))
     theta = np.linalg.lstsq(np.hstack([x, np.ones((200, 1))]), y, rcond=None)[0]
     np.testing.assert_allclose(fit_least_squares(torch.from_numpy(x), y)[0], theta[:6].T, atol=1e-12)
+    np.testing.assert_allclose(fit_least_squares(x, y, rcond=np.float32(1e-6))[0], theta[:6].T, atol=1e-12)
     # rank-deficient (more columns than rows): the minimum-norm solution (in scaled columns)
     x, y = rng.normal(size=(5, 8)), rng.normal(size=(5, 3))
     weight, bias = fit_least_squares(x, y)
