@@ -38,20 +38,59 @@ _WORDPIECE_SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 
 
 def _wordpiece_tokenizer():
-    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
 
-    tokenizer = Tokenizer(models.WordPiece(unk_token="[UNK]", max_input_chars_per_word=100))
-    tokenizer.normalizer = normalizers.BertNormalizer(lowercase=True)
-    tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    normalizer, pre_tokenizer = normalizers.BertNormalizer(lowercase=True), pre_tokenizers.BertPreTokenizer()
+    vocab = _wordpiece_vocab(normalizer, pre_tokenizer, size=220)
+    tokenizer = Tokenizer(models.WordPiece(vocab, unk_token="[UNK]", max_input_chars_per_word=100))
+    tokenizer.normalizer, tokenizer.pre_tokenizer = normalizer, pre_tokenizer
     tokenizer.decoder = decoders.WordPiece()
-    trainer = trainers.WordPieceTrainer(vocab_size=220, special_tokens=_WORDPIECE_SPECIALS)
-    tokenizer.train_from_iterator(CORPUS, trainer)
     cls_id, sep_id = tokenizer.token_to_id("[CLS]"), tokenizer.token_to_id("[SEP]")
     tokenizer.post_processor = processors.TemplateProcessing(
         single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B [SEP]", special_tokens=[("[CLS]", cls_id), ("[SEP]", sep_id)]
     )
     specials = dict(unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]", sep_token="[SEP]", mask_token="[MASK]")
     return tokenizer, specials
+
+
+def _wordpiece_vocab(normalizer, pre_tokenizer, size: int) -> dict[str, int]:
+    """A WordPiece vocabulary of ``size`` learnt from :data:`CORPUS` by merging the most
+    frequent adjacent pieces (``##`` marks a piece inside a word; every character of the
+    corpus is a piece both ways), ties broken by the pieces' text: the same vocabulary every time. (The ``tokenizers`` WordPiece trainer
+    breaks ties by hash order, so two builds with one seed tokenised text differently.)"""
+    from collections import Counter
+
+    words = Counter(
+        word for text in CORPUS for word, _ in pre_tokenizer.pre_tokenize_str(normalizer.normalize_str(text))
+    )
+    pieces = {word: [word[0]] + [f"##{c}" for c in word[1:]] for word in words}
+    characters = sorted({c for word in words for c in word})  # each on its own and inside a word
+    vocab = list(_WORDPIECE_SPECIALS) + characters + [f"##{c}" for c in characters]
+    known = set(vocab)
+    while len(vocab) < size:
+        pairs: Counter = Counter()
+        for word, count in words.items():
+            split = pieces[word]
+            for pair in zip(split, split[1:]):
+                pairs[pair] += count
+        if not pairs:
+            break
+        first, second = min(pairs, key=lambda pair: (-pairs[pair], pair))
+        merged = first + second[2:]
+        for word, split in pieces.items():
+            i, joined = 0, []
+            while i < len(split):
+                if i + 1 < len(split) and split[i] == first and split[i + 1] == second:
+                    joined.append(merged)
+                    i += 2
+                else:
+                    joined.append(split[i])
+                    i += 1
+            pieces[word] = joined
+        if merged not in known:
+            vocab.append(merged)
+            known.add(merged)
+    return {piece: index for index, piece in enumerate(vocab)}
 
 
 def _byte_bpe_tokenizer(bos: bool):
@@ -139,7 +178,8 @@ def build_tiny_model(
     max_positions : int
         Maximum input length, kept small so that sliding windows are cheap to test.
     seed : int
-        Seed for the random weights.
+        Seed for the random weights. The tokenizer is the same for every seed and every
+        build, so two tiny models of one family tokenise text alike (stitching, CKA).
 
     Returns
     -------

@@ -22,6 +22,21 @@ def test_tiny_models_load_through_load_model(tiny_models, family):
     assert model.tokenizer.is_fast
 
 
+@pytest.mark.parametrize("family", ["bert", "gpt2", "llama"])
+def test_two_builds_tokenise_alike(tmp_path, family):
+    # the tokenizers library's WordPiece trainer breaks ties by hash order: two tiny BERTs
+    # built with one seed split "quick" as qu/##ick or qu/##ic/##k, so they could not be stitched
+    from lensnb.testing import build_tiny_model
+
+    text = "The quick brown fox jumps over the lazy dog, café 東京 🤗 unbelievably."
+    pieces = [
+        lensnb.load_model(build_tiny_model(family, tmp_path / str(i), seed=i)).tokenizer(text)["input_ids"]
+        for i in range(2)
+    ]
+    assert pieces[0] == pieces[1]
+    assert lensnb.load_model(tmp_path / "0").tokenizer.unk_token_id not in pieces[0]
+
+
 def test_heads_share_the_base_model_adapter(tiny_paths):
     lm = lensnb.load_model(tiny_paths["gpt2"], task="causal-lm")
     assert type(lm.model).__name__ == "GPT2LMHeadModel" and lm.adapter.name == "gpt2"
