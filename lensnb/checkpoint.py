@@ -13,10 +13,21 @@ random stream, so that it ends where an uninterrupted run ends (bit for bit on a
 A checkpoint of another model (class, config, parameter shapes, pre-training weights or
 trainable parameters) or of another run is refused, never silently resumed.
 
+The same model object, trained in place by a run that was interrupted (Ctrl-C in a
+notebook) or that finished, resumes its run when the same call is made again: its
+weights are partly trained, so its identity is the one taken before that run, and the
+checkpoint's weights replace its own (the resumed run is exact; a finished run gives
+back its finished weights and runs no step). An object interrupted before its run's
+first checkpoint cannot be resumed (nothing holds the weights it started from): it is
+refused, with the advice to reload it.
+
 Writes are crash-safe: the state file is written under a temporary name and renamed,
 then the record is written under a temporary name and renamed over the old one (the one
 atomic step that switches checkpoints), and only then are older state files removed. A
-run killed at any point leaves the old checkpoint or the new one, never a mix.
+run killed at any point leaves the old checkpoint or the new one, never a mix. The
+temporary files of a process that was killed (``.<name>.<host>.<pid>.tmp``) are removed by
+the next run that resumes or saves there, once their process has gone (or a day after
+their last change, for a process of another machine); never a running process's.
 """
 
 from __future__ import annotations
@@ -24,6 +35,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
+import socket
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -55,6 +69,10 @@ RECORD = "lensnb_fine_tune.json"
 _CONFIG_IGNORED = {
     "transformers_version", "architectures", "dtype", "torch_dtype", "output_hidden_states",
     "output_attentions", "return_dict", "use_cache", "attn_implementation",
+    # set by transformers on the first forward pass with labels (inferred from num_labels and the
+    # labels' dtype, which the run's task and data fix): a model trained in place has it, the same
+    # model loaded afresh has not
+    "problem_type",
 }  # fmt: skip
 #: What identifies a model in a record (its name is recorded for messages only: a moved folder is the same model).
 _IDENTITY = ("class", "config", "architecture", "weights", "trainable")
@@ -258,9 +276,78 @@ def _fsync_folder(folder: Path) -> None:
         os.close(descriptor)
 
 
+def _host() -> str:
+    """This machine's name as temporary files carry it: letters, digits and '-' only."""
+    return re.sub(r"[^A-Za-z0-9-]+", "-", socket.gethostname())[:63].strip("-") or "host"
+
+
+#: The temporary files of :func:`_write_atomically` in a checkpoint folder: ``.<state file or
+#: record>.<host>.<pid>.tmp`` (``.<name>.<pid>.tmp`` from lensnb before the host was added).
+_TEMPORARY = re.compile(
+    r"\.(?:state-\d+\.safetensors|" + re.escape(RECORD) + r")\.(?:(?P<host>[A-Za-z0-9-]+)\.)?(?P<pid>\d+)\.tmp"
+)
+#: Seconds after its last change when a temporary file of another machine's process is taken as left behind.
+_FOREIGN_TEMPORARY_AGE = 24 * 3600
+
+
+def _running(pid: int) -> bool:
+    """Whether process ``pid`` runs on this machine (True when that cannot be told)."""
+    if os.name == "nt":  # os.kill(pid, 0) would terminate it there
+        import ctypes
+
+        kernel32 = ctypes.WinDLL("kernel32", use_last_error=True)
+        handle = kernel32.OpenProcess(0x1000, False, pid)  # PROCESS_QUERY_LIMITED_INFORMATION
+        if not handle:
+            return ctypes.get_last_error() != 87  # ERROR_INVALID_PARAMETER: no such process
+        try:
+            code = ctypes.c_ulong()
+            return not kernel32.GetExitCodeProcess(handle, ctypes.byref(code)) or code.value == 259  # STILL_ACTIVE
+        finally:
+            kernel32.CloseHandle(handle)
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (OSError, OverflowError, ValueError):  # PermissionError: another user's process
+        return True
+    return True
+
+
+def _remove_stale_temporaries(folder: Path) -> list[Path]:
+    """Remove the temporary files that killed processes left in a checkpoint folder; those removed.
+
+    Only lensnb's own temporaries (:data:`_TEMPORARY`) are considered, and of those only
+    the ones of a process of this machine that no longer runs (or of this process, whose
+    writes into the folder are over when this is called), or, for another machine's
+    process, that nothing changed for a day. A running process's are never touched.
+    """
+    removed = []
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:  # no folder yet
+        return removed
+    host, now = _host(), time.time()
+    for entry in entries:
+        match = _TEMPORARY.fullmatch(entry.name)
+        if match is None or not entry.is_file(follow_symlinks=False):
+            continue
+        pid = int(match["pid"])
+        try:
+            if match["host"] in (None, host):
+                stale = pid == os.getpid() or not _running(pid)
+            else:
+                stale = now - entry.stat(follow_symlinks=False).st_mtime > _FOREIGN_TEMPORARY_AGE
+            if stale:
+                os.unlink(entry.path)
+                removed.append(Path(entry.path))
+        except OSError:  # gone meanwhile, or not ours to remove: left as it is
+            continue
+    return removed
+
+
 def _write_atomically(path: Path, write: Callable[[Path], None]) -> None:
     """Write ``path`` through ``write(temporary path)``, flush it to disk, and rename it into place."""
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    temporary = path.with_name(f".{path.name}.{_host()}.{os.getpid()}.tmp")
     try:
         write(temporary)
         with open(temporary, "rb+") as handle:
@@ -292,6 +379,40 @@ def check_checkpoint(checkpoint: Any) -> Path | None:
     return folder
 
 
+@dataclass
+class _InPlace:
+    """A run that trained a model object in place with a checkpoint, the last into its folder (see :func:`_runs_in_place`)."""
+
+    folder: Path  # the run's checkpoint folder, resolved
+    identity: dict[str, str]  # the model's identity its records carry: taken before the run began
+    weights: str  # _weights_digest of the whole model when its steps began (after any restore)
+    finished: bool  # its last step was taken (the model holds the run's final weights)
+
+
+#: The attribute under which a model object keeps the runs that trained it in place with a
+#: checkpoint, by folder (state of that object, not of the module). A partly trained object is
+#: then still known as the model of its run: the same call made again resumes it (its weights
+#: replaced by the checkpoint's) instead of refusing it, and so does a pipeline of runs into
+#: several folders (stage 1, then stage 2), made again.
+_IN_PLACE_ATTRIBUTE = "_lensnb_runs_in_place"
+
+
+def _runs_in_place(net: torch.nn.Module) -> dict[Path, _InPlace]:
+    """The runs that trained ``net`` in place, by checkpoint folder (made empty on first use)."""
+    runs = net.__dict__.get(_IN_PLACE_ATTRIBUTE)
+    if runs is None:
+        runs = {}
+        object.__setattr__(net, _IN_PLACE_ATTRIBUTE, runs)  # a plain attribute: not a parameter, buffer or module
+    return runs
+
+
+def _resolved(folder: Path) -> Path:
+    try:
+        return folder.resolve()
+    except (OSError, RuntimeError):
+        return folder.absolute()
+
+
 class Checkpoint:
     """A checkpoint folder of one run of one model.
 
@@ -300,7 +421,9 @@ class Checkpoint:
     folder : Path
         From :func:`check_checkpoint`.
     identity : dict
-        :func:`model_identity` of the model before training.
+        :func:`model_identity` of the model before training (for a model object that an
+        earlier run into this folder trained in place, :meth:`resume` takes the identity
+        that run recorded instead).
     settings : dict
         The run's settings and a digest of its data (JSON scalars); a checkpoint of
         other settings is refused.
@@ -310,6 +433,7 @@ class Checkpoint:
 
     def __init__(self, folder: Path, identity: dict[str, str], settings: dict[str, Any], total: int):
         self.folder, self.identity, self.settings, self.total = folder, identity, settings, total
+        self._earlier: _InPlace | None = None  # this folder's run that trained the model object in place
 
     @property
     def record_path(self) -> Path:
@@ -318,15 +442,37 @@ class Checkpoint:
     def resume(self, state: TrainingState) -> int:
         """Restore ``state`` from the folder's checkpoint; the step it reached (0: no checkpoint yet).
 
+        The model object of an earlier run into this folder (interrupted, or finished),
+        trained in place by it, resumes that run: it is identified as it was before the
+        run, and the checkpoint's weights replace its partly trained ones. Temporary
+        files that killed runs left in the folder are removed.
+
         Raises
         ------
         LensError
             Naming the folder, for a checkpoint of another model, of other settings or
-            data, of an older format, or a damaged one.
+            data, of an older format, or a damaged one; naming ``model``, for a model
+            object partly trained in place by a run into this folder that left no
+            checkpoint to resume (it must be reloaded).
         """
+        _remove_stale_temporaries(self.folder)
+        earlier = _runs_in_place(state.net).get(_resolved(self.folder))
         record = self._read_record()
         if record is None:
+            if earlier is not None and not earlier.finished and _weights_digest(state.net) != earlier.weights:
+                name = self.identity["name"]
+                raise LensError.bad_argument(
+                    "model", name, "a model as loaded, or the model object of the run that saves its checkpoints "
+                    f"in {self.folder}",
+                    f"This {self.identity['class']} object was trained in place by an earlier call into that folder "
+                    "that stopped before it saved a checkpoint there, so its weights are partly trained and no "
+                    f"checkpoint holds the ones it started from. Reload it (lensnb.load_model({name!r}, ...)) and "
+                    "run again.",
+                )  # fmt: skip
+            self._started(state, finished=False)
             return 0
+        if earlier is not None:  # the object that this folder's run trained in place: known as it was before
+            self.identity, self._earlier = earlier.identity, earlier
         self._check_same_run(record)
         tensors = self._read_state(record)
         self._load_weights(state.net, tensors, record["tied"])
@@ -336,7 +482,14 @@ class Checkpoint:
         except (KeyError, TypeError, ValueError, RuntimeError) as error:
             raise self._damaged(f"its optimiser state does not fit this run ({error})") from None
         set_rng_states(state.device, {k.removeprefix("rng/"): v for k, v in tensors.items() if k.startswith("rng/")})
-        return int(record["step"])
+        step = int(record["step"])
+        self._started(state, finished=step == self.total)
+        return step
+
+    def _started(self, state: TrainingState, *, finished: bool) -> None:
+        """Remember that ``state.net``'s weights are now this run's, from the step it starts at."""
+        folder = _resolved(self.folder)
+        _runs_in_place(state.net)[folder] = _InPlace(folder, self.identity, _weights_digest(state.net), finished)
 
     def save(self, state: TrainingState, step: int) -> None:
         """Write the checkpoint of ``state`` after ``step`` steps, replacing the previous one atomically."""
@@ -363,12 +516,30 @@ class Checkpoint:
         for stale in self.folder.glob("state-*.safetensors"):
             if stale.name != name:
                 stale.unlink(missing_ok=True)
+        _remove_stale_temporaries(self.folder)
+        if step == self.total and (run := _runs_in_place(state.net).get(_resolved(self.folder))) is not None:
+            run.finished = True
 
     # ------------------------------------------------------------------ reading
     def _damaged(self, why: str) -> LensError:
         return LensError(
             f"checkpoint: the checkpoint in {self.folder} cannot be resumed: {why}. "
-            "Delete that folder to start the run again, or pass another folder."
+            f"{self._reload_first()}Delete that folder to start the run again, or pass another folder."
+        )
+
+    def _reload_first(self) -> str:
+        """For a model object trained in place by this folder's run: the advice to reload it first."""
+        if self._earlier is None:
+            return ""
+        load = f"lensnb.load_model({self.identity['name']!r}, ...)"
+        if self._earlier.finished:
+            return (
+                "This model object holds the weights that the finished run of that checkpoint trained in place: "
+                f"reload it first ({load}) for a new run from the loaded weights. "
+            )
+        return (
+            "This model object was partly trained in place by the interrupted run that wrote that checkpoint: "
+            f"reload it first ({load}), since a new run must start from the loaded weights. "
         )
 
     def _read_record(self) -> dict[str, Any] | None:
@@ -397,18 +568,25 @@ class Checkpoint:
         model = record["model"]
         differ = [key for key in _IDENTITY if model.get(key) != self.identity[key]]
         if differ:
+            changed_in_place = "" if self._earlier is not None or differ != ["weights"] else (
+                "If it was written while training this model, whose weights have changed in place since it was "
+                f"loaded (by another training call, say), reload it (lensnb.load_model({self.identity['name']!r}, "
+                "...)) and run again: the run resumes from the checkpoint. Otherwise, "
+            )  # fmt: skip
+            advice = "pass another folder, or delete this one to train this model from the start."
             raise LensError.bad_argument(
                 "checkpoint", str(self.folder), "a folder saved while training this model",
                 f"It was written by {model.get('name')!r} ({model.get('class')}), whose {', '.join(differ)} "
                 f"differ from those of this model, {self.identity['name']!r} ({self.identity['class']}). "
-                "Pass another folder, or delete this one to train this model from the start.",
+                f"{self._reload_first()}{changed_in_place}{advice if changed_in_place else advice.capitalize()}",
             )  # fmt: skip
         keys = sorted(set(record["settings"]) | set(self.settings))
         changed = [key for key in keys if record["settings"].get(key) != self.settings.get(key)]
         if changed or record["total"] != self.total:
             raise LensError.bad_argument(
                 "checkpoint", str(self.folder), "a folder saved by a run with the same data and settings",
-                f"Its record differs in {', '.join(changed or ['total steps'])}; pass another folder or delete this one.",
+                f"Its record differs in {', '.join(changed or ['total steps'])}. {self._reload_first()}"
+                "Pass another folder, or delete this one.",
             )  # fmt: skip
 
     def _read_state(self, record: dict[str, Any]) -> dict[str, torch.Tensor]:

@@ -317,7 +317,10 @@ def fine_tune_classifier(
     checkpoint : path, optional
         Folder to save progress in and resume from (:mod:`lensnb.checkpoint`). A resumed
         run ends exactly where an uninterrupted one would; a folder of another model or
-        of other data or settings is refused.
+        of other data or settings is refused. The same call made again on the same model
+        object (after an interrupt, or after it finished) resumes too: the checkpoint's
+        weights replace the partly trained ones, and a finished run takes no step and
+        leaves the model with its final weights (``resumed_from == steps``).
     checkpoint_every : int
         Steps between checkpoints (positive).
     progress : bool

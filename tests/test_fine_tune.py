@@ -294,3 +294,142 @@ def test_decoder_classifiers_pad_with_eos_during_the_call_only(tiny_paths, famil
     alone = np.concatenate([classify(model, [text]) for text in short_and_long])
     assert np.allclose(together, alone, atol=1e-5)  # padding is skipped: the head reads each text's last token
     assert model.tokenizer.pad_token is None and model.model.config.pad_token_id is None  # given back
+
+
+# ----------------------------------------------------------------------------- the same model object, run again
+def _interrupt_at_call(model, n: int):
+    """Make the n-th forward pass of ``model`` raise KeyboardInterrupt (Ctrl-C in a notebook); the hook's handle."""
+    calls = {"n": 0}
+
+    def interrupt(module, args, kwargs):
+        calls["n"] += 1
+        if calls["n"] == n:
+            raise KeyboardInterrupt
+
+    return model.model.register_forward_pre_hook(interrupt, with_kwargs=True)
+
+
+def test_the_same_object_run_again_after_an_interrupt_resumes_exactly_and_a_finished_run_gives_its_result(
+    tiny_paths, tmp_path
+):
+    """Ctrl-C, then the same cell again: transformers set config.problem_type and the weights are partly trained."""
+    texts, labels = _data()
+    whole = _classifier(tiny_paths)
+    uninterrupted = fine_tune_classifier(whole, texts, labels, checkpoint=tmp_path / "whole", **OPTIONS)
+    model = _classifier(tiny_paths)
+    hook = _interrupt_at_call(model, 6)  # during step 6, after the checkpoint of step 4
+    with pytest.raises(KeyboardInterrupt):
+        fine_tune_classifier(model, texts, labels, checkpoint=tmp_path / "run", **OPTIONS)
+    hook.remove()
+    assert model.model.config.problem_type == "single_label_classification"
+    resumed = fine_tune_classifier(model, texts, labels, checkpoint=tmp_path / "run", **OPTIONS)
+    assert resumed.resumed_from == 4 and resumed.steps == 8
+    assert np.array_equal(resumed.losses, uninterrupted.losses[4:])
+    assert _same_weights(_weights(model), _weights(whole))
+    again = fine_tune_classifier(model, texts, labels, checkpoint=tmp_path / "run", **OPTIONS)  # the finished cell
+    assert again.resumed_from == again.steps == 8 and len(again.losses) == 0
+    assert _same_weights(_weights(model), _weights(whole))
+    with pytest.raises(lensnb.LensError, match="differs in epochs.*holds the weights that the finished run.*reload"):
+        fine_tune_classifier(model, texts, labels, checkpoint=tmp_path / "run", **{**OPTIONS, "epochs": 3})
+    fresh = _classifier(tiny_paths)  # and a fresh process's model still resumes it (the record is the same)
+    assert fine_tune_classifier(fresh, texts, labels, checkpoint=tmp_path / "run", **OPTIONS).resumed_from == 8
+
+
+def test_the_same_object_interrupted_before_its_first_checkpoint_must_be_reloaded(tiny_paths, tmp_path):
+    texts, labels = _data()
+    model = _classifier(tiny_paths)
+    hook = _interrupt_at_call(model, 1)  # in step 1's forward pass: no weight has changed yet
+    with pytest.raises(KeyboardInterrupt):
+        fine_tune_classifier(model, texts, labels, checkpoint=tmp_path, **OPTIONS)
+    hook.remove()
+    whole = _classifier(tiny_paths)
+    fine_tune_classifier(whole, texts, labels, **OPTIONS)
+    assert fine_tune_classifier(model, texts, labels, checkpoint=tmp_path, **OPTIONS).resumed_from == 0
+    assert _same_weights(_weights(model), _weights(whole))
+
+    model = _classifier(tiny_paths)
+    hook = _interrupt_at_call(model, 2)  # during step 2: step 1 changed the weights, no checkpoint yet
+    with pytest.raises(KeyboardInterrupt):
+        fine_tune_classifier(model, texts, labels, checkpoint=tmp_path / "early", **OPTIONS)
+    hook.remove()
+    partly = _weights(model)
+    with pytest.raises(lensnb.LensError, match="model: expected a model as loaded.*partly trained.*Reload it") as e:
+        fine_tune_classifier(model, texts, labels, checkpoint=tmp_path / "early", **OPTIONS)
+    assert "delete" not in str(e.value).lower()
+    assert _same_weights(_weights(model), partly)
+
+
+def test_the_same_object_partly_trained_is_told_to_reload_not_only_to_delete_the_checkpoint(tiny_paths, tmp_path):
+    texts, labels = _data()
+    model = _classifier(tiny_paths)
+    hook = _interrupt_at_call(model, 6)
+    with pytest.raises(KeyboardInterrupt):
+        fine_tune_classifier(model, texts, labels, checkpoint=tmp_path, **OPTIONS)
+    hook.remove()
+    with pytest.raises(lensnb.LensError, match="differs in learning_rate.*partly trained.*reload it first"):
+        fine_tune_classifier(model, texts, labels, checkpoint=tmp_path, **{**OPTIONS, "learning_rate": 1e-4})
+    for path in tmp_path.iterdir():  # the user deletes the checkpoint: the weights are still partly trained
+        path.unlink()
+    with pytest.raises(lensnb.LensError, match="model: .*Reload it"):
+        fine_tune_classifier(model, texts, labels, checkpoint=tmp_path, **{**OPTIONS, "learning_rate": 1e-4})
+    writer = _classifier(tiny_paths)
+    fine_tune_classifier(writer, texts, labels, checkpoint=tmp_path / "other", **OPTIONS)
+    other = _classifier(tiny_paths)  # a model changed in place by something else: told to reload to resume
+    fine_tune_classifier(other, texts, labels, **OPTIONS)  # trained, without a checkpoint
+    with pytest.raises(lensnb.LensError, match="whose weights differ.*reload it.*resumes from the checkpoint"):
+        fine_tune_classifier(other, texts, labels, checkpoint=tmp_path / "other", **OPTIONS)
+    fine_tune_classifier(writer, texts, labels, **{**OPTIONS, "seed": 5})  # the writer, trained further in place
+    final = _record(tmp_path / "other")
+    report = fine_tune_classifier(writer, texts, labels, checkpoint=tmp_path / "other", **OPTIONS)
+    assert report.resumed_from == 8 and _record(tmp_path / "other") == final  # its run's result, given back
+    assert _same_weights(_weights(writer), _weights(_resumed(tiny_paths, texts, labels, tmp_path / "other")))
+
+
+def _record(folder):
+    import json
+
+    return json.loads((folder / "lensnb_fine_tune.json").read_text())
+
+
+def _resumed(tiny_paths, texts, labels, folder):
+    model = _classifier(tiny_paths)
+    fine_tune_classifier(model, texts, labels, checkpoint=folder, **OPTIONS)
+    return model
+
+
+def test_a_pipeline_of_runs_on_one_object_made_again_after_an_interrupt_resumes_each_stage(tiny_paths, tmp_path):
+    """Stage 1 into one folder, stage 2 into another (as lensnb.papers.chefer trains its head), then Ctrl-C."""
+    texts, labels = _data()
+    stage_2 = {**OPTIONS, "learning_rate": 5e-4, "seed": 4}
+    whole = _classifier(tiny_paths)
+    fine_tune_classifier(whole, texts, labels, checkpoint=tmp_path / "w1", **OPTIONS)
+    uninterrupted = fine_tune_classifier(whole, texts, labels, checkpoint=tmp_path / "w2", **stage_2)
+    model = _classifier(tiny_paths)
+    hook = _interrupt_at_call(model, 8 + 6)  # stage 2's step 6, after its checkpoint of step 4
+    with pytest.raises(KeyboardInterrupt):
+        fine_tune_classifier(model, texts, labels, checkpoint=tmp_path / "1", **OPTIONS)
+        fine_tune_classifier(model, texts, labels, checkpoint=tmp_path / "2", **stage_2)
+    hook.remove()
+    first = fine_tune_classifier(model, texts, labels, checkpoint=tmp_path / "1", **OPTIONS)  # the cell, again
+    second = fine_tune_classifier(model, texts, labels, checkpoint=tmp_path / "2", **stage_2)
+    assert first.resumed_from == 8 and second.resumed_from == 4
+    assert np.array_equal(second.losses, uninterrupted.losses[4:])
+    assert _same_weights(_weights(model), _weights(whole))
+
+
+def test_problem_type_set_by_transformers_is_not_part_of_the_identity(tiny_paths, tmp_path):
+    from lensnb.checkpoint import model_identity
+
+    texts, labels = _data()
+    stopped = _classifier(tiny_paths)
+    hook = _interrupt_at_call(stopped, 6)
+    with pytest.raises(KeyboardInterrupt):
+        fine_tune_classifier(stopped, texts, labels, checkpoint=tmp_path, **OPTIONS)
+    hook.remove()
+    model = _classifier(tiny_paths)
+    before = model_identity(model.model, model.name)
+    with torch.no_grad():  # a labelled forward pass (a loss computed by hand) sets config.problem_type
+        model.model(**model.tokenizer(texts[:2], return_tensors="pt", padding=True), labels=torch.tensor([1, 1]))
+    assert model.model.config.problem_type == "single_label_classification"
+    assert model_identity(model.model, model.name) == before
+    assert fine_tune_classifier(model, texts, labels, checkpoint=tmp_path, **OPTIONS).resumed_from == 4

@@ -115,7 +115,10 @@ class PerturbationCurve:
         Lower is better for ``order="positive"``, higher for ``"negative"``. With steps
         that stop before 1 the area covers [0, last step] only (not rescaled).
         """
-        return float(np.trapezoid(self.accuracy, self.fractions))
+        # the trapezoid rule by hand: np.trapezoid is NumPy >= 2.0 only (np.trapz before it), and
+        # lensnb supports numpy >= 1.26
+        accuracy, fractions = np.asarray(self.accuracy, np.float64), np.asarray(self.fractions, np.float64)
+        return float(np.sum((accuracy[1:] + accuracy[:-1]) / 2 * np.diff(fractions)))
 
     @property
     def auc_percent(self) -> float:

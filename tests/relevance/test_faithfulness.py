@@ -138,6 +138,15 @@ def test_auc_is_the_trapezoid_including_the_unperturbed_point(classifier, releva
     assert curve.to_pandas()["accuracy"].tolist() == a.tolist()
 
 
+def test_auc_needs_no_numpy_2_function(monkeypatch):
+    """pyproject allows numpy >= 1.26, which has no np.trapezoid (NumPy 2.0 added it)."""
+    monkeypatch.delattr(np, "trapezoid", raising=False)
+    fractions, accuracy = np.array([0.0, 0.2, 0.6, 1.0]), np.array([1.0, 0.5, 0.25, 0.0])
+    curve = PerturbationCurve(fractions, accuracy, np.zeros(4), "positive", "m")
+    assert curve.auc == pytest.approx(0.1 * 1.5 + 0.2 * 0.75 + 0.2 * 0.25)
+    assert PerturbationCurve(np.array([0.0]), np.array([1.0]), np.zeros(1), "positive", "m").auc == 0.0
+
+
 def test_padded_batches_equal_one_by_one(classifier, relevance):
     one = perturbation_curve(classifier, relevance, batch_size=1, progress=False)
     many = perturbation_curve(classifier, relevance, batch_size=16, progress=False)
