@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from lensnb.errors import LensError
+from lensnb.errors import LensError, describe
 from lensnb.examples import RESERVED_TOKEN_COLUMNS, word_text
 from lensnb.flags import check_flag
 from lensnb.pooling import pool_groups, runs
@@ -29,6 +29,54 @@ __all__ = ["Activations", "AttentionMaps", "TEXT_POOLINGS", "WORD_POOLINGS", "SP
 TEXT_POOLINGS = ("mean", "max", "first", "last", "cls")
 WORD_POOLINGS = ("first", "last", "mean", "max")
 SPAN_POOLINGS = ("mean", "max", "first", "last", "endpoints")
+
+
+def multi_site_message(sites: Sequence[str], attribute: str) -> str:
+    """The error for ``acts.values`` / ``acts.layers`` on Activations of several sites,
+    which have no ``site`` argument to choose one."""
+    first = sites[0]
+    instead = {
+        "values": f"take one site's (layer, item, dim) array with acts.arrays[{first!r}]",
+        "layers": f"take one site's layers with acts.layers_by_site[{first!r}]",
+    }.get(attribute, f"take one site's with acts.arrays[{first!r}]")
+    return (
+        f"acts.{attribute}: expected Activations of one site (.{attribute} has no site argument), received "
+        f"Activations of {len(sites)} sites {tuple(sites)}. {instead[0].upper()}{instead[1:]}, or select one site "
+        f"first: acts.select(sites={first!r}).{attribute}."
+    )
+
+
+def tokenless_note(shared: int, truncated: int) -> str:
+    """Why spans have no token row: ``shared`` spans whose words got no word piece of their
+    own (complete, so no truncation took them) and ``truncated`` ones that truncation
+    removed (``complete`` False), with what to do about each."""
+    reasons = []
+    if shared:
+        reasons.append(
+            f"{shared} because their words have no word piece of their own (a word that shares its piece with a "
+            "neighbour gets none, as when the annotation splits a contraction that the tokenizer keeps whole, e.g. "
+            "UD's 'cannot' as 'can' + 'not'; the extraction warned about these words)"
+        )
+    if truncated:
+        reasons.append(
+            f"{truncated} because truncation removed their words (they fell past max_length: extract with "
+            "overflow='window' to keep every token)"
+        )
+    return "; ".join(reasons)
+
+
+def _query_result(result: Any, n_rows: int) -> str:
+    """What a query that is not a condition gave instead, and how to mend it."""
+    if isinstance(result, pd.DataFrame):
+        return (
+            "It gave a whole table (DataFrame), not one True or False per row: a single '=' assigns a column; "
+            "compare with '=='."
+        )
+    if isinstance(result, pd.Series):
+        if len(result) != n_rows:
+            return f"It gave {len(result)} values for the {n_rows} rows."
+        return f"It gave values of type {result.dtype}, not True or False: compare them (==, <, isin ...)."
+    return f"It gave one value ({describe(result)}), not one True or False per row."
 
 
 def _check_how(how: Any, allowed: tuple[str, ...]) -> None:
@@ -162,10 +210,16 @@ class Activations:
     def sites(self) -> tuple[str, ...]:
         return tuple(self.arrays)
 
-    def _site(self, site: str | None) -> str:
+    def _site(self, site: str | None, attribute: str | None = None) -> str:
+        """The site ``site`` names, or the only one; ``attribute``: the property asking
+        (``values``, ``layers``), which has no ``site`` argument to name in errors."""
         if site is None:
             if len(self.arrays) != 1:
-                raise LensError.bad_argument("site", None, f"one of {self.sites} (these activations hold several)")
+                if attribute is not None:
+                    raise LensError(multi_site_message(self.sites, attribute))
+                raise LensError.bad_argument(
+                    "site", None, f"one of {self.sites} (these activations hold several: pass site=...)"
+                )  # fmt: skip
             return next(iter(self.arrays))
         if site not in self.arrays:
             raise LensError.bad_argument("site", site, f"one of {self.sites}")
@@ -173,13 +227,17 @@ class Activations:
 
     @property
     def values(self) -> np.ndarray:
-        """The (layer, item, dim) array of the only site."""
-        return self.arrays[self._site(None)]
+        """The (layer, item, dim) array of the only site.
+
+        Activations of several sites refuse it (it has no ``site`` to choose one): take
+        ``acts.arrays[site]``, or ``acts.select(sites=site).values``."""
+        return self.arrays[self._site(None, "values")]
 
     @property
     def layers(self) -> tuple[int, ...]:
-        """Model layers of the rows of :attr:`values`."""
-        return self.layers_by_site[self._site(None)]
+        """Model layers of the rows of :attr:`values` (of the only site; for several, see
+        :attr:`layers_by_site`)."""
+        return self.layers_by_site[self._site(None, "layers")]
 
     @property
     def tokens(self) -> pd.DataFrame:
@@ -239,6 +297,7 @@ class Activations:
         items: np.ndarray | Sequence[int] | str | None = None,
         sites: Sequence[str] | str | None = None,
         _caller: Any = None,
+        _argument: str = "items",
     ) -> Activations:
         """A subset by layer, by item and by site.
 
@@ -271,7 +330,7 @@ class Activations:
         """
         chosen_sites = self._check_sites(sites)
         layer_positions = {site: self._layer_positions(layers, site) for site in chosen_sites}
-        rows = self._rows(items, _caller if _caller is not None else sys._getframe(1))
+        rows = self._rows(items, _caller if _caller is not None else sys._getframe(1), _argument)
         arrays, layer_map = {}, {}
         for site, positions in layer_positions.items():
             array = self.arrays[site]
@@ -325,15 +384,35 @@ class Activations:
 
     def query(self, expression: str) -> Activations:
         """Rows whose table entries satisfy a ``DataFrame.query`` expression (``@name`` refers
-        to the caller's variables, as in pandas)."""
-        return self.select(items=expression, _caller=sys._getframe(1))
+        to the caller's variables, as in pandas).
+
+        Parameters
+        ----------
+        expression : str
+            A condition on the table's columns, true or false for each row:
+            ``"upos == 'NOUN' and not special"`` (compare with ``==``; a single ``=``
+            assigns).
+
+        Returns
+        -------
+        Activations
+            The rows that satisfy it, as :meth:`select` keeps them.
+
+        Raises
+        ------
+        LensError
+            For an expression that does not parse, names no column, or is not a
+            condition (one True or False per row).
+        """
+        return self.select(items=expression, _caller=sys._getframe(1), _argument="expression")
 
     def drop_special(self) -> Activations:
         """Token activations without special tokens ([CLS], [SEP], <s>...)."""
         return self.select(items=~self.tokens["special"].to_numpy(dtype=bool))
 
-    def _rows(self, items, caller: Any) -> np.ndarray | None:
-        """Sorted distinct rows from a mask, row numbers or a query evaluated in ``caller``'s frame."""
+    def _rows(self, items, caller: Any, argument: str = "items") -> np.ndarray | None:
+        """Sorted distinct rows from a mask, row numbers or a query evaluated in ``caller``'s
+        frame; ``argument`` names a query in errors (``expression`` for :meth:`query`)."""
         if items is None:
             return None
         n = len(self.table)
@@ -342,17 +421,17 @@ class Activations:
                 mask = self.table.eval(items, local_dict=caller.f_locals, global_dict=caller.f_globals)
             except Exception as error:  # noqa: BLE001 - pandas raises many types
                 raise LensError.bad_argument(
-                    "items", items, f"a query on the columns {list(self.table.columns)}", str(error)
+                    argument, items, f"a query on the columns {list(self.table.columns)}", str(error)
                 ) from None
             if not (isinstance(mask, pd.Series) and mask.dtype == bool and len(mask) == n):
                 raise LensError.bad_argument(
-                    "items", items, "a query that is true or false for each row (a comparison, say)",
-                    f"It gave {type(mask).__name__} {getattr(mask, 'dtype', '')}.",
+                    argument, items, "a condition that is True or False for each row (a comparison, say)",
+                    _query_result(mask, n),
                 )  # fmt: skip
             items = mask.to_numpy(dtype=bool)
         if isinstance(items, (list, tuple)) and len({isinstance(x, (bool, np.bool_)) for x in items}) > 1:
             raise LensError.bad_argument(
-                "items", items, "a boolean mask, integer rows or a query string",
+                argument, items, "a boolean mask, integer rows or a query string",
                 "It mixes booleans and integers (True would be read as row 1).",
             )  # fmt: skip
         items = np.asarray(items)
@@ -360,17 +439,17 @@ class Activations:
             items = items.astype(np.int64)  # [] is no rows, not a float array
         if items.dtype == bool:
             if items.shape != (n,):
-                raise LensError.bad_argument("items", items, f"a boolean mask of shape ({n},)")
+                raise LensError.bad_argument(argument, items, f"a boolean mask of shape ({n},)")
             return np.flatnonzero(items)
         if items.ndim != 1 or not np.issubdtype(items.dtype, np.integer):
-            raise LensError.bad_argument("items", items, "a boolean mask, integer rows or a query string")
+            raise LensError.bad_argument(argument, items, "a boolean mask, integer rows or a query string")
         if len(items) and (items.min() < -n or items.max() >= n):
-            raise LensError.bad_argument("items", f"rows {items.min()}..{items.max()}", f"rows in [0, {n})")
+            raise LensError.bad_argument(argument, f"rows {items.min()}..{items.max()}", f"rows in [0, {n})")
         rows = np.sort(np.where(items < 0, items + n, items))
         repeated = rows[1:][rows[1:] == rows[:-1]]
         if len(repeated):  # spans and pooling need each row once
             raise LensError.bad_argument(
-                "items", f"row {int(repeated[0])} given more than once", "each row at most once"
+                argument, f"row {int(repeated[0])} given more than once", "each row at most once"
             )
         return rows
 
@@ -521,26 +600,62 @@ class Activations:
         ``last_piece``) is pooled over the pieces kept, and ``word`` shows what they cover.
         """
         _check_how(how, WORD_POOLINGS)
-        tokens = self.tokens
-        rows = np.flatnonzero(tokens["word_index"].to_numpy() >= 0)
-        keys = np.stack([tokens["text_id"].to_numpy()[rows], tokens["word_index"].to_numpy()[rows]], axis=1)
-        offsets = runs(keys)
+        rows, offsets = self._word_rows()
         table = self._word_table(rows, offsets)
         return self._pooled(rows, offsets, how, table, "word")
 
-    def _word_table(self, rows: np.ndarray, offsets: np.ndarray) -> pd.DataFrame:
+    def _word_rows(self) -> tuple[np.ndarray, np.ndarray]:
+        """The token rows of the words, word after word, and the offsets of each word's
+        rows in them (n_words + 1,): the words :meth:`pool_words` pools."""
+        tokens = self.tokens
+        rows = np.flatnonzero(tokens["word_index"].to_numpy() >= 0)
+        keys = np.stack([tokens["text_id"].to_numpy()[rows], tokens["word_index"].to_numpy()[rows]], axis=1)
+        return rows, runs(keys)
+
+    def _word_texts(self, rows: np.ndarray, offsets: np.ndarray) -> list[str]:
+        """Each word as written (its first piece's start to its last piece's end), for the
+        words of :meth:`_word_rows`; needs the text table."""
         tokens = self.tokens
         starts, ends = rows[offsets[:-1]], rows[offsets[1:] - 1]
+        text_of = dict(zip(self.texts["text_id"], self.texts["text"]))
+        char_start, char_end = tokens["char_start"].to_numpy(), tokens["char_end"].to_numpy()
+        text_ids = tokens["text_id"].to_numpy()[starts]
+        return [word_text(text_of[t], char_start[s], char_end[e]) for t, s, e in zip(text_ids, starts, ends)]
+
+    def token_words(self) -> np.ndarray:
+        """The word each token belongs to, as written: what :meth:`pool_words` puts in its
+        ``word`` column, one entry per token row.
+
+        Returns
+        -------
+        ndarray of object, shape (n_tokens,)
+            The word's text for every piece of it (all pieces of a word share it); None
+            for tokens of no word (special tokens, punctuation left out of the words).
+
+        Raises
+        ------
+        LensError
+            For Activations that are not token-level, or have no text table.
+        """
+        tokens = self.tokens
+        if self.texts is None or "text" not in self.texts:
+            raise LensError("token_words: these activations have no text table with the texts; extract them again.")
+        rows, offsets = self._word_rows()
+        words = np.full(len(tokens), None, dtype=object)
+        texts = np.empty(len(offsets) - 1, dtype=object)
+        texts[:] = self._word_texts(rows, offsets)
+        words[rows] = np.repeat(texts, np.diff(offsets))
+        return words
+
+    def _word_table(self, rows: np.ndarray, offsets: np.ndarray) -> pd.DataFrame:
+        tokens = self.tokens
+        starts = rows[offsets[:-1]]
         table = pd.DataFrame({
             "text_id": tokens["text_id"].to_numpy()[starts],
             "word_index": tokens["word_index"].to_numpy()[starts],
         })  # fmt: skip
         if self.texts is not None:
-            text_of = dict(zip(self.texts["text_id"], self.texts["text"]))
-            char_start, char_end = tokens["char_start"].to_numpy(), tokens["char_end"].to_numpy()
-            table["word"] = [
-                word_text(text_of[t], char_start[s], char_end[e]) for t, s, e in zip(table["text_id"], starts, ends)
-            ]
+            table["word"] = self._word_texts(rows, offsets)
         group = np.repeat(np.arange(len(starts)), np.diff(offsets))
         for column in (c for c in tokens.columns if c not in RESERVED_TOKEN_COLUMNS):
             values = tokens[column].iloc[rows].reset_index(drop=True)
@@ -570,7 +685,8 @@ class Activations:
         LensError
             When there are no spans (none extracted, or every one dropped by a
             selection), when a span has no token (its words got no piece of their own,
-            or were truncated away), and when a span lost some of its words to
+            sharing one with a neighbour, or were truncated away: the message says
+            which), and when a span lost some of its words to
             ``overflow="truncate"`` (``complete`` False in the span table): pooling what
             is left would pass part of a span for the whole. Extract with
             ``overflow="window"`` to keep every token, or keep the whole spans with
@@ -586,10 +702,14 @@ class Activations:
                     "words. Pool spans before selecting tokens, or keep whole words."
                 )
             raise LensError("pool_spans: these activations have no spans; extract Examples with spans=[Span(...)].")
-        start = spans["token_start"].to_numpy()
-        if np.any(start < 0):
+        tokenless = spans["token_start"].to_numpy() < 0
+        if tokenless.any():
+            complete = spans["complete"].to_numpy(dtype=bool) if "complete" in spans else np.ones(len(spans), bool)
+            shared, truncated = int(np.sum(tokenless & complete)), int(np.sum(tokenless & ~complete))
             raise LensError(
-                f"pool_spans: {int(np.sum(start < 0))} span(s) have no token (their words were dropped or truncated)."
+                f"pool_spans: {int(tokenless.sum())} of {len(spans)} span(s) have no token, "
+                f"{tokenless_note(shared, truncated)}. Keep the spans that have tokens: "
+                "acts.spans = acts.spans[acts.spans['token_start'] >= 0]."
             )
         if "complete" in spans and not spans["complete"].to_numpy(dtype=bool).all():
             raise LensError(

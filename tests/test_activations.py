@@ -210,7 +210,9 @@ def test_truncation_marks_the_word_it_cuts_and_the_spans_it_takes_words_from(tin
     assert acts.spans["complete"].tolist() == [True, False, False]
     assert acts.span_pairs["complete"].tolist() == [True, False]
     assert full.shape[0] > len(tokens)
-    with pytest.raises(LensError, match=r"^pool_spans: 1 span\(s\) have no token"):
+    with pytest.raises(
+        LensError, match=r"^pool_spans: 1 of 3 span\(s\) have no token, 1 because truncation .*'window'"
+    ):
         acts.pool_spans()
     acts.spans = acts.spans[acts.spans["token_start"] >= 0].reset_index(drop=True)
     with pytest.raises(LensError, match=r"^pool_spans: 1 span\(s\) lost some of their words to overflow='truncate'"):
@@ -310,3 +312,34 @@ def test_the_span_tables_bookkeeping_columns_are_all_reserved():
     from lensnb.token_table import _PAIR_COLUMNS, _SPAN_COLUMNS
 
     assert {*_SPAN_COLUMNS, *_PAIR_COLUMNS} - {"label"} <= set(RESERVED_SPAN_COLUMNS)
+
+
+def test_values_and_layers_of_several_sites_say_how_to_take_one(acts):
+    assert acts.sites == ("resid_post", "mlp_out")
+    with pytest.raises(LensError) as error:
+        _ = acts.values
+    message = str(error.value)
+    assert message.startswith("acts.values: expected Activations of one site (.values has no site argument)")
+    assert "received Activations of 2 sites ('resid_post', 'mlp_out')" in message
+    assert "acts.arrays['resid_post']" in message and "acts.select(sites='resid_post').values" in message
+    assert "received None" not in message
+    with pytest.raises(LensError, match=r"^acts\.layers: .*acts\.layers_by_site\['resid_post'\]"):
+        _ = acts.layers
+    with pytest.raises(LensError, match=r"^site: expected one of .*pass site="):  # layer() has a site argument
+        acts.layer(1)
+    np.testing.assert_array_equal(acts.select(sites="mlp_out").values, acts.arrays["mlp_out"])
+
+
+def test_query_errors_name_the_expression_and_say_what_it_gave(acts):
+    with pytest.raises(LensError) as error:
+        acts.query("pos = 'NOUN'")
+    message = str(error.value)
+    assert message.startswith("expression: expected a condition that is True or False for each row")
+    assert "single '=' assigns a column; compare with '=='" in message and "DataFrame ." not in message
+    with pytest.raises(LensError, match=r"^expression: expected a query on the columns .*nonexistent"):
+        acts.query("nonexistent == 1")
+    with pytest.raises(LensError, match=r"^expression: .*It gave values of type int(32|64), not True or False"):
+        acts.query("position + 1")
+    with pytest.raises(LensError, match=r"^items: expected a condition"):  # select's own argument keeps its name
+        acts.select(items="pos = 'NOUN'")
+    assert len(acts.query("pos == 'NOUN'")) == int((acts.tokens["pos"] == "NOUN").sum())

@@ -65,9 +65,9 @@ def read_senteval(path: str | os.PathLike, task: str | None = None) -> dict[str,
     dict of str to list of Example
         Keys ``"tr"``, ``"va"``, ``"te"`` (all three, possibly empty), in file order
         within each. Each example's words are the sentence's whitespace-separated
-        tokens; ``meta`` holds ``task``, ``split`` and ``label``. Labels are ints for
-        ``sentence_length`` (bin 0-5) and ``tree_depth``, strings otherwise (as in
-        the file).
+        tokens; ``meta`` holds ``task``, ``split`` (the file's code: ``"tr"``, ``"va"``
+        or ``"te"``) and ``label``. Labels are ints for ``sentence_length`` (bin 0-5)
+        and ``tree_depth``, strings otherwise (as in the file).
 
     Raises
     ------
@@ -81,6 +81,12 @@ def read_senteval(path: str | os.PathLike, task: str | None = None) -> dict[str,
     Blank lines are skipped. SentEval itself keeps labels as strings; converting the
     two ordinal tasks to ints is this reader's choice, so that they sort and compare
     as numbers.
+
+    The split codes are kept as the files write them (code that reads ``"tr"`` keeps
+    working), and the probes read them as the parts they name:
+    ``probe_layers(acts, text_task("label"), splits="split")`` trains on ``"tr"``,
+    stops early or chooses settings on ``"va"`` and tests on ``"te"`` (see
+    :data:`lensnb.probing.splits.SPLIT_NAMES`).
 
     References
     ----------

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import scipy.linalg
 
+from lensnb.activations import Activations
 from lensnb.errors import LensError
 from lensnb.flags import check_flag
 from lensnb.geometry.alignment import align_layers, layer_displacement
@@ -85,7 +86,8 @@ def project(
     layers : int or sequence of int, optional
         Model layers (for arrays: positions along the first axis). Default: all.
     site : str, optional
-        Which site of an Activations holding several.
+        Which site of an Activations holding several; default the only one. The site
+        projected is recorded in ``params["site"]`` (None for plain arrays).
     pool : {"mean", "max", "first", "last", "cls"}, optional
         Pool token-level Activations into one vector per text first.
     align : bool
@@ -223,7 +225,7 @@ def project(
         "seed": seed,
         "align": bool(align),
         "reference_layer": stack.layers[0] if align else None,
-        "site": site,
+        "site": data._site(site) if isinstance(data, Activations) else None,
         "pool": pool,
         **options,
     }

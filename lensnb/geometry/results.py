@@ -84,6 +84,12 @@ class LayerProfile:
     details : dict
         Measure-specific extras, e.g. the ID at every scale: name -> ndarray whose
         first axis is the layer.
+    per_layer : tuple of str
+        Keys of ``details`` that hold one number per layer (shape (n_layers,)) or one
+        number for every layer (a scalar, such as a majority-class baseline):
+        :meth:`to_pandas` adds them as columns. Listed by the measure, so that an array
+        of another length that happens to equal the number of layers (classes, items)
+        is never taken for one.
     """
 
     name: str
@@ -94,6 +100,7 @@ class LayerProfile:
     table: pd.DataFrame | None = None
     unit: str = "token"
     details: dict[str, Any] = field(default_factory=dict)
+    per_layer: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         _check_common(self, "name")
@@ -102,12 +109,37 @@ class LayerProfile:
         _set(self, "values", _numbers(self.values, "values", (len(layers),)))
         if self.errors is not None:
             _set(self, "errors", _numbers(self.errors, "errors", (len(layers),)))
+        if isinstance(self.per_layer, str) or not isinstance(self.per_layer, (tuple, list)):
+            raise LensError.bad_argument("per_layer", self.per_layer, "a tuple of keys of details")
+        _set(self, "per_layer", tuple(self.per_layer))
+        taken = ("layer", self.name, f"{self.name}_error")
+        for key in self.per_layer:
+            if not isinstance(key, str) or key not in self.details or key in taken:
+                raise LensError.bad_argument(
+                    "per_layer", key, f"a key of details {sorted(map(str, self.details))}, none of {taken}"
+                )  # fmt: skip
+            value = np.asarray(self.details[key])
+            if value.dtype.kind not in "biuf" or value.shape not in ((), (len(layers),)):
+                raise LensError.bad_argument(
+                    f"details[{key!r}]", self.details[key], f"a real number or real numbers of shape ({len(layers)},)"
+                )  # fmt: skip
 
     def to_pandas(self) -> pd.DataFrame:
-        """A (n_layers,) frame: layer, value and error."""
+        """The per-layer numbers as a table.
+
+        Returns
+        -------
+        DataFrame, one row per layer
+            ``layer``, the value (a column named after the measure), its error
+            (``{name}_error``, when there are error bars), then each of ``per_layer``'s
+            details (a scalar repeated on every row), e.g. a probe's accuracy,
+            macro-F1, majority baseline and interval.
+        """
         frame = pd.DataFrame({"layer": list(self.layers), self.name: np.asarray(self.values)})
         if self.errors is not None:
             frame[f"{self.name}_error"] = np.asarray(self.errors)
+        for key in self.per_layer:
+            frame[key] = np.broadcast_to(np.asarray(self.details[key]), (len(self.layers),)).copy()
         return frame
 
     def __repr__(self) -> str:

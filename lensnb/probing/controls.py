@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from lensnb.activations import Activations
 from lensnb.errors import LensError
 from lensnb.flags import checks_flags
 from lensnb.geometry.inputs import LayerStack, check_seed, is_real, layer_stack
@@ -217,18 +218,26 @@ def control_task_selectivity(
     Parameters
     ----------
     data : Activations, array (layer, item, dim) or list of (item, dim) arrays
-        Word-level states usually (``acts.pool_words()``).
+        Word-level states (``acts.pool_words()``), or token-level Activations from
+        :func:`lensnb.extract`: with a per-word label column, its items are then the
+        words' first pieces (the pieces that carry the label), the items of
+        ``probe_layers(acts, labels)``.
     labels : str or array of shape (n_items,)
         Column of the items' table or the labels (items without one are left out).
     word_types : str or array of shape (n_items,)
         Column of the table holding each item's word (default ``"word"``) or the words.
+        For token-level Activations, whose token table has no ``"word"`` column,
+        ``"word"`` is each token's whole word as written
+        (:meth:`lensnb.Activations.token_words`: the ``word`` column ``pool_words``
+        gives, not the word piece): word types are word forms (Hewitt & Liang 2019).
     probe : scikit-learn classifier, optional
         Default :func:`default_probe` (:class:`lensnb.probing.estimators.LinearProbe`).
     layers : optional
         Layers to probe (default all).
     train : array of bool, shape (n_items,), optional
-        Training items (True) and test items (False). Default: a seeded random split,
-        by text when the table has ``text_id`` (no sentence on both sides).
+        Training items (True) and test items (False), one entry per row of ``data``
+        (unlabelled rows too). Default: a seeded random split, by text when the table
+        has ``text_id`` (no sentence on both sides).
     test_size : float
         Share of test items for the random split.
     seed : int
@@ -252,6 +261,18 @@ def control_task_selectivity(
 
     Notes
     -----
+    The same Activations serve :func:`lensnb.probing.probe_layers` and this function
+    (token-level ones with the default first pieces, or ``pool_words`` rows: the same
+    items), but the defaults differ. Here: one split (``seed``), 80/20 by text
+    (``test_size``), no dev part, a bootstrap over test items. ``probe_layers``: three
+    seeds of (0.8, 0.1, 0.1) splits by text, averaged. So ``task_accuracy`` is not
+    ``probe_layers``' value. To compare them, give both one split: ``train`` here is a
+    mask over all of ``data``'s rows, ``probe_layers`` takes rows of the labelled items,
+    so with ``labelled = acts.table["upos"].notna().to_numpy()``,
+    ``control_task_selectivity(acts, "upos", train=train)`` and ``probe_layers(acts,
+    "upos", splits={"train": np.flatnonzero(train[labelled]), "test":
+    np.flatnonzero(~train[labelled])})`` give the same task accuracy (default probe).
+
     The control distribution is the label frequency over the training items, as in
     the paper. A type seen only in test items still gets a control label, which the
     probe can only guess: with many unseen types the control accuracy falls and
@@ -269,7 +290,7 @@ def control_task_selectivity(
     probe = check_probe(probe)
     bootstrap = _check_count(bootstrap, "bootstrap")
     stack, codes, classes, keep = labelled_stack(data, labels, layers, site, pool)
-    types = _column_or_array(word_types, "word_types", stack, keep)
+    types = _word_types(word_types, data, stack, keep, pool)
     mask, split = resolve_train(train, keep, stack, test_size, seed)
     control = control_labels(types, classes[codes], seed=seed, reference=mask, lowercase=lowercase)
     control_codes = np.unique(control.astype(str) if control.dtype == object else control, return_inverse=True)[1]
@@ -302,11 +323,17 @@ def control_task_selectivity(
         probe=repr(probe), split=split, test_size=test_size, seed=seed, lowercase=lowercase, bootstrap=bootstrap,
         n_train=int(mask.sum()), n_test=int(test.sum()), n_classes=len(classes), n_types=len(np.unique(types.astype(str))),
         n_missing_labels=int((~keep).sum()), pool=pool, error="paired bootstrap std" if bootstrap else "none",
+        site=data._site(site) if isinstance(data, Activations) else None,
+        word_types=word_types if isinstance(word_types, str) else "given",
     )  # fmt: skip
     errors = np.asarray(gap_err) if samples is not None else None
-    return LayerProfile(
-        "selectivity", stack.layers, task_acc - control_acc, errors, params, stack.table, stack.unit, details
+    per_layer = tuple(
+        key for key, value in details.items() if value is not None and key not in ("control_labels", "train")
     )
+    return LayerProfile(
+        "selectivity", stack.layers, task_acc - control_acc, errors, params, stack.table, stack.unit, details,
+        per_layer,
+    )  # fmt: skip
 
 
 # ---------------------------------------------------------------------- helpers shared by the probing analyses
@@ -328,6 +355,23 @@ def _column_or_array(values: Any, argument: str, stack: LayerStack, keep: np.nda
     if len(array) != len(keep):
         raise LensError.bad_argument(argument, array, f"one value per item, shape ({len(keep)},)")
     return array[keep]
+
+
+def _word_types(word_types: Any, data: Any, stack: LayerStack, keep: np.ndarray, pool: str | None) -> np.ndarray:
+    """Each kept item's word type: :func:`_column_or_array`, except that ``"word"`` on
+    token-level Activations (no such column in the token table) is each token's whole word
+    as written, read from the token and text tables."""
+    token_level = isinstance(data, Activations) and data.unit == "token" and pool is None
+    if not (token_level and isinstance(word_types, str) and word_types == "word" and "word" not in stack.table):
+        return _column_or_array(word_types, "word_types", stack, keep)
+    words = data.token_words()[keep]
+    if any(word is None for word in words):
+        missing = int(sum(word is None for word in words))
+        raise LensError.bad_argument(
+            "word_types", f"'word' for {missing} labelled token(s) that belong to no word (special tokens)",
+            "labels on the words' tokens only, or the word types as an array",
+        )  # fmt: skip
+    return words
 
 
 def _check_count(value: Any, argument: str) -> int:

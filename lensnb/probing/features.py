@@ -37,13 +37,13 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from lensnb.activations import Activations
+from lensnb.activations import Activations, tokenless_note
 from lensnb.errors import LensError
 from lensnb.examples import RESERVED_TOKEN_COLUMNS
 from lensnb.geometry.inputs import layer_stack
@@ -61,12 +61,16 @@ __all__ = [
     "TOKEN_PIECES",
     "SPAN_POOLS",
     "TEXT_POOLS",
+    "POOLED_WORDS",
 ]
 
 TOKEN_PIECES = ("first", "last", "all", "mean")
 SPAN_POOLS = ("mean", "max", "endpoints", "self_attentive")
 TEXT_POOLS = ("cls", "mean")
 LEVELS = ("token", "span", "span_pair", "text")
+#: The ``pool`` a token task records when its items are the rows of word-level Activations
+#: (``acts.pool_words(how)`` chose the pieces).
+POOLED_WORDS = "pooled words"
 
 
 @dataclass(frozen=True)
@@ -83,7 +87,9 @@ class ProbingTask:
         A column of the item table (token table, span table, span-pair table or text
         table), or the labels themselves, one per row of that table.
     pool : str
-        ``pieces`` for tokens, the pooling for spans and texts.
+        ``pieces`` for tokens, the pooling for spans and texts; :func:`probing_data`
+        records ``"pooled words"`` (:data:`POOLED_WORDS`) for a token task on word-level
+        Activations, whose pieces ``pool_words`` chose.
     multilabel : bool, optional
         Treat labels as sets (multi-hot targets). Default: when some label is a tuple,
         list or set. True turns single labels into one-element sets (Tenney et al.'s
@@ -230,7 +236,12 @@ def probing_data(
     Parameters
     ----------
     acts : Activations
-        Token-level activations from :func:`lensnb.extract`.
+        Token-level activations from :func:`lensnb.extract`; for a token task, also
+        word-level ones (``acts.pool_words(how)``): each labelled word row is an item,
+        pooled as ``pool_words`` pooled it (the task's ``pieces`` must be left at its
+        default, and ``task.pool`` is recorded as ``"pooled words"``), and the words of
+        a text stay together in the splits. ``pool_words("first")`` gives the same
+        items, vectors and groups as the token-level default (first pieces).
     task : ProbingTask or str
         A string is ``token_task(task)``: a per-word label column, first pieces.
     layers : int or sequence of int, optional
@@ -245,23 +256,31 @@ def probing_data(
     ------
     LensError
         For labels not aligned with the item table, spans out of range (e.g. dropped by
-        truncation), fewer than 2 classes, or no labelled item.
+        truncation), fewer than 2 classes, or no labelled item; for word-level
+        Activations with a span, span-pair or text task, or with ``pieces`` other than
+        ``"first"``.
     """
     if isinstance(task, str):
         task = token_task(task)
     if not isinstance(task, ProbingTask):
         raise LensError.bad_argument("task", task, "a label column name or a ProbingTask (token_task, span_task, ...)")
-    if not isinstance(acts, Activations) or acts.unit != "token":
-        raise LensError.bad_argument("acts", acts, "token-level Activations from lensnb.extract")
+    if not isinstance(acts, Activations) or acts.unit not in ("token", "word"):
+        raise LensError.bad_argument(
+            "acts", acts, "token-level Activations from lensnb.extract (or, for a token task, word-level ones "
+            "from acts.pool_words())",
+        )  # fmt: skip
+    if acts.unit == "word":
+        _check_word_level(acts, task)
     stack = layer_stack(acts, layers, site=site, argument="acts", check_finite=False)
-    tokens = acts.tokens
-    n_tokens = len(tokens)
-    if task.level == "token":
-        items = _token_items(tokens, task)
+    if acts.unit == "word":
+        items = _word_items(acts.table, task)
+        task = replace(task, pool=POOLED_WORDS)
+    elif task.level == "token":
+        items = _token_items(acts.tokens, task)
     elif task.level == "text":
         items = _text_items(acts, task)
     else:
-        items = _span_items(acts, task, n_tokens)
+        items = _span_items(acts, task, len(acts.tokens))
     labels, table, groups, sides, spans = items
     y, classes = encode_labels(labels, task)
     return ProbingData(
@@ -299,6 +318,37 @@ def _token_items(tokens: pd.DataFrame, task: ProbingTask):
     if not isinstance(task.label, str):
         table["label"] = labels[rows]
     return labels[rows], table, table["text_id"].to_numpy(), [(rows, np.arange(len(rows) + 1), "rows")], None
+
+
+def _check_word_level(acts: Activations, task: ProbingTask) -> None:
+    """Refuse word-level Activations for what they cannot serve: span, span-pair and text
+    tasks (they pool tokens), a choice of pieces (made by ``pool_words``), no ``text_id``."""
+    if task.level != "token":
+        raise LensError.bad_argument(
+            "acts", acts, f"token-level Activations from lensnb.extract for a {task.level} task",
+            "It pools the tokens itself; word-level Activations (pool_words) serve token tasks.",
+        )  # fmt: skip
+    if task.pool != "first":
+        raise LensError.bad_argument(
+            "pieces", task.pool, "the default 'first' for word-level Activations",
+            "Their words are already pooled: acts.pool_words(how) chose the pieces. Pass the token-level "
+            "Activations to choose them here.",
+        )  # fmt: skip
+    if "text_id" not in acts.table:
+        raise LensError.bad_argument(
+            "acts", acts, "word-level Activations whose table has text_id (from acts.pool_words())",
+            "The splits keep each text's words together.",
+        )  # fmt: skip
+
+
+def _word_items(table: pd.DataFrame, task: ProbingTask):
+    """The labelled rows of a word table (word-level Activations), each its own item."""
+    labels = _label_values(table, task.label, "word table", "label")
+    rows = np.flatnonzero(~_missing(labels))
+    items = table.iloc[rows].reset_index(drop=True)
+    if not isinstance(task.label, str):
+        items["label"] = labels[rows]
+    return labels[rows], items, items["text_id"].to_numpy(), [(rows, np.arange(len(rows) + 1), "rows")], None
 
 
 def _spread_over_words(tokens: pd.DataFrame, labels: np.ndarray) -> np.ndarray:
@@ -376,13 +426,15 @@ def _span_items(acts: Activations, task: ProbingTask, n_tokens: int):
                 f"token ranges 0 <= start < end <= {n_tokens}",
             )  # fmt: skip
         bounds.append((start, end))
-    if tokenless.any():
+    complete = frame["complete"].to_numpy(dtype=bool) if "complete" in frame else np.ones(len(frame), dtype=bool)
+    if tokenless.any():  # complete: no truncation took its words, so they share a piece with a neighbour
+        shared, truncated = int(np.sum(tokenless & complete)), int(np.sum(tokenless & ~complete))
         warnings.warn(
-            f"{argument}: {int(tokenless.sum())} of {len(frame)} item(s) have a span without tokens (its words got "
-            "no word piece of their own, or were truncated: extract with overflow='window'); they are left out.",
+            f"{argument}: {int(tokenless.sum())} of {len(frame)} item(s) have a span without tokens, "
+            f"{tokenless_note(shared, truncated)}; they are left out.",
             stacklevel=3,
         )
-    cut = ~tokenless & ~frame["complete"].to_numpy(dtype=bool) if "complete" in frame else np.zeros_like(tokenless)
+    cut = ~tokenless & ~complete
     if cut.any():
         warnings.warn(
             f"{argument}: {int(cut.sum())} of {len(frame)} item(s) have a span that truncation cut short (some of "
@@ -509,5 +561,5 @@ def _sort_key(value: Any) -> tuple[str, str]:
 
 def _unit(task: ProbingTask) -> str:
     if task.level == "token":
-        return "word" if task.pool == "mean" else "token"
+        return "word" if task.pool in ("mean", POOLED_WORDS) else "token"
     return task.level

@@ -18,11 +18,14 @@ from lensnb.errors import LensError
 
 __all__ = ["Split", "split_by_group", "split_from_values", "as_split", "SPLIT_NAMES"]
 
-#: Spellings of the three parts accepted in a split column.
+#: Spellings of the three parts accepted in a split column (compared case-insensitively).
+#: ``"tr"``, ``"va"`` and ``"te"`` are SentEval's split codes, which
+#: :func:`lensnb.data.read_senteval` keeps in ``meta["split"]`` as the files write them;
+#: ``"val"`` is ERASER's.
 SPLIT_NAMES = {
-    "train": ("train", "training"),
-    "dev": ("dev", "validation", "valid", "val", "development"),
-    "test": ("test", "testing"),
+    "train": ("train", "training", "tr"),
+    "dev": ("dev", "validation", "valid", "val", "development", "va"),
+    "test": ("test", "testing", "te"),
 }
 
 
@@ -121,7 +124,8 @@ def split_from_values(values: Any, *, argument: str = "splits") -> Split:
     ----------
     values : array-like of str, shape (n_items,)
         ``"train"``, ``"dev"`` (or ``"validation"``, ``"valid"``, ``"val"``) or
-        ``"test"`` for each item; see :data:`SPLIT_NAMES`.
+        ``"test"`` for each item, in any case; SentEval's codes ``"tr"``, ``"va"`` and
+        ``"te"`` are read as train, dev and test. See :data:`SPLIT_NAMES`.
 
     Returns
     -------

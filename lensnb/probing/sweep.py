@@ -16,6 +16,7 @@ batched L-BFGS model over all layers was 3-5x slower than seven separate
 from __future__ import annotations
 
 import inspect
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -34,7 +35,11 @@ from lensnb.probing.estimators import LinearProbe
 from lensnb.probing.features import ProbingData, ProbingTask, encode_labels, probing_data
 from lensnb.probing.splits import Split, as_split, split_by_group, split_from_values
 
-__all__ = ["probe_layers", "scores", "majority_baseline"]
+__all__ = ["probe_layers", "scores", "majority_baseline", "AUTO_BOOTSTRAP"]
+
+#: Resamples of the test texts ``probe_layers`` draws by itself (``bootstrap=None``) when
+#: the seeds give no spread on a fixed split.
+AUTO_BOOTSTRAP = 1000
 
 
 @checks_flags
@@ -47,7 +52,7 @@ def probe_layers(
     site: str | None = None,
     splits: Sequence[float] | str | Split | Mapping[str, Any] = (0.8, 0.1, 0.1),
     seeds: Sequence[int] = (0, 1, 2),
-    bootstrap: int = 0,
+    bootstrap: int | None = None,
     groups: Any = None,
     param_grid: Mapping[str, Sequence[Any]] | None = None,
     confusion: bool = False,
@@ -58,13 +63,16 @@ def probe_layers(
     Parameters
     ----------
     acts : Activations, or array of shape (layer, n_items, dim), or list of (n_items, dim) arrays
-        Token-level activations from :func:`lensnb.extract`, or ready-made per-layer
-        features (numpy or torch).
+        Token-level activations from :func:`lensnb.extract`; for a token task also
+        word-level ones (``acts.pool_words(how)``: each labelled word an item, grouped
+        by text for the splits; see :func:`~lensnb.probing.features.probing_data`); or
+        ready-made per-layer features (numpy or torch).
     task : ProbingTask, str or array-like
         For Activations: a :class:`~lensnb.probing.features.ProbingTask` (``token_task``,
         ``span_task``, ``span_pair_task``, ``text_task``) or a per-word label column name
-        (``token_task(name)``: first pieces). For arrays: the labels, shape (n_items,) or
-        multi-hot (n_items, n_classes).
+        (``token_task(name)``: first pieces, or the word rows of word-level
+        Activations). For arrays: the labels, shape (n_items,) or multi-hot (n_items,
+        n_classes).
     probe : estimator, optional
         Any scikit-learn classifier; cloned for every layer and seed. Default
         :class:`~lensnb.probing.estimators.LinearProbe`. A probe whose ``fit`` takes
@@ -74,20 +82,28 @@ def probe_layers(
     layers : int or sequence of int, optional
         Model layers (Activations) or positions (arrays); default all.
     site : str, optional
+        Which site of Activations holding several; default the only one. The site used
+        is recorded in ``params["site"]``.
     splits : (train, dev, test) fractions, str, Split or mapping
         Fractions: whole texts drawn at random, again for every seed. A string: a column
         of the item table or of the text table (``Example.meta``) naming each item's part
-        ("train", "dev"/"validation", "test"): the data's own split. A
+        ("train", "dev"/"validation", "test", or SentEval's "tr", "va", "te"; see
+        :data:`~lensnb.probing.splits.SPLIT_NAMES`): the data's own split. A
         :class:`~lensnb.probing.splits.Split` or ``{"train": rows, "dev": rows, "test":
-        rows}``: item rows.
+        rows}``: item rows. Both fixed splits give every seed the same parts.
     seeds : sequence of int
         One run per seed: it seeds the probe (``random_state``) and, for fractions, the
         split.
-    bootstrap : int
+    bootstrap : int, optional
         When > 0, error bars come from this many resamples of the test texts (a cluster
-        bootstrap of the seed-averaged score) instead of the spread over seeds; use it
-        when the split is fixed and the probe deterministic (a LinearProbe on the data's
-        own split gives the same number for every seed).
+        bootstrap of the seed-averaged score) instead of the spread over seeds; 0: from
+        the seeds. None (default): from the seeds, except on a fixed split (a column,
+        Split or mapping) when every seed gives the same score at every layer (a
+        deterministic probe such as the default LinearProbe, or a single seed): the
+        seeds' spread is then zero and says nothing about the test sample, so the error
+        bars come from :data:`AUTO_BOOTSTRAP` (1000) resamples of the test texts, as
+        ``bootstrap=1000`` would give them (``params["errors"]`` says so). With 0 in
+        that case the errors are 0 and the interval has zero width, with a warning.
     groups : array-like, shape (n_items,), optional
         For arrays: the text of each item, kept together by the splits (default: every
         item its own group).
@@ -106,19 +122,43 @@ def probe_layers(
     -------
     LayerProfile
         ``values``: mean test accuracy over seeds (micro-F1 for multi-label tasks);
-        ``errors``: standard deviation over seeds (ddof=1; None for one seed), or the
-        bootstrap standard error. ``details``: ``accuracy``, ``micro_f1``, ``macro_f1``
-        (n_layers,) and ``*_per_seed`` (n_layers, n_seeds); ``majority_baseline`` (the
-        same score for always predicting the most frequent training label, or label set)
-        and ``majority_baseline_per_seed``; ``ci_low``, ``ci_high`` (95%: a t-interval of
-        the seed mean, or bootstrap percentiles); ``classes``; ``split_sizes``;
+        ``errors``: standard deviation over seeds (ddof=1; None for one seed on drawn
+        splits), or the bootstrap standard error. ``details``: ``accuracy``,
+        ``micro_f1``, ``macro_f1`` (n_layers,) and ``*_per_seed`` (n_layers, n_seeds);
+        ``majority_baseline`` (the same score for always predicting the most frequent
+        training label, or label set) and ``majority_baseline_per_seed``; ``ci_low``,
+        ``ci_high`` (95%: a t-interval of the seed mean, or bootstrap percentiles);
+        ``classes``; ``split_sizes``;
         ``test_rows`` and ``predictions`` of the first seed; ``confusion`` (n_layers,
-        n_classes, n_classes) when asked; ``chosen_params`` with a grid.
+        n_classes, n_classes) when asked; ``chosen_params`` with a grid; ``bootstrap``
+        (n_layers, n_resamples) when the error bars come from it. ``params``: the task
+        (its ``pool`` is ``"pooled words"`` for word-level Activations), probe, splits,
+        seeds, ``bootstrap`` (the resamples drawn, 0 for none), ``errors`` (``"seeds"``,
+        ``"bootstrap"`` or ``"bootstrap (automatic ...)"``) and ``site`` (the site
+        probed, also when it was the default; None for arrays).
+        :meth:`~lensnb.geometry.results.LayerProfile.to_pandas` gives the per-layer
+        numbers as a table: value, error, accuracy, micro- and macro-F1, the majority
+        baseline and the interval.
+
+    Notes
+    -----
+    :func:`~lensnb.probing.controls.control_task_selectivity` takes the same Activations
+    and task (token-level with the default first pieces, or ``pool_words`` rows) and
+    probes the same items, but its defaults differ: one seeded 80/20 split by text
+    (``test_size=0.2``, no dev part) and a bootstrap over test items, where this function
+    averages three seeds of (0.8, 0.1, 0.1) splits. Its ``task_accuracy`` is therefore
+    not this function's ``values``. To compare them, give both one split: with ``train``
+    a mask over the Activations' rows and ``labelled = acts.table["upos"].notna()
+    .to_numpy()``, ``probe_layers(acts, "upos", splits={"train":
+    np.flatnonzero(train[labelled]), "test": np.flatnonzero(~train[labelled])})`` and
+    ``control_task_selectivity(acts, "upos", train=train)`` give the same task accuracy
+    (the default LinearProbe).
 
     Raises
     ------
     LensError
-        For a task that does not fit the activations (see
+        For ``acts`` that are neither Activations nor per-layer arrays (a Relevance,
+        say), a task that does not fit the activations (see
         :func:`~lensnb.probing.features.probing_data`), a probe that cannot take the
         task's inputs, bad splits (an empty train or test part, too few texts) or seeds.
 
@@ -134,9 +174,14 @@ def probe_layers(
     if not hasattr(probe, "fit") or not hasattr(probe, "predict"):
         raise LensError.bad_argument("probe", probe, "a scikit-learn classifier (with fit and predict)")
     seeds = _check_seeds(seeds)
-    if not isinstance(bootstrap, (int, np.integer)) or isinstance(bootstrap, bool) or bootstrap < 0:
-        raise LensError.bad_argument("bootstrap", bootstrap, "a non-negative integer (0: error bars from seeds)")
+    if bootstrap is not None and (
+        not isinstance(bootstrap, (int, np.integer)) or isinstance(bootstrap, bool) or bootstrap < 0
+    ):
+        raise LensError.bad_argument(
+            "bootstrap", bootstrap, "None (automatic) or a non-negative integer (0: error bars from seeds)"
+        )  # fmt: skip
     data = _as_data(acts, task, layers, site, groups)
+    site_used = acts._site(site) if isinstance(acts, Activations) else None
     fit_parameters = inspect.signature(probe.fit).parameters
     takes_spans, takes_eval = "spans" in fit_parameters, "eval_set" in fit_parameters
     if data.spans is not None and not takes_spans:
@@ -159,10 +204,14 @@ def probe_layers(
     if param_grid and any(len(s.dev) == 0 for s in split_list):
         raise LensError.bad_argument("param_grid", dict(param_grid), "a split with a dev part to choose on")
     has_seed = "random_state" in probe.get_params()
+    fixed = not _is_fractions(splits)  # every seed gets the same parts
+    automatic = bootstrap is None and fixed  # bootstrap when the seeds turn out to give no spread
+    bootstrap = 0 if bootstrap is None else int(bootstrap)
 
     n_layers, n_seeds = len(data.layers), len(seeds)
     per_seed = {name: np.zeros((n_layers, n_seeds)) for name in ("value", "accuracy", "micro_f1", "macro_f1")}
     boot = np.zeros((n_layers, bootstrap)) if bootstrap else None
+    kept_predictions: list[list[np.ndarray]] = [[] for _ in data.layers]
     matrices = np.zeros((n_layers, len(data.classes), len(data.classes)), dtype=np.int64) if confusion else None
     chosen, first_predictions = [], []
     bar = tqdm(
@@ -183,6 +232,8 @@ def probe_layers(
                     per_seed[name][position, s] = numbers[name]
                 if bootstrap:
                     boot[position] += _bootstrap(truth, predicted, data.groups[split.test], bootstrap, seed) / n_seeds
+                if automatic:
+                    kept_predictions[position].append(predicted)
                 if confusion:
                     matrices[position] += confusion_matrix(truth, predicted, labels=data.classes)
                 if s == 0:
@@ -191,6 +242,27 @@ def probe_layers(
 
     baseline = np.array([majority_baseline(data.y[sp.train], data.y[sp.test])["value"] for sp in split_list])
     values = per_seed["value"].mean(axis=1)
+    no_spread = bool(np.all(per_seed["value"] == per_seed["value"][:, :1]))
+    errors_from = "bootstrap" if bootstrap else "seeds"
+    if automatic and no_spread:  # as bootstrap=AUTO_BOOTSTRAP would have drawn them
+        bootstrap, errors_from = AUTO_BOOTSTRAP, "bootstrap (automatic: fixed split, no spread over the seeds)"
+        test, truth = split_list[0].test, data.y[split_list[0].test]
+        boot = np.zeros((n_layers, bootstrap))
+        for position in range(n_layers):
+            for seed, predicted in zip(seeds, kept_predictions[position]):
+                boot[position] += _bootstrap(truth, predicted, data.groups[test], bootstrap, seed) / n_seeds
+    elif fixed and no_spread and not bootstrap:
+        why = (
+            "there is one seed, so there are no error bars (None)"
+            if n_seeds == 1
+            else f"all {n_seeds} seeds gave the same scores, so the errors are 0"
+        )
+        warnings.warn(
+            f"probe_layers: the split is fixed and {why}, and ci_low == ci_high: that is no interval. Leave "
+            f"bootstrap=None (the default) or pass bootstrap={AUTO_BOOTSTRAP} for one over resamples of the test "
+            "texts.",
+            stacklevel=3,  # the caller, past checks_flags' wrapper
+        )
     if bootstrap:
         errors = boot.std(axis=1, ddof=1) if bootstrap > 1 else np.zeros(n_layers)
         low, high = np.percentile(boot, [2.5, 97.5], axis=1)
@@ -234,14 +306,15 @@ def probe_layers(
         "splits": _describe_splits(splits, split_list[0]),
         "seeds": tuple(seeds),
         "bootstrap": int(bootstrap),
-        "errors": "bootstrap" if bootstrap else "seeds",
+        "errors": errors_from,
         "param_grid": dict(param_grid) if param_grid else None,
         "n_items": data.n_items,
         "n_classes": len(data.classes),
-        "site": site,
+        "site": site_used,
     }
+    per_layer = ("accuracy", "micro_f1", "macro_f1", "majority_baseline", "ci_low", "ci_high")
     return LayerProfile(
-        f"probe_{metric}", data.layers, values, errors, params, data.table, data.unit, details
+        f"probe_{metric}", data.layers, values, errors, params, data.table, data.unit, details, per_layer
     )  # fmt: skip
 
 
@@ -291,19 +364,33 @@ def majority_baseline(y_train: np.ndarray, y_test: np.ndarray) -> dict[str, floa
 
 
 def _bootstrap(truth: np.ndarray, predicted: np.ndarray, groups: np.ndarray, n: int, seed: int) -> np.ndarray:
-    """The score on ``n`` resamples of the test groups (with replacement), shape (n,)."""
+    """The score on ``n`` resamples of the test groups (with replacement), shape (n,).
+
+    Each resample weighs every group by how often it was drawn; the counts it needs
+    (hits, items, true / false positives) are summed per group first, and the resamples
+    are drawn a block at a time (the same draws as all at once), so the memory stays
+    near 4 million numbers, not (n, n_items). The sums are of integers, exact in
+    float64, so the scores are those of weighing every item."""
     _, group_of = np.unique(groups, return_inverse=True)
     n_groups = int(group_of.max()) + 1
-    counts = np.random.default_rng(seed).multinomial(n_groups, np.full(n_groups, 1.0 / n_groups), size=n)
-    weights = counts[:, group_of].astype(np.float64)  # (n, n_items)
-    if truth.ndim == 2:  # micro-F1 from resampled counts
-        tp = (truth & predicted).sum(axis=1)
-        fp = ((1 - truth) & predicted).sum(axis=1)
-        fn = (truth & (1 - predicted)).sum(axis=1)
-        tp, fp, fn = weights @ tp, weights @ fp, weights @ fn
+    if truth.ndim == 2:  # micro-F1 from resampled counts of true / false positives and false negatives
+        columns = [
+            (truth & predicted).sum(axis=1),
+            ((1 - truth) & predicted).sum(axis=1),
+            (truth & (1 - predicted)).sum(axis=1),
+        ]
+    else:  # accuracy: hits over items
+        columns = [(truth == predicted).astype(np.float64), np.ones(len(truth))]
+    per_group = np.stack([np.bincount(group_of, weights=c, minlength=n_groups) for c in columns], axis=1)
+    rng, block = np.random.default_rng(seed), max(1, 4_000_000 // n_groups)
+    totals = np.concatenate([
+        rng.multinomial(n_groups, np.full(n_groups, 1.0 / n_groups), size=min(block, n - start)) @ per_group
+        for start in range(0, n, block)
+    ]) if n else np.zeros((0, len(columns)))  # fmt: skip
+    if truth.ndim == 2:
+        tp, fp, fn = totals.T
         return np.divide(2 * tp, 2 * tp + fp + fn, out=np.zeros(n), where=(2 * tp + fp + fn) > 0)
-    hits = (truth == predicted).astype(np.float64)
-    return (weights @ hits) / weights.sum(axis=1)
+    return totals[:, 0] / totals[:, 1]
 
 
 # ----------------------------------------------------------------------------- plumbing
@@ -341,6 +428,8 @@ def _as_data(acts, task, layers, site, groups) -> ProbingData:
         if groups is not None:
             raise LensError.bad_argument("groups", groups, "None for Activations (items are grouped by text)")
         return probing_data(acts, task, layers=layers, site=site)
+    if not (hasattr(acts, "shape") or isinstance(acts, (list, tuple))):
+        raise _not_states(acts)
     if isinstance(task, (ProbingTask, str)):
         raise LensError.bad_argument("task", task, "the labels themselves (one per item) when acts is an array")
     stack = layer_stack(acts, layers, argument="acts")
@@ -363,6 +452,21 @@ def _as_data(acts, task, layers, site, groups) -> ProbingData:
     sides = [(np.arange(n), np.arange(n + 1), "rows")]
     task_info = ProbingTask("item", "labels", "rows", labels.ndim == 2)
     return ProbingData(task_info, stack.layers, y, classes, group_keys, table, "item", None, list(stack.arrays), sides)
+
+
+def _not_states(acts: Any) -> LensError:
+    """The error for an ``acts`` that is neither Activations nor per-layer arrays."""
+    hint = ""
+    if type(acts).__name__ in ("Relevance", "BatchRelevance"):
+        hint = (
+            "A Relevance holds relevance scores (one number per token), not hidden states: probe the model's "
+            "states, acts = lensnb.extract(model, texts)."
+        )
+    return LensError.bad_argument(
+        "acts", acts, "Activations from lensnb.extract (or their pool_words()), or per-layer features: an array of "
+        "shape (layer, n_items, dim) or a list of (n_items, dim) arrays",
+        hint,
+    )  # fmt: skip
 
 
 def _splits(splits, data: ProbingData, seeds, acts) -> list[Split]:

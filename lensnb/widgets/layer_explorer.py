@@ -90,7 +90,8 @@ def _probe(items: Activations, label: str, progress: bool) -> LayerProfile:
     # keys for the correctness colouring: the kept rows of the item table
     table = items.table[keep].reset_index(drop=True).assign(label=values[keep].astype(str).to_numpy())
     return LayerProfile(profile.name, items.layers, profile.values, profile.errors,
-                        {**profile.params, "task": {"label": label}}, table, items.unit, profile.details)  # fmt: skip
+                        {**profile.params, "task": {"label": label}}, table, items.unit, profile.details,
+                        per_layer=profile.per_layer)  # fmt: skip
 
 
 def _items_of_projection(items: Activations, projection: Projection) -> Activations:

@@ -144,3 +144,16 @@ def test_labels_reach_the_text_table(tasks, tiny_models):
     assert set(acts.texts["task"]) == {"tree_depth"} and set(acts.texts["split"]) == {"te"}
     assert acts.values.shape[:2] == (3, len(acts.tokens))
     assert np.isfinite(acts.values).all()
+
+
+def test_the_split_codes_drive_probe_layers(tasks, tiny_models):
+    # the reader keeps "tr" / "te" in meta["split"]; probe_layers(splits="split") reads them as train / test
+    from lensnb.probing import probe_layers, text_task
+
+    splits = tasks["bigram_shift"]
+    examples = splits["tr"][:40] + splits["te"][:30]
+    acts = lensnb.extract(tiny_models["bert"], examples, progress=False)
+    assert sorted(acts.texts["split"].unique()) == ["te", "tr"]
+    profile = probe_layers(acts, text_task("label", pool="mean"), splits="split", seeds=(0,), progress=False)
+    assert profile.details["split_sizes"] == [{"train": 40, "dev": 0, "test": 30}]
+    np.testing.assert_array_equal(profile.details["test_rows"], np.arange(40, 70))

@@ -724,3 +724,30 @@ def test_labels_of_several_types_that_read_the_same_are_refused_not_merged():
         label_overlap(x, mixed, k=3, progress=False)
     strings = np.array(["a", np.str_("b")] * 20, dtype=object)  # python and numpy strings are one kind
     assert label_overlap(x, strings, k=3, progress=False).values.shape == (1,)
+
+
+def test_decimated_subsets_too_small_for_twonn_are_warned_about_with_the_numbers_unchanged():
+    x = noisy_plane(500, 6, seed=3)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        small = intrinsic_dimension(x[None], fraction=0.98, decimation=32, repeats=4, progress=False)
+    messages = [str(w.message) for w in caught]
+    assert len(messages) == 1 and caught[0].filename == __file__
+    assert messages[0].startswith("intrinsic_dimension: decimation=32 leaves random subsets of 15 of the 500 points")
+    assert "fewer than 100 points is unreliable" in messages[0] and "decimation <= 5" in messages[0]
+    assert small.params["subset_size"] == 15
+    # the numbers are those of the same draws, computed as before: the mean and spread of TwoNN on each subset
+    rng = np.random.default_rng(0)
+    subsets = [np.sort(rng.permutation(500)[:15]) for _ in range(4)]
+    by_hand = [twonn(x[s], fraction=0.98) for s in subsets]
+    assert small.values[0] == pytest.approx(np.mean(by_hand), rel=1e-12)
+    assert small.errors[0] == pytest.approx(np.std(by_hand, ddof=1), rel=1e-12)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # 500 / 5 = 100 points per subset: no warning
+        intrinsic_dimension(x[None], decimation=5, repeats=2, progress=False)
+        intrinsic_dimension(x[None], progress=False)
+    with pytest.warns(UserWarning, match=r"decimation=2 leaves random subsets of 75 of the 150 points.*decimation=1"):
+        intrinsic_dimension(x[None, :150], decimation=2, repeats=2, progress=False)
+    assert intrinsic_dimension(x[None], progress=False).to_pandas().columns.tolist() == [
+        "layer", "intrinsic_dimension_twonn", "intrinsic_dimension_twonn_error", "duplicates"
+    ]  # fmt: skip

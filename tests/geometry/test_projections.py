@@ -422,3 +422,10 @@ def test_site_for_plain_arrays_and_pool_for_pooled_activations_are_refused(tiny_
     pooled = lensnb.extract(tiny_models["bert"], TEXTS, progress=False).pool_texts("mean")
     with pytest.raises(LensError, match=r"^pool: expected None for text-level Activations"):
         project(pooled, pool="mean", progress=False)
+
+
+def test_the_site_projected_is_recorded(tiny_models):
+    acts = lensnb.extract(tiny_models["bert"], TEXTS, sites=("resid_post", "mlp_out"), progress=False)
+    assert project(acts.select(sites="resid_post"), "pca", progress=False).params["site"] == "resid_post"
+    assert project(acts, "pca", site="mlp_out", progress=False).params["site"] == "mlp_out"
+    assert project(np.asarray(acts.arrays["resid_post"]), "pca", progress=False).params["site"] is None

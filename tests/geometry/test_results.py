@@ -75,3 +75,17 @@ def test_projection_to_pandas_is_one_row_per_layer_and_item() -> None:
     assert (row["x"], row["y"]) == (coordinates[1, 1, 0], coordinates[1, 1, 1])
     assert row["token"] == "b" and row["table_x"] == 8  # the table's own 'x' is kept, renamed
     assert Projection("pca", (1, 5), coordinates).to_pandas().columns.tolist() == ["layer", "item", "x", "y"]
+
+
+def test_profile_per_layer_details_become_columns() -> None:
+    details = {"accuracy": np.array([0.5, 0.7]), "baseline": 0.25, "classes": np.array(["a", "b"]),
+               "rows": np.array([3, 4])}  # fmt: skip
+    profile = LayerProfile("probe", (0, 1), [0.5, 0.7], [0.1, 0.1], details=details, per_layer=("accuracy", "baseline"))
+    frame = profile.to_pandas()
+    assert frame.columns.tolist() == ["layer", "probe", "probe_error", "accuracy", "baseline"]
+    assert frame["baseline"].tolist() == [0.25, 0.25] and frame["accuracy"].tolist() == [0.5, 0.7]
+    # only the keys the measure lists: "rows" has one entry per layer here by coincidence, and stays out
+    assert LayerProfile("probe", (0, 1), [0.5, 0.7], details=details).to_pandas().columns.tolist() == ["layer", "probe"]
+    for bad in (("missing",), ("classes",), ("probe",), "accuracy"):
+        with pytest.raises(LensError, match=r"^(per_layer|details\['classes'\]):"):
+            LayerProfile("probe", (0, 1), [0.5, 0.7], details=details, per_layer=bad)

@@ -95,3 +95,61 @@ def test_bad_inputs_raise_lens_error():
         control_task_selectivity([identity], np.full(100, "X"), words, progress=False)
     with pytest.raises(LensError, match="test_size"):
         train_test_mask(10, test_size=1.5)
+
+
+def _tiny_acts(tiny_models):
+    import lensnb
+    from lensnb import Example
+
+    rng = np.random.default_rng(0)
+    vocabulary = {"the": "DET", "researchers": "NOUN", "keys": "NOUN", "cabinet": "NOUN", "quick": "ADJ",
+                  "lazy": "ADJ", "attend": "VERB", "jumps": "VERB", "probing": "VERB"}  # fmt: skip
+    examples = []
+    for _ in range(40):
+        words = [str(w) for w in rng.choice(list(vocabulary), size=int(rng.integers(4, 8)))]
+        examples.append(Example(words, labels={"pos": [vocabulary[w] for w in words]}))
+    return lensnb.extract(tiny_models["bert"], examples, progress=False)
+
+
+def test_selectivity_on_token_activations_reads_word_forms_from_the_token_table(tiny_models):
+    acts = _tiny_acts(tiny_models)
+    tokens = acts.tokens
+    assert "word" not in tokens and (~tokens["first_piece"] & (tokens["word_index"] >= 0)).any()  # split words
+    on_tokens = control_task_selectivity(acts, "pos", bootstrap=50, progress=False)  # the default word_types="word"
+    on_words = control_task_selectivity(acts.pool_words("first"), "pos", bootstrap=50, progress=False)
+    np.testing.assert_array_equal(on_tokens.values, on_words.values)
+    np.testing.assert_array_equal(on_tokens.errors, on_words.errors)
+    np.testing.assert_array_equal(on_tokens.details["control_labels"], on_words.details["control_labels"])
+    assert on_tokens.params["n_types"] == on_words.params["n_types"] == 9  # word forms, not word pieces
+    words = acts.token_words()
+    first = tokens["first_piece"].to_numpy()
+    assert words[first].tolist() == acts.pool_words().table["word"].tolist()
+    assert words[tokens["special"].to_numpy()].tolist() == [None] * 80
+    assert on_tokens.params["site"] == "resid_post" and on_tokens.params["word_types"] == "word"
+    frame = on_tokens.to_pandas()
+    for name in ("task_accuracy", "control_accuracy", "task_majority", "control_majority"):
+        assert name in frame
+    np.testing.assert_array_equal(frame["task_accuracy"], on_tokens.details["task_accuracy"])
+
+
+def test_selectivity_and_probe_layers_agree_on_one_split(tiny_models):
+    from lensnb.probing.sweep import probe_layers
+
+    acts = _tiny_acts(tiny_models)
+    train = acts.tokens["text_id"].to_numpy() < 30  # over every token row, as control_task_selectivity takes it
+    labelled = acts.table["pos"].notna().to_numpy()  # probe_layers takes rows of the labelled items
+    selectivity = control_task_selectivity(acts, "pos", train=train, bootstrap=0, progress=False)
+    rows = {"train": np.flatnonzero(train[labelled]), "test": np.flatnonzero(~train[labelled])}
+    probed = probe_layers(acts, "pos", splits=rows, seeds=(0,), progress=False)
+    np.testing.assert_allclose(selectivity.details["task_accuracy"], probed.values)
+    words = acts.pool_words("first")  # every word labelled: one mask serves both
+    word_train = words.table["text_id"].to_numpy() < 30
+    on_words = control_task_selectivity(words, "pos", train=word_train, bootstrap=0, progress=False)
+    np.testing.assert_array_equal(on_words.values, selectivity.values)
+
+
+def test_token_activations_with_labels_on_special_tokens_have_no_word_type(tiny_models):
+    acts = _tiny_acts(tiny_models)
+    labels = np.where(acts.tokens["special"], "S", acts.tokens["pos"].fillna("P").to_numpy())
+    with pytest.raises(LensError, match=r"^word_types: expected .*received \"'word' for 80 labelled token"):
+        control_task_selectivity(acts, labels, progress=False)

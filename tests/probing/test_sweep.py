@@ -291,3 +291,157 @@ def test_span_probes_pool_what_pool_spans_pools_and_leave_cut_spans_out(tiny_mod
         short = lensnb.extract(model, [example] * 4, max_length=6, overflow="truncate", progress=False)
         cut = probing_data(short, span_task(pool="mean"))
     assert cut.n_items == int(short.spans["complete"].sum()) < len(short.spans)
+
+
+# ----------------------------------------------------------------------------- stop 24: findings of the user audit
+
+
+def test_senteval_split_codes_name_the_parts(tiny_models, acts):
+    # read_senteval keeps SentEval's codes in meta["split"]: tr / va / te are train / dev / test
+    split = split_from_values(["tr", "va", "te", "TR", "train"])
+    assert split.train.tolist() == [0, 3, 4] and split.dev.tolist() == [1] and split.test.tolist() == [2]
+    codes = {"train": "tr", "dev": "va", "test": "te"}
+    examples = [
+        Example(e.words, labels=e.labels, meta={**e.meta, "split": codes[e.meta["split"]]}) for e in _examples()
+    ]  # fmt: skip
+    senteval = lensnb.extract(tiny_models["bert"], examples, progress=False)
+    by_code = probe_layers(senteval, "pos", splits="split", seeds=(0,), bootstrap=20, progress=False)
+    by_name = probe_layers(acts, "pos", splits="split", seeds=(0,), bootstrap=20, progress=False)
+    np.testing.assert_array_equal(by_code.values, by_name.values)
+    np.testing.assert_array_equal(by_code.details["test_rows"], by_name.details["test_rows"])
+    assert by_code.details["split_sizes"] == by_name.details["split_sizes"]
+
+
+def test_word_level_activations_serve_token_tasks_with_the_same_numbers(acts):
+    words = acts.pool_words("first")
+    on_words = probe_layers(words, "pos", seeds=(0, 1), progress=False)
+    on_tokens = probe_layers(acts, "pos", seeds=(0, 1), progress=False)  # first pieces: the same items
+    np.testing.assert_array_equal(on_words.values, on_tokens.values)
+    np.testing.assert_array_equal(on_words.details["accuracy_per_seed"], on_tokens.details["accuracy_per_seed"])
+    assert on_words.details["split_sizes"] == on_tokens.details["split_sizes"]
+    assert on_words.unit == "word" and len(on_words.table) == len(words.table)
+    assert on_words.params["task"]["pool"] == "pooled words" and on_tokens.params["task"]["pool"] == "first"
+    mean = probe_layers(acts.pool_words("mean"), token_task("pos"), seeds=(0,), progress=False)
+    by_pieces = probe_layers(acts, token_task("pos", pieces="mean"), seeds=(0,), progress=False)
+    np.testing.assert_allclose(mean.values, by_pieces.values)
+    labels = np.asarray(words.table["pos"], dtype=object)  # labels given as an array, one per word row
+    as_array = probe_layers(words, token_task(labels), seeds=(0, 1), progress=False)
+    np.testing.assert_array_equal(as_array.values, on_words.values)
+
+
+def test_word_level_activations_refuse_what_they_cannot_serve(acts):
+    words = acts.pool_words("mean")
+    with pytest.raises(LensError, match=r"^pieces: expected the default 'first' for word-level .*'last'.*pool_words"):
+        probe_layers(words, token_task("pos", pieces="last"), progress=False)
+    with pytest.raises(LensError, match=r"^acts: expected token-level Activations .* for a span task"):
+        probe_layers(words, span_task(), progress=False)
+    with pytest.raises(
+        LensError, match=r"^acts: expected token-level Activations .*received Activations Activations\(60 texts"
+    ):
+        probe_layers(acts.pool_texts("mean"), "long", progress=False)
+
+
+def test_a_relevance_is_refused_as_acts_by_name(acts):
+    from lensnb.relevance.result import Relevance
+
+    relevance = Relevance("hand", {}, acts.tokens, acts.texts, np.zeros(len(acts.tokens)), acts.texts[["text_id"]])
+    with pytest.raises(LensError, match=r"^acts: expected Activations .*received Relevance .*lensnb\.extract"):
+        probe_layers(relevance, "pos", progress=False)
+    with pytest.raises(LensError, match=r"^acts: expected Activations"):
+        probe_layers(relevance, np.zeros(3), progress=False)
+    with pytest.raises(LensError, match=r"^task: "):  # an array with a column name: the task is what is wrong
+        probe_layers(np.zeros((2, 10, 3)), "pos", progress=False)
+
+
+def test_a_fixed_split_with_no_spread_over_seeds_bootstraps_the_test_texts(acts):
+    rng = np.random.default_rng(0)  # labels a probe cannot get all right, so that resampling moves the score
+    noisy = np.where(acts.tokens["first_piece"], rng.choice(["x", "y"], len(acts.tokens)), None)
+    task = token_task(noisy, name="noisy")
+    profile = probe_layers(acts, task, splits="split", progress=False)  # LinearProbe: deterministic
+    per_seed = profile.details["accuracy_per_seed"]
+    assert np.all(per_seed == per_seed[:, :1])  # what made the old errors 0 and the interval zero-width
+    assert profile.params["errors"].startswith("bootstrap (automatic")
+    assert profile.params["bootstrap"] == 1000 and profile.details["bootstrap"].shape == (3, 1000)
+    assert np.all(profile.errors > 0) and np.all(profile.details["ci_low"] < profile.details["ci_high"])
+    asked = probe_layers(acts, task, splits="split", bootstrap=1000, progress=False)
+    np.testing.assert_array_equal(profile.values, asked.values)  # the same numbers as asking for it
+    np.testing.assert_array_equal(profile.errors, asked.errors)
+    np.testing.assert_array_equal(profile.details["ci_low"], asked.details["ci_low"])
+    one_seed = probe_layers(acts, task, splits="split", seeds=(0,), progress=False)
+    assert one_seed.params["errors"].startswith("bootstrap (automatic") and one_seed.errors is not None
+    with pytest.warns(
+        UserWarning, match=r"^probe_layers: the split is fixed and all 3 seeds gave the same .*bootstrap="
+    ):
+        zero = probe_layers(acts, task, splits="split", bootstrap=0, progress=False)
+    assert zero.params["errors"] == "seeds" and np.all(zero.errors == 0)
+    drawn = probe_layers(acts, "pos", seeds=(0, 1), progress=False)  # drawn splits: errors from the seeds, as before
+    assert drawn.params["errors"] == "seeds" and drawn.params["bootstrap"] == 0
+    np.testing.assert_allclose(drawn.errors, drawn.details["accuracy_per_seed"].std(axis=1, ddof=1))
+
+
+def test_the_site_probed_is_recorded_and_to_pandas_has_the_per_layer_numbers(tiny_models, acts):
+    profile = probe_layers(acts, "pos", seeds=(0, 1), progress=False)
+    assert profile.params["site"] == "resid_post"  # the default, resolved
+    several = lensnb.extract(tiny_models["bert"], _examples(12), sites=("resid_post", "mlp_out"), progress=False)
+    assert probe_layers(several, "pos", site="mlp_out", seeds=(0,), progress=False).params["site"] == "mlp_out"
+    assert probe_layers(np.zeros((2, 20, 3)), np.arange(20) % 2, seeds=(0,), progress=False).params["site"] is None
+    frame = profile.to_pandas()
+    expected = ["layer", "probe_accuracy", "probe_accuracy_error", "accuracy", "micro_f1", "macro_f1",
+                "majority_baseline", "ci_low", "ci_high"]  # fmt: skip
+    assert frame.columns.tolist() == expected
+    for name in ("accuracy", "macro_f1", "ci_low", "ci_high"):
+        np.testing.assert_array_equal(frame[name], profile.details[name])
+    assert (frame["majority_baseline"] == profile.details["majority_baseline"]).all()
+
+
+def test_tokenless_spans_are_blamed_on_their_cause(acts, minilm):
+    shared = acts.select(layers=[0])
+    shared.spans = acts.spans.copy()
+    shared.spans.loc[[1, 2], ["token_start", "token_end"]] = -1  # words without a piece, complete: no truncation
+    with pytest.warns(UserWarning) as caught:
+        probing_data(shared, span_task())
+    message = str(caught[0].message)
+    assert "2 because their words have no word piece of their own" in message and "overflow" not in message
+    truncated = acts.select(layers=[0])
+    truncated.spans = acts.spans.copy()
+    truncated.spans.loc[[1, 2], ["token_start", "token_end"]] = -1
+    truncated.spans.loc[[1, 2], "complete"] = False
+    with pytest.warns(UserWarning, match=r"2 because truncation removed their words .*overflow='window'"):
+        probing_data(truncated, span_task())
+    # UD's "cannot" is "can" + "not": MiniLM has one piece for both, so "not" has none, without truncation
+    example = Example(text="I cannot go home .", words=["I", "can", "not", "go", "home", "."],
+                      spans=[Span(2, 3, "NEG"), Span(0, 1, "PRON"), Span(3, 5, "VP")])  # fmt: skip
+    with pytest.warns(UserWarning, match="share a token"):
+        cannot = lensnb.extract(minilm, [example] * 4, layers=[0], overflow="window", progress=False)
+    with pytest.warns(UserWarning) as caught:
+        probing_data(cannot, span_task())
+    message = str(caught[0].message)
+    assert "4 of 12 item(s) have a span without tokens, 4 because their words have no word piece" in message
+    assert "'cannot'" in message and "overflow" not in message
+    with pytest.raises(LensError, match=r"^pool_spans: 4 of 12 span\(s\) have no token, 4 because .*no word piece"):
+        cannot.pool_spans()
+
+
+def test_the_cluster_bootstrap_weighs_every_item_by_its_groups_draws():
+    # resamples summed per group and drawn in blocks: the scores of weighing every item, draw for draw
+    from lensnb.probing.sweep import _bootstrap
+
+    rng = np.random.default_rng(4)
+    for n_items, n_groups, n in ((500, 40, 300), (30_000, 30_000, 300)):  # the second draws in several blocks
+        groups = np.sort(rng.integers(0, n_groups, n_items))
+        truth = rng.integers(0, 3, n_items)
+        predicted = np.where(rng.random(n_items) < 0.7, truth, 0)
+        _, group_of = np.unique(groups, return_inverse=True)
+        k = int(group_of.max()) + 1
+        counts = np.random.default_rng(9).multinomial(k, np.full(k, 1.0 / k), size=n)
+        weights = counts[:, group_of].astype(np.float64)  # (n, n_items): every item weighed
+        expected = weights @ (truth == predicted) / weights.sum(axis=1)
+        np.testing.assert_array_equal(_bootstrap(truth, predicted, groups, n, 9), expected)
+    multi_truth, multi_predicted = rng.integers(0, 2, (500, 4)), rng.integers(0, 2, (500, 4))
+    groups = np.repeat(np.arange(50), 10)
+    counts = np.random.default_rng(2).multinomial(50, np.full(50, 0.02), size=100)
+    weights = counts[:, groups].astype(np.float64)
+    tp = weights @ (multi_truth & multi_predicted).sum(axis=1)
+    fp = weights @ ((1 - multi_truth) & multi_predicted).sum(axis=1)
+    fn = weights @ (multi_truth & (1 - multi_predicted)).sum(axis=1)
+    np.testing.assert_array_equal(_bootstrap(multi_truth, multi_predicted, groups, 100, 2), 2 * tp / (2 * tp + fp + fn))

@@ -29,6 +29,9 @@ def test_layer_explorer_computes_everything_up_front(explorer, bert_acts):
     assert names == ["probe_accuracy", "intrinsic_dimension_twonn", "neighborhood_overlap_next", "label_overlap"]
     assert explorer.scatter.color == "upos" and "probe on upos: correct?" in explorer.scatter.colorings
     assert explorer.slider.slider.options[0][0] == "embeddings"
+    # the probe's per-layer numbers travel with its curve (to_pandas has them)
+    probe_table = explorer.curves.profiles[0].to_pandas()
+    assert {"majority_baseline", "ci_low", "ci_high", "macro_f1"} <= set(probe_table.columns)
 
 
 def test_moving_the_slider_moves_every_view_and_swaps_only_columns(explorer, monkeypatch):
