@@ -180,7 +180,13 @@ def _to_numpy(x: Any, argument: str) -> np.ndarray:
             return np.asarray(x, dtype=np.float64)
         except (TypeError, ValueError):
             pass
-    raise LensError.bad_argument(argument, x, "a numpy array or torch tensor")
+    hint = (
+        "A Relevance holds one relevance score per token, not hidden states: pass the Activations of "
+        "lensnb.extract, or an (n, d) array."
+        if type(x).__name__ in ("Relevance", "BatchRelevance")
+        else ""
+    )
+    raise LensError.bad_argument(argument, x, "a numpy array or torch tensor", hint)
 
 
 def _plain_arrays(data: Any, argument: str) -> list[np.ndarray]:

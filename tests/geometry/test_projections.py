@@ -429,3 +429,15 @@ def test_the_site_projected_is_recorded(tiny_models):
     assert project(acts.select(sites="resid_post"), "pca", progress=False).params["site"] == "resid_post"
     assert project(acts, "pca", site="mlp_out", progress=False).params["site"] == "mlp_out"
     assert project(np.asarray(acts.arrays["resid_post"]), "pca", progress=False).params["site"] is None
+
+
+def test_a_relevance_is_refused_with_what_to_pass_instead():
+    import pandas as pd
+
+    from lensnb.relevance.result import Relevance
+
+    tokens = pd.DataFrame({"text_id": [0, 0], "position": [0, 1], "token": ["a", "b"]})
+    texts = pd.DataFrame({"text_id": [0], "text": ["a b"]})
+    relevance = Relevance("hand", {}, tokens, texts, np.zeros(2), texts[["text_id"]])
+    with pytest.raises(LensError, match=r"A Relevance holds one relevance score per token.*lensnb\.extract"):
+        project(relevance)
