@@ -22,6 +22,11 @@ interleaved runs), and in line each layer can be written as the model computes i
 bounded, so at most ``depth`` batches of states wait in memory. Writes, ``mark_done``
 and commits all happen in order on one thread: a segment is recorded as done only
 after its rows were written.
+
+:meth:`BackgroundWriter.close` always stops and joins the thread before it returns or
+raises, a Ctrl-C while it waits included (the batches still queued are then dropped,
+unrecorded, for a resume to compute again), so that the store's files are closed and
+its lock released only once nothing writes to them any more.
 """
 
 from __future__ import annotations
@@ -75,6 +80,11 @@ class BackgroundWriter:
         self.writer = writer
         self._queue: queue.Queue | None = queue.Queue(maxsize=depth) if threaded else None
         self._error: BaseException | None = None
+        self._abandon = False  # set by an interrupt in close(): drop what is queued
+        self._stop_queued = False
+        # set by the thread as it ends. Thread.join and is_alive cannot be trusted once a
+        # KeyboardInterrupt stopped a join (CPython < 3.13 then marks a running thread stopped)
+        self._finished = threading.Event()
         self._trim = _heap_trimmer()
         self._last_trim = time.monotonic()
         self._thread: threading.Thread | None = None
@@ -121,22 +131,59 @@ class BackgroundWriter:
                 continue
 
     def close(self) -> None:
-        """Write what is queued, stop the thread, commit, and re-raise a write error."""
-        if self._thread is not None and self._thread.is_alive():
-            while True:
-                try:
-                    self._queue.put(_STOP, timeout=0.1)
-                    break
-                except queue.Full:
-                    if not self._thread.is_alive():
-                        break
-            self._thread.join()
+        """Write what is queued, stop the thread, commit, and re-raise a write error.
+
+        A KeyboardInterrupt (Ctrl-C) while it waits for the thread does not leave the
+        thread running (see :meth:`stop`): what was written is committed and the
+        interrupt raised again. The thread is stopped whenever this method returns or raises.
+        """
+        interrupt: BaseException | None = None
+        try:
+            self.stop()
+        except KeyboardInterrupt as error:
+            interrupt = error
         try:
             self.writer.commit(force=True)  # record what was written, also after a failure
         except BaseException:
-            if self._error is None:
-                raise  # otherwise the first error, raised below, is the one to report
+            if self._error is None and interrupt is None:
+                raise  # otherwise the interrupt or the first error, raised below, is the one to report
+        if interrupt is not None:
+            if self._error is not None and interrupt.__context__ is None:
+                interrupt.__context__ = self._error  # shown with the interrupt
+            raise interrupt
         self._raise_if_failed()
+
+    def stop(self) -> None:
+        """Stop the worker thread after the batches queued, and wait for it (idempotent).
+
+        A KeyboardInterrupt (Ctrl-C, one or several) while it waits does not end the
+        wait: the batches still queued are then dropped (they are not recorded as done,
+        so a resume computes them again), the thread stops after the block it is
+        writing, and the first interrupt is raised again once it has stopped.
+        """
+        interrupt: BaseException | None = None
+        while True:
+            try:
+                self._join()
+                break
+            except KeyboardInterrupt as error:
+                self._abandon = True
+                interrupt = interrupt or error
+        if interrupt is not None:
+            raise interrupt
+
+    def _join(self) -> None:
+        if self._thread is None:
+            return
+        while not self._stop_queued and not self._finished.is_set():
+            try:
+                self._queue.put(_STOP, timeout=0.1)
+            except queue.Full:
+                continue
+            self._stop_queued = True
+        while not self._finished.wait(0.1):
+            pass
+        self._thread.join()  # it has written its last block: what is left is its exit
 
     def _raise_if_failed(self) -> None:
         if self._error is not None:
@@ -144,12 +191,18 @@ class BackgroundWriter:
             raise error
 
     def _work(self) -> None:
+        try:
+            self._drain()
+        finally:
+            self._finished.set()
+
+    def _drain(self) -> None:
         while True:
             item = self._queue.get()
             if item is _STOP:
                 return
-            if self._error is not None:
-                continue  # drain after a failure; the main thread re-raises
+            if self._error is not None or self._abandon:
+                continue  # drain after a failure (the main thread re-raises) or an interrupt
             try:
                 self._write(*item)
                 del item  # free the batch's tensors before trimming
@@ -159,8 +212,12 @@ class BackgroundWriter:
 
     def _write(self, segments: np.ndarray, states: Sequence, attentions: Sequence) -> None:
         for site, position, row, values in states:
+            if self._abandon:
+                return  # interrupted: the batch is not recorded as done
             self.writer.write(site, position, row, values)
         for offset, values in attentions:
+            if self._abandon:
+                return
             self.writer.write_attention(offset, values)
         self.writer.mark_done(segments)
         self.writer.commit()

@@ -96,6 +96,11 @@ def extract(
     store : path, optional
         Stream to this folder instead of memory; the result is memory-mapped. An
         interrupted extraction into the same folder resumes; a finished one is reused.
+        Either only with the same model weights (every value: weights changed in place
+        since count), inputs and settings; a resume also with the same ``batch_size``,
+        ``max_batch_tokens`` and attention implementation (``"sdpa"``, ``"eager"``...),
+        so that the store is bit for bit what one uninterrupted run writes. Others are
+        refused, naming what differs.
     overwrite : bool
         Start the store again: replace whatever lensnb store is at ``store`` (one made by
         another model, inputs or settings, or a finished copy of this one). Only lensnb's
@@ -188,41 +193,61 @@ def extract(
         manifest = _manifest(
             model_info, examples, plan, site_list, wanted, np_dtype, attention_layers, n_heads, attention_size, params
         )
-        batching = {"batch_size": batch_size, "max_batch_tokens": max_batch_tokens}  # a resume must batch alike
+        # a resume must batch alike, and run the same attention code: each changes the last bits of the states
+        batching = {
+            "batch_size": batch_size,
+            "max_batch_tokens": max_batch_tokens,
+            "attn_implementation": _attention_implementation(lens_model.model, attentions),
+        }
         writer = StoreWriter(
             store, manifest, tables, site_shapes, np_dtype, attention_size, overwrite, durable, batching=batching
         )
         if writer.reusable:
-            writer.close()
-            return load_activations(writer.path)
+            try:
+                return load_activations(writer.path)  # read while the lock keeps other writers out
+            finally:
+                writer.close()
     del examples  # only the plan is needed from here on; free the Example objects
     trim_heap()  # and hand tokenization's temporaries back before the model's batches need memory
+    background = None
     try:
-        batches = batch_segments(plan, np.flatnonzero(~writer.done), batch_size, max_batch_tokens)  # what is left to do
+        todo = np.flatnonzero(~writer.done)
+        batches = batch_segments(plan, todo, batch_size, max_batch_tokens)  # what is left to do
+        kept = plan.keep_rows[:, 1] - plan.keep_rows[:, 0]
+        total, done = int(kept.sum()), int(kept.sum() - kept[todo].sum())  # the bar shows the whole, from `done`
         background = BackgroundWriter(writer, threaded=_core_to_spare(lens_model.device))
         try:
-            _run(lens_model, plan, batches, background, wanted, torch_dtype, attention_index, progress)
+            _run(lens_model, plan, batches, background, wanted, torch_dtype, attention_index, progress, total, done)
         finally:
-            background.close()
+            background.close()  # stops the writer thread, even on Ctrl-C
         if store is not None:
             writer.finalize()
+            arrays, attention_values = open_arrays(writer.path, writer.manifest)  # memory-mapped; tables kept
+        else:
+            arrays, attention_values = writer.arrays, writer.attentions
+        maps = None
+        if attentions:
+            maps = AttentionMaps(attention_values, tables["attention_index"], attention_layers, n_heads)
+        return Activations(
+            arrays, wanted, plan.tokens, texts=plan.texts, spans=tables.get("spans"),
+            span_pairs=tables.get("span_pairs"), attentions=maps, model=model_info,
+            path=writer.path if store is not None else None,
+        )  # fmt: skip
     finally:
-        writer.close()
-    if store is not None:
-        arrays, attention_values = open_arrays(writer.path, writer.manifest)  # memory-mapped, tables kept as they are
-    else:
-        arrays, attention_values = writer.arrays, writer.attentions
-    maps = None
-    if attentions:
-        maps = AttentionMaps(attention_values, tables["attention_index"], attention_layers, n_heads)
-    return Activations(
-        arrays, wanted, plan.tokens, texts=plan.texts, spans=tables.get("spans"), span_pairs=tables.get("span_pairs"),
-        attentions=maps, model=model_info, path=writer.path if store is not None else None,
-    )  # fmt: skip
+        try:
+            if background is not None:
+                background.stop()  # never closes the files under a running writer thread (a no-op once closed)
+        finally:
+            writer.close()  # the store's files and lock, once the result is built
 
 
-def _run(lens_model, plan: TokenPlan, batches, background, wanted, torch_dtype, attention_index, progress) -> None:
+def _run(
+    lens_model, plan: TokenPlan, batches, background, wanted, torch_dtype, attention_index, progress, total, done
+) -> None:
     """Forward passes over ``batches`` of segments; their states go to ``background`` to be written.
+
+    The progress bar counts the tokens of the whole extraction (``total``), from the
+    ``done`` ones of an interrupted run that this one resumes.
 
     Where the writes are in line, ``resid_post`` layers are written as the model computes
     them (a :class:`LayerStream`, once it matched ``output_hidden_states`` bit for bit on
@@ -243,9 +268,8 @@ def _run(lens_model, plan: TokenPlan, batches, background, wanted, torch_dtype, 
     pad_id = _pad_id(lens_model.tokenizer)
     token_ids = plan.tokens["token_id"].to_numpy()
     device = lens_model.device
-    total = int(sum(plan.keep_rows[s, 1] - plan.keep_rows[s, 0] for batch in batches for s in batch))
     with (
-        tqdm(total=total, unit="tok", desc="extract", disable=not progress) as bar,
+        tqdm(total=total, initial=done, unit="tok", desc="extract", disable=not progress) as bar,
         eager_attention(lens_model.model, bool(attention_index is not None)),
         capture_sites(lens_model.base_model, adapter, hooked) as captured,
         stream if stream is not None else nullcontext(),
@@ -463,6 +487,15 @@ def _fed_positions(plan: TokenPlan) -> dict[str, np.ndarray]:
         "prefix": p.astype(np.int64), "content_start": content_start.astype(np.int64),
         "content_stop": content_stop.astype(np.int64), "suffix_start": (n_tokens[text] - s).astype(np.int64),
     }  # fmt: skip
+
+
+def _attention_implementation(model, attentions: bool) -> str | None:
+    """The attention code the forward passes run: eager where attention maps are asked for
+    (:func:`eager_attention`), else the model's own (``"sdpa"``, ``"eager"``...)."""
+    previous = getattr(getattr(model, "config", None), "_attn_implementation", None)
+    if attentions and previous not in (None, "eager") and hasattr(model, "set_attn_implementation"):
+        return "eager"
+    return previous if isinstance(previous, str) else None
 
 
 @contextmanager

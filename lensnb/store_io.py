@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import errno
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -13,6 +13,7 @@ import numpy as np
 from lensnb.activations import Activations, AttentionMaps
 from lensnb.errors import LensError
 from lensnb.store import (
+    _FULL,
     FORMAT,
     FORMAT_VERSION,
     MANIFEST,
@@ -27,7 +28,7 @@ from lensnb.store import (
     write_json,
     write_table,
 )
-from lensnb.store_lock import StoreLock
+from lensnb.store_lock import StoreLock, lock_if_free
 
 __all__ = ["load_activations", "save_activations", "activations_from_store"]
 
@@ -87,6 +88,7 @@ def save_activations(activations: Activations, path: Path, overwrite: bool = Fal
             )  # fmt: skip
     _check_savable(activations)
     make_folder(path.parent, "path")
+    remove_stale_staging(path)  # copies left by a save to this path that was killed: they hold disk space
     needed = sum(int(a.nbytes) for a in activations.arrays.values())
     needed += int(activations.attentions.values.nbytes) if activations.attentions is not None else 0
     free = shutil.disk_usage(path.parent).free
@@ -95,16 +97,19 @@ def save_activations(activations: Activations, path: Path, overwrite: bool = Fal
             f"path: saving needs {needed / 2**20:.1f} MiB for the arrays but only {free / 2**20:.1f} MiB are free "
             f"on the disk holding {path.parent}. {_SAVE_ADVICE}"
         )
-    staging = _make_staging(path, "saving")
+    staging, staging_lock = _make_staging(path, "saving")
     try:
         _write_store(activations, staging)
         _check_loadable(staging, path)
         if replace:
             lock = StoreLock(path, "path")  # no extraction may be writing the store being replaced
-            retired = _make_staging(path, "replaced")
             try:
-                os.replace(path, retired / "store")
-                os.replace(staging, path)
+                retired, retired_lock = _make_staging(path, "replaced")
+                try:
+                    os.replace(path, retired / "store")
+                    os.replace(staging, path)
+                finally:
+                    retired_lock.release()
             finally:
                 lock.release()
             shutil.rmtree(retired, ignore_errors=True)
@@ -115,6 +120,8 @@ def save_activations(activations: Activations, path: Path, overwrite: bool = Fal
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+    finally:
+        staging_lock.release()
     return path
 
 
@@ -145,12 +152,73 @@ def _check_loadable(staging: Path, path: Path) -> None:
         ) from None
 
 
-def _make_staging(path: Path, what: str) -> Path:
-    """A new hidden folder beside ``path`` (its parent must let lensnb write)."""
+def _make_staging(path: Path, what: str) -> tuple[Path, StoreLock]:
+    """A new hidden folder beside ``path`` (its parent must let lensnb write), named after
+    this process (``.<name>.<what>-<pid>-<random>``) and locked until the lock returned is
+    released, so that :func:`remove_stale_staging` tells it from the copy of a save that died."""
     try:
-        return Path(tempfile.mkdtemp(prefix=f".{path.name}.{what}-", dir=path.parent))
+        folder = Path(tempfile.mkdtemp(prefix=f".{path.name}.{what}-{os.getpid()}-", dir=path.parent))
     except OSError as error:
         raise_write_error(path.parent, error, "path")
+    try:
+        return folder, StoreLock(folder, "path", warn=False)
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+
+
+def remove_stale_staging(path: Path) -> None:
+    """Remove the hidden copies that saves to ``path`` killed mid-way left beside it.
+
+    A save writes the whole store into ``.<name>.saving-<pid>-<random>`` (and moves a
+    store it replaces to ``.<name>.replaced-<pid>-<random>``) and removes it when it
+    ends, also on an error or Ctrl-C; a process killed outright (SIGKILL, out of memory,
+    a killed kernel) leaves it. One is removed only when its process is gone and no one
+    holds its lock (the operating system drops the lock of a dead process), so a save
+    running now, in this process or another, keeps its own. Nothing is removed where
+    that cannot be told (no locks on the platform or file system), nor the copies of
+    older lensnb versions (their names carry no process). A ``.replaced-`` folder is
+    kept while ``path`` does not exist: the process died between moving the old store
+    out and the new one in, and it holds the old store (in ``store``).
+
+    Parameters
+    ----------
+    path : Path
+        The store folder a save is about to write.
+    """
+    if os.name != "posix":
+        return
+    pattern = re.compile(rf"\.{re.escape(path.name)}\.(saving|replaced)-(\d+)-[^/]*")
+    try:
+        entries = list(path.parent.iterdir())
+    except OSError:
+        return
+    for entry in entries:
+        match = pattern.fullmatch(entry.name)
+        if match is None or entry.is_symlink() or not entry.is_dir():
+            continue
+        if match.group(1) == "replaced" and not path.exists():
+            continue
+        if _process_alive(int(match.group(2))):  # this process included: a save of another thread
+            continue
+        lock = lock_if_free(entry)
+        if lock is None:
+            continue  # a save holds it (or locks cannot tell)
+        try:
+            shutil.rmtree(entry, ignore_errors=True)
+        finally:
+            lock.release()
+
+
+def _process_alive(pid: int) -> bool:
+    """Whether a process ``pid`` runs on this machine (POSIX; True where it cannot be told)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # PermissionError: another user's process
+        return True
+    return True
 
 
 def _write_store(activations: Activations, path: Path) -> None:
@@ -211,6 +279,6 @@ def _write_or_full(file: _ArrayFile, index: tuple[int, ...], values: np.ndarray)
     try:
         file.write(index, values)
     except OSError as error:
-        if error.errno == errno.ENOSPC:
+        if error.errno in _FULL:
             raise disk_full(file.path, values.nbytes, _SAVE_ADVICE) from None
         raise

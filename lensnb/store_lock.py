@@ -17,7 +17,7 @@ from pathlib import Path
 
 from lensnb.errors import LensError
 
-__all__ = ["StoreLock"]
+__all__ = ["StoreLock", "lock_if_free"]
 
 try:
     import fcntl
@@ -37,6 +37,8 @@ class StoreLock:
         The folder (it must exist).
     argument : str
         The name errors give the folder (``"store"``, ``"path"``).
+    warn : bool
+        Warn where the file system refuses locks (then there is no lock).
 
     Raises
     ------
@@ -44,7 +46,7 @@ class StoreLock:
         When another writer holds the lock.
     """
 
-    def __init__(self, path: Path, argument: str):
+    def __init__(self, path: Path, argument: str, warn: bool = True):
         self.path = path
         self._descriptor = -1
         if fcntl is None:
@@ -63,6 +65,8 @@ class StoreLock:
             os.close(descriptor)
             if error.errno not in _NO_LOCKS:
                 raise
+            if not warn:
+                return
             warnings.warn(
                 f"{argument}: the file system holding {path} does not support locks ({error.strerror}); lensnb "
                 "cannot keep a second writer out of this folder, so run one extraction or save into it at a time.",
@@ -74,11 +78,52 @@ class StoreLock:
             raise
         self._descriptor = descriptor
 
+    @property
+    def held(self) -> bool:
+        """Whether this object holds the lock (False where locks are not available, or after :meth:`release`)."""
+        return self._descriptor >= 0
+
     def release(self) -> None:
         """Let the next writer in (idempotent)."""
         if self._descriptor >= 0:
             os.close(self._descriptor)  # closing the descriptor drops the flock
             self._descriptor = -1
+
+
+def lock_if_free(path: Path) -> StoreLock | None:
+    """The lock on the folder ``path`` where no one holds it, else None.
+
+    None also where it cannot be told: no locks on this platform or file system, a
+    folder that cannot be opened (or is gone). So a caller that removes what it finds
+    unlocked removes nothing of a live writer's.
+
+    Parameters
+    ----------
+    path : Path
+        The folder.
+
+    Returns
+    -------
+    StoreLock or None
+        Held until its :meth:`~StoreLock.release`.
+    """
+    if fcntl is None:
+        return None
+    try:
+        descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_NOFOLLOW", 0))
+    except OSError:
+        return None
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:  # held by another writer (BlockingIOError), or no locks on this file system
+        os.close(descriptor)
+        return None
+    except BaseException:
+        os.close(descriptor)
+        raise
+    lock = StoreLock.__new__(StoreLock)
+    lock.path, lock._descriptor = path, descriptor
+    return lock
 
 
 def _open_folder(path: Path, argument: str) -> int:

@@ -499,13 +499,12 @@ def _state_from_parts(header: dict[str, Any], tensors: dict[str, torch.Tensor]) 
 
 
 def weights_digest(module: torch.nn.Module) -> str:
-    """A digest of a module's parameter names, shapes and first values (A's base model: its head is unused)."""
-    hasher = hashlib.sha256()
-    for name, tensor in module.state_dict().items():
-        hasher.update(f"{name}:{tuple(tensor.shape)}:{tensor.dtype}".encode())
-        if tensor.device.type != "meta" and tensor.numel():
-            hasher.update(tensor.detach().reshape(-1)[:2048].to("cpu", torch.float32).numpy().tobytes())
-    return hasher.hexdigest()[:32]
+    """A digest of every value of a module's parameters and buffers (A's base model: its head
+    is unused), so that a model edited in place is not taken for the one a checkpoint was
+    trained with (:func:`lensnb.models.weights_fingerprint`)."""
+    from lensnb.models import weights_fingerprint
+
+    return weights_fingerprint(module)
 
 
 def digest(*parts: Any) -> str:

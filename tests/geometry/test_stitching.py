@@ -402,3 +402,14 @@ def test_learning_rate_types(heads):
     with pytest.raises(LensError, match="^lr: expected a positive learning rate"):
         train_stitch(model, 1, model, 1, CORPUS, lr=True, **QUICK)
     assert train_stitch(model, 1, model, 1, CORPUS, lr=np.float32(1e-3), **QUICK).params["lr"] == pytest.approx(1e-3)
+
+
+def test_model_a_digest_sees_an_edit_past_the_first_values():
+    # it read the first 2048 values of each tensor: an ablation further in went unnoticed on resume
+    from lensnb.geometry.stitch_training import weights_digest
+
+    module = torch.nn.Linear(100, 100)
+    before = weights_digest(module)
+    with torch.no_grad():
+        module.weight[90, 50] += 1.0
+    assert weights_digest(module) != before
