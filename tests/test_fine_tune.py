@@ -309,6 +309,16 @@ def _interrupt_at_call(model, n: int):
     return model.model.register_forward_pre_hook(interrupt, with_kwargs=True)
 
 
+def _interrupted_at_call(model, n: int, *args, **kwargs) -> None:
+    """``fine_tune_classifier(model, *args, **kwargs)`` stopped by Ctrl-C in its n-th forward pass."""
+    hook = _interrupt_at_call(model, n)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            fine_tune_classifier(model, *args, **kwargs)
+    finally:
+        hook.remove()
+
+
 def test_the_same_object_run_again_after_an_interrupt_resumes_exactly_and_a_finished_run_gives_its_result(
     tiny_paths, tmp_path
 ):
@@ -317,10 +327,8 @@ def test_the_same_object_run_again_after_an_interrupt_resumes_exactly_and_a_fini
     whole = _classifier(tiny_paths)
     uninterrupted = fine_tune_classifier(whole, texts, labels, checkpoint=tmp_path / "whole", **OPTIONS)
     model = _classifier(tiny_paths)
-    hook = _interrupt_at_call(model, 6)  # during step 6, after the checkpoint of step 4
-    with pytest.raises(KeyboardInterrupt):
-        fine_tune_classifier(model, texts, labels, checkpoint=tmp_path / "run", **OPTIONS)
-    hook.remove()
+    # during step 6, after the checkpoint of step 4
+    _interrupted_at_call(model, 6, texts, labels, checkpoint=tmp_path / "run", **OPTIONS)
     assert model.model.config.problem_type == "single_label_classification"
     resumed = fine_tune_classifier(model, texts, labels, checkpoint=tmp_path / "run", **OPTIONS)
     assert resumed.resumed_from == 4 and resumed.steps == 8
@@ -338,20 +346,16 @@ def test_the_same_object_run_again_after_an_interrupt_resumes_exactly_and_a_fini
 def test_the_same_object_interrupted_before_its_first_checkpoint_must_be_reloaded(tiny_paths, tmp_path):
     texts, labels = _data()
     model = _classifier(tiny_paths)
-    hook = _interrupt_at_call(model, 1)  # in step 1's forward pass: no weight has changed yet
-    with pytest.raises(KeyboardInterrupt):
-        fine_tune_classifier(model, texts, labels, checkpoint=tmp_path, **OPTIONS)
-    hook.remove()
+    # in step 1's forward pass: no weight has changed yet
+    _interrupted_at_call(model, 1, texts, labels, checkpoint=tmp_path, **OPTIONS)
     whole = _classifier(tiny_paths)
     fine_tune_classifier(whole, texts, labels, **OPTIONS)
     assert fine_tune_classifier(model, texts, labels, checkpoint=tmp_path, **OPTIONS).resumed_from == 0
     assert _same_weights(_weights(model), _weights(whole))
 
     model = _classifier(tiny_paths)
-    hook = _interrupt_at_call(model, 2)  # during step 2: step 1 changed the weights, no checkpoint yet
-    with pytest.raises(KeyboardInterrupt):
-        fine_tune_classifier(model, texts, labels, checkpoint=tmp_path / "early", **OPTIONS)
-    hook.remove()
+    # during step 2: step 1 changed the weights, no checkpoint yet
+    _interrupted_at_call(model, 2, texts, labels, checkpoint=tmp_path / "early", **OPTIONS)
     partly = _weights(model)
     with pytest.raises(lensnb.LensError, match="model: expected a model as loaded.*partly trained.*Reload it") as e:
         fine_tune_classifier(model, texts, labels, checkpoint=tmp_path / "early", **OPTIONS)
@@ -362,10 +366,7 @@ def test_the_same_object_interrupted_before_its_first_checkpoint_must_be_reloade
 def test_the_same_object_partly_trained_is_told_to_reload_not_only_to_delete_the_checkpoint(tiny_paths, tmp_path):
     texts, labels = _data()
     model = _classifier(tiny_paths)
-    hook = _interrupt_at_call(model, 6)
-    with pytest.raises(KeyboardInterrupt):
-        fine_tune_classifier(model, texts, labels, checkpoint=tmp_path, **OPTIONS)
-    hook.remove()
+    _interrupted_at_call(model, 6, texts, labels, checkpoint=tmp_path, **OPTIONS)
     with pytest.raises(lensnb.LensError, match="differs in learning_rate.*partly trained.*reload it first"):
         fine_tune_classifier(model, texts, labels, checkpoint=tmp_path, **{**OPTIONS, "learning_rate": 1e-4})
     for path in tmp_path.iterdir():  # the user deletes the checkpoint: the weights are still partly trained
@@ -422,10 +423,7 @@ def test_problem_type_set_by_transformers_is_not_part_of_the_identity(tiny_paths
 
     texts, labels = _data()
     stopped = _classifier(tiny_paths)
-    hook = _interrupt_at_call(stopped, 6)
-    with pytest.raises(KeyboardInterrupt):
-        fine_tune_classifier(stopped, texts, labels, checkpoint=tmp_path, **OPTIONS)
-    hook.remove()
+    _interrupted_at_call(stopped, 6, texts, labels, checkpoint=tmp_path, **OPTIONS)
     model = _classifier(tiny_paths)
     before = model_identity(model.model, model.name)
     with torch.no_grad():  # a labelled forward pass (a loss computed by hand) sets config.problem_type
