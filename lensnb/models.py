@@ -205,7 +205,14 @@ def weights_fingerprint(module: torch.nn.Module) -> str:
     -------
     str
         32 hexadecimal digits.
+
+    Raises
+    ------
+    LensError
+        If ``module`` is not a ``torch.nn.Module``.
     """
+    if not isinstance(module, torch.nn.Module):
+        raise LensError.bad_argument("module", module, "a torch.nn.Module (e.g. a LensModel's model)")
     headers: list[str] = []
     by_device: dict[torch.device, list[torch.Tensor]] = {}
     sizes: dict[torch.device, int] = {}

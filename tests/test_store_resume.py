@@ -187,3 +187,9 @@ def test_the_progress_bar_of_a_resumed_extraction_shows_the_whole(tiny_models, t
     assert (bar.total, bar.initial, bar.n) == (n_tokens, done_tokens, n_tokens)
     fresh = lensnb.extract(tiny, TEXTS, batch_size=4, store=tmp_path / "t", progress=True)
     assert (bars[-1].total, bars[-1].initial, bars[-1].n) == (len(fresh.table), 0, len(fresh.table))
+
+
+@pytest.mark.parametrize("module", ["bert", None, {"weight": 1}])
+def test_the_fingerprint_of_something_not_a_module_is_refused_by_name(module):
+    with pytest.raises(LensError, match=r"^module: expected a torch\.nn\.Module"):
+        weights_fingerprint(module)
