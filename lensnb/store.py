@@ -49,6 +49,7 @@ import pyarrow.parquet as pq
 
 from lensnb.adapters import SITES
 from lensnb.errors import LensError
+from lensnb.large_arrays import anonymous_array
 from lensnb.store_lock import StoreLock
 
 __all__ = ["StoreWriter", "MemoryWriter", "read_store", "open_arrays", "write_table", "FORMAT", "FORMAT_VERSION"]
@@ -335,8 +336,9 @@ class MemoryWriter:
 
     def __init__(self, site_shapes: Mapping[str, tuple[int, ...]], dtype: np.dtype, n_segments: int,
                  attention_size: int = 0):  # fmt: skip
-        self.arrays = {site: np.empty(shape, dtype=dtype) for site, shape in site_shapes.items()}
-        self.attentions = np.empty(attention_size, dtype=dtype) if attention_size else None
+        # ordinary pages: numpy's huge-page advice can stall the first touch on compaction
+        self.arrays = {site: anonymous_array(shape, dtype) for site, shape in site_shapes.items()}
+        self.attentions = anonymous_array((attention_size,), dtype) if attention_size else None
         self.done = np.zeros(n_segments, dtype=bool)
 
     def write(self, site: str, layer_position: int, row: int, values: np.ndarray) -> None:
