@@ -11,7 +11,9 @@ What is measured
    (its page cache, written to disk in the background), not ``fsync``-ed; only the
    manifest, the tables and the progress record are. ``extract_over_forward_durable``
    times ``durable=True`` too (the arrays ``fsync``-ed before extract returns), over
-   ``--durable-reps`` interleaved pairs.
+   ``--durable-reps`` interleaved pairs, and ``extract_in_memory_over_forward`` the same
+   extraction with ``store=None`` (the arrays collected in memory) over
+   ``--in-memory-reps`` interleaved pairs.
    The peer is what a user would otherwise run: ``model(**batch)`` on the *same*
    padded batches in the same order (sdpa attention, no hidden states, under
    ``torch.inference_mode``), the batches prepared beforehand and not timed.
@@ -165,6 +167,15 @@ def run_extract(
     acts = lensnb.extract(lm, texts, batch_size=BATCH_SIZE, store=store, overwrite=True, durable=durable,
                           progress=False)  # fmt: skip
     return time.perf_counter() - start, acts
+
+
+def run_extract_in_memory(lm: lensnb.LensModel, texts: list[str]) -> float:
+    """Seconds of ``extract`` without a store: the arrays are collected in memory."""
+    start = time.perf_counter()
+    acts = lensnb.extract(lm, texts, batch_size=BATCH_SIZE, progress=False)
+    seconds = time.perf_counter() - start
+    del acts
+    return seconds
 
 
 def run_forward(model: torch.nn.Module, batches: list[dict[str, torch.Tensor]]) -> float:
@@ -339,6 +350,8 @@ def main() -> None:
     parser.add_argument("--paired-reps", type=int, default=3, help="passes of the paired loop (default 3)")
     parser.add_argument("--durable-reps", type=int, default=3,
                         help="interleaved pairs timed with extract(durable=True) (default 3; 0 skips)")  # fmt: skip
+    parser.add_argument("--in-memory-reps", type=int, default=3,
+                        help="interleaved pairs timed with extract(store=None) (default 3; 0 skips)")  # fmt: skip
     parser.add_argument("--memory-reps", type=int, default=3,
                         help="fresh processes per corpus size; their median peak is used (default 3)")  # fmt: skip
     parser.add_argument("--child-memory", type=int, metavar="N", help=argparse.SUPPRESS)
@@ -402,6 +415,18 @@ def main() -> None:
             durable_ratios.append(timed["extract"] / timed["forward"])
             print(f"durable=True rep {rep}: extract {timed['extract']:.3f} s, forward {timed['forward']:.3f} s, "
                   f"{durable_ratios[-1]:.3f}")  # fmt: skip
+        memory_ratios: list[float] = []
+        for rep in range(args.in_memory_reps):
+            order = ("extract", "forward") if rep % 2 == 0 else ("forward", "extract")
+            timed = {}
+            for which in order:
+                if which == "extract":
+                    timed[which] = run_extract_in_memory(lm, texts)
+                else:
+                    timed[which] = run_forward(model, batches)
+            memory_ratios.append(timed["extract"] / timed["forward"])
+            print(f"store=None rep {rep}: extract {timed['extract']:.3f} s, forward {timed['forward']:.3f} s, "
+                  f"{memory_ratios[-1]:.3f}")  # fmt: skip
         if not args.skip_paired:
             passes = paired_loop(lm, batches, segments, plan, scratch, args.paired_reps)
             fixed = [fixed_seconds(lm, texts, scratch / f"fixed{i}") for i in range(3)]
@@ -414,6 +439,7 @@ def main() -> None:
         "extract_over_forward": round(statistics.median(ratios), 4),
         "peak_rss_growth_10x": None,
         "extract_over_forward_durable": round(statistics.median(durable_ratios), 4) if durable_ratios else None,
+        "extract_in_memory_over_forward": round(statistics.median(memory_ratios), 4) if memory_ratios else None,
         "max_abs_difference_all_layers": difference,
         "extract_s": round(med_extract, 4),
         "forward_s": round(med_forward, 4),
