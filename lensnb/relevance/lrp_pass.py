@@ -8,7 +8,8 @@ through those saved tensors with the rules of :mod:`lensnb.relevance.lrp_rules`:
 head Linears -> first token of the last layer -> per block: LayerNorm (identity) ->
 residual Add -> FFN Linears (GELU identity) -> Clone -> LayerNorm -> Add -> attention
 output Linear -> A@V (half to A, kept per head as the attention relevance R_A, half to
-V) -> softmax and mask (identity) -> Q K^T (halves) -> Q, K, V Linears -> Clone.
+V) -> softmax (identity) -> the attention mask's Add -> Q K^T (halves) -> Q, K, V Linears
+-> Clone.
 
 Only the work that is read is done: in the last block relevance lives on the first
 token alone (the head reads it), so its feed-forward and query Linears run on that row;
@@ -23,6 +24,7 @@ Visualization", CVPR, Sec. 3 and the authors' BERT code (``BertForSequenceClassi
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import torch
@@ -255,10 +257,12 @@ def _block(recorder, modules, block, block_input, attention, relevance, rows, ru
         r_attention[:, :, rows] = r_attention_rows
     if not need_stream:
         return None, r_attention
-    # softmax and mask add: identity; Q K^T (unscaled product), halves to Q and K
+    # softmax: identity; the mask's Add; Q K^T (unscaled product), halves to Q and K
     queries = _heads(recorder.outputs[name + "query"][:, rows], n_heads)
     keys = _heads(recorder.outputs[name + "key"], n_heads)
-    r_queries, r_keys_t = matmul_relevance(queries, keys.transpose(-1, -2), r_attention_rows)
+    unscaled = queries @ keys.transpose(-1, -2)
+    r_scores = _mask_add(unscaled, queries.shape[-1], r_attention_rows, rules)
+    r_queries, r_keys_t = matmul_relevance(queries, keys.transpose(-1, -2), r_scores, product=unscaled)
     r_keys, r_values = _merge(r_keys_t.transpose(-1, -2)), _merge(r_values)
     if rows == slice(None):  # Clone: the three projections' relevances sum; one product serves all three
         r_input = _fused_linear(recorder, modules, [name + p for p in ("query", "key", "value")],
@@ -267,6 +271,32 @@ def _block(recorder, modules, block, block_input, attention, relevance, rows, ru
     r_input = _fused_linear(recorder, modules, [name + "key", name + "value"], [r_keys, r_values], rules)
     r_input[:, rows] += r_residual + _linear(recorder, modules, name + "query", _merge(r_queries), rules, rows)
     return r_input, r_attention
+
+
+def _mask_add(unscaled: torch.Tensor, head_dim: int, relevance: torch.Tensor, rules: str) -> torch.Tensor:
+    """Relevance of the attention scores through their sum with the additive attention mask.
+
+    The authors' code applies its Add rule to ``scores + mask`` (the mask is 0 at every
+    key a query may see; at a padded key the relevance is 0 already, since its
+    probability is). Its stabiliser makes this step differ from the identity where a
+    score is near 1e-9 (random small models; on trained ones by ~1e-7 relative), and
+    under ``rules="ours"`` it rescales the scores' relevance to the total it received.
+
+    Parameters
+    ----------
+    unscaled : Tensor, shape (batch, heads, rows, T)
+        ``Q K^T`` before the scaling: the scores are ``Q K^T / sqrt(head_dim)``.
+    head_dim : int
+    relevance : Tensor, shape (batch, heads, rows, T)
+        Relevance of the attention probabilities (the softmax passes it on unchanged).
+
+    Returns
+    -------
+    Tensor, shape (batch, heads, rows, T)
+    """
+    scores = unscaled / math.sqrt(head_dim)
+    r_scores, _ = add_relevance(scores, torch.zeros_like(scores), relevance, rules=rules)
+    return r_scores
 
 
 def _fused_linear(recorder, modules: EncoderModules, names: list[str], relevances: list[torch.Tensor], rules: str):

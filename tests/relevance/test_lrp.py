@@ -2,12 +2,15 @@
 
 The reference below is written the way the authors' code computes each rule (four
 products per Linear, the clamp-based safe divide, Clone as x * sum(R_k / x), the Add
-renormalised over the whole (batch-1) tensor), module by module over a tiny random
-two-layer BERT classifier, and lensnb's pass must agree with it.
+renormalised over the whole (batch-1) tensor, the Add of the attention scores and the
+attention mask), module by module over tiny random BERT classifiers, and lensnb's pass
+must agree with it, for the paper's rules and for the baseline rules (``layers_lrp.py``:
+separate positive and negative denominators per Linear, the Add not renormalised).
 """
 
 from __future__ import annotations
 
+import math
 import warnings
 
 import numpy as np
@@ -56,6 +59,18 @@ def ref_linear(x, w, r):
     return px * (s @ pw) + nx * (s @ nw)
 
 
+def ref_linear_baseline(x, w, r):
+    """layers_lrp.Linear with alpha=1, beta=0: each sign's product gets all of R."""
+    pw, nw = w.clamp(min=0), w.clamp(max=0)
+    px, nx = x.clamp(min=0), x.clamp(max=0)
+    return px * (ref_safe_divide(r, px @ pw.T) @ pw) + nx * (ref_safe_divide(r, nx @ nw.T) @ nw)
+
+
+def ref_add_baseline(x0, x1, r):
+    s = ref_safe_divide(r, x0 + x1)
+    return x0 * s, x1 * s
+
+
 def ref_add(x0, x1, r):
     s = ref_safe_divide(r, x0 + x1)
     a, b = x0 * s, x1 * s
@@ -79,8 +94,13 @@ def _drop_batch(x):
     return x[0] if x.dim() == 3 else x
 
 
-def reference_pass(lens_model, text, target):
-    """R_A of every block, the input relevance and the attention gradients, batch of one."""
+def reference_pass(lens_model, text, target, rules="ours", mask_add=True):
+    """R_A of every block, the input relevance and the attention gradients, batch of one.
+
+    ``mask_add=False`` leaves out the Add of the scores and the (all-zero) attention mask,
+    as lensnb did before it followed the authors' code there."""
+    linear = ref_linear if rules == "ours" else ref_linear_baseline
+    add = ref_add if rules == "ours" else ref_add_baseline
     model = lens_model.model.double().eval()
     saved = {}
     hooks = []
@@ -114,9 +134,9 @@ def reference_pass(lens_model, text, target):
     r = torch.zeros(1, out.logits.shape[-1], dtype=torch.float64)
     r[0, target] = 1.0
     x, _ = saved["classifier"]
-    r = ref_linear(x, model.classifier.weight, r)
+    r = linear(x, model.classifier.weight, r)
     x, _ = saved["bert.pooler.dense"]
-    r = ref_linear(x, model.bert.pooler.dense.weight, r)
+    r = linear(x, model.bert.pooler.dense.weight, r)
     stream = torch.zeros_like(hidden[-1])
     stream[0] = r[0]
     attention_relevance = {}
@@ -125,25 +145,28 @@ def reference_pass(lens_model, text, target):
         layer = model.bert.encoder.layer[b]
         h_in, _ = saved[p + "intermediate.dense"]
         u, d2 = saved[p + "output.dense"]
-        r_d2, r_skip = ref_add(d2, h_in, stream)
-        r_u = ref_linear(u, layer.output.dense.weight, r_d2)
-        r_h = ref_clone(h_in, [ref_linear(h_in, layer.intermediate.dense.weight, r_u), r_skip])
+        r_d2, r_skip = add(d2, h_in, stream)
+        r_u = linear(u, layer.output.dense.weight, r_d2)
+        r_h = ref_clone(h_in, [linear(h_in, layer.intermediate.dense.weight, r_u), r_skip])
         ctx, d1 = saved[p + "attention.output.dense"]
-        r_d1, r_res = ref_add(d1, hidden[b], r_h)
-        r_ctx = ref_linear(ctx, layer.attention.output.dense.weight, r_d1)
+        r_d1, r_res = add(d1, hidden[b], r_h)
+        r_ctx = linear(ctx, layer.attention.output.dense.weight, r_d1)
         _, v = saved[p + "attention.self.value"]
         _, q = saved[p + "attention.self.query"]
         _, k = saved[p + "attention.self.key"]
         r_a, r_v = ref_matmul(attn[b], split(v), split(r_ctx))
         r_a, r_v = r_a / 2, r_v / 2
         attention_relevance[b] = r_a
+        if mask_add:  # softmax: identity; then the Add of the scaled scores and the mask (zeros here)
+            scores = split(q) @ split(k).transpose(-1, -2) / math.sqrt(q.shape[-1] // heads)
+            r_a, _ = add(scores, torch.zeros_like(scores), r_a)
         r_q, r_kt = ref_matmul(split(q), split(k).transpose(-1, -2), r_a)
         r_q, r_kt = r_q / 2, r_kt / 2
         x = hidden[b]
         stream = ref_clone(x, [
-            ref_linear(x, layer.attention.self.query.weight, merge(r_q)),
-            ref_linear(x, layer.attention.self.key.weight, merge(r_kt.transpose(-1, -2))),
-            ref_linear(x, layer.attention.self.value.weight, merge(r_v)),
+            linear(x, layer.attention.self.query.weight, merge(r_q)),
+            linear(x, layer.attention.self.key.weight, merge(r_kt.transpose(-1, -2))),
+            linear(x, layer.attention.self.value.weight, merge(r_v)),
             r_res,
         ])  # fmt: skip
     model.float()
@@ -252,6 +275,36 @@ def test_lrp_pass_matches_the_reference_and_conserves(classifier, text_index):
     expected_partial = attention_relevance[1].clamp(min=0).mean(0)[0].numpy().copy()
     expected_partial[0] = 0.0
     assert np.allclose(partial.scores, expected_partial, rtol=1e-7, atol=1e-14)
+
+
+@pytest.fixture(scope="module")
+def deep_classifier(classifier):
+    """Four random blocks: one of their attention scores is within 1e-8 of 0, where the
+    stabiliser of the mask's Add makes that step differ from the identity."""
+    import transformers
+
+    config = transformers.BertConfig(**classifier.model.config.to_dict())
+    config.num_hidden_layers = 4
+    torch.manual_seed(1)
+    model = transformers.BertForSequenceClassification(config).eval()
+    return lensnb.LensModel.wrap(model, classifier.tokenizer, name="deep-tiny-bert")
+
+
+@pytest.mark.parametrize("rules", ["ours", "baseline"])
+def test_full_lrp_applies_the_add_rule_to_the_attention_mask_as_the_authors_code_does(deep_classifier, rules):
+    text, target = TEXTS[0], 1
+    _, stream, _, _ = reference_pass(deep_classifier, text, target, rules=rules)
+    _, without_mask_add, _, _ = reference_pass(deep_classifier, text, target, rules=rules, mask_add=False)
+    ours = (
+        FullLRP(deep_classifier, rules=rules, dtype="float64", progress=False)
+        .attribute(text, target=target, layers=True)
+        .layer(0)
+    )
+    expected, skipped = stream.sum(-1).numpy(), without_mask_add.sum(-1).numpy()
+    scale = np.abs(expected[1:]).max()  # the tokens after [CLS], whose level-0 entry dwarfs them
+    assert np.allclose(ours, expected, rtol=1e-7, atol=1e-7 * scale)
+    if rules == "baseline":  # the step is visible here: the test tells the two apart
+        assert np.abs(skipped - expected).max() > 1e-3 * scale
 
 
 def test_baseline_rules_are_not_conservative(classifier):
