@@ -1,7 +1,8 @@
 """Agreement of relevance with human rationales: ERASER token F1 of the top-k words.
 
-Word pieces are merged into words (:meth:`Relevance.words`), scores are clamped at 0
-(as Chefer et al.'s benchmark does before its top-k), the k highest-scoring words of
+Word pieces are merged into words (:meth:`Relevance.words`; by default a word scores
+its highest piece, as Chefer et al.'s benchmark does), scores are clamped at 0 (as that
+benchmark does before its top-k), the k highest-scoring words of
 each text are the predicted rationale, and precision, recall and F1 compare them with
 the human rationale words, for k = 5 ... 80.
 
@@ -172,7 +173,7 @@ def rationale_token_f1(
     rationales: str | Sequence[Any],
     *,
     k: int | Sequence[int] = DEFAULT_K,
-    aggregate: str = "sum",
+    aggregate: str = "max",
     clamp: bool = True,
     only_seen: bool = False,
 ) -> RationaleF1:
@@ -189,8 +190,13 @@ def rationale_token_f1(
         the text's words.
     k : int or sequence of int
         Number of top words per text; a text with fewer seen words predicts them all.
-    aggregate : {"sum", "max", "mean", "first"}
-        How word pieces combine into a word's score (:meth:`Relevance.words`).
+    aggregate : {"max", "sum", "mean", "first"}
+        How word pieces combine into a word's score (:meth:`Relevance.words`). The
+        default, a word's highest piece, is what Chefer et al.'s Movie Reviews benchmark
+        takes (``scores_per_word_from_scores_per_token`` in the authors'
+        ``bert_pipeline.py``, after clamping each piece at 0: with ``clamp`` the order
+        does not matter for ``"max"``). ``"sum"`` ranks a word split into many pieces
+        higher.
     clamp : bool
         Clamp scores at 0 before ranking (Chefer et al.'s benchmark does), so that
         negative evidence ranks with zero evidence; ties go to the earlier word.
