@@ -277,10 +277,13 @@ def intrinsic_dimension(
         unreliable there (Valeriani et al.'s 1/32 decimations were of tens of
         thousands of points); the numbers are computed all the same.
     repeats : int
-        With decimation > 1, how many independent random subsets (each of N /
-        decimation points, drawn without replacement); the value is their mean and
-        the error bar their standard deviation. Valeriani et al.: decimation 32, 4
-        repeats.
+        With decimation > 1, how many independent random subsets (each of
+        ``round(N / decimation)`` points, drawn without replacement, as DADApy's
+        ``compute_id_2NN`` draws them); the value is their mean and the error bar its
+        standard error: the standard deviation over the subsets (ddof 0) divided by
+        ``sqrt(repeats)``, as Valeriani et al.'s code and DADApy report it (the spread
+        of one subset's estimate is ``error * sqrt(repeats)``). Valeriani et al.:
+        decimation 32, 4 repeats.
     bootstrap : int
         With one subset (repeats = 1), the error bar is the standard deviation of the
         fit over this many bootstrap resamples of the points' ratios mu (neighbours
@@ -318,9 +321,11 @@ def intrinsic_dimension(
     stack = layer_stack(data, layers, site=site, pool=pool)
     cache = cache if cache is not None else NeighborCache(min_k=1)
     n = stack.n_items
-    size = n // decimation
+    size = subset_size(n, decimation)
     if size < 3:
-        raise LensError.bad_argument("decimation", decimation, f"at most {n // 3} for {n} points (3 per subset)")
+        raise LensError.bad_argument(
+            "decimation", decimation, f"at most {largest_decimation(n, 3)} for {n} points (3 per subset)"
+        )  # fmt: skip
     subsets = [np.arange(n)] if decimation == 1 else [np.sort(rng.permutation(n)[:size]) for _ in range(repeats)]
     if decimation > 1 and size < MIN_SUBSET_POINTS:
         _warn_small_subsets(n, decimation, size)
@@ -383,10 +388,11 @@ def intrinsic_dimension_scaling(
         (:meth:`lensnb.Activations.pool_texts`); default: one point per item as given
         (see :func:`lensnb.geometry.inputs.layer_stack`).
     method : {"twonn", "gride"}
-        ``"twonn"``: the scale grows by decimation: random subsets of N / m points for
-        each m in ``decimations`` (``repeats`` subsets each; one when m = 1), TwoNN base
-        fit on each; the scale is the mean second-neighbour distance of the subset. The
-        error bar is the standard deviation over the subsets, or, for a scale with one
+        ``"twonn"``: the scale grows by decimation: random subsets of ``round(N / m)``
+        points for each m in ``decimations`` (``repeats`` subsets each; one when m = 1),
+        TwoNN base fit on each; the scale is the mean second-neighbour distance of the
+        subset. The error bar is the standard error of the mean over the subsets (as in
+        :func:`intrinsic_dimension`: Valeriani et al.'s and DADApy's), or, for a scale with one
         subset (m = 1), the bootstrap standard deviation of its fit (as in
         :func:`intrinsic_dimension`).
         ``"gride"``: all points, neighbour ranks n1 = 2^j, n2 = 2^(j+1) for 2^(j+1) <=
@@ -446,10 +452,10 @@ def intrinsic_dimension_scaling(
         steps = sorted(_positive_int("decimations", m) for m in decimations)
         if len(set(steps)) != len(steps):
             raise LensError.bad_argument("decimations", list(decimations), "each decimation once")
-        if not steps or n // max(steps) < 3:
+        if not steps or subset_size(n, max(steps)) < 3:
             raise LensError.bad_argument("decimations", list(decimations), f"values keeping at least 3 of {n} points")
         draws = {
-            m: [np.arange(n)] if m == 1 else [np.sort(rng.permutation(n)[: n // m]) for _ in range(repeats)]
+            m: [np.arange(n)] if m == 1 else [np.sort(rng.permutation(n)[: subset_size(n, m)]) for _ in range(repeats)]
             for m in steps
         }
     else:
@@ -531,15 +537,17 @@ def twonn_estimate(
 ) -> tuple[float, float]:
     """TwoNN from the neighbours of one or several subsets: (value, error bar).
 
-    Several subsets: their mean and standard deviation; one: the fit and its bootstrap
-    standard deviation (NaN without bootstrap). ``argument`` names the data in errors."""
+    Several subsets: their mean and its standard error (standard deviation with ddof 0
+    over ``sqrt(n_subsets)``, as Valeriani et al.'s code and DADApy compute it); one: the
+    fit and its bootstrap standard deviation (NaN without bootstrap). ``argument`` names
+    the data in errors."""
     ratios = [_ratios(neighbors, 1, 2) for neighbors in found]  # finite and >= 1: searched among distinct points
     for mu in ratios:
         _check_fit_arguments(fraction, fit, len(mu))
         _check_fit_defined(mu, fraction, fit, argument)
     estimates = [float(_fit_log_ratios(np.log(mu)[None, :], fraction, fit)[0]) for mu in ratios]
     if len(found) > 1:
-        return float(np.mean(estimates)), float(np.std(estimates, ddof=1))
+        return float(np.mean(estimates)), float(np.std(estimates) / np.sqrt(len(estimates)))
     error = _bootstrap_error(ratios[0], fraction, fit, bootstrap, rng) if bootstrap else float("nan")
     return estimates[0], error
 
@@ -606,11 +614,25 @@ def distinct_point_neighbors(
     return cache.neighbors(np.ascontiguousarray(matrix[distinct]), k), removed
 
 
+def subset_size(n: int, decimation: int) -> int:
+    """Points in one random subset of ``n`` at ``decimation``: ``round(n / decimation)``, as
+    DADApy's ``compute_id_2NN`` draws its decimated subsets (Valeriani et al.'s protocol)."""
+    return int(np.rint(n / decimation))
+
+
+def largest_decimation(n: int, points: int) -> int:
+    """The largest decimation of ``n`` points whose subsets keep at least ``points`` of them (0 if none)."""
+    largest = n // points
+    while subset_size(n, largest + 1) >= points:
+        largest += 1
+    return largest
+
+
 def _warn_small_subsets(n: int, decimation: int, size: int) -> None:
     """The warning for decimated subsets too small for TwoNN, with the decimation that is not."""
-    largest = n // MIN_SUBSET_POINTS
+    largest = largest_decimation(n, MIN_SUBSET_POINTS)
     advice = (
-        f"decimation <= {largest} (subsets of at least {n // largest} points)"
+        f"decimation <= {largest} (subsets of at least {subset_size(n, largest)} points)"
         if largest >= 2
         else f"decimation=1 (all {n} points)"
     )

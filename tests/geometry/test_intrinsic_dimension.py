@@ -494,6 +494,33 @@ def test_twonn_on_dadapy_decimation_draws_equals_its_scaling(dadapy_reference):
             assert np.mean(ids) == pytest.approx(dadapy_reference["scaling_ids"][layer, column], abs=1e-6)
 
 
+def test_decimated_twonn_error_is_the_standard_error_dadapy_and_valeriani_et_al_report(dadapy_reference):
+    """On DADApy's own decimation draws, lensnb's estimate from several subsets is their mean and its
+    standard error (std with ddof 0 over sqrt(n)), DADApy's ``return_id_scaling_2NN`` error; and a
+    decimation m keeps round(N / m) points, as DADApy's subsets do."""
+    from lensnb.geometry import NeighborCache
+    from lensnb.geometry.intrinsic_dimension import subset_size, twonn_estimate
+
+    subsets = dadapy_reference["scaling_subsets"].astype(np.int64)
+    sizes, draws = dadapy_reference["scaling_n_subset"], dadapy_reference["scaling_n_iter"]
+    n = dadapy_reference["values"].shape[1]
+    assert [subset_size(n, int(np.rint(n / size))) for size in sizes] == sizes.tolist()
+    compared = 0
+    for layer, x in enumerate(dadapy_reference["values"].astype(np.float64)):
+        offset = 0
+        for column, (size, count) in enumerate(zip(sizes, draws)):
+            found = [NeighborCache().neighbors(x[subsets[offset + i * size : offset + (i + 1) * size]], 2)
+                     for i in range(count)]  # fmt: skip
+            offset += size * count
+            if count == 1:
+                continue  # all points: DADApy gives no error there
+            value, error = twonn_estimate(found, 0.9, "base", 0, np.random.default_rng(0))
+            assert value == pytest.approx(dadapy_reference["scaling_ids"][layer, column], abs=1e-6)
+            assert error == pytest.approx(dadapy_reference["scaling_errs"][layer, column], abs=1e-6)
+            compared += 1
+    assert compared == 3 * 6
+
+
 def test_gride_equals_dadapy_up_to_its_n_minus_one(dadapy_reference):
     """DADApy's GRIDE likelihood has (N - 1) log d where Denti et al.'s (and lensnb's) has N log d; it drops
     no ratio on these data (``gride_filtered``). Each estimate must be the root of its own score equation,
@@ -733,15 +760,15 @@ def test_decimated_subsets_too_small_for_twonn_are_warned_about_with_the_numbers
         small = intrinsic_dimension(x[None], fraction=0.98, decimation=32, repeats=4, progress=False)
     messages = [str(w.message) for w in caught]
     assert len(messages) == 1 and caught[0].filename == __file__
-    assert messages[0].startswith("intrinsic_dimension: decimation=32 leaves random subsets of 15 of the 500 points")
+    assert messages[0].startswith("intrinsic_dimension: decimation=32 leaves random subsets of 16 of the 500 points")
     assert "fewer than 100 points is unreliable" in messages[0] and "decimation <= 5" in messages[0]
-    assert small.params["subset_size"] == 15
-    # the numbers are those of the same draws, computed as before: the mean and spread of TwoNN on each subset
+    assert small.params["subset_size"] == 16  # round(500 / 32), as DADApy draws
+    # the numbers are those of the same draws, computed as before: the mean of TwoNN on each subset, its standard error
     rng = np.random.default_rng(0)
-    subsets = [np.sort(rng.permutation(500)[:15]) for _ in range(4)]
+    subsets = [np.sort(rng.permutation(500)[:16]) for _ in range(4)]
     by_hand = [twonn(x[s], fraction=0.98) for s in subsets]
     assert small.values[0] == pytest.approx(np.mean(by_hand), rel=1e-12)
-    assert small.errors[0] == pytest.approx(np.std(by_hand, ddof=1), rel=1e-12)
+    assert small.errors[0] == pytest.approx(np.std(by_hand) / 2.0, rel=1e-12)
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # 500 / 5 = 100 points per subset: no warning
         intrinsic_dimension(x[None], decimation=5, repeats=2, progress=False)
