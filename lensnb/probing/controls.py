@@ -9,6 +9,7 @@ score the representation, rather than the probe's memory, is responsible for.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -20,6 +21,8 @@ from lensnb.flags import checks_flags
 from lensnb.geometry.inputs import LayerStack, check_seed, is_real, layer_stack
 from lensnb.geometry.overlap import encode_labels
 from lensnb.geometry.results import LayerProfile
+from lensnb.probing.features import _missing
+from lensnb.probing.probe_checks import mixed_labels
 
 __all__ = [
     "default_probe",
@@ -156,8 +159,9 @@ def control_labels(
     word_types : array of shape (n_items,)
         The word (type) of each item.
     labels : array of shape (n_items,)
-        The linguistic task's labels; their frequencies over the ``reference`` items
-        give the distribution the control labels are drawn from.
+        The linguistic task's labels, one for every item, all of one type (strings or
+        numbers); their frequencies over the ``reference`` items give the distribution
+        the control labels are drawn from.
     seed : int
     reference : array of bool, shape (n_items,), optional
         Items whose labels define the distribution (Hewitt & Liang: the training set).
@@ -169,6 +173,13 @@ def control_labels(
     -------
     ndarray, shape (n_items,)
         Values from the task's label set; two items of the same type share one.
+
+    Raises
+    ------
+    LensError
+        For a missing label (None, NaN) or labels of several types (``1`` and ``"1"``
+        would otherwise be one class), lengths that differ, or a ``reference`` mask
+        that is not boolean or selects nothing.
 
     References
     ----------
@@ -184,8 +195,17 @@ def control_labels(
     mask = np.ones(len(values), bool) if reference is None else np.asarray(reference)
     if mask.dtype != bool or mask.shape != values.shape or not mask.any():
         raise LensError.bad_argument("reference", mask, f"a boolean mask of shape {values.shape} with a True item")
-    sortable = values.astype(str) if values.dtype == object else values
-    classes, codes = np.unique(sortable, return_inverse=True)
+    missing = _missing(values)
+    if missing.any():
+        raise LensError.bad_argument(
+            "labels", f"{int(missing.sum())} missing label(s) (None or NaN) of {len(values)}, the first at item "
+            f"{int(np.argmax(missing))}", "a label for every item",
+            "Leave the unlabelled items out first (control_task_selectivity does so).",
+        )  # fmt: skip
+    try:
+        classes, codes = np.unique(values, return_inverse=True)
+    except TypeError:  # labels of several types that do not compare (1 and "1")
+        raise mixed_labels(values, "labels") from None
     frequencies = np.bincount(codes[mask], minlength=len(classes)) / mask.sum()
     type_keys = types.astype(str) if types.dtype == object else types
     unique_types, type_codes = np.unique(type_keys, return_inverse=True)
@@ -225,11 +245,22 @@ def control_task_selectivity(
     labels : str or array of shape (n_items,)
         Column of the items' table or the labels (items without one are left out).
     word_types : str or array of shape (n_items,)
-        Column of the table holding each item's word (default ``"word"``) or the words.
-        For token-level Activations, whose token table has no ``"word"`` column,
-        ``"word"`` is each token's whole word as written
-        (:meth:`lensnb.Activations.token_words`: the ``word`` column ``pool_words``
-        gives, not the word piece): word types are word forms (Hewitt & Liang 2019).
+        Column of the table holding each item's word (default ``"word"``) or the words,
+        one per row of ``data``. For token-level Activations, whose token table has no
+        ``"word"`` column, ``"word"`` is :meth:`lensnb.Activations.token_words`, the
+        ``word`` column ``pool_words`` gives: the text of the input that the word's
+        pieces cover, not the word piece. That is the treebank word except where a
+        piece straddles two words: with UD's "do" + "n't" for "don't", "do" reads
+        "don" and "n't" reads "'t"; "can" of "cannot" reads "cannot" (48 of 5,706 UD
+        EWT words with MiniLM), and such a word gets its own control label. Hewitt &
+        Liang's code keys on the treebank words (``observation.sentence``); to do the
+        same, pass them, built from the Examples given to :func:`lensnb.extract` by
+        each token's ``text_id`` and ``word_index``::
+
+            tokens = acts.tokens
+            forms = np.array([examples[t].words[w] if w >= 0 else None
+                              for t, w in zip(tokens["text_id"], tokens["word_index"])], dtype=object)
+            control_task_selectivity(acts, "upos", forms)
     probe : scikit-learn classifier, optional
         Default :func:`default_probe` (:class:`lensnb.probing.estimators.LinearProbe`).
     layers : optional
@@ -258,6 +289,13 @@ def control_task_selectivity(
         ``task_accuracy``, ``control_accuracy`` and their bootstrap errors (n_layers,),
         ``task_majority`` / ``control_majority`` (majority-class baselines on the
         test items), ``control_labels`` (n_items,), ``train`` mask (n_items,).
+
+    Warns
+    -----
+    UserWarning
+        Once per call, when ``train`` is given and a label occurs among its test
+        items but never among its training items: the probe cannot predict it. The
+        message names the labels and how many test items carry them.
 
     Notes
     -----
@@ -292,6 +330,11 @@ def control_task_selectivity(
     stack, codes, classes, keep = labelled_stack(data, labels, layers, site, pool)
     types = _word_types(word_types, data, stack, keep, pool)
     mask, split = resolve_train(train, keep, stack, test_size, seed)
+    if split == "given":
+        warn_unseen_test_labels(
+            classes[codes[mask]], classes[codes[~mask]], "control_task_selectivity", "train mask",
+            "Mark texts with these labels as training items in train, or drop the labels.", stacklevel=4,
+        )  # fmt: skip
     control = control_labels(types, classes[codes], seed=seed, reference=mask, lowercase=lowercase)
     control_codes = np.unique(control.astype(str) if control.dtype == object else control, return_inverse=True)[1]
     test = ~mask
@@ -337,6 +380,55 @@ def control_task_selectivity(
 
 
 # ---------------------------------------------------------------------- helpers shared by the probing analyses
+def warn_unseen_test_labels(
+    train_labels: np.ndarray,
+    test_labels: np.ndarray,
+    function: str,
+    argument: str,
+    advice: str,
+    *,
+    classes: np.ndarray | None = None,
+    stacklevel: int,
+) -> None:
+    """Warn once when labels occur among the test items but never among the training items.
+
+    A probe cannot predict a class it never saw trained, so every test item carrying one
+    counts as an error. Rare classes are legitimate data: this warns, it does not raise.
+
+    Parameters
+    ----------
+    train_labels, test_labels : ndarray, shape (n_train,) and (n_test,) of labels, or (n_train, n_classes)
+        and (n_test, n_classes) of 0/1 (multi-label: a class is unseen when it has positives in test and
+        none in train)
+    function, argument : str
+        The caller's name and the argument that made the split, for the message.
+    advice : str
+        What to do about it.
+    classes : ndarray, shape (n_classes,), optional
+        For multi-label labels, the class of each column (default: the column numbers).
+    stacklevel : int
+        ``warnings.warn``'s, counted from this function (the caller's caller is 3).
+    """
+    train_labels, test_labels = np.asarray(train_labels), np.asarray(test_labels)
+    if test_labels.ndim == 2:
+        columns = (test_labels.sum(axis=0) > 0) & (train_labels.sum(axis=0) == 0)
+        n_items = int(test_labels[:, columns].any(axis=1).sum())
+        unseen = np.flatnonzero(columns) if classes is None else np.asarray(classes)[columns]
+    else:
+        unseen = np.setdiff1d(np.unique(test_labels), np.unique(train_labels))
+        n_items = int(np.isin(test_labels, unseen).sum())
+    if len(unseen) == 0:
+        return
+    names = [value.item() if isinstance(value, np.generic) else value for value in unseen]
+    warnings.warn(
+        f"{function}: label(s) {names} occur in {n_items} of the {len(test_labels)} test item(s) but in none of "
+        f"the training items of the given {argument}: the probe cannot predict them, so those items count as "
+        f"errors. {advice}",
+        UserWarning,
+        stacklevel=stacklevel,
+    )
+
+
 def _as_1d(values: Any, argument: str) -> np.ndarray:
     array = np.asarray(values.detach().cpu().numpy() if hasattr(values, "detach") else values)
     if array.ndim != 1 or len(array) == 0:
@@ -359,8 +451,8 @@ def _column_or_array(values: Any, argument: str, stack: LayerStack, keep: np.nda
 
 def _word_types(word_types: Any, data: Any, stack: LayerStack, keep: np.ndarray, pool: str | None) -> np.ndarray:
     """Each kept item's word type: :func:`_column_or_array`, except that ``"word"`` on
-    token-level Activations (no such column in the token table) is each token's whole word
-    as written, read from the token and text tables."""
+    token-level Activations (no such column in the token table) is
+    :meth:`~lensnb.Activations.token_words`: the text the pieces of each token's word cover."""
     token_level = isinstance(data, Activations) and data.unit == "token" and pool is None
     if not (token_level and isinstance(word_types, str) and word_types == "word" and "word" not in stack.table):
         return _column_or_array(word_types, "word_types", stack, keep)

@@ -31,6 +31,7 @@ from lensnb.errors import LensError
 from lensnb.flags import checks_flags
 from lensnb.geometry.inputs import layer_stack
 from lensnb.geometry.results import LayerProfile
+from lensnb.probing.controls import warn_unseen_test_labels
 from lensnb.probing.estimators import LinearProbe
 from lensnb.probing.features import ProbingData, ProbingTask, encode_labels, probing_data
 from lensnb.probing.splits import Split, as_split, split_by_group, split_from_values
@@ -140,6 +141,15 @@ def probe_layers(
         numbers as a table: value, error, accuracy, micro- and macro-F1, the majority
         baseline and the interval.
 
+    Warns
+    -----
+    UserWarning
+        Once per call, on a fixed split (a column, Split or mapping) whose test part
+        holds a label that its training part lacks (for a multi-label task, a class with
+        positives in test and none in train): the probe cannot predict it. The message
+        names the labels and how many test items carry them. Also when the split is
+        fixed, ``bootstrap=0`` and the seeds give no spread (no interval).
+
     Notes
     -----
     :func:`~lensnb.probing.controls.control_task_selectivity` takes the same Activations
@@ -205,6 +215,12 @@ def probe_layers(
         raise LensError.bad_argument("param_grid", dict(param_grid), "a split with a dev part to choose on")
     has_seed = "random_state" in probe.get_params()
     fixed = not _is_fractions(splits)  # every seed gets the same parts
+    if fixed:
+        warn_unseen_test_labels(
+            data.y[split_list[0].train], data.y[split_list[0].test], "probe_layers", "splits",
+            "Move texts with these labels into the training part, or drop the labels.",
+            classes=data.classes if data.multilabel else None, stacklevel=4,  # the caller, past checks_flags' wrapper
+        )  # fmt: skip
     automatic = bootstrap is None and fixed  # bootstrap when the seeds turn out to give no spread
     bootstrap = 0 if bootstrap is None else int(bootstrap)
 

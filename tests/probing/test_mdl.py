@@ -22,7 +22,7 @@ def test_block_ends_follow_the_papers_portions():
     assert block_ends(100_000).tolist() == [100, 200, 400, 800, 1600, 3200, 6250, 12500, 25000, 50000, 100000]
     assert len(VOITA_PORTIONS) == 11
     assert block_ends(1000).tolist() == [1, 2, 4, 8, 16, 32, 62, 125, 250, 500, 1000]
-    assert block_ends(50).tolist() == [1, 2, 3, 6, 12, 25, 50]  # coinciding boundaries merged
+    assert block_ends(50).tolist() == [1, 3, 6, 12, 25, 50]  # floor, at least 1; coinciding boundaries merged
     with pytest.raises(LensError, match="portions"):
         block_ends(100, [10, 50])
 
