@@ -21,7 +21,8 @@ Run::
     PYTHONUNBUFFERED=1 .venv/bin/python benchmarks/bench_probing.py --paper-schedule
 
 ``--paper-schedule`` also times the edge sweep with Tenney et al.'s own schedule (lr
-1e-4, batch 32, patience 20, halving after 5), which takes minutes rather than seconds.
+1e-4, batch 32, AMSGrad, the rate halved at the 6th validation without improvement and
+a stop at the 21st, as jiant counts), which takes minutes rather than seconds.
 The last line printed is one JSON object.
 """
 
@@ -49,7 +50,7 @@ from lensnb.probing.features import probing_data, span_pair_task, token_task  # 
 from lensnb.probing.splits import split_by_group  # noqa: E402
 from lensnb.probing.sweep import probe_layers  # noqa: E402
 
-#: A faster schedule for the same architecture (the paper's: lr 1e-4, batch 32, patience 20, halve after 5).
+#: A faster schedule for the same architecture (the paper's: lr 1e-4, batch 32, patience 20, lr_patience 5).
 FAST_EDGE = dict(learning_rate=1e-3, batch_size=128, patience=5, lr_patience=2)
 
 

@@ -17,9 +17,17 @@ pooling over the span's tokens (self-attentive, Lee et al. 2017: ``a_t = w^T p_t
 span vector ``sum_t softmax(a)_t p_t``, one pooler per side; or mean, max, endpoints);
 the side vectors concatenated; Linear(-> 256) -> tanh -> LayerNorm -> Dropout(0.3) ->
 Linear(-> n_classes); sigmoid outputs trained with binary cross-entropy on multi-hot
-labels; a label is predicted when its logit is >= 0; scored by micro-F1. Adam, learning
-rate 1e-4, batch 32, learning rate halved after 5 validations without improvement,
-stopped after 20.
+labels; a label is predicted when its logit is >= 0; scored by micro-F1.
+
+Training, as jiant's trainer runs it (``jiant/trainer.py``: ``build_trainer``,
+``SamplingMultiTaskTrainer.train``, ``_check_history``, ``_check_stop``;
+``config/defaults.conf`` and ``config/edgeprobe/edgeprobe_bert.conf``): Adam with AMSGrad,
+learning rate 1e-4, gradients clipped to norm 5 at every step, batches of 32 sentences
+with all their targets (32 items when the items' texts are not given), validation
+micro-F1 watched (best weights kept), the rate halved at the 6th validation in a row
+without improvement (``ReduceLROnPlateau``, patience 5, threshold 1e-4), training stopped
+at the 21st validation without a new best (patience 20, counted as jiant's
+``_check_history``: patience + 1) or once the rate falls below 1e-6.
 """
 
 from __future__ import annotations
@@ -54,9 +62,10 @@ from lensnb.probing.probe_training import (
     train_minibatch,
 )
 
-__all__ = ["EdgeProbe", "check_spans", "EDGE_POOLINGS", "EdgeNetwork"]
+__all__ = ["EdgeProbe", "check_spans", "edge_micro_f1", "EDGE_MONITORS", "EDGE_POOLINGS", "EdgeNetwork"]
 
 EDGE_POOLINGS = ("self_attentive", "mean", "max", "endpoints")
+EDGE_MONITORS = ("micro_f1", "loss")
 
 
 def check_spans(spans: Any, n_tokens: int, argument: str = "spans", n_sides: int | None = None) -> np.ndarray:
@@ -91,6 +100,32 @@ def check_spans(spans: Any, n_tokens: int, argument: str = "spans", n_sides: int
             f"spans [start, end) with 0 <= start < end <= {n_tokens} (the rows of X; end exclusive)",
         )  # fmt: skip
     return array
+
+
+def edge_micro_f1(logits: torch.Tensor, target: torch.Tensor, *, multilabel: bool = True) -> float:
+    """Micro-F1 of edge-probe predictions against 0/1 targets.
+
+    Parameters
+    ----------
+    logits : tensor, shape (n_items, n_classes)
+    target : tensor of 0/1, shape (n_items, n_classes)
+    multilabel : bool
+        Predict every label whose logit is >= 0 (Tenney et al.), or each item's top label.
+
+    Returns
+    -------
+    float
+        ``2 TP / (2 TP + FP + FN)``; 0 when nothing is to be found nor predicted.
+    """
+    if multilabel:
+        predicted = logits >= 0
+    else:
+        predicted = torch.zeros_like(logits, dtype=torch.bool)
+        predicted[torch.arange(len(logits)), logits.argmax(dim=1)] = True
+    truth = target > 0.5
+    tp = int((predicted & truth).sum())
+    denominator = int(predicted.sum()) + int(truth.sum())
+    return 2.0 * tp / denominator if denominator else 0.0
 
 
 class EdgeNetwork(torch.nn.Module):
@@ -161,23 +196,50 @@ class EdgeProbe(ClassifierMixin, BaseEstimator):
     learning_rate : float
         Adam's initial step size (1e-4).
     batch_size : int
-        Items per step (32).
+        Texts per step when :meth:`fit` gets ``groups`` (the items' texts): 32 sentences
+        with all their targets, as jiant batches them. Without ``groups``, items per step
+        (the same for tasks with one target per sentence, such as SemEval relations).
     max_epochs : int
         Passes over the training items at most.
     patience : int
-        Stop after this many validations without improvement (20).
+        jiant's early-stopping patience (20): stop at the ``patience + 1``-th validation in
+        a row without a strictly better validation measure (jiant's ``_check_history``).
     lr_patience : int
-        Halve the learning rate after this many validations without improvement (5).
+        jiant's ``lr_patience`` (5), the patience of torch's ``ReduceLROnPlateau``: the
+        rate is multiplied by ``lr_factor`` at the ``lr_patience + 1``-th validation in a
+        row without an improvement larger than ``lr_threshold`` (the 6th, then the 12th,
+        18th... when nothing improves).
     lr_factor : float
+        jiant's ``lr_decay_factor``: 0.5.
+    lr_threshold : float
+        jiant's ``scheduler_threshold`` (absolute): 1e-4.
+    min_lr : float
+        Stop once the rate is below this (jiant's ``min_lr``: 1e-6; 0: never).
+    monitor : {"micro_f1", "loss"}
+        What validation watches for the best weights, the schedule and the stop:
+        micro-F1 of the predictions, maximised (jiant's edge-probing ``val_metric``,
+        ``<task>_f1``; for a 1-D ``y``, where each item gets its top label, micro-F1 is the
+        accuracy), or the binary cross-entropy, minimised (lensnb's earlier default).
+    amsgrad : bool
+        Adam's AMSGrad variant (jiant's ``adam`` is AMSGrad).
+    max_grad_norm : float, optional
+        Clip the gradients' total norm to this before each step (jiant: 5.0); None: no
+        clipping.
     validate_every : int, optional
-        Steps between validations; default once per epoch (Tenney et al. validated every
-        1,000 steps on much larger training sets).
+        Steps between validations; default once per epoch. jiant validates every 500 steps
+        in its edge-probing template (``edges-tmpl``), every 100 for SemEval, SPR and DPR
+        (``edges-tmpl-small``), 1,000 for the OntoNotes tasks and UD dependencies
+        (``edges-tmpl-large``; ``config/defaults.conf``) and 250 for CoNLL-2003 entities
+        (their experiment scripts): training sets of 10^4-10^5 sentences.
+        lensnb's defaults assume smaller sets (an epoch of a few thousand items is about
+        as many steps as one of jiant's intervals), so it validates once per epoch; pass
+        ``validate_every`` to follow jiant's count of steps.
     validation_fraction : float
         Without ``eval_set``, the share of training items held out for validation
         (random items, not whole texts: pass ``eval_set`` to keep texts apart, as
         :func:`lensnb.probing.sweep.probe_layers` does).
     tol : float
-        Smallest decrease of the validation loss counted as an improvement.
+        Smallest improvement of the validation measure counted as one (0: any, as jiant).
     standardize : bool
         z-score the token states first (off in the paper).
     dtype : {"float32", "float64"}
@@ -210,8 +272,14 @@ class EdgeProbe(ClassifierMixin, BaseEstimator):
     ``predict_proba`` is the softmax of the logits (scores consistent with ``predict``,
     not the paper's independent sigmoids); Tenney et al. frame every task as multi-label
     and threshold each logit at 0: pass a multi-hot ``y`` (``multilabel=True`` in
-    :func:`lensnb.probing.features.span_task`) for that. Early stopping monitors the
-    validation loss.
+    :func:`lensnb.probing.features.span_task`) for that.
+
+    Batches: jiant's batch is 32 sentences, each with all its targets (``BucketIterator``
+    over sentence instances, ``jiant/tasks/edge_probing.py``), so a POS or constituent
+    step sees hundreds of spans. Pass ``groups`` (each item's text) to :meth:`fit` to
+    batch so; without it a batch is ``batch_size`` items, which for tasks with many
+    targets per sentence means many more, smaller steps per epoch. The batches' texts are
+    drawn at random each epoch, not bucketed by length as jiant's iterator does.
 
     Layer 0: lensnb's layer 0 is Hugging Face's ``hidden_states[0]``, the embedding
     block's output (word + position + token-type embeddings, then LayerNorm), whereas
@@ -241,6 +309,11 @@ class EdgeProbe(ClassifierMixin, BaseEstimator):
         patience: int = 20,
         lr_patience: int = 5,
         lr_factor: float = 0.5,
+        lr_threshold: float = 1e-4,
+        min_lr: float = 1e-6,
+        monitor: str = "micro_f1",
+        amsgrad: bool = True,
+        max_grad_norm: float | None = 5.0,
         validate_every: int | None = None,
         validation_fraction: float = 0.1,
         tol: float = 0.0,
@@ -259,6 +332,11 @@ class EdgeProbe(ClassifierMixin, BaseEstimator):
         self.patience = patience
         self.lr_patience = lr_patience
         self.lr_factor = lr_factor
+        self.lr_threshold = lr_threshold
+        self.min_lr = min_lr
+        self.monitor = monitor
+        self.amsgrad = amsgrad
+        self.max_grad_norm = max_grad_norm
         self.validate_every = validate_every
         self.validation_fraction = validation_fraction
         self.tol = tol
@@ -274,11 +352,19 @@ class EdgeProbe(ClassifierMixin, BaseEstimator):
 
     def _check_params(self) -> torch.dtype:
         check_choice(self.pooling, "pooling", EDGE_POOLINGS)
-        for name in ("projection_size", "hidden_size", "batch_size", "max_epochs", "patience", "lr_patience"):
+        check_choice(self.monitor, "monitor", EDGE_MONITORS)
+        for name in ("projection_size", "hidden_size", "batch_size", "max_epochs", "patience"):
             check_number(getattr(self, name), name, low=1, integer=True, inclusive=True)
+        check_number(self.lr_patience, "lr_patience", low=0, integer=True, inclusive=True)
         for name in ("learning_rate", "lr_factor", "validation_fraction"):
             check_number(getattr(self, name), name, low=0.0)
-        check_number(self.tol, "tol", low=0.0, inclusive=True)
+        if self.lr_factor >= 1:
+            raise LensError.bad_argument("lr_factor", self.lr_factor, "a factor in (0, 1)")
+        for name in ("tol", "lr_threshold", "min_lr"):
+            check_number(getattr(self, name), name, low=0.0, inclusive=True)
+        if self.max_grad_norm is not None:
+            check_number(self.max_grad_norm, "max_grad_norm", low=0.0)
+        check_flag("amsgrad", self.amsgrad)
         check_number(self.dropout, "dropout", low=0.0, inclusive=True)
         if not 0 <= self.dropout < 1:
             raise LensError.bad_argument("dropout", self.dropout, "a probability in [0, 1)")
@@ -291,7 +377,7 @@ class EdgeProbe(ClassifierMixin, BaseEstimator):
         check_flag("standardize", self.standardize)
         return torch_dtype(self.dtype)
 
-    def fit(self, X: Any, y: Any, *, spans: Any = None, eval_set: tuple | None = None) -> EdgeProbe:
+    def fit(self, X: Any, y: Any, *, spans: Any = None, groups: Any = None, eval_set: tuple | None = None) -> EdgeProbe:
         """Train on token states ``X`` (n_tokens, dim), labels ``y`` and ``spans``.
 
         Parameters
@@ -300,6 +386,10 @@ class EdgeProbe(ClassifierMixin, BaseEstimator):
         y : array, shape (n_items,) of labels, or (n_items, n_classes) of 0/1
         spans : int array, shape (n_items, 2) or (n_items, 4), optional
             Token rows of X, end exclusive. Default: every row its own span.
+        groups : array, shape (n_items,), optional
+            The text (any hashable key) of each item: a step then takes ``batch_size``
+            texts with all their items, as jiant batches sentences. None: ``batch_size``
+            items per step.
         eval_set : (X_val, y_val) or (X_val, y_val, spans_val), optional
             Validation data for early stopping and the learning-rate schedule. X_val
             may be the same array as X (items of other texts on the same tokens).
@@ -309,6 +399,12 @@ class EdgeProbe(ClassifierMixin, BaseEstimator):
         X = check_features(self, X, reset=True)
         spans = check_spans(spans, len(X))
         y = check_labels(y, len(spans), multi_label=True)
+        group_codes = None
+        if groups is not None:
+            keys = np.asarray(to_numpy(groups, "groups"))
+            if keys.shape != (len(spans),):
+                raise LensError.bad_argument("groups", keys, f"one text key per item, shape ({len(spans)},)")
+            group_codes = np.unique(keys, return_inverse=True)[1].reshape(-1)
         self.n_sides_ = spans.shape[1] // 2
         self.multilabel_ = y.ndim == 2
         if self.multilabel_:
@@ -327,6 +423,9 @@ class EdgeProbe(ClassifierMixin, BaseEstimator):
         train_rows, val_tokens, val_spans, val_target = validation
         span_tensor = torch.from_numpy(spans[train_rows])
         train_target = target[train_rows]
+        train_groups = None
+        if group_codes is not None:
+            train_groups = np.unique(group_codes[train_rows], return_inverse=True)[1].reshape(-1)
         module = EdgeNetwork(
             self.n_sides_, X.shape[1], int(self.projection_size), int(self.hidden_size), len(self.classes_),
             self.pooling, float(self.dropout), generator, dtype,
@@ -336,18 +435,23 @@ class EdgeProbe(ClassifierMixin, BaseEstimator):
         def batch_loss(rows: torch.Tensor) -> torch.Tensor:
             return F.binary_cross_entropy_with_logits(module(tokens, span_tensor[rows]), train_target[rows])
 
-        validation_loss = None
+        validation_metric = None
         if val_spans is not None:
 
-            def validation_loss() -> float:
+            def validation_metric() -> float:
                 logits = predict_in_chunks(lambda rows: module(val_tokens, val_spans[rows]), len(val_spans), 1024)
-                return float(F.binary_cross_entropy_with_logits(logits, val_target))
+                if self.monitor == "loss":
+                    return float(F.binary_cross_entropy_with_logits(logits, val_target))
+                return edge_micro_f1(logits, val_target, multilabel=self.multilabel_)
 
         self.training_log_ = train_minibatch(
-            module, batch_loss, len(train_rows), validation_loss=validation_loss, generator=generator,
+            module, batch_loss, len(train_rows), validation_metric=validation_metric, generator=generator,
             learning_rate=float(self.learning_rate), batch_size=int(self.batch_size),
-            max_epochs=int(self.max_epochs), patience=int(self.patience), tol=float(self.tol),
-            lr_patience=int(self.lr_patience), lr_factor=float(self.lr_factor), validate_every=self.validate_every,
+            max_epochs=int(self.max_epochs), patience=int(self.patience) + 1, monitor=self.monitor,
+            maximize=self.monitor == "micro_f1", tol=float(self.tol), lr_patience=int(self.lr_patience),
+            lr_factor=float(self.lr_factor), lr_threshold=float(self.lr_threshold), min_lr=float(self.min_lr),
+            validate_every=self.validate_every, amsgrad=bool(self.amsgrad),
+            max_grad_norm=None if self.max_grad_norm is None else float(self.max_grad_norm), groups=train_groups,
             threads=self.n_threads,
         )  # fmt: skip
         module.dropout.generator = None

@@ -40,6 +40,7 @@ from lensnb.probing.probe_checks import (
 )
 from lensnb.probing.probe_training import (
     ACTIVATIONS,
+    STOPPING,
     SeededDropout,
     activation,
     generator_from,
@@ -50,6 +51,8 @@ from lensnb.probing.probe_training import (
     train_minibatch,
 )
 
+#: What :class:`MLPProbe` may watch on its validation set.
+MLP_MONITORS = ("loss", "accuracy")
 #: Below this many multiply-adds per pass (rows x features x classes), L-BFGS runs on one thread.
 _SMALL_PROBLEM = 2_000_000
 
@@ -311,18 +314,33 @@ class MLPProbe(ClassifierMixin, BaseEstimator):
     batch_size : int
         Jawahar et al. (SentEval): 64.
     max_epochs : int
+        Passes over the training rows at most.
     early_stopping : bool
-        Keep the weights of the epoch with the lowest validation loss and stop after
-        ``patience`` epochs without an improvement larger than ``tol``. The validation
-        set is ``eval_set`` when given to :meth:`fit`, else a stratified random
-        ``validation_fraction`` of the training rows. Off: train ``max_epochs``.
+        Keep the weights of the best validation and stop when ``stopping`` says so. The
+        validation set is ``eval_set`` when given to :meth:`fit`, else a stratified
+        random ``validation_fraction`` of the training rows. Off: train ``max_epochs``.
     validation_fraction : float
     patience : int
-        SentEval's "tenacity": 5.
+        Validations without improvement before the stop, counted as ``stopping`` says
+        (SentEval's "tenacity": 5).
     tol : float
+        Smallest improvement of the monitored measure that counts as one.
+    monitor : {"loss", "accuracy"}
+        What validation watches: the cross-entropy (minimised) or the accuracy
+        (maximised, as SentEval).
+    check_every : int
+        Passes over the training rows between validations (SentEval's ``epoch_size``: 4).
+    stopping : {"consecutive", "senteval"}
+        ``"consecutive"``: stop at the ``patience``-th validation in a row without
+        improvement. ``"senteval"``: SentEval's count (``senteval/tools/classifier.py``,
+        ``PyTorchClassifier.fit``): the validations without improvement are counted from
+        the start and the count is never reset by an improvement; training stops at the
+        validation without improvement that finds the count already at ``patience``, the
+        ``patience + 1``-th in all (the 6th with tenacity 5).
     standardize : bool
         z-score the features with the training mean and std (the statistics are kept
-        and applied at prediction).
+        and applied at prediction). SentEval and Jawahar et al.'s code train on the raw
+        features (pass ``standardize=False`` to follow them).
     dtype : {"float32", "float64"}
         Training precision; predictions are computed in float64.
     n_threads : int, optional
@@ -343,15 +361,33 @@ class MLPProbe(ClassifierMixin, BaseEstimator):
     n_iter_ : int
         Epochs run.
     training_log_ : TrainingLog
-        Validation losses, learning rates and the validation kept.
+        Validation values, learning rates and the validation kept.
     n_features_in_ : int
 
     Notes
     -----
-    Deviation: Jawahar et al. choose the L2 strength on the dev set; here ``alpha`` is a
-    parameter (choose it with ``param_grid`` in :func:`lensnb.probing.sweep.probe_layers`,
-    which selects on the dev split). Early stopping monitors the validation loss, where
-    SentEval monitors validation accuracy.
+    Deviations from SentEval's ``MLP`` (``senteval/tools/classifier.py``), which
+    Jawahar et al.'s code copies (``probing/senteval_tool.py``):
+
+    - Jawahar et al. choose the L2 strength on the dev set; here ``alpha`` is a
+      parameter (choose it with ``param_grid`` in :func:`lensnb.probing.sweep.probe_layers`,
+      which selects on the dev split).
+    - The defaults validate every pass on the validation loss and stop after
+      ``patience`` validations in a row without improvement; SentEval validates every 4
+      passes on the accuracy with its cumulative count and stops at 200 passes (its loop,
+      ``while nepoch <= max_epoch``, may start a last block of 4 at pass 200, so 204 at
+      most). ``monitor="accuracy", check_every=4, stopping="senteval", patience=5,
+      tol=0, max_epochs=204`` reproduce it. Jawahar et al.'s copy returns from inside
+      its training loop (``self.model = bestmodel; return bestaccuracy`` is indented into
+      the ``while``), so it trains 4 passes, checks once and stops; lensnb follows
+      SentEval.
+    - The defaults standardise the features; the reference does not (``standardize``).
+    - Dropout comes after the activation (Linear -> activation -> Dropout -> Linear); the
+      reference's ``nn.Sequential`` has Linear -> Dropout -> Sigmoid -> Linear. The same
+      network when ``dropout`` is 0 (Jawahar et al.'s default).
+    - The reference's L2 is Adam's ``weight_decay`` on every parameter, biases included;
+      here the penalty covers the two weight matrices only (the same gradient on the
+      weights; to decay the biases too there is no switch).
 
     References
     ----------
@@ -374,6 +410,9 @@ class MLPProbe(ClassifierMixin, BaseEstimator):
         validation_fraction: float = 0.1,
         patience: int = 5,
         tol: float = 1e-4,
+        monitor: str = "loss",
+        check_every: int = 1,
+        stopping: str = "consecutive",
         standardize: bool = True,
         dtype: str = "float32",
         n_threads: int | None = 1,
@@ -390,6 +429,9 @@ class MLPProbe(ClassifierMixin, BaseEstimator):
         self.validation_fraction = validation_fraction
         self.patience = patience
         self.tol = tol
+        self.monitor = monitor
+        self.check_every = check_every
+        self.stopping = stopping
         self.standardize = standardize
         self.dtype = dtype
         self.n_threads = n_threads
@@ -408,7 +450,10 @@ class MLPProbe(ClassifierMixin, BaseEstimator):
         check_number(self.batch_size, "batch_size", low=1, integer=True, inclusive=True)
         check_number(self.max_epochs, "max_epochs", low=1, integer=True, inclusive=True)
         check_number(self.patience, "patience", low=1, integer=True, inclusive=True)
+        check_number(self.check_every, "check_every", low=1, integer=True, inclusive=True)
         check_number(self.tol, "tol", low=0.0, inclusive=True)
+        check_choice(self.monitor, "monitor", MLP_MONITORS)
+        check_choice(self.stopping, "stopping", STOPPING)
         check_number(self.validation_fraction, "validation_fraction", low=0.0)
         if self.validation_fraction >= 1:
             raise LensError.bad_argument("validation_fraction", self.validation_fraction, "a fraction in (0, 1)")
@@ -452,13 +497,18 @@ class MLPProbe(ClassifierMixin, BaseEstimator):
             val_target = torch.from_numpy(val_codes)
 
             def validation() -> float:
-                return float(F.cross_entropy(module(val_inputs), val_target))
+                logits = module(val_inputs)
+                if self.monitor == "accuracy":
+                    return float((logits.argmax(dim=1) == val_target).to(torch.float64).mean())
+                return float(F.cross_entropy(logits, val_target))
 
+        steps_per_pass = -(-len(train_rows) // int(self.batch_size))
         self.training_log_ = train_minibatch(
-            module, batch_loss, len(train_rows), validation_loss=validation, generator=generator,
+            module, batch_loss, len(train_rows), validation_metric=validation, generator=generator,
             learning_rate=float(self.learning_rate), batch_size=int(self.batch_size),
-            max_epochs=int(self.max_epochs), patience=int(self.patience), tol=float(self.tol),
-            threads=self.n_threads,
+            max_epochs=int(self.max_epochs), patience=int(self.patience), monitor=self.monitor,
+            maximize=self.monitor == "accuracy", tol=float(self.tol), stopping=self.stopping,
+            validate_every=int(self.check_every) * steps_per_pass, threads=self.n_threads,
         )  # fmt: skip
         module.dropout.generator = None
         self.module_ = module.to(torch.float64)

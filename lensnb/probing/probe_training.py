@@ -92,17 +92,26 @@ class TrainingLog:
         Optimiser steps.
     best_validation : int
         Index of the validation whose weights were kept (-1 without validation).
-    validation_loss : list of float
-        Validation loss at each validation.
+    monitor : str
+        What the validations measured (``"loss"``, ``"micro_f1"``, ``"accuracy"``).
+    maximize : bool
+        Whether a higher ``monitor`` is better.
+    validation_values : list of float
+        The monitored value at each validation.
     learning_rates : list of float
-        Learning rate in force at each validation.
+        Learning rate in force at each validation (before that validation's update).
+    stopped_by : str
+        ``"patience"``, ``"min_lr"`` or ``"max_epochs"``.
     """
 
     n_epochs: int = 0
     n_steps: int = 0
     best_validation: int = -1
-    validation_loss: list[float] = field(default_factory=list)
+    monitor: str = "loss"
+    maximize: bool = False
+    validation_values: list[float] = field(default_factory=list)
     learning_rates: list[float] = field(default_factory=list)
+    stopped_by: str = "max_epochs"
 
 
 @contextmanager
@@ -124,24 +133,35 @@ def torch_threads(n: int | None) -> Iterator[None]:
         torch.set_num_threads(previous)
 
 
+STOPPING = ("consecutive", "senteval")
+
+
 def train_minibatch(
     module: torch.nn.Module,
     batch_loss: Callable[[torch.Tensor], torch.Tensor],
     n_train: int,
     *,
-    validation_loss: Callable[[], float] | None,
+    validation_metric: Callable[[], float] | None,
     generator: torch.Generator,
     learning_rate: float,
     batch_size: int,
     max_epochs: int,
     patience: int,
+    monitor: str = "loss",
+    maximize: bool = False,
     tol: float = 0.0,
+    stopping: str = "consecutive",
     lr_patience: int | None = None,
     lr_factor: float = 0.5,
+    lr_threshold: float = 1e-4,
+    min_lr: float | None = None,
     validate_every: int | None = None,
+    amsgrad: bool = False,
+    max_grad_norm: float | None = None,
+    groups: np.ndarray | None = None,
     threads: int | None = 1,
 ) -> TrainingLog:
-    """Adam on shuffled mini-batches with early stopping on a validation loss.
+    """Adam on shuffled mini-batches with early stopping on a validation measure.
 
     Parameters
     ----------
@@ -152,21 +172,50 @@ def train_minibatch(
         ``batch_loss(rows)`` -> scalar loss on the training rows ``rows`` (int64 tensor).
     n_train : int
         Number of training rows.
-    validation_loss : callable, optional
-        ``validation_loss()`` -> float, computed in eval mode without gradients. None:
-        train for ``max_epochs``.
+    validation_metric : callable, optional
+        ``validation_metric()`` -> float, computed in eval mode without gradients: the
+        value watched for the best weights, the learning-rate schedule and the stop.
+        None: train for ``max_epochs``.
     generator : torch.Generator
         Source of the batch order.
     learning_rate, batch_size, max_epochs : see the estimators.
+        ``batch_size`` counts rows, or groups when ``groups`` is given.
     patience : int
-        Stop after this many validations without an improvement larger than ``tol``.
+        With ``stopping="consecutive"``: stop at the ``patience``-th validation in a row
+        without an improvement larger than ``tol``. With ``"senteval"``: SentEval's
+        tenacity (``senteval/tools/classifier.py``, ``PyTorchClassifier.fit``): a count of
+        validations without improvement, never reset by an improvement, and a stop at the
+        validation without improvement that finds the count already at ``patience`` (the
+        ``patience + 1``-th such validation in all).
+    monitor : str
+        The name of what ``validation_metric`` measures, for the log.
+    maximize : bool
+        Higher values of the monitored measure are better (F1, accuracy); else lower (a loss).
     tol : float
-        Smallest decrease of the validation loss that counts as an improvement.
+        Smallest change of the monitored value, in the better direction, that counts as
+        an improvement (0: any strict improvement, as jiant's ``_check_history`` and SentEval).
+    stopping : {"consecutive", "senteval"}
     lr_patience : int, optional
-        Multiply the learning rate by ``lr_factor`` after this many validations without
-        improvement (Tenney et al. 2019: halve after 5), and again after as many more.
+        Learning-rate schedule: torch's ``ReduceLROnPlateau`` with this patience, as jiant
+        builds it (``jiant/trainer.py``, ``build_trainer``): the rate is multiplied by
+        ``lr_factor`` at the ``lr_patience + 1``-th validation in a row that does not beat
+        the scheduler's best by more than ``lr_threshold`` (absolute), and the count
+        restarts after each cut. None: a constant rate.
+    lr_factor, lr_threshold : float
+    min_lr : float, optional
+        Stop at a validation that leaves the rate below this (jiant's ``min_lr``, 1e-6;
+        checked after the schedule's update, as jiant's ``_check_stop``).
     validate_every : int, optional
         Validate every this many steps; default once per epoch.
+    amsgrad : bool
+        Adam's AMSGrad variant (jiant's ``optimizer = adam`` is AMSGrad).
+    max_grad_norm : float, optional
+        Rescale the gradients to this total 2-norm at most before every step
+        (``torch.nn.utils.clip_grad_norm_``; jiant: 5.0). None: no clipping.
+    groups : ndarray of int, shape (n_train,), optional
+        A group number (0..n_groups - 1) for each training row, e.g. its text: each step
+        then takes ``batch_size`` whole groups, shuffled each epoch, with all their rows
+        (jiant batches sentences with all their targets). None: ``batch_size`` rows.
     threads : int, optional
         torch intra-op threads while training (see :func:`torch_threads`); None: as set.
 
@@ -174,55 +223,106 @@ def train_minibatch(
     -------
     TrainingLog
     """
+    if stopping not in STOPPING:
+        raise LensError.bad_argument("stopping", stopping, f"one of {list(STOPPING)}")
+    settings = {
+        "patience": patience, "monitor": monitor, "maximize": maximize, "tol": tol, "stopping": stopping,
+        "lr_patience": lr_patience, "lr_factor": lr_factor, "lr_threshold": lr_threshold, "min_lr": min_lr,
+        "validate_every": validate_every, "amsgrad": amsgrad, "max_grad_norm": max_grad_norm,
+    }  # fmt: skip
     with torch_threads(threads):
-        return _train(module, batch_loss, n_train, validation_loss, generator, learning_rate, batch_size,
-                      max_epochs, patience, tol, lr_patience, lr_factor, validate_every)  # fmt: skip
+        return _train(module, batch_loss, n_train, validation_metric, generator, learning_rate, batch_size,
+                      max_epochs, groups, settings)  # fmt: skip
 
 
-def _train(module, batch_loss, n_train, validation_loss, generator, learning_rate, batch_size, max_epochs, patience,
-           tol, lr_patience, lr_factor, validate_every) -> TrainingLog:  # fmt: skip
-    optimizer = torch.optim.Adam(module.parameters(), lr=learning_rate, fused=True)  # fused: 25% faster steps on CPU
-    steps_per_epoch = max(1, math.ceil(n_train / batch_size))
-    every = validate_every or steps_per_epoch
-    log = TrainingLog()
-    best_loss, best_state, waited = math.inf, None, 0
-    stop = False
+def _batches(n_train: int, batch_size: int, generator: torch.Generator, groups: torch.Tensor | None, sizes):
+    """The rows of each step of one epoch: shuffled rows, or shuffled whole groups."""
+    if groups is None:
+        order = torch.randperm(n_train, generator=generator)
+        return [order[start : start + batch_size] for start in range(0, n_train, batch_size)]
+    order = torch.randperm(len(sizes), generator=generator)  # the groups, shuffled
+    rank = torch.empty_like(order)
+    rank[order] = torch.arange(len(order))
+    rows = torch.argsort(rank[groups], stable=True)  # rows group by group, in the shuffled order
+    ends = torch.cumsum(sizes[order], 0)
+    stops = ends[batch_size - 1 :: batch_size].tolist()
+    if len(order) % batch_size:
+        stops.append(int(ends[-1]))
+    starts = [0, *stops[:-1]]
+    return [rows[a:b] for a, b in zip(starts, stops)]
+
+
+def _train(module, batch_loss, n_train, validation_metric, generator, learning_rate, batch_size, max_epochs, groups,
+           settings) -> TrainingLog:  # fmt: skip
+    optimizer = torch.optim.Adam(  # fused: 25% faster steps on CPU
+        module.parameters(), lr=learning_rate, amsgrad=bool(settings["amsgrad"]), fused=True
+    )
+    maximize, tol, max_grad_norm = settings["maximize"], settings["tol"], settings["max_grad_norm"]
+    scheduler = None
+    if settings["lr_patience"] is not None:
+        scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+            optimizer, mode="max" if maximize else "min", factor=settings["lr_factor"],
+            patience=settings["lr_patience"], threshold=settings["lr_threshold"], threshold_mode="abs",
+        )  # fmt: skip
+    sizes = None
+    if groups is not None:
+        groups = torch.from_numpy(np.asarray(groups, dtype=np.int64))
+        sizes = torch.bincount(groups)
+    n_units = n_train if groups is None else len(sizes)
+    every = settings["validate_every"] or max(1, math.ceil(n_units / batch_size))
+    log = TrainingLog(monitor=settings["monitor"], maximize=maximize)
+    best, best_state, waited = -math.inf if maximize else math.inf, None, 0
     for _epoch in range(max_epochs):
         log.n_epochs += 1
-        order = torch.randperm(n_train, generator=generator)
         module.train()
-        for start in range(0, n_train, batch_size):
+        for rows in _batches(n_train, batch_size, generator, groups, sizes):
             optimizer.zero_grad(set_to_none=True)
-            loss = batch_loss(order[start : start + batch_size])
+            loss = batch_loss(rows)
             loss.backward()
+            if max_grad_norm is not None:
+                torch.nn.utils.clip_grad_norm_(module.parameters(), max_grad_norm)
             optimizer.step()
             log.n_steps += 1
-            if validation_loss is None or log.n_steps % every:
+            if validation_metric is None or log.n_steps % every:
                 continue
             module.eval()
             with torch.no_grad():
-                current = float(validation_loss())
+                current = float(validation_metric())
             module.train()
-            log.validation_loss.append(current)
+            log.validation_values.append(current)
             log.learning_rates.append(optimizer.param_groups[0]["lr"])
             if not np.isfinite(current):
                 raise LensError(
-                    "fit: the validation loss became "
+                    f"fit: the validation {settings['monitor']} became "
                     f"{current}; lower learning_rate or standardize the inputs (standardize=True)."
                 )
-            if current < best_loss - tol:
-                best_loss, waited = current, 0
+            reason = None
+            if (current > best + tol) if maximize else (current < best - tol):
+                best = current
                 best_state = copy.deepcopy(module.state_dict())
-                log.best_validation = len(log.validation_loss) - 1
+                log.best_validation = len(log.validation_values) - 1
+                if settings["stopping"] == "consecutive":
+                    waited = 0
+            elif settings["stopping"] == "senteval":
+                if waited >= settings["patience"]:  # tested before the count grows, as SentEval does
+                    reason = "patience"
+                waited += 1
             else:
                 waited += 1
-                if lr_patience and waited % lr_patience == 0:
-                    for group in optimizer.param_groups:
-                        group["lr"] *= lr_factor
-                if waited >= patience:
-                    stop = True
-                    break
-        if stop:
+                if waited >= settings["patience"]:
+                    reason = "patience"
+            if scheduler is not None:
+                scheduler.step(current)
+            if (
+                reason is None
+                and settings["min_lr"] is not None
+                and optimizer.param_groups[0]["lr"] < settings["min_lr"]
+            ):
+                reason = "min_lr"
+            if reason is not None:
+                log.stopped_by = reason
+                break
+        if log.stopped_by != "max_epochs":
             break
     if best_state is not None:
         module.load_state_dict(best_state)

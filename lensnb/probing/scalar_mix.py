@@ -52,8 +52,9 @@ class ScalarMixProbe(ClassifierMixin, BaseEstimator):
     Parameters
     ----------
     head : {"mlp", "linear"}
-        ``"mlp"``: Tenney et al.'s classifier, Linear(dim -> hidden) -> tanh ->
-        LayerNorm -> Dropout -> Linear(hidden -> n_classes); ``"linear"``: one Linear.
+        ``"mlp"``: the layers of Tenney et al.'s classifier MLP, Linear(dim -> hidden) ->
+        tanh -> LayerNorm -> Dropout -> Linear(hidden -> n_classes), on one vector per
+        item; ``"linear"``: one Linear. Not their edge probe as a whole: see the Notes.
     hidden : int
     dropout : float in [0, 1)
     lr : float
@@ -93,6 +94,18 @@ class ScalarMixProbe(ClassifierMixin, BaseEstimator):
     scale_ : ndarray, shape (n_layers_,)
         The root mean square of each layer when ``standardize_layers``, else ones.
     n_epochs_ : int
+
+    Notes
+    -----
+    A generic mixed-layer classifier, not Tenney et al.'s mixed edge probe. It trains a
+    softmax cross-entropy (one class per item) on per-item vectors (already pooled),
+    with Adam at ``lr`` 1e-3, no learning-rate decay and early stopping on the
+    validation cross-entropy. jiant's mixed edge probe mixes the token states first,
+    then projects each span side's tokens, pools them (self-attentive) and trains
+    sigmoid binary cross-entropy on multi-hot labels, with jiant's trainer (AMSGrad,
+    learning rate 1e-4, gradient clipping, the rate halved on plateaus of the dev
+    micro-F1). For that, use :func:`lensnb.papers.tenney.fit_mix_edge_probe`, which
+    :mod:`lensnb.papers.tenney` runs for its cumulative probes.
 
     References
     ----------

@@ -79,7 +79,9 @@ def probe_layers(
         :class:`~lensnb.probing.estimators.LinearProbe`. A probe whose ``fit`` takes
         ``spans`` (:class:`~lensnb.probing.edge.EdgeProbe`) gets token states and span
         rows for tasks with ``pool="self_attentive"``; one whose ``fit`` takes
-        ``eval_set`` gets the dev split for early stopping.
+        ``eval_set`` gets the dev split for early stopping; one whose ``fit`` takes
+        ``groups`` gets each training item's group (its text, or ``groups`` below), by
+        which EdgeProbe batches.
     layers : int or sequence of int, optional
         Model layers (Activations) or positions (arrays); default all.
     site : str, optional
@@ -194,6 +196,7 @@ def probe_layers(
     site_used = acts._site(site) if isinstance(acts, Activations) else None
     fit_parameters = inspect.signature(probe.fit).parameters
     takes_spans, takes_eval = "spans" in fit_parameters, "eval_set" in fit_parameters
+    takes_groups = "groups" in fit_parameters
     if data.spans is not None and not takes_spans:
         raise LensError.bad_argument(
             "probe", probe, "a probe whose fit takes spans= (EdgeProbe) for pool='self_attentive'",
@@ -239,7 +242,7 @@ def probe_layers(
             layer_choices = []
             for s, (seed, split) in enumerate(zip(seeds, split_list)):
                 base = clone(probe).set_params(random_state=seed) if has_seed else clone(probe)
-                model, params = _fit_best(base, candidates, X, data, split, takes_spans, takes_eval, bar)
+                model, params = _fit_best(base, candidates, X, data, split, takes_spans, takes_eval, takes_groups, bar)
                 layer_choices.append(params)
                 predicted = _predict(model, X, data, split.test, takes_spans)
                 truth = data.y[split.test]
@@ -412,7 +415,7 @@ def _bootstrap(truth: np.ndarray, predicted: np.ndarray, groups: np.ndarray, n: 
 # ----------------------------------------------------------------------------- plumbing
 
 
-def _fit_best(base, candidates, X, data: ProbingData, split: Split, takes_spans, takes_eval, bar):
+def _fit_best(base, candidates, X, data: ProbingData, split: Split, takes_spans, takes_eval, takes_groups, bar):
     """The probe fitted on train (best candidate on dev when there are several) and its parameters."""
     best, best_score, best_params = None, -np.inf, {}
     for params in candidates:
@@ -420,6 +423,8 @@ def _fit_best(base, candidates, X, data: ProbingData, split: Split, takes_spans,
         kwargs = {}
         if takes_spans and data.spans is not None:
             kwargs["spans"] = data.spans[split.train]
+        if takes_groups:  # the items' texts (EdgeProbe batches by text)
+            kwargs["groups"] = data.groups[split.train]
         if takes_eval and len(split.dev):
             dev_y = data.y[split.dev]
             kwargs["eval_set"] = (X, dev_y, data.spans[split.dev]) if "spans" in kwargs else (X[split.dev], dev_y)

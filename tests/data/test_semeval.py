@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 from collections import Counter
 
@@ -45,6 +46,11 @@ def test(folder):
     return read_semeval2010(folder / "TEST_FILE_FULL.TXT")
 
 
+@pytest.fixture(scope="module")
+def test_tags(folder):
+    return read_semeval2010(folder / "TEST_FILE_FULL.TXT", nominals="tags")
+
+
 def _words(example, span: Span) -> str:
     offsets = example.word_offsets()
     return example.text[offsets[span.start, 0] : offsets[span.end - 1, 1]]
@@ -59,37 +65,88 @@ def test_counts_match_the_official_release(train, test):
     assert [e.meta["id"] for e in test] == list(range(8001, 10718))
 
 
-def test_hand_checked_records(train, test):
+def test_hand_checked_records(train, test, test_tags):
     first = train[0]
     assert first.text == (
         "The system as described above has its greatest application in an arrayed configuration of antenna elements."
     )
     (pair,) = first.span_pairs
     assert first.words[pair.first.start : pair.first.end] == ["configuration"]
-    assert first.words[pair.second.start : pair.second.end] == ["elements"]
+    assert first.words[pair.second.start : pair.second.end] == ["elements", "."]  # "<e2>elements</e2>." whole
     assert pair.label == "Component-Whole(e2,e1)"
     assert first.meta["relation_type"] == "Component-Whole" and first.meta["direction"] == "e2,e1"
+    assert first.meta["e2"] == "elements"  # the text between the tags, whatever the spans
     assert first.meta["comment"] == "Not a collection: there is structure here, organisation."
     other = train[1]
     assert other.span_pairs[0].label == "Other" and other.meta["direction"] is None and other.meta["comment"] == ""
     glued = next(e for e in train if e.meta["id"] == 2740)  # "The<e1>staff</e1> in the <e2>shop</e2>"
-    assert glued.words[:2] == ["The", "staff"] and glued.span_pairs[0].first == Span(1, 2, "e1")
-    last = test[-1]
-    assert last.meta["id"] == 10717 and last.span_pairs[0].label == "Entity-Destination(e2,e1)"
-    assert _words(last, last.span_pairs[0].first) == "casket" and _words(last, last.span_pairs[0].second) == "ring"
+    assert glued.words[:2] == ["Thestaff", "in"] and glued.span_pairs[0].first == Span(0, 1, "e1")  # as jiant
+    for last in (test[-1], test_tags[-1]):
+        assert last.meta["id"] == 10717 and last.span_pairs[0].label == "Entity-Destination(e2,e1)"
+    assert _words(test[-1], test[-1].span_pairs[0].first) == "casket"
+    assert _words(test_tags[-1], test_tags[-1].span_pairs[0].second) == "ring"
 
 
-def test_every_pair_covers_its_nominal_exactly(train, test):
+def _jiant_spans(line: str) -> tuple[list[str], list[tuple[int, int]]]:
+    """jiant's convert-semeval2010-task8.py on one sentence line: its tokens and (span1, span2), end exclusive.
+
+    ``get_entity_spans``: split the tagged sentence on white space, strip the tags token by token, and span
+    from the token holding ``<eN>`` to the one holding ``</eN>``.
+    """
+    tagged = re.match(r'^(\d+)\s+"(.*)"\s*$', line.strip()).group(2)
+    tokens = tagged.split()
+    spans = {1: [None, None], 2: [None, None]}
+    for i, token in enumerate(tokens):
+        if match := re.match(r".*<e(\d+)>.*", token):
+            spans[int(match.group(1))][0] = i
+        if match := re.match(r".*</e(\d+)>.*", token):
+            spans[int(match.group(1))][1] = i + 1
+    return [re.sub(r"</?e\d+>", "", t) for t in tokens], [tuple(spans[1]), tuple(spans[2])]
+
+
+def test_default_spans_are_the_reference_converters_whitespace_tokens(folder, train, test):
+    differ = Counter()
+    for name, examples in (("TRAIN_FILE.TXT", train), ("TEST_FILE_FULL.TXT", test)):
+        lines = [line for line in (folder / name).read_text(encoding="utf-8").splitlines() if re.match(r"^\d+\t", line)]
+        assert len(lines) == len(examples)
+        for line, example in zip(lines, examples):
+            tokens, reference = _jiant_spans(line)
+            pair = example.span_pairs[0]
+            for span, (start, end), nominal in ((pair.first, reference[0], "e1"), (pair.second, reference[1], "e2")):
+                covered = _words(example, span)
+                assert " ".join(covered.split()) == " ".join(tokens[start:end]), (example.meta["id"], covered)
+                assert example.meta[nominal] in covered
+                differ[name] += covered != example.meta[nominal]
+    # the reference's spans hold attached punctuation and clitics: 22% of the training spans differ from the tags' cut
+    assert differ == {"TRAIN_FILE.TXT": 3524, "TEST_FILE_FULL.TXT": 1134}
+    assert lensnb.examples.as_examples(train[:200] + test[:200])  # valid examples
+
+
+def test_tag_cut_spans_cover_each_nominal_exactly(test_tags):
     joined = Counter()
-    for example in train + test:
+    for example in test_tags:
         pair = example.span_pairs[0]
         assert _words(example, pair.first) == example.meta["e1"]
         assert _words(example, pair.second) == example.meta["e2"]
         joined["e1"] += " ".join(example.words[pair.first.start : pair.first.end]) == example.meta["e1"]
         joined["e2"] += " ".join(example.words[pair.second.start : pair.second.end]) == example.meta["e2"]
     # the words joined by spaces differ only where the splitter cuts a nominal (e-mail, x-rays, flip-flop)
-    assert joined == {"e1": 10686, "e2": 10663}  # of 10,717
-    assert lensnb.examples.as_examples(train[:200] + test[:200])  # valid examples
+    assert joined == {"e1": 2708, "e2": 2697}  # of 2,717
+
+
+def test_nominal_conventions_on_attached_punctuation_and_a_clitic(tmp_path):
+    path = tmp_path / "TRAIN_FILE.TXT"
+    line = '7\t"An ex-<e1>factory</e1>\'s output went to the <e2>warehouses</e2>."\nEntity-Destination(e1,e2)\n\n'
+    path.write_text(line, encoding="utf-8")
+    (whole,), (cut,) = read_semeval2010(path), read_semeval2010(path, nominals="tags")
+    words = ["An", "ex", "-", "factory", "'s", "output", "went", "to", "the", "warehouses", "."]
+    assert whole.words == cut.words == words
+    assert (whole.span_pairs[0].first, whole.span_pairs[0].second) == (Span(1, 5, "e1"), Span(9, 11, "e2"))
+    assert (cut.span_pairs[0].first, cut.span_pairs[0].second) == (Span(3, 4, "e1"), Span(9, 10, "e2"))
+    assert whole.meta["e1"] == cut.meta["e1"] == "factory" and whole.meta["e2"] == "warehouses"
+    assert _words(whole, whole.span_pairs[0].first) == "ex-factory's"
+    with pytest.raises(LensError, match="^nominals: .*one of"):
+        read_semeval2010(path, nominals="words")
 
 
 def test_undirected_labels(folder):

@@ -167,6 +167,11 @@ def test_probing_sentences_and_probes(tiny_models):
     probes = jawahar.probe_sentences(states, QUICK, pools=("cls",))
     assert set(probes) == {"cls"} and set(probes["cls"]) == set(jawahar.SOURCES)
     assert all(p.layers == (1, 2) and ((0 <= p.values) & (p.values <= 1)).all() for p in probes["cls"].values())
+    senteval = {"standardize": False, "monitor": "accuracy", "check_every": 4, "stopping": "senteval", "patience": 5,
+                "tol": 0.0, "dropout": 0.0, "hidden_size": 50, "activation": "sigmoid", "batch_size": 64}  # fmt: skip
+    for profile_ in probes["cls"].values():  # SentEval's MLP on the raw features, SentEval's early stopping
+        assert {k: profile_.params["probe_params"][k] for k in senteval} == senteval
+    assert jawahar.senteval_probe(run_settings(quick=False, progress=False)).max_epochs == 204  # SentEval's 200 + 4
     table = jawahar.probing_table(probes["cls"])
     assert list(table.index) == [1, 2, "majority class"] and list(table.columns) == list(jawahar.SOURCES)
     with pytest.raises(lensnb.LensError, match="pools"):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import subprocess
 import sys
 
@@ -16,7 +17,7 @@ from lensnb.examples import Example, Span, SpanPair
 from lensnb.geometry.results import LayerProfile
 from lensnb.papers import run_settings, tenney
 from lensnb.papers.settings import ModelChoice
-from lensnb.probing.edge import EdgeNetwork
+from lensnb.probing.edge import EdgeNetwork, EdgeProbe
 from lensnb.probing.splits import split_by_group
 from tests.conftest import require_data
 
@@ -67,6 +68,31 @@ def test_mix_edge_probe_puts_its_weight_on_the_informative_layer():
         tenney.fit_mix_edge_probe(stack, y, spans + 1000, split, params=params)
     with pytest.raises(LensError, match="stack, y, spans"):
         tenney.fit_mix_edge_probe(stack[0], y, spans, split, params=params)
+
+
+def test_mix_edge_probe_trains_as_jiant_and_batches_by_text(monkeypatch):
+    stack, y, spans, groups = synthetic_spans()  # two items per text
+    split = split_by_group(groups, tenney.FRACTIONS, seed=0)
+    params = {**tenney.probe_settings(quick()), "max_epochs": 2}
+    made, clipped = [], []
+
+    class RecordingAdam(torch.optim.Adam):
+        def __init__(self, parameters, **kwargs):
+            made.append(kwargs)
+            super().__init__(parameters, **kwargs)
+
+    clip = torch.nn.utils.clip_grad_norm_
+    monkeypatch.setattr(torch.optim, "Adam", RecordingAdam)
+    monkeypatch.setattr(torch.nn.utils, "clip_grad_norm_", lambda p, norm, **k: clipped.append(norm) or clip(p, norm))
+    by_text = tenney.fit_mix_edge_probe(stack, y, spans, split, params=params, groups=groups).log
+    assert [kwargs["amsgrad"] for kwargs in made] == [True] and clipped == [5.0] * by_text.n_steps
+    assert by_text.monitor == "micro_f1" and by_text.maximize and len(by_text.validation_values) == 2
+    n_texts = len(np.unique(groups[split.train]))
+    assert by_text.n_steps == 2 * int(np.ceil(n_texts / 32))  # 32 texts a step, with all their items
+    by_item = tenney.fit_mix_edge_probe(stack, y, spans, split, params=params).log
+    assert by_item.n_steps == 2 * int(np.ceil(len(split.train) / 32))
+    with pytest.raises(LensError, match="groups"):
+        tenney.fit_mix_edge_probe(stack, y, spans, split, params=params, groups=groups[:-1])
 
 
 def test_micro_f1_and_its_cluster_bootstrap():
@@ -161,7 +187,21 @@ def test_lexical_states_are_layernormed_word_embeddings(tiny_models):
                                                                      progress=False)) is None  # fmt: skip
 
 
-def test_probe_task_measures_every_layer_cat_and_the_cumulative_mixes(tiny_models):
+def test_probe_task_measures_every_layer_cat_and_the_cumulative_mixes(tiny_models, monkeypatch):
+    texts_given = []  # the texts every edge probe of the task gets, to batch by
+    fit, fit_mix = EdgeProbe.fit, tenney.fit_mix_edge_probe
+
+    @functools.wraps(fit)
+    def recording_fit(self, X, y, **kwargs):
+        texts_given.append(kwargs.get("groups") is not None)
+        return fit(self, X, y, **kwargs)
+
+    def recording_fit_mix(*args, **kwargs):
+        texts_given.append(kwargs.get("groups") is not None)
+        return fit_mix(*args, **kwargs)
+
+    monkeypatch.setattr(EdgeProbe, "fit", recording_fit)
+    monkeypatch.setattr(tenney, "fit_mix_edge_probe", recording_fit_mix)
     rng = np.random.default_rng(0)
     vocabulary = ["red", "blue", "cat", "dog", "runs", "sleeps", "the", "a"]
     examples = []
@@ -185,6 +225,7 @@ def test_probe_task_measures_every_layer_cat_and_the_cumulative_mixes(tiny_model
         assert result.cumulative.details["expected_layer_bootstrap"].shape == (50,)
         assert 0 <= result.centre_of_gravity <= 2
     assert results["POS"].n_items == 240 and results["relations"].n_items == 120
+    assert len(texts_given) == 2 * (3 + 1 + 1 + 2) and all(texts_given)  # 3 layers, cat, lexical, 2 mixes
     assert sum(results["POS"].split_sizes.values()) == 240
 
 
@@ -202,6 +243,11 @@ def test_corpora_hold_the_papers_tasks():
     assert {p.label for ex in tasks["coreference"].examples for p in ex.span_pairs} == {True, False}
     assert all(t.pool == "self_attentive" and t.multilabel for c in corpora for t in c.tasks.values())
     assert len(tasks["Winograd"].examples) == 40
+    for example in tasks["relations"].examples:  # the nominals as whole white-space tokens (the authors' converter)
+        offsets, pair = example.word_offsets(), example.span_pairs[0]
+        for span in (pair.first, pair.second):
+            start, end = offsets[span.start, 0], offsets[span.end - 1, 1]
+            assert (start == 0 or example.text[start - 1].isspace()) and example.text[end : end + 1] in ("", " ")
 
 
 def test_command_line_writes_the_report(tmp_path, tiny_paths):

@@ -152,4 +152,66 @@ def test_bad_spans_raise_lens_error_naming_the_argument():
         clone(probe).fit(X, y, spans=spans, eval_set=(X, y, spans[:, :2]))
     with pytest.raises(LensError, match=r"^pooling: "):
         EdgeProbe(pooling="attention").fit(X, y, spans=spans)
+    for bad, name in [(dict(monitor="accuracy"), "monitor"), (dict(lr_factor=1.5), "lr_factor"),
+                      (dict(min_lr=-1.0), "min_lr"), (dict(max_grad_norm=0.0), "max_grad_norm"),
+                      (dict(amsgrad=1), "amsgrad")]:  # fmt: skip
+        with pytest.raises(LensError, match=rf"^{name}: "):
+            EdgeProbe(**bad).fit(X, y, spans=spans)
     assert check_spans(None, 3, n_sides=2).tolist() == [[0, 1, 0, 1], [1, 2, 1, 2], [2, 3, 2, 3]]
+
+
+def test_edge_probe_trains_with_amsgrad_and_clips_every_step(monkeypatch):
+    X, spans, y, _ = _planted_pairs(n_texts=20)
+    made, clipped = [], []
+
+    class RecordingAdam(torch.optim.Adam):
+        def __init__(self, params, **kwargs):
+            made.append(kwargs)
+            super().__init__(params, **kwargs)
+
+    clip = torch.nn.utils.clip_grad_norm_
+    monkeypatch.setattr(torch.optim, "Adam", RecordingAdam)
+    monkeypatch.setattr(torch.nn.utils, "clip_grad_norm_", lambda p, norm, **k: clipped.append(norm) or clip(p, norm))
+    probe = EdgeProbe(random_state=0, **{**FAST, "max_epochs": 2}).fit(X, y, spans=spans)
+    assert [(kwargs["amsgrad"], kwargs["lr"]) for kwargs in made] == [(True, 1e-2)]
+    assert clipped == [5.0] * probe.training_log_.n_steps and probe.training_log_.n_steps > 0
+
+
+def test_edge_probe_keeps_the_weights_of_the_best_validation_micro_f1():
+    X, spans, _, types = _planted_pairs(n_texts=60)
+    X_val, spans_val, _, types_val = _planted_pairs(n_texts=30, seed=1)
+    y, y_val = np.eye(3, dtype=np.int64)[types[:, 0]], np.eye(3, dtype=np.int64)[types_val[:, 0]]
+    probe = EdgeProbe(random_state=0, **{**FAST, "learning_rate": 3e-3, "max_epochs": 12}, dtype="float64")
+    probe.fit(X, y, spans=spans, eval_set=(X_val, y_val, spans_val))
+    log = probe.training_log_
+    assert log.monitor == "micro_f1" and log.maximize and len(log.validation_values) >= 3
+    assert log.best_validation == int(np.argmax(log.validation_values))  # the first maximum, as jiant
+    assert probe.score(X_val, y_val, spans=spans_val) == pytest.approx(max(log.validation_values), abs=1e-12)
+    by_loss = clone(probe).set_params(monitor="loss").fit(X, y, spans=spans, eval_set=(X_val, y_val, spans_val))
+    assert by_loss.training_log_.monitor == "loss" and not by_loss.training_log_.maximize
+    assert by_loss.training_log_.best_validation == int(np.argmin(by_loss.training_log_.validation_values))
+
+
+def test_edge_probe_counts_patience_as_jiant():
+    X, spans, y, _ = _planted_pairs(n_texts=20)
+    # a rate too small to change any prediction: the validation F1 never improves after the first validation
+    frozen = dict(random_state=0, projection_size=16, hidden_size=16, learning_rate=1e-7, validate_every=1)
+    probe = EdgeProbe(**frozen, min_lr=0.0, max_epochs=100).fit(X, y, spans=spans)
+    log = probe.training_log_
+    rates = log.learning_rates
+    assert len(set(log.validation_values)) == 1 and log.stopped_by == "patience"
+    assert len(rates) == 1 + 21  # stopped at the 21st validation without improvement (patience 20)
+    assert [i for i in range(1, len(rates)) if rates[i] < rates[i - 1]] == [7, 13, 19]  # halved at the 6th, 12th...
+    assert EdgeProbe(**frozen).fit(X, y, spans=spans).training_log_.stopped_by == "min_lr"  # 1e-7 < 1e-6
+
+
+def test_groups_batch_whole_texts():
+    X, spans, y, _ = _planted_pairs(n_texts=64)  # 3 items per text
+    texts = np.repeat([f"text {i}" for i in range(64)], 3)
+    eval_set = (X, y[:30], spans[:30])
+    settings = dict(random_state=0, **{**FAST, "max_epochs": 2})
+    by_text = EdgeProbe(**settings).fit(X, y, spans=spans, groups=texts, eval_set=eval_set).training_log_
+    by_item = EdgeProbe(**settings).fit(X, y, spans=spans, eval_set=eval_set).training_log_
+    assert by_text.n_steps == 2 * 2 and by_item.n_steps == 2 * 6  # 64 texts / 32, 192 items / 32
+    with pytest.raises(LensError, match=r"^groups: .*one text key per item"):
+        EdgeProbe(**settings).fit(X, y, spans=spans, groups=texts[:-1])

@@ -123,13 +123,41 @@ def test_mlp_probe_keeps_the_best_validation_weights():
     probe = MLPProbe(hidden_size=64, learning_rate=3e-2, dtype="float64", patience=4, random_state=0)
     probe.fit(X, y, eval_set=(X_val, y_val))
     log = probe.training_log_
-    assert len(log.validation_loss) == probe.n_iter_ >= 5
-    assert log.best_validation == int(np.argmin(log.validation_loss))
+    assert log.monitor == "loss" and len(log.validation_values) == probe.n_iter_ >= 5
+    assert log.best_validation == int(np.argmin(log.validation_values))
     proba = probe.predict_proba(X_val)
     loss = -np.mean(np.log(proba[np.arange(len(y_val)), np.searchsorted(probe.classes_, y_val)]))
-    assert loss == pytest.approx(min(log.validation_loss), rel=1e-9)
+    assert loss == pytest.approx(min(log.validation_values), rel=1e-9)
     # no early stopping: exactly max_epochs
     assert MLPProbe(early_stopping=False, max_epochs=3, random_state=0).fit(X, y).n_iter_ == 3
+
+
+def _senteval_stop(accuracies, tenacity=5):
+    """SentEval's PyTorchClassifier.fit on a sequence of dev accuracies: the index of the check it stops at."""
+    best, count = -1, 0
+    for i, accuracy in enumerate(accuracies):
+        if accuracy > best:
+            best = accuracy
+        else:
+            if count >= tenacity:
+                return i
+            count += 1
+    return None
+
+
+def test_mlp_probe_follows_sentevals_early_stopping():
+    X, y = _overlapping(n=300, n_classes=3)
+    X_val, y_val = _overlapping(n=60, n_classes=3, seed=7)
+    settings = dict(monitor="accuracy", check_every=4, stopping="senteval", patience=5, tol=0.0, standardize=False)
+    probe = MLPProbe(learning_rate=3e-2, max_epochs=204, random_state=0, **settings).fit(X, y, eval_set=(X_val, y_val))
+    log = probe.training_log_
+    accuracies = np.array(log.validation_values)
+    assert log.monitor == "accuracy" and probe.n_iter_ == 4 * len(accuracies)  # a check every 4 passes
+    np.testing.assert_allclose(accuracies * 60, np.round(accuracies * 60))  # accuracies of 60 items
+    assert _senteval_stop(accuracies) == len(accuracies) - 1 and log.stopped_by == "patience"
+    assert log.best_validation == int(np.argmax(accuracies))  # the first best, kept
+    assert probe.score(X_val, y_val) == pytest.approx(accuracies.max())
+    assert np.array_equal(probe.mean_, np.zeros(X.shape[1])) and np.array_equal(probe.scale_, np.ones(X.shape[1]))
 
 
 def test_mlp_probe_with_jawahar_settings_learns():
@@ -176,6 +204,9 @@ def test_bad_parameters_raise_lens_error():
         (MLPProbe(dropout=1.0), "dropout"),
         (MLPProbe(batch_size=0), "batch_size"),
         (MLPProbe(validation_fraction=1.5), "validation_fraction"),
+        (MLPProbe(monitor="f1"), "monitor"),
+        (MLPProbe(check_every=0), "check_every"),
+        (MLPProbe(stopping="tenacity"), "stopping"),
     ]:
         with pytest.raises(LensError, match=rf"^{name}: "):
             probe.fit(X, y)

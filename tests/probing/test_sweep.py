@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pytest
 
@@ -111,6 +113,25 @@ def test_span_pair_edge_sweep_and_multi_label_micro_f1(acts):
     expected = majority_baseline(data.y[split.train], data.y[split.test])["micro_f1"]
     assert multi.details["majority_baseline"] == pytest.approx(expected)
     assert 0 <= multi.values.min() and multi.values.max() <= 1
+
+
+def test_edge_probes_get_each_training_items_text(acts, monkeypatch):
+    seen = []
+    fit = EdgeProbe.fit
+
+    @functools.wraps(fit)
+    def recording_fit(self, X, y, **kwargs):
+        seen.append(kwargs.get("groups"))
+        return fit(self, X, y, **kwargs)
+
+    monkeypatch.setattr(EdgeProbe, "fit", recording_fit)
+    probe = EdgeProbe(projection_size=8, hidden_size=8, max_epochs=1)
+    task = span_task(pool="self_attentive")
+    probe_layers(acts, task, probe=probe, layers=[0], seeds=(0,), progress=False)
+    data = probing_data(acts, task)
+    split = split_by_group(data.groups, seed=0)
+    assert len(seen) == 1 and seen[0] is not None  # as spans= is passed: the texts the probe batches by
+    np.testing.assert_array_equal(seen[0], data.groups[split.train])
 
 
 def test_span_and_text_tasks_with_fixed_pooling(acts):
