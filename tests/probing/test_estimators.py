@@ -14,6 +14,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from lensnb.errors import LensError
 from lensnb.probing.estimators import LinearProbe, MLPProbe, fit_multinomial_lbfgs
+from tests.probing.test_probe_training import senteval_stop
 
 
 @parametrize_with_checks(
@@ -132,19 +133,6 @@ def test_mlp_probe_keeps_the_best_validation_weights():
     assert MLPProbe(early_stopping=False, max_epochs=3, random_state=0).fit(X, y).n_iter_ == 3
 
 
-def _senteval_stop(accuracies, tenacity=5):
-    """SentEval's PyTorchClassifier.fit on a sequence of dev accuracies: the index of the check it stops at."""
-    best, count = -1, 0
-    for i, accuracy in enumerate(accuracies):
-        if accuracy > best:
-            best = accuracy
-        else:
-            if count >= tenacity:
-                return i
-            count += 1
-    return None
-
-
 def test_mlp_probe_follows_sentevals_early_stopping():
     X, y = _overlapping(n=300, n_classes=3)
     X_val, y_val = _overlapping(n=60, n_classes=3, seed=7)
@@ -154,7 +142,7 @@ def test_mlp_probe_follows_sentevals_early_stopping():
     accuracies = np.array(log.validation_values)
     assert log.monitor == "accuracy" and probe.n_iter_ == 4 * len(accuracies)  # a check every 4 passes
     np.testing.assert_allclose(accuracies * 60, np.round(accuracies * 60))  # accuracies of 60 items
-    assert _senteval_stop(accuracies) == len(accuracies) - 1 and log.stopped_by == "patience"
+    assert senteval_stop(accuracies, 5) == len(accuracies) - 1 and log.stopped_by == "patience"
     assert log.best_validation == int(np.argmax(accuracies))  # the first best, kept
     assert probe.score(X_val, y_val) == pytest.approx(accuracies.max())
     assert np.array_equal(probe.mean_, np.zeros(X.shape[1])) and np.array_equal(probe.scale_, np.ones(X.shape[1]))

@@ -84,7 +84,7 @@ def test_schedule_and_stop_follow_jiants_trainer(values, lr):
         assert reason == "min_lr" and last == 18  # the 18th validation without improvement
 
 
-def _senteval_stop(values, tenacity):
+def senteval_stop(values, tenacity):
     """SentEval's PyTorchClassifier.fit on a sequence of dev accuracies: the index of the last check."""
     best, count = -1, 0
     for i, accuracy in enumerate(values):
@@ -105,7 +105,7 @@ def test_senteval_counting_is_cumulative_and_checks_every_few_passes():
         generator=torch.Generator().manual_seed(0), learning_rate=1e-3, batch_size=10, max_epochs=200, patience=5,
         monitor="accuracy", maximize=True, stopping="senteval", validate_every=4 * 4,  # 4 passes of 4 steps
     )  # fmt: skip
-    assert len(log.validation_values) == _senteval_stop(values, 5) + 1 == 11
+    assert len(log.validation_values) == senteval_stop(values, 5) + 1 == 11
     assert log.n_epochs == 4 * len(log.validation_values) and log.best_validation == 9
     consecutive = train_minibatch(
         module, lambda rows: loss(module, rows), 40, validation_metric=_scripted(values),
