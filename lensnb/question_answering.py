@@ -3,8 +3,11 @@
 van Aken et al. (2019) look inside BERT fine-tuned for QA; offline, the embedded
 all-MiniLM-L6-v2 gets a span head here (``lensnb.load_model(task="question-answering")``)
 trained with :func:`fine_tune_qa` on SQuAD-style items, as the BERT QA recipe does: the
-question and a window of the context as one input (``max_length`` 384 tokens, windows
-``stride`` 128 tokens apart over long contexts), a start and an end logit per token,
+question and a window of the context as one input (``max_length`` 384 tokens; over long
+contexts consecutive windows overlap by ``stride`` = 128 tokens, as Hugging Face's
+``run_qa`` and its tokenizers' ``stride`` do: van Aken et al.'s code, like the original
+``run_squad``, instead starts a window every 128 tokens, which gives more windows on a
+long context; both cover every token), a start and an end logit per token,
 cross-entropy on the gold start and end, and the [CLS] position for a window that does
 not hold the answer. :func:`answer_questions` picks the best span of at most
 ``max_answer_tokens`` tokens over all windows of a context; :func:`squad_scores` gives
@@ -62,12 +65,17 @@ class QAItem:
     answer : str, optional
     answer_start : int, optional
         Character offset of the answer in ``context``.
+    alternatives : tuple of str
+        Every distinct gold answer, ``answer`` first (SQuAD v1.1's dev set has up to
+        five annotations per question), for scoring: :func:`squad_scores` takes the
+        best over them, as the official ``evaluate-v1.1.py`` does. Empty: ``answer`` only.
     """
 
     question: str
     context: str
     answer: str | None = None
     answer_start: int | None = None
+    alternatives: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -124,8 +132,26 @@ def qa_items(examples: Sequence[Example], *, separator: str | None = None) -> li
         if start is not None and (isinstance(start, bool) or not isinstance(start, (int, np.integer)) or start < 0):
             raise LensError.bad_argument(f"examples[{k}].meta['answer_start']", start, "a non-negative int")
         begin = _context_start(example, question, separator, answer if start is not None else None, start, k)
-        items.append(QAItem(question, text[begin:], answer, None if start is None else int(start)))
+        items.append(
+            QAItem(
+                question, text[begin:], answer, None if start is None else int(start), _gold_answers(example, answer)
+            )
+        )
     return items
+
+
+def _gold_answers(example: Example, first: str | None) -> tuple[str, ...]:
+    """The distinct texts of an example's ``"answer"`` spans, ``first`` (its first gold answer) first."""
+    spans = [span for span in getattr(example, "spans", None) or () if getattr(span, "label", None) == "answer"]
+    if first is None or not spans:
+        return ()
+    text, offsets = example.resolved_text(), example.word_offsets()
+    answers = [first]
+    for span in spans:
+        answer = text[offsets[span.start, 0] : offsets[span.end - 1, 1]]
+        if answer not in answers:
+            answers.append(answer)
+    return tuple(answers)
 
 
 def _context_start(
@@ -446,7 +472,12 @@ def _normalise(text: str) -> str:
 
 
 def squad_scores(answers: Sequence[Answer | str], items: Sequence[QAItem]) -> dict[str, Any]:
-    """SQuAD v1.1's exact match and token F1 of predicted answers against each item's gold answer.
+    """SQuAD v1.1's exact match and token F1 of predicted answers against each item's gold answers.
+
+    As the official ``evaluate-v1.1.py`` (``metric_max_over_ground_truths``), each
+    prediction scores the best it reaches over the item's gold answers
+    (``QAItem.alternatives``, from :func:`qa_items` on :func:`lensnb.data.read_squad`
+    examples; ``answer`` alone where they are not given).
 
     Returns
     -------
@@ -458,11 +489,12 @@ def squad_scores(answers: Sequence[Answer | str], items: Sequence[QAItem]) -> di
     exact, f1 = np.zeros(len(items)), np.zeros(len(items))
     for k, (answer, item) in enumerate(zip(answers, items)):
         predicted = _normalise(answer.text if isinstance(answer, Answer) else str(answer))
-        gold = _normalise(item.answer or "")
-        exact[k] = float(predicted == gold)
-        common = Counter(predicted.split()) & Counter(gold.split())
-        overlap = sum(common.values())
-        if overlap:
-            precision, recall = overlap / len(predicted.split()), overlap / len(gold.split())
-            f1[k] = 2 * precision * recall / (precision + recall)
+        for gold in item.alternatives or (item.answer or "",):
+            gold = _normalise(gold)
+            exact[k] = max(exact[k], float(predicted == gold))
+            common = Counter(predicted.split()) & Counter(gold.split())
+            overlap = sum(common.values())
+            if overlap:
+                precision, recall = overlap / len(predicted.split()), overlap / len(gold.split())
+                f1[k] = max(f1[k], 2 * precision * recall / (precision + recall))
     return {"exact_match": float(exact.mean()), "f1": float(f1.mean()), "per_item": {"exact_match": exact, "f1": f1}}

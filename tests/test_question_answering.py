@@ -58,6 +58,34 @@ def test_squad_scores_normalise_like_the_official_script():
         squad_scores(["x"], items)
 
 
+def test_squad_scores_take_the_best_gold_answer_as_the_official_script():
+    """evaluate-v1.1.py scores each prediction against every gold answer and keeps the best
+    (metric_max_over_ground_truths); qa_items collects the distinct gold answers of read_squad."""
+    item = QAItem("q", "c", "Denver Broncos", 0, ("Denver Broncos", "the Broncos", "Broncos of Denver"))
+    scores = squad_scores(["Broncos of Denver", "the Broncos", "Denver"], [item] * 3)
+    assert scores["per_item"]["exact_match"].tolist() == [1.0, 1.0, 0.0]
+    assert scores["per_item"]["f1"].tolist() == pytest.approx([1.0, 1.0, 2 / 3])  # "Denver": best against the first
+    alone = squad_scores(["Broncos of Denver", "the Broncos"], [QAItem("q", "c", "Denver Broncos", 0)] * 2)
+    assert alone["per_item"]["exact_match"].tolist() == [0.0, 0.0]  # against the first gold answer only
+
+
+def test_qa_items_keep_every_distinct_gold_answer():
+    import json
+
+    from lensnb.data import read_squad
+
+    path = require_data("squad_v1.1/dev-v1.1.json")
+    examples = read_squad(path)[:300]
+    gold = {}
+    for article in json.loads(path.read_text(encoding="utf-8"))["data"]:
+        for paragraph in article["paragraphs"]:
+            for qa in paragraph["qas"]:
+                gold[qa["id"]] = tuple(dict.fromkeys(answer["text"] for answer in qa["answers"]))  # distinct, in order
+    items = qa_items(examples)
+    assert [item.alternatives for item in items] == [gold[example.meta["id"]] for example in examples]
+    assert sum(len(item.alternatives) > 1 for item in items) > 100
+
+
 def test_a_span_head_learns_where_the_answer_is(qa_model):
     colours = ["red", "blue", "green", "black", "white", "brown"]
     names = ["fox", "dog", "cabinet", "table", "keys", "model"]

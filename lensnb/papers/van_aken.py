@@ -20,6 +20,25 @@ Offline: the embedded all-MiniLM-L6-v2 and the same model with a span head train
 on the training articles of SQuAD dev (split by article; the train split is not
 available offline), with :func:`lensnb.question_answering.fine_tune_qa`.
 
+Where this differs from the authors' code (bvanaken/explain-BERT-QA):
+
+- **The hidden states are read from one segment**, ``[CLS] question context [SEP]``
+  (token type 0 throughout), the input of every probing task here; the authors'
+  visualisation reads them from the prediction pass on the pair input ``[CLS] question
+  [SEP] context [SEP]`` (types 0 and 1). On the pre-trained MiniLM a context token's
+  state under the two has a mean cosine of 0.965-0.988 per layer, and the matching
+  measure is up to 23% lower on the pair input in layers 4-5.
+- **Colours**: a token of the gold answer shows as ``answer`` even when the model
+  predicted it; ``predicted answer`` marks the predicted tokens outside the gold answer.
+  The authors colour the prediction over everything and have no gold-answer colour.
+- **SUP** keeps the paragraphs of a single sentence (2.5% of SQuAD dev questions, one
+  positive pair each); the authors' processor skips them.
+- **QUES** has 5 coarse classes on masked SQuAD questions (:func:`question_type`); the
+  authors probed TREC's fine-grained labels (about 50) on TREC's questions.
+- **REL** uses the 19 directed relations, as jiant's converter (which the authors ran)
+  keeps them; **SQuAD scores** take the best over every gold answer, as the official
+  script (:func:`lensnb.question_answering.squad_scores`).
+
 References
 ----------
 van Aken, Winter, Löser & Gers 2019, "How Does BERT Answer Questions? A Layer-Wise
@@ -193,7 +212,8 @@ def _limit(model: lensnb.LensModel) -> int:
 
 
 def _roles(acts: Activations, examples: list[Example], answers: list[Answer] | None) -> np.ndarray:
-    """Each token's role, with ``"predicted answer"`` for the context tokens of the model's answer."""
+    """Each token's role; a token of the model's answer becomes ``"predicted answer"`` unless it is
+    one of the gold answer's (``"answer"`` wins: see the module's notes on the authors' colours)."""
     table = acts.tokens
     roles = table["role"].fillna("other").astype(object).to_numpy().copy()
     if answers is not None:
@@ -303,7 +323,8 @@ def probing_tasks(settings: RunSettings, squad: SquadSplit) -> dict[str, tuple[l
         if ex.spans
     ][:n]
     gap = read_gap(settings.data_file("gap/gap-development.tsv"))[: n // 2]
-    semeval = read_semeval2010(settings.data_file("semeval2010_task8"), "train", directed=False)[:n]
+    # the directed relations, as jiant's converter keeps the label line (19 classes; the authors probed with jiant)
+    semeval = read_semeval2010(settings.data_file("semeval2010_task8"), "train", directed=True)[:n]
     held_out = squad.held_out or squad.test_examples
     questions = []
     for example in held_out:  # articles the offline QA head never saw
