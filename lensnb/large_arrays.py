@@ -19,6 +19,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from lensnb.errors import LensError
+
 __all__ = ["anonymous_array"]
 
 _SMALL = 4 * 2**20  # numpy advises huge pages from this size on; below it, nothing to avoid
@@ -29,16 +31,34 @@ def anonymous_array(shape: Sequence[int], dtype: np.dtype | str) -> np.ndarray:
 
     Parameters
     ----------
-    shape : sequence of int
+    shape : tuple of int
+        Non-negative sizes.
     dtype : numpy dtype or name
+        Numeric (not object).
 
     Returns
     -------
     ndarray, shape ``shape``
         Backed by a private anonymous memory mapping (kept alive by the array) where
         the platform has one and the array is at least 4 MiB; otherwise ``np.zeros``.
+
+    Raises
+    ------
+    LensError
+        For a shape that is not a tuple of non-negative integers, or a dtype that is not numeric.
     """
-    dtype = np.dtype(dtype)
+    try:
+        dtype = np.dtype(dtype)
+    except TypeError:
+        dtype = None
+    if dtype is None or dtype.hasobject or dtype.itemsize == 0:
+        raise LensError.bad_argument("dtype", dtype, "a numeric numpy dtype (float32, float16, int64...)")
+    if (
+        isinstance(shape, (str, bytes))
+        or not isinstance(shape, (tuple, list))
+        or not all(isinstance(size, (int, np.integer)) and not isinstance(size, bool) and size >= 0 for size in shape)
+    ):
+        raise LensError.bad_argument("shape", shape, "a tuple of non-negative integers")
     count = int(np.prod(shape, dtype=np.int64))
     nbytes = count * dtype.itemsize
     private = getattr(mmap, "MAP_PRIVATE", None)

@@ -486,6 +486,16 @@ def squad_scores(answers: Sequence[Answer | str], items: Sequence[QAItem]) -> di
     """
     if len(answers) != len(items):
         raise LensError.bad_argument("answers", f"{len(answers)} answers", f"{len(items)}, one per item")
+    for k, item in enumerate(items):
+        alternatives = getattr(item, "alternatives", None)
+        if (
+            not isinstance(item, QAItem)
+            or not isinstance(alternatives, (tuple, list))
+            or not all(isinstance(answer, str) for answer in alternatives)
+        ):  # a str would be scored letter by letter
+            raise LensError.bad_argument(
+                f"items[{k}].alternatives", alternatives, "a tuple of gold answer texts (empty: the answer only)"
+            )
     exact, f1 = np.zeros(len(items)), np.zeros(len(items))
     for k, (answer, item) in enumerate(zip(answers, items)):
         predicted = _normalise(answer.text if isinstance(answer, Answer) else str(answer))

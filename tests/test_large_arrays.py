@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from lensnb.errors import LensError
 from lensnb.large_arrays import anonymous_array
 from lensnb.store import MemoryWriter
 
@@ -67,3 +68,13 @@ def test_the_memory_writer_collects_into_anonymous_arrays():
     assert writer.attentions[7:13].tolist() == [0.5] * 6 and writer.attentions.sum() == 3.0
     if sys.platform.startswith("linux"):
         assert "hg" not in _vm_flags(writer.arrays["resid_post"])
+
+
+@pytest.mark.parametrize(
+    ("shape", "dtype", "argument"),
+    [((-1, 5), "float32", "shape"), ("abc", "float32", "shape"), ((2.5, 3), "float32", "shape"),
+     ((3,), "nonsense", "dtype"), ((2000, 2000), object, "dtype")],
+)  # fmt: skip
+def test_bad_shapes_and_dtypes_are_named(shape, dtype, argument):
+    with pytest.raises(LensError, match=f"^{argument}:"):
+        anonymous_array(shape, dtype)

@@ -69,6 +69,12 @@ def test_squad_scores_take_the_best_gold_answer_as_the_official_script():
     assert alone["per_item"]["exact_match"].tolist() == [0.0, 0.0]  # against the first gold answer only
 
 
+def test_alternatives_given_as_one_string_are_refused_not_scored_letter_by_letter():
+    item = QAItem("q", "c", "Denver", 0, "Denver")  # a str, not a tuple of answers
+    with pytest.raises(lensnb.LensError, match=r"^items\[0\]\.alternatives: .*a tuple of gold answer texts"):
+        squad_scores(["D"], [item])
+
+
 def test_qa_items_keep_every_distinct_gold_answer():
     import json
 
