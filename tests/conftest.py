@@ -68,3 +68,26 @@ def _no_swallowed_errors(caplog):
     yield
     errors = [r for r in caplog.get_records("call") if r.levelno >= logging.ERROR and r.exc_info]
     assert not errors, f"errors were logged: {[r.getMessage() for r in errors]}"
+
+
+@pytest.fixture
+def optimiser_spy(monkeypatch):
+    """Records the keyword arguments of every torch Adam made and the norm of every gradient clip:
+    ``spy.made`` (list of dict) and ``spy.clipped`` (list of float)."""
+    import types
+
+    import torch
+
+    spy = types.SimpleNamespace(made=[], clipped=[])
+
+    class RecordingAdam(torch.optim.Adam):
+        def __init__(self, parameters, **kwargs):
+            spy.made.append(kwargs)
+            super().__init__(parameters, **kwargs)
+
+    clip = torch.nn.utils.clip_grad_norm_
+    monkeypatch.setattr(torch.optim, "Adam", RecordingAdam)
+    monkeypatch.setattr(
+        torch.nn.utils, "clip_grad_norm_", lambda p, norm, **k: spy.clipped.append(norm) or clip(p, norm)
+    )
+    return spy

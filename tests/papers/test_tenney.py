@@ -70,20 +70,11 @@ def test_mix_edge_probe_puts_its_weight_on_the_informative_layer():
         tenney.fit_mix_edge_probe(stack[0], y, spans, split, params=params)
 
 
-def test_mix_edge_probe_trains_as_jiant_and_batches_by_text(monkeypatch):
+def test_mix_edge_probe_trains_as_jiant_and_batches_by_text(optimiser_spy):
     stack, y, spans, groups = synthetic_spans()  # two items per text
     split = split_by_group(groups, tenney.FRACTIONS, seed=0)
     params = {**tenney.probe_settings(quick()), "max_epochs": 2}
-    made, clipped = [], []
-
-    class RecordingAdam(torch.optim.Adam):
-        def __init__(self, parameters, **kwargs):
-            made.append(kwargs)
-            super().__init__(parameters, **kwargs)
-
-    clip = torch.nn.utils.clip_grad_norm_
-    monkeypatch.setattr(torch.optim, "Adam", RecordingAdam)
-    monkeypatch.setattr(torch.nn.utils, "clip_grad_norm_", lambda p, norm, **k: clipped.append(norm) or clip(p, norm))
+    made, clipped = optimiser_spy.made, optimiser_spy.clipped
     by_text = tenney.fit_mix_edge_probe(stack, y, spans, split, params=params, groups=groups).log
     assert [kwargs["amsgrad"] for kwargs in made] == [True] and clipped == [5.0] * by_text.n_steps
     assert by_text.monitor == "micro_f1" and by_text.maximize and len(by_text.validation_values) == 2

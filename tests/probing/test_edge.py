@@ -160,18 +160,9 @@ def test_bad_spans_raise_lens_error_naming_the_argument():
     assert check_spans(None, 3, n_sides=2).tolist() == [[0, 1, 0, 1], [1, 2, 1, 2], [2, 3, 2, 3]]
 
 
-def test_edge_probe_trains_with_amsgrad_and_clips_every_step(monkeypatch):
+def test_edge_probe_trains_with_amsgrad_and_clips_every_step(optimiser_spy):
     X, spans, y, _ = _planted_pairs(n_texts=20)
-    made, clipped = [], []
-
-    class RecordingAdam(torch.optim.Adam):
-        def __init__(self, params, **kwargs):
-            made.append(kwargs)
-            super().__init__(params, **kwargs)
-
-    clip = torch.nn.utils.clip_grad_norm_
-    monkeypatch.setattr(torch.optim, "Adam", RecordingAdam)
-    monkeypatch.setattr(torch.nn.utils, "clip_grad_norm_", lambda p, norm, **k: clipped.append(norm) or clip(p, norm))
+    made, clipped = optimiser_spy.made, optimiser_spy.clipped
     probe = EdgeProbe(random_state=0, **{**FAST, "max_epochs": 2}).fit(X, y, spans=spans)
     assert [(kwargs["amsgrad"], kwargs["lr"]) for kwargs in made] == [(True, 1e-2)]
     assert clipped == [5.0] * probe.training_log_.n_steps and probe.training_log_.n_steps > 0
