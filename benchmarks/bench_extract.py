@@ -65,7 +65,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from functools import partial
 from pathlib import Path
 
@@ -202,6 +202,22 @@ def max_difference(acts: lensnb.Activations, model: torch.nn.Module, batches: li
                     ours = np.asarray(states[layer, start:stop])
                     worst = max(worst, float(np.abs(out[b, local : local + stop - start] - ours).max()))
     return worst
+
+
+def interleaved_ratios(
+    extract: Callable[[int], float], forward: Callable[[], float], reps: int, label: str
+) -> list[float]:
+    """``reps`` pairs of an extraction variant (``extract(rep)`` -> seconds) and the bare pass, which
+    goes first alternating per pair; the ratio of each pair, printed as it comes."""
+    ratios = []
+    for rep in range(reps):
+        order = ("extract", "forward") if rep % 2 == 0 else ("forward", "extract")
+        timed = {which: extract(rep) if which == "extract" else forward() for which in order}
+        ratios.append(timed["extract"] / timed["forward"])
+        print(
+            f"{label} rep {rep}: extract {timed['extract']:.3f} s, forward {timed['forward']:.3f} s, {ratios[-1]:.3f}"
+        )
+    return ratios
 
 
 # ---------------------------------------------------------------- the loop, paired per batch
@@ -401,32 +417,17 @@ def main() -> None:
                     forward_s.append(run_forward(model, batches))
             print(f"{rep:>3} {order[0]:>8} {extract_s[-1]:>10.3f} {forward_s[-1]:>10.3f} "
                   f"{extract_s[-1] / forward_s[-1]:>7.3f}")  # fmt: skip
-        durable_ratios: list[float] = []
-        for rep in range(args.durable_reps):
-            order = ("extract", "forward") if rep % 2 == 0 else ("forward", "extract")
-            timed = {}
-            for which in order:
-                if which == "extract":
-                    timed[which], acts = run_extract(lm, texts, scratch / f"durable{rep}", durable=True)
-                    del acts
-                    shutil.rmtree(scratch / f"durable{rep}")
-                else:
-                    timed[which] = run_forward(model, batches)
-            durable_ratios.append(timed["extract"] / timed["forward"])
-            print(f"durable=True rep {rep}: extract {timed['extract']:.3f} s, forward {timed['forward']:.3f} s, "
-                  f"{durable_ratios[-1]:.3f}")  # fmt: skip
-        memory_ratios: list[float] = []
-        for rep in range(args.in_memory_reps):
-            order = ("extract", "forward") if rep % 2 == 0 else ("forward", "extract")
-            timed = {}
-            for which in order:
-                if which == "extract":
-                    timed[which] = run_extract_in_memory(lm, texts)
-                else:
-                    timed[which] = run_forward(model, batches)
-            memory_ratios.append(timed["extract"] / timed["forward"])
-            print(f"store=None rep {rep}: extract {timed['extract']:.3f} s, forward {timed['forward']:.3f} s, "
-                  f"{memory_ratios[-1]:.3f}")  # fmt: skip
+
+        def durable_extract(rep: int) -> float:
+            seconds, acts = run_extract(lm, texts, scratch / f"durable{rep}", durable=True)
+            del acts
+            shutil.rmtree(scratch / f"durable{rep}")
+            return seconds
+
+        durable_ratios = interleaved_ratios(durable_extract, lambda: run_forward(model, batches), args.durable_reps,
+                                            "durable=True")  # fmt: skip
+        memory_ratios = interleaved_ratios(lambda rep: run_extract_in_memory(lm, texts),
+                                           lambda: run_forward(model, batches), args.in_memory_reps, "store=None")  # fmt: skip
         if not args.skip_paired:
             passes = paired_loop(lm, batches, segments, plan, scratch, args.paired_reps)
             fixed = [fixed_seconds(lm, texts, scratch / f"fixed{i}") for i in range(3)]
