@@ -113,7 +113,8 @@ def extract(
         Without it, an extraction interrupted by the death of the process (Ctrl-C, a
         killed kernel, out of memory) still resumes.
     progress : bool
-        Show a progress bar (tqdm).
+        Show a progress bar (tqdm) of the tokens extracted, and one of the texts
+        tokenized when tokenizing takes more than a second (large corpora).
 
     Returns
     -------
@@ -155,7 +156,7 @@ def extract(
     try:
         plan = tokenize_examples(
             examples, lens_model.tokenizer, max_length=max_length, stride=stride, overflow=overflow,
-            causal=lens_model.is_decoder, label_piece=label_piece, vocabulary=lens_model.vocabulary,
+            causal=lens_model.is_decoder, label_piece=label_piece, vocabulary=lens_model.vocabulary, progress=progress,
         )  # fmt: skip
     except UnicodeEncodeError:  # a label or meta value pandas cannot store as text
         raise unencodable_value(examples) from None

@@ -124,3 +124,18 @@ def test_changed_words_are_aligned_again(minilm_tokenizer):
     assert example.word_offsets().tolist() == [[0, 3], [4, 8], [9, 13]]
     table = plan_for(minilm_tokenizer, [example]).tokens
     assert table[table.word_index >= 0]["token"].tolist() == ["the", "keys", "here"]
+
+
+def test_tokenizing_shows_progress_over_every_text_once_it_takes_long(minilm_tokenizer, monkeypatch, capsys):
+    import lensnb.token_table as token_table
+
+    texts = [f"sentence number {i} of a corpus" for i in range(1100)]  # three chunks of texts
+    monkeypatch.setattr(token_table, "_PROGRESS_DELAY", 0.0)  # as if tokenizing had already taken a second
+    plan_for(minilm_tokenizer, texts, progress=True)
+    shown = capsys.readouterr().err
+    assert "tokenize" in shown and "1100/1100" in shown
+    plan_for(minilm_tokenizer, texts, progress=False)
+    assert capsys.readouterr().err == ""
+    monkeypatch.setattr(token_table, "_PROGRESS_DELAY", 1000.0)  # a corpus tokenized within the delay: no bar
+    plan_for(minilm_tokenizer, texts, progress=True)
+    assert "tokenize" not in capsys.readouterr().err
