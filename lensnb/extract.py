@@ -194,11 +194,13 @@ def extract(
         manifest = _manifest(
             model_info, examples, plan, site_list, wanted, np_dtype, attention_layers, n_heads, attention_size, params
         )
-        # a resume must batch alike, and run the same attention code: each changes the last bits of the states
+        # a resume must batch alike, and run the same attention code on the same kind of device: each
+        # changes the last bits of the states
         batching = {
             "batch_size": batch_size,
             "max_batch_tokens": max_batch_tokens,
             "attn_implementation": _attention_implementation(lens_model.model, attentions),
+            "device": lens_model.device.type,
         }
         writer = StoreWriter(
             store, manifest, tables, site_shapes, np_dtype, attention_size, overwrite, durable, batching=batching

@@ -15,13 +15,14 @@ in place with ``os.pwrite``; peak memory depends on the batch, not on the corpus
 JSON, Parquet and ``done.npy`` are written to a temporary name and renamed, so a
 reader never sees half a file. After an interruption, extraction with the same
 model, inputs and settings resumes from ``done.npy``; with others it is refused.
-The batch settings (``batch_size``, ``max_batch_tokens``) and the attention code the
-model ran (``attn_implementation``: ``"sdpa"``, ``"eager"``...) must match too: extract
-records them (``StoreWriter(batching=...)``), since padding a row with other inputs, or
-another attention kernel, changes its last bits, so that a resumed store is bit for bit
-an uninterrupted run's. A finished store is reused whatever they are. A store whose
-manifest predates that record resumes with any batch settings (each row is then valid
-for the batching that computed it).
+The batch settings (``batch_size``, ``max_batch_tokens``), the attention code the
+model ran (``attn_implementation``: ``"sdpa"``, ``"eager"``...) and the kind of device
+it ran on (``device``: ``"cpu"``, ``"cuda"``...) must match too: extract records them
+(``StoreWriter(batching=...)``), since padding a row with other inputs, another
+attention kernel or another device's arithmetic changes its last bits, so that a
+resumed store is bit for bit an uninterrupted run's. A finished store is reused
+whatever they are. A setting the manifest does not record (a store written before it
+was recorded) is not compared (each row is then valid for the batching that computed it).
 
 A site's array is the file ``<site>.npy``: site names are plain identifiers, none of the
 store's own file names (:func:`check_site_name`). Nothing is written through a symbolic
@@ -680,13 +681,15 @@ def _same_identity(existing: dict, wanted: dict, path: Path) -> bool:
 
 
 def _same_batching(existing: dict, wanted: dict, path: Path) -> None:
-    """Refuse to resume with other batch settings (or attention implementation) than those
-    that wrote the rows already there (where both runs recorded theirs), naming the
-    settings that differ."""
+    """Refuse to resume with other batch settings (attention implementation, kind of device)
+    than those that wrote the rows already there (each setting both runs recorded), naming
+    the settings that differ."""
     before, now = existing.get("batching"), wanted.get("batching")
     if not isinstance(before, dict) or not isinstance(now, dict) or _normal(before) == _normal(now):
         return
-    differing = sorted(key for key in {*before, *now} if before.get(key) != now.get(key))
+    differing = sorted(key for key in before.keys() & now.keys() if _normal(before[key]) != _normal(now[key]))
+    if not differing:
+        return  # only settings one of the runs did not record differ
     details = ", ".join(f"{key}={before.get(key)!r} (this call: {now.get(key)!r})" for key in differing)
     raise LensError(
         f"store: {path} was partly extracted with {details}. Resume it with the same settings, so that the store "

@@ -193,3 +193,24 @@ def test_the_progress_bar_of_a_resumed_extraction_shows_the_whole(tiny_models, t
 def test_the_fingerprint_of_something_not_a_module_is_refused_by_name(module):
     with pytest.raises(LensError, match=r"^module: expected a torch\.nn\.Module"):
         weights_fingerprint(module)
+
+
+# ------------------------------------------------------------------------------------- the device
+def test_a_resume_on_another_kind_of_device_is_refused_and_an_unrecorded_setting_is_not_compared(tiny_paths, tmp_path):
+    """A store begun on a GPU and resumed on the CPU would mix two devices' last bits. Without a
+    GPU here, the partial store's record is made to say where a GPU run would have begun it."""
+    bert = lensnb.load_model(tiny_paths["bert"])
+    store = tmp_path / "s"
+    stop_extraction(bert, store, fail_at=3)
+    manifest = json.loads((store / "manifest.json").read_text())
+    assert manifest["batching"]["device"] == "cpu"
+    written = np.load(store / "done.npy").copy()
+    manifest["batching"]["device"] = "cuda"
+    (store / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(LensError, match="device='cuda' \\(this call: 'cpu'\\)"):
+        lensnb.extract(bert, TEXTS, batch_size=4, store=store, progress=False)
+    np.testing.assert_array_equal(np.load(store / "done.npy"), written)  # nothing lost
+    del manifest["batching"]["device"]  # a store written before the device was recorded: resumed
+    (store / "manifest.json").write_text(json.dumps(manifest))
+    resumed = lensnb.extract(bert, TEXTS, batch_size=4, store=store, progress=False)
+    assert_same(lensnb.extract(bert, TEXTS, batch_size=4, progress=False), resumed)
