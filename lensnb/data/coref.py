@@ -150,7 +150,10 @@ def read_wsc(path: str | os.PathLike) -> list[Example]:
     -------
     list of Example
         One per schema, in the file's order. ``text`` is the schema's sentence(s): its
-        ``txt1``, ``pron`` and ``txt2`` parts with runs of white space made single spaces;
+        ``txt1``, ``pron`` and ``txt2`` parts with runs of white space made single spaces,
+        joined by a space where the file separates them by white space and directly
+        where it does not (``...we punished them.``, where Hugging Face's
+        ``winograd_wsc`` reads ``...we punished them .``);
         ``spans`` the pronoun (label ``"pronoun"``) and the two candidates (``"A"``,
         ``"B"``); ``span_pairs`` ``SpanPair(pronoun, candidate, is_correct)`` for each
         candidate; ``meta``: ``id`` (the schema's index), ``wsc273`` (True for the first
@@ -204,6 +207,13 @@ def _text_of(element: ElementTree.Element | None, tag: str, where: str, required
     return " ".join("".join(child.itertext()).split())
 
 
+def _written_apart(text_element: ElementTree.Element, left: str, right: str) -> bool:
+    """Whether white space separates the ``left`` and ``right`` parts of a schema's text in the file."""
+    left_text = "".join(text_element.find(left).itertext())
+    right_text = "".join(text_element.find(right).itertext())
+    return left_text[-1:].isspace() or right_text[:1].isspace()
+
+
 def _wsc_example(schema: ElementTree.Element, index: int, where: str) -> Example:
     text_element = schema.find("text")
     if text_element is None:
@@ -213,8 +223,12 @@ def _wsc_example(schema: ElementTree.Element, index: int, where: str) -> Example
     after = _text_of(text_element, "txt2", where, required=False)
     if not pronoun:
         raise LensError.bad_argument(where, "an empty <pron>", "the pronoun")
-    pronoun_start = len(before) + 1 if before else 0
-    text = " ".join(part for part in (before, pronoun, after) if part)
+    # the parts are joined as written: a space where white space separates them in the file
+    # ("punished </txt1><pron>them</pron><txt2>.</txt2>" reads "punished them.")
+    first_gap = " " if before and _written_apart(text_element, "txt1", "pron") else ""
+    second_gap = " " if after and _written_apart(text_element, "pron", "txt2") else ""
+    pronoun_start = len(before) + len(first_gap)
+    text = before + first_gap + pronoun + second_gap + after
     pronoun_end = pronoun_start + len(pronoun)
     answers_element = schema.find("answers")
     answers = [] if answers_element is None else [" ".join("".join(a.itertext()).split()) for a in answers_element]

@@ -190,3 +190,11 @@ def test_pairs_reach_the_extracted_tables(tiny_models, gap, wsc):
         assert text[piece["char_start"].min() : piece["char_end"].max()].strip() == _text_of(
             examples[row.text_id], Span(row.word_start, row.word_end)
         )
+
+
+def test_wsc_parts_join_as_written_with_no_space_before_closing_punctuation(wsc):
+    punished = wsc[40]  # "...so we punished </txt1><pron>them</pron><txt2>.</txt2>"
+    assert punished.text == "The older students were bullying the younger ones, so we punished them."
+    assert _text_of(punished, punished.spans[0]) == "them"
+    assert punished.words[punished.spans[0].start : punished.spans[0].end] == ["them"]
+    assert sum(" ." in example.text for example in wsc) == 0  # 18 schemas read "them ." before
