@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 
-from lensnb.data.files import existing_file, line_error, read_lines
+from lensnb.data.files import existing_file, line_error, read_lines, refuse_empty
 from lensnb.errors import LensError
 from lensnb.examples import Example
 
@@ -37,7 +37,8 @@ def read_sst2(path: str | os.PathLike) -> list[Example]:
     Raises
     ------
     LensError
-        If the file is missing, the header lacks ``sentence``, or a line is malformed
+        If the file is missing or holds no sentence, the header lacks ``sentence`` (column
+        names are matched ignoring case and surrounding spaces), or a line is malformed
         (a different number of fields than the header, an empty sentence, a label other
         than 0 or 1); the message names the file and the line number.
 
@@ -56,10 +57,11 @@ def read_sst2(path: str | os.PathLike) -> list[Example]:
     path = existing_file(path, "an existing SST-2 TSV file (e.g. SST-2/train.tsv)")
     lines = read_lines(path)
     header = lines[0].split("\t") if lines else []
-    if "sentence" not in header:
+    names = [name.strip().lower() for name in header]  # "Label", "label " name the label column too
+    if "sentence" not in names:
         raise line_error(path, 1, "a header naming a 'sentence' column (and 'label')", lines[0] if lines else "")
-    sentence_column = header.index("sentence")
-    label_column = header.index("label") if "label" in header else None
+    sentence_column = names.index("sentence")
+    label_column = names.index("label") if "label" in names else None
     examples = []
     for number, line in enumerate(lines[1:], start=2):
         if not line.strip():
@@ -80,4 +82,4 @@ def read_sst2(path: str | os.PathLike) -> list[Example]:
                 raise LensError.bad_argument(where, label, "a label 0 (negative) or 1 (positive)")
             meta["label"] = int(label)
         examples.append(Example(words=words, meta=meta))
-    return examples
+    return refuse_empty(examples, path, "SST-2 sentences (a header and at least one line)")

@@ -50,6 +50,17 @@ def test_columns_in_any_order(tmp_path):
     ]
 
 
+def test_header_names_match_whatever_their_case_and_spaces_and_a_file_of_no_sentence_is_refused(tmp_path):
+    path = tmp_path / "train.tsv"
+    path.write_text("Sentence\tlabel \ngood film\t1\nbad film\t0\n")  # labels were dropped without a word
+    assert [ex.meta for ex in read_sst2(path)] == [{"label": 1}, {"label": 0}]
+    path.write_text("sentence\tlabel\n\n")
+    with pytest.raises(
+        LensError, match=re.escape(str(path)) + r".*expected SST-2 sentences.*received .a file with none."
+    ):
+        read_sst2(path)
+
+
 @pytest.mark.parametrize(
     ("bad_line", "message"),
     [
