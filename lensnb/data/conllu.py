@@ -71,7 +71,8 @@ def read_conllu(path: str | os.PathLike, *, deprel_subtypes: bool = True) -> lis
     ------
     LensError
         Naming the file and line, for a line without 10 tab-separated columns, IDs out
-        of sequence, a multiword range that does not cover the next words, a head that
+        of sequence, a multiword range that does not cover the next words (or shares a
+        word with the previous one), a head that
         is not a word of the sentence (or the word itself, or part of a cycle), an empty
         relation or form, a comment after the words, or bytes that are not UTF-8.
 
@@ -135,6 +136,9 @@ def _parse_block(path: Path, block: list[tuple[int, str]]) -> tuple[dict, list, 
             if first != len(rows) + 1 or last <= first:
                 expected = f"a multiword range {len(rows) + 1}-N with N > {len(rows) + 1}"
                 raise line_error(path, number, expected, ident)
+            if ranges and first <= ranges[-1][2]:  # multiword tokens never share a word
+                previous = f"{ranges[-1][1]}-{ranges[-1][2]}"
+                raise line_error(path, number, f"a multiword range starting after the previous one ({previous})", ident)
             ranges.append((number, first, last))
         elif not _EMPTY_ID.fullmatch(ident):
             raise line_error(path, number, "an ID like 7, 3-4 (multiword token) or 8.1 (empty node)", ident)
