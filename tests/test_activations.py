@@ -186,7 +186,9 @@ def test_selections_keep_spans_whose_word_pieces_all_survive_and_warn_about_the_
         warnings.simplefilter("error")
         second = both.query("text_id == 1")
     assert second.spans["label"].tolist() == ["a", "b", "c"] and second.spans_dropped == 3
-    np.testing.assert_array_equal(second.pool_spans("max").values, acts.pool_spans("max").values)
+    # the same rows as before the selection (a batch of two may differ from a batch of one in the last bits)
+    np.testing.assert_array_equal(second.pool_spans("max").values, both.pool_spans("max").values[:, 3:])
+    np.testing.assert_allclose(second.pool_spans("max").values, acts.pool_spans("max").values, rtol=1e-5, atol=1e-6)
 
 
 # ----------------------------------------------------------------------------- overflow="truncate"
