@@ -28,6 +28,7 @@ l = output of block l):
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import os
@@ -90,6 +91,28 @@ def is_post_ln(model: LensModel) -> bool:
     return model.adapter is not None and model.adapter.name in POST_LN_NORMS
 
 
+#: A norm's gain below this (in absolute value) makes its unit dead: the unit's output is its bias alone.
+DEAD_GAIN = 1e-6
+
+
+def dead_units(model_b: LensModel, layer: int, position: str, layer_norm: bool) -> torch.Tensor:
+    """Which units of B's layer ``layer`` the stitch's linear map cannot invert, bool (dB,).
+
+    Where :func:`target_affine` divides by the gain of the norm whose output is layer
+    ``layer``, a unit of (near-)zero gain (``|gain| < DEAD_GAIN``) carries only its bias:
+    its normalised value ``z_hat`` is lost from ``h``. Yet the norm that follows the
+    stitch (its own LayerNorm, or B's with ``position="pre_norm"``) takes its mean and
+    variance over every unit, the dead ones included: all-MiniLM-L6-v2's last LayerNorm
+    has three such units (127, 223, 319), which hold about half of ``z_hat``'s energy.
+    Their rows of the map are therefore fitted to ``z_hat`` by least squares (see
+    :meth:`StitchTask.normalised_fit`) rather than set from the gain."""
+    norm = output_norm(model_b, layer)
+    weight = None if norm is None else getattr(norm, "weight", None)
+    if not isinstance(weight, torch.Tensor) or not (position == "pre_norm" or layer_norm):
+        return torch.zeros(model_b.hidden_size, dtype=torch.bool)
+    return weight.detach().to("cpu", torch.float64).abs() < DEAD_GAIN
+
+
 def target_affine(model_b: LensModel, layer: int, position: str, layer_norm: bool) -> tuple[torch.Tensor, ...]:
     """``(scale, shift, norm_weight, norm_bias)``, each of shape (dB,), for the stitch's initialisation.
 
@@ -97,7 +120,8 @@ def target_affine(model_b: LensModel, layer: int, position: str, layer_norm: boo
     the stitch writes before that norm or ends with its own LayerNorm, the stitch's linear map
     is fitted to ``z_hat = (h - shift) / scale`` (the identity init is that inverse affine) and its
     LayerNorm gets ``(norm_weight, norm_bias)``; elsewhere ``scale = 1, shift = 0`` and the
-    LayerNorm affine is (1, 0).
+    LayerNorm affine is (1, 0). The scale of a dead unit (:func:`dead_units`) is given as 1:
+    its rows are fitted apart.
     """
     dim = model_b.hidden_size
     ones, zeros = torch.ones(dim, dtype=torch.float64), torch.zeros(dim, dtype=torch.float64)
@@ -108,10 +132,10 @@ def target_affine(model_b: LensModel, layer: int, position: str, layer_norm: boo
     bias = getattr(norm, "bias", None)
     gamma = weight.detach().to("cpu", torch.float64) if isinstance(weight, torch.Tensor) else ones
     beta = bias.detach().to("cpu", torch.float64) if isinstance(bias, torch.Tensor) else zeros
-    gamma = torch.where(gamma.abs() < 1e-6, torch.ones_like(gamma), gamma)  # a dead unit: keep it invertible
+    scale = torch.where(gamma.abs() < DEAD_GAIN, torch.ones_like(gamma), gamma)  # dead units: see dead_units
     if position == "pre_norm":
-        return gamma, beta, ones, zeros  # B's own norm applies its affine after the stitch
-    return gamma, beta, gamma, beta
+        return scale, beta, ones, zeros  # B's own norm applies its affine after the stitch
+    return scale, beta, gamma, beta
 
 
 class _Stop(Exception):
@@ -618,6 +642,34 @@ class StitchTask:
         """Mean loss of the stitched model on a training batch (differentiable in the stitch)."""
         summed, count, _ = loss_terms(self.kind, *self.scored(batch, stitch, layer_a, layer_b, position))
         return summed / max(count, 1)
+
+    def normalised_fit(self, layer_a: int, layer_b: int, units: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+        """``(W, b)`` of shapes (len(units), dA) and (len(units),) fitting A's layer-i states to the
+        normalised values ``z_hat`` (before the gain and bias) of B's ``units`` at layer j, read
+        from the input of the norm whose output is layer j, on the training texts' tokens."""
+        norm = output_norm(self.model_b, layer_b)
+        plain = copy.deepcopy(norm)  # the same normalisation, without the affine
+        with torch.no_grad():
+            plain.weight.fill_(1.0)
+            if isinstance(getattr(plain, "bias", None), torch.Tensor):
+                plain.bias.zero_()
+        captured: dict[str, torch.Tensor] = {}
+        handle = norm.register_forward_hook(lambda module, args, output: captured.__setitem__("input", args[0]))
+        fit = LeastSquares()
+        try:
+            with torch.no_grad():
+                for start in range(0, len(self.train), self.batch_size):
+                    rows = np.arange(start, min(start + self.batch_size, len(self.train)))
+                    batch = self._batch(self.train, rows, np.random.default_rng(0))
+                    ids, mask = batch.plain_ids, batch.attention_mask  # unmasked texts
+                    keep = mask.bool().cpu()
+                    a = read_layer(self.model_a, layer_a, ids.to(self.model_a.device), mask.to(self.model_a.device))
+                    read_layer(self.model_b, layer_b, ids, mask)
+                    z_hat = plain(captured.pop("input")).detach().cpu().double()[..., units]
+                    fit.add(a.detach().cpu().double()[keep].numpy(), z_hat[keep].numpy())
+        finally:
+            handle.remove()
+        return fit.solve()
 
     def least_squares(self, layer_a: int, layer_b: int, scale: torch.Tensor, shift: torch.Tensor):
         """``(W, b)`` fitting A's layer-i states to ``(h_B - shift) / scale`` on the training texts' tokens."""

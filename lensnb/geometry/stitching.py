@@ -42,6 +42,7 @@ from lensnb.geometry.stitch_training import (
     Checkpoint,
     LeastSquares,
     StitchTask,
+    dead_units,
     digest,
     encode,
     frozen,
@@ -345,7 +346,12 @@ def train_stitch(
         "identity" makes S the identity on B's own layer-j states (needs dA == dB), so that a
         self-stitch (A = B, i = j) starts with penalty 0; "least_squares" fits W, b to B's
         layer-j states from A's layer-i states on the training tokens (unmasked);
-        "random" draws W, b uniformly in +-1/sqrt(dA) from ``seed``.
+        "random" draws W, b uniformly in +-1/sqrt(dA) from ``seed``. With "identity" and
+        "least_squares", a unit whose gain in the norm that makes B's layer j is (near) zero
+        (all-MiniLM-L6-v2's last layer has three) gets its row fitted by least squares to
+        that norm's normalised value, read before the norm on the training tokens (see
+        :func:`~lensnb.geometry.stitch_training.dead_units`): the gain cannot be inverted,
+        and a row left at 0 would let the LayerNorm after S rescale every other unit.
     layer_norm : bool or None
         Whether S ends with its LayerNorm. None (default): on for post-LN families (BERT,
         DistilBERT: their layer j is a LayerNorm output, S's LayerNorm stands in for it;
@@ -667,10 +673,15 @@ def _initialise(stitch: Stitch, task: StitchTask, i: int, j: int, settings: _Set
         task.model_b, j, settings.position, stitch.norm is not None
     )  # each (dB,)
     dim_b, dim_a = stitch.weight.shape
-    if settings.init == "identity":
-        weight, bias = torch.diag(1.0 / scale), -shift / scale
-    elif settings.init == "least_squares":
-        weight, bias = (torch.from_numpy(v) for v in task.least_squares(i, j, scale, shift))
+    if settings.init in ("identity", "least_squares"):
+        if settings.init == "identity":
+            weight, bias = torch.diag(1.0 / scale), -shift / scale
+        else:
+            weight, bias = (torch.from_numpy(v) for v in task.least_squares(i, j, scale, shift))
+        dead = dead_units(task.model_b, j, settings.position, stitch.norm is not None)
+        if dead.any():  # units whose gain is ~0: their rows fitted to B's normalised values instead
+            fitted_weight, fitted_bias = task.normalised_fit(i, j, dead)
+            weight[dead], bias[dead] = torch.from_numpy(fitted_weight), torch.from_numpy(fitted_bias)
     else:
         generator = torch.Generator().manual_seed(settings.seed)
         bound = 1.0 / math.sqrt(dim_a)

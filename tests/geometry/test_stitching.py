@@ -83,6 +83,38 @@ def test_identity_self_stitch_inverts_post_ln_affine(bert_affine, position):
     assert abs(plain.initial_penalty) < 1e-5 and "norm.weight" not in plain.state
 
 
+@pytest.mark.parametrize("position", ["residual", "pre_norm"])
+def test_identity_self_stitch_holds_where_a_layer_norm_has_dead_units(tiny_paths, position):
+    """all-MiniLM-L6-v2's last LayerNorm has gains of -6e-33, -4.8e-33 and -1.5e-9 on units that hold about
+    half of the normalised vector's energy. Dividing by such a gain is not possible, and writing 0 there (as
+    before) let the norm after the stitch rescale every other unit: the state moved by 69%."""
+    model = lensnb.load_model(tiny_paths["bert"], task="masked-lm")
+    norm = model.base_model.encoder.layer[1].output.LayerNorm  # layer 2's norm
+    with torch.no_grad():
+        norm.weight[[3, 17]] = torch.tensor([-6e-33, 1.5e-9])
+    assert stitch_training.dead_units(model, 2, position, layer_norm=True).nonzero().ravel().tolist() == [3, 17]
+    texts = CORPUS * 3
+    result = train_stitch(model, 2, model, 2, texts, position=position, optimizer="sgd", lr=1e-12, steps=1,
+                          progress=False)  # the state is (to rounding) the initial one  # fmt: skip
+    assert abs(result.initial_penalty) < 1e-5, result.initial_penalty
+    # the stitch writes B's own layer-2 states (their normalised values, for pre_norm) on held-out texts too
+    tokens = model.tokenizer(["A sentence the stitch has never seen, with words of its own."], return_tensors="pt")
+    captured = {}
+    handle = norm.register_forward_hook(lambda module, args, output: captured.update(input=args[0], output=output))
+    with torch.no_grad():
+        states = model.base_model(**tokens, output_hidden_states=True).hidden_states[2][0].double()
+    handle.remove()
+    state = {name: torch.from_numpy(value).double() for name, value in result.state.items()}
+    written = states @ state["weight"].T + state["bias"]
+    if position == "residual":
+        written = torch.nn.functional.layer_norm(written, (32,), state["norm.weight"], state["norm.bias"], norm.eps)
+        target = states
+    else:  # B's own norm comes next: the normalised input is what it must see, up to scale and shift
+        written = torch.nn.functional.layer_norm(written, (32,), eps=norm.eps)
+        target = torch.nn.functional.layer_norm(captured["input"][0].double(), (32,), eps=norm.eps)
+    assert float(((written - target).norm(dim=1) / target.norm(dim=1)).max()) < 1e-4
+
+
 def test_identity_between_different_layers_is_penalised(heads):
     model = heads["gpt2"]
     result = train_stitch(model, 0, model, 2, CORPUS, **QUICK)
