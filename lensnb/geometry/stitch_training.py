@@ -542,6 +542,16 @@ def digest(*parts: Any) -> str:
 # ----------------------------------------------------------------------------- the task and the loop
 
 
+def _has_scored_token(ids: np.ndarray, special: np.ndarray, kind: str) -> bool:
+    """Whether B's loss scores a token of this text: a next token (causal-LM), a maskable
+    token (masked-LM); a classification scores every text."""
+    if kind == "causal-lm":
+        return len(ids) >= 2
+    if kind == "masked-lm":
+        return bool((~special).any())
+    return True
+
+
 class StitchTask:
     """One (A, B, texts) setting shared by every stitch between the two models.
 
@@ -562,6 +572,14 @@ class StitchTask:
             raise LensError.bad_argument(
                 "model_b", model_b.name, "a tokenizer with a mask token for the masked-LM loss"
             )
+        if not any(_has_scored_token(ids, special, kind) for ids, special in zip(train.ids, train.special)):
+            expected = (
+                "texts of two tokens or more" if kind == "causal-lm" else "texts with a token that is not special"
+            )
+            raise LensError.bad_argument(
+                "texts", "training texts with no token to score", expected,
+                f"B's {kind} loss scores none of them, so training would not move the stitch.",
+            )  # fmt: skip
         self.vocab_size = int(getattr(model_b.model.config, "vocab_size", None) or len(model_b.tokenizer))
         self.device = model_b.device
         self._held_out_batches: list[Batch] | None = None

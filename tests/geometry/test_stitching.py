@@ -358,6 +358,7 @@ def test_bad_input(heads, tiny_paths):
         (dict(texts=[]), "texts"),
         (dict(texts="one string"), "texts"),
         (dict(texts=["fine", ""]), r"texts\[1\]"),
+        (dict(texts=["a", "b", "c"] * 4, eval_texts=CORPUS[:4]), "texts: expected texts of two tokens or more"),
         (dict(labels=[0] * len(CORPUS)), "labels"),
         (dict(model_b=lensnb.load_model(tiny_paths["gpt2"]), model_a=lensnb.load_model(tiny_paths["gpt2"])), "head"),
     ]
