@@ -18,8 +18,8 @@ the same SST-2 sentences; the stitching loss is then the sentiment classificatio
 
 References
 ----------
-Brown, Vyas & Bansal 2023, "Understanding the Inner Workings of Language Models Through
-Representation Dissimilarity", EMNLP. Kornblith et al. 2019 (CKA); Bansal, Nakkiran &
+Brown, Godfrey, Konz, Tu & Kvinge 2023, "Understanding the Inner Workings of Language
+Models Through Representation Dissimilarity", EMNLP. Kornblith et al. 2019 (CKA); Bansal, Nakkiran &
 Barak 2021 (stitching).
 """
 
@@ -50,7 +50,7 @@ __all__ = [
 
 PAPER = {
     "title": "Understanding the Inner Workings of Language Models Through Representation Dissimilarity",
-    "citation": "Brown, Vyas & Bansal, EMNLP 2023",
+    "citation": "Brown, Godfrey, Konz, Tu & Kvinge, EMNLP 2023",
     "model": "EleutherAI/pythia-70m",
     "extra_models": ("EleutherAI/pythia-160m",),
     "convention": "layer 0 = embeddings, l = output of block l (Hugging Face hidden_states); CKA maps: rows and "
@@ -347,7 +347,8 @@ def build_report(
     report.notes += [
         "CKA is computed in feature space (linear kernel), on every non-special token, float64.",
         f"Stitching: an affine map ({stitch_init(related).replace('_', '-')} initialisation) into the residual "
-        "stream of the target, 200 Adam steps; the penalty is the held-out loss of the stitched model minus the "
+        f"stream of the target, {asym.a_to_b.params['steps']} Adam steps; the penalty is the held-out loss of the "
+        "stitched model minus the "
         "target's own loss.",
         "Between models of different depth, layer i of A is compared with layer round(i * L_B / L_A) of B.",
     ]

@@ -47,6 +47,8 @@ def test_stitching_two_tiny_classifiers_both_ways(tiny_paths):
     verdicts = {c.text.split(":")[0]: c.holds for c in report.claims}
     assert verdicts["one and two differ more in later layers"] is False  # CKA 1 everywhere
     assert sum(c.holds is None for c in report.claims) == 2
+    assert any("5 Adam steps" in note for note in report.notes)  # what quick mode ran, not full mode's 200
+    assert report.citation.startswith("Brown, Godfrey, Konz, Tu & Kvinge")
 
 
 def test_related_models_refuse_a_model_name():
