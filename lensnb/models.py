@@ -57,6 +57,10 @@ class LensModel:
         Hub commit hash, or the embedded package's version, when known.
     adapter : FamilyAdapter or None
         The family's block layout; None for models of no known family.
+    newly_initialised : tuple of str
+        Parameters that :func:`load_model` found missing from the checkpoint, which
+        transformers initialised at random (a head the checkpoint lacks, e.g. the masked-LM
+        head of all-MiniLM-L6-v2). See :meth:`untrained_parameters`.
     """
 
     model: Any
@@ -65,7 +69,9 @@ class LensModel:
     revision: str | None = None
     adapter: FamilyAdapter | None = None
     is_decoder: bool = False
+    newly_initialised: tuple[str, ...] = ()
     _fingerprint: str | None = field(default=None, repr=False)  # unused: the fingerprint is taken at each call
+    _initialised_digest: str | None = field(default=None, repr=False)  # of the newly initialised values at load
     _vocabulary: Any = field(default=None, repr=False)
 
     @classmethod
@@ -89,6 +95,20 @@ class LensModel:
             adapter=adapter,
             is_decoder=adapter.is_decoder if adapter else _looks_causal(config),
         )
+
+    def untrained_parameters(self) -> tuple[str, ...]:
+        """The :attr:`newly_initialised` parameters, while they still hold their random values
+        from loading (empty once any of them was trained, or set, since).
+
+        Returns
+        -------
+        tuple of str
+        """
+        if not self.newly_initialised or self._initialised_digest is None:
+            return ()
+        if _named_values_digest(self.model, self.newly_initialised) != self._initialised_digest:
+            return ()
+        return self.newly_initialised
 
     @property
     def base_model(self) -> torch.nn.Module:
@@ -402,7 +422,7 @@ def load_model(
     if use_safetensors is not None:
         kwargs["use_safetensors"] = use_safetensors
     try:
-        model = auto_class.from_pretrained(source, **kwargs)
+        model, loading = auto_class.from_pretrained(source, **kwargs, output_loading_info=True)
     except Exception as error:  # noqa: BLE001 - re-raised with what to do
         blamed = _argument_at_fault(error, kwargs, model_kwargs, source, common)
         if blamed is not None:
@@ -427,7 +447,26 @@ def load_model(
     lens_model = LensModel.wrap(
         model, tokenizer, name=display_name, revision=revision_label or getattr(model.config, "_commit_hash", None)
     )
+    parameter_names = {name for name, _ in model.named_parameters()}
+    missing = tuple(sorted(name for name in loading.get("missing_keys", ()) if name in parameter_names))
+    if missing:
+        lens_model.newly_initialised = missing
+        lens_model._initialised_digest = _named_values_digest(model, missing)
     return lens_model
+
+
+def _named_values_digest(model: torch.nn.Module, names: tuple[str, ...]) -> str:
+    """A digest of the values of ``model``'s parameters ``names`` (row and column sums of their bits)."""
+    parameters = dict(model.named_parameters())
+    digest = hashlib.sha256()
+    with torch.no_grad():
+        for name in names:
+            tensor = parameters.get(name)
+            digest.update(name.encode() + b"\n")
+            if tensor is not None and tensor.device.type != "meta":
+                for part in _value_sums(tensor.detach()):
+                    digest.update(part.to("cpu", torch.int32).numpy().tobytes())
+    return digest.hexdigest()
 
 
 #: Files any one of which holds a tokenizer's vocabulary.

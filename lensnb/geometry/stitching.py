@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
@@ -411,7 +412,9 @@ def train_stitch(
     to that norm's epsilon relative to the variance of its input. A model loaded with a
     head that its checkpoint lacks (e.g. the embedded all-MiniLM-L6-v2 with
     ``task="masked-lm"``) gets a newly initialised head, and "B's own loss" is then that of
-    a random head: train or load a real head first.
+    a random head: train or load a real head first. A warning says so while the parameters
+    :func:`lensnb.load_model` initialised are untrained
+    (:meth:`lensnb.LensModel.untrained_parameters`).
 
     References
     ----------
@@ -604,6 +607,17 @@ def _task(model_a, model_b, texts, labels, eval_texts, eval_labels, settings: _S
         if not isinstance(model, LensModel):
             raise LensError.bad_argument(name, model, "a LensModel from lensnb.load_model")
     kind = head_loss(model_b, settings.loss)
+    untrained = model_b.untrained_parameters()
+    if untrained:
+        shown = ", ".join(untrained[:4]) + (", ..." if len(untrained) > 4 else "")
+        warnings.warn(
+            f"model_b: {model_b.name!r} was loaded with parameters its checkpoint lacks ({shown}), initialised at "
+            f"random and not trained since: B's own {kind} loss is that of a random head, and the stitching "
+            "penalties measure agreement with it. Train the head first (lensnb.fine_tune) or load a model that "
+            "has one.",
+            UserWarning,
+            stacklevel=4,  # the caller of train_stitch / the matrix functions (through their flag check)
+        )
     texts = _texts(texts, "texts")
     labels = _labels(labels, len(texts), model_b, kind, "labels")
     if eval_texts is None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 
 import numpy as np
 import pytest
@@ -113,6 +114,23 @@ def test_identity_self_stitch_holds_where_a_layer_norm_has_dead_units(tiny_paths
         written = torch.nn.functional.layer_norm(written, (32,), eps=norm.eps)
         target = torch.nn.functional.layer_norm(captured["input"][0].double(), (32,), eps=norm.eps)
     assert float(((written - target).norm(dim=1) / target.norm(dim=1)).max()) < 1e-4
+
+
+def test_a_head_initialised_at_random_by_loading_is_warned_about_until_it_is_trained(tiny_paths):
+    """The tiny models are saved without heads, as all-MiniLM-L6-v2 has no masked-LM head."""
+    model = lensnb.load_model(tiny_paths["gpt2"], task="sequence-classification", num_labels=2)
+    assert model.newly_initialised == model.untrained_parameters() == ("score.weight",)
+    labels = np.arange(len(CORPUS)) % 2
+    with pytest.warns(UserWarning, match=r"model_b: .* parameters its checkpoint lacks \(score.weight\)") as caught:
+        train_stitch(model, 1, model, 1, CORPUS, labels=labels, **QUICK)
+    assert caught[0].filename == __file__  # points at the caller
+    with torch.no_grad():
+        model.model.score.weight.mul_(2.0)  # as training would change it
+    assert model.untrained_parameters() == ()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        train_stitch(model, 1, model, 1, CORPUS, labels=labels, **QUICK)
+    assert lensnb.load_model(tiny_paths["gpt2"]).newly_initialised == ()  # nothing missing without a head
 
 
 def test_identity_between_different_layers_is_penalised(heads):
