@@ -23,6 +23,16 @@ when the ``with`` block ends (also on error); no class and no function of
   as the AttnLRP reference does.
 - Softmax, Linear (with bias) and residual adds keep their ordinary gradients.
 
+Families are recognised by structure (:mod:`lensnb.adapters`), so a model can share a
+family's blocks but not its projections' names or layout (Phi-3 matches "llama" but
+has a fused ``qkv_proj`` and ``gate_up_proj``; GPT-J matches "gpt2" but has
+``q_proj``/``k_proj``/``v_proj``, no ``c_attn``; GPT-BigCode's multi-query ``c_attn``
+is not three equal parts). Such a model is refused with a :class:`LensError` naming
+the block and the missing modules, never run without the uniform rule: every path of
+:data:`GRADIENT_SCALES` must be in every block, except those of
+:data:`OPTIONAL_SCALES` (an MLP that is not gated has no product to scale), and a fused
+projection must be exactly three times the hidden width.
+
 References
 ----------
 Achtibat et al. 2024, "AttnLRP: Attention-Aware Layer-Wise Relevance Propagation for
@@ -40,7 +50,7 @@ import torch
 
 from lensnb.errors import LensError
 
-__all__ = ["GRADIENT_SCALES", "attnlrp_graph"]
+__all__ = ["GRADIENT_SCALES", "OPTIONAL_SCALES", "attnlrp_graph"]
 
 #: Per family: module path in a block -> gradient scale of its output (a float, or
 #: "qkv" for a fused projection laid out [q | k | v], "qkv_per_head" for [q k v] per head).
@@ -56,6 +66,13 @@ GRADIENT_SCALES: dict[str, dict[str, Any]] = {
         "mlp.up_proj": 0.5,
     },  # fmt: skip
 }
+
+#: Per family: the paths of GRADIENT_SCALES a block may lack, as one group (all present or
+#: all absent). A "llama"-family block without ``gate_proj``/``up_proj`` has an MLP that is
+#: not gated (Phi-1's ``fc1``/``fc2``, StarCoder2's ``c_fc``/``c_proj``), so there is no
+#: product to scale. An MLP that has a parameter named with "gate" all the same (a fused
+#: ``gate_up_proj``, a mixture-of-experts router) is refused: its product is not covered.
+OPTIONAL_SCALES: dict[str, frozenset[str]] = {"llama": frozenset({"mlp.gate_proj", "mlp.up_proj"})}
 
 _ACTIVATIONS = (torch.nn.GELU, torch.nn.SiLU, torch.nn.Tanh, torch.nn.ReLU, torch.nn.Mish)
 
@@ -144,6 +161,53 @@ def _gradient_scale_hook(kind: Any, n_heads: int):
     return hook
 
 
+def _projections(block: torch.nn.Module) -> list[str]:
+    """The paths of a block's Linear (and GPT-2 Conv1D) modules, to show what it has instead."""
+    return [name for name, module in block.named_modules() if type(module).__name__ in ("Linear", "Conv1D")]
+
+
+def _out_features(module: torch.nn.Module) -> int | None:
+    """The output width of a Linear (``out_features``) or GPT-2 Conv1D (``nf``), if known."""
+    width = getattr(module, "out_features", None)
+    if width is None:
+        width = getattr(module, "nf", None)
+    return int(width) if isinstance(width, int) else None
+
+
+def _block_problems(block: torch.nn.Module, family: str, hidden_size: int | None) -> list[str]:
+    """What in ``block`` keeps the uniform rule from being placed as ``family``'s (empty: nothing)."""
+    scales = GRADIENT_SCALES[family]
+    optional = OPTIONAL_SCALES.get(family, frozenset())
+    present = {path: _submodule(block, path) for path in scales}
+    missing = [path for path, module in present.items() if module is None and path not in optional]
+    absent_optional = sorted(path for path in optional if present[path] is None)
+    problems = []
+    if missing:
+        problems.append(f"no {', '.join(missing)}")
+    if absent_optional and len(absent_optional) < len(optional):
+        problems.append(f"no {', '.join(absent_optional)} (the gated MLP's factors come as a pair)")
+    elif absent_optional:
+        prefix = absent_optional[0].rsplit(".", 1)[0]
+        mlp = _submodule(block, prefix)
+        gated = [] if mlp is None else [f"{prefix}.{name}" for name, _ in mlp.named_parameters() if "gate" in name]
+        if gated:
+            problems.append(f"no {', '.join(absent_optional)} but a gate of another form ({', '.join(gated)})")
+    for path, kind in scales.items():
+        width = None if present[path] is None else _out_features(present[path])
+        if isinstance(kind, str) and hidden_size and width is not None and width != 3 * hidden_size:
+            problems.append(
+                f"a {path} {width} wide, not 3 x the hidden width {hidden_size} ([q | k | v] of equal widths)"
+            )
+    return problems
+
+
+def _submodule(module: torch.nn.Module, path: str) -> torch.nn.Module | None:
+    try:
+        return module.get_submodule(path)
+    except AttributeError:
+        return None
+
+
 @contextmanager
 def attnlrp_graph(
     lens_model: Any,
@@ -164,6 +228,14 @@ def attnlrp_graph(
     uniform_rule, norm_stop_gradient, identity_rule : bool
         Each of AttnLRP's changes can be switched off (to see what it does; the
         tests use this to show each one matters).
+
+    Raises
+    ------
+    LensError
+        With ``uniform_rule``: the model is of no family of :data:`GRADIENT_SCALES`, or
+        it matched a family by structure but a block lacks one of the family's
+        projections (other than :data:`OPTIONAL_SCALES`), has a gate of another form,
+        or has a fused projection that is not [q | k | v] of equal widths.
     """
     adapter = lens_model.adapter
     if uniform_rule and (adapter is None or adapter.name not in GRADIENT_SCALES):
@@ -174,6 +246,23 @@ def attnlrp_graph(
         )  # fmt: skip
     config = model.config
     n_heads = int(getattr(config, "num_attention_heads", None) or getattr(config, "n_head", 1))
+    hidden_size = getattr(config, "hidden_size", None)
+    blocks = adapter.block_list(getattr(model, "base_model", model)) if uniform_rule else None
+    # the block list of the model actually run (a float64 copy has its own modules)
+    for index, block in enumerate(blocks or ()):
+        problems = _block_problems(block, adapter.name, hidden_size if isinstance(hidden_size, int) else None)
+        if problems:
+            paths = ", ".join(GRADIENT_SCALES[adapter.name])
+            expected = f"a model whose blocks have the {adapter.name} family's projections ({paths}) for AttnLRP"
+            raise LensError.bad_argument(
+                "model", lens_model.name, expected,
+                f"Block {index} ({type(block).__name__}) has {'; '.join(problems)}. The model was matched to the "
+                f"{adapter.name} family by its structure, but its projections are {', '.join(_projections(block))}: "
+                "lensnb does not know where its query, key and value (or gated MLP factors) are, so AttnLRP's "
+                "uniform rule cannot be placed. Use another method (InputXGradient, IntegratedGradients, "
+                "AttentionRollout), or AttnLRP(..., uniform_rule=False) for the LayerNorm and identity rules "
+                "alone (not full AttnLRP).",
+            )  # fmt: skip
     handles = []
     try:
         for module in model.modules():
@@ -183,16 +272,10 @@ def attnlrp_graph(
                 handles.append(module.register_forward_hook(_rms_norm_hook))
             elif identity_rule and _is_activation(module):
                 handles.append(module.register_forward_hook(_identity_hook))
-        if uniform_rule:
-            base = getattr(model, "base_model", model)
-            blocks = adapter.block_list(base)
-            # the block list of the model actually run (a float64 copy has its own modules)
-            for block in blocks:
-                for path, kind in GRADIENT_SCALES[adapter.name].items():
-                    try:
-                        module = block.get_submodule(path)
-                    except AttributeError:
-                        continue
+        for block in blocks or ():
+            for path, kind in GRADIENT_SCALES[adapter.name].items():
+                module = _submodule(block, path)
+                if module is not None:  # checked above: only an ungated MLP's pair is absent
                     handles.append(module.register_forward_hook(_gradient_scale_hook(kind, n_heads)))
         yield
     finally:

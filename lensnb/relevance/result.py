@@ -48,9 +48,26 @@ class Relevance:
         output span), target_score (the explained logit or sum of logits), predicted
         (the model's own choice) and delta (conservation delta, NaN where undefined).
     layer_scores : ndarray of float64, shape (n_levels, n_tokens), optional
-        Relevance at each residual stream ``layers[i]`` (0 = embedding output, l = output
-        of block l), where the method defines it; NaN where a level was not computed
-        (below a rollout's ``start_layer``).
+        Relevance at each residual-stream level ``layers[i]``, where the method defines
+        it; NaN where a level was not computed (below a rollout's ``start_layer``).
+        Levels are numbered as Hugging Face's ``hidden_states``, which input x gradient
+        and AttnLRP read (``x * grad`` summed over the hidden axis):
+
+        - 0: the embedding output (for GPT-2, word plus position embeddings, so level 0
+          can differ from ``scores``, which are read at the word embeddings alone).
+        - l = 1 .. L-1: the output of block l.
+        - L (the last level): for encoders (BERT and its kin, post-LN) the output of
+          block L, its own LayerNorm included; the pooler and classifier after it keep
+          their biases' share, so level L sums to the logit only up to those. For pre-LN
+          decoders (GPT-2, GPT-NeoX, Llama) Hugging Face applies the final norm
+          (``ln_f``, ``final_layer_norm``, ``norm``) to the last entry, so level L is the
+          final norm's output, not block L's: it sums to the target logit exactly (the
+          unembedding has no bias), and the step from level L-1 to L mixes block L with
+          the final norm.
+
+        Attention rollout, transformer attribution and full LRP use the same numbering
+        but go down from the top: level l is what has been propagated back through
+        blocks L .. l+1 (for the rollouts, level L is the one-hot row of the read token).
     layers : tuple of int, optional
         The residual-stream levels of ``layer_scores``.
     """

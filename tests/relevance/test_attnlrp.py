@@ -15,8 +15,10 @@ import copy
 import numpy as np
 import pytest
 import torch
+import transformers as tf
 
 import lensnb
+from lensnb.errors import LensError
 from lensnb.relevance import AttnLRP, InputXGradient, OutputSpan
 
 TEXTS = ["The quick brown fox jumps over the lazy dog.", "Keys to the cabinet are on the table."]
@@ -193,3 +195,59 @@ def test_output_span_target_sums_the_span_logits(decoders):
     expected = sum(float(logits[p - 1, ids[0, p]]) for p in range(3, 6))
     assert relevance.segments["target_score"][0] == pytest.approx(expected, rel=1e-9)
     assert relevance.segments["target"][0] == -1
+
+
+def _other_architecture(kind: str, tokenizer_path, folder) -> lensnb.LensModel:
+    """A tiny random causal LM that a family adapter matches by structure but whose modules differ."""
+    tokenizer = tf.AutoTokenizer.from_pretrained(tokenizer_path)
+    sizes = dict(vocab_size=len(tokenizer), bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id)
+    decoder = dict(sizes, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
+                   max_position_embeddings=64)  # fmt: skip
+    gpt = dict(sizes, n_embd=32, n_layer=2, n_head=4, n_positions=64)
+    builders = {
+        "phi3": lambda: tf.Phi3ForCausalLM(tf.Phi3Config(**decoder, num_key_value_heads=2, pad_token_id=0)),
+        "gptj": lambda: tf.GPTJForCausalLM(tf.GPTJConfig(**gpt, rotary_dim=4)),
+        "gpt_bigcode": lambda: tf.GPTBigCodeForCausalLM(tf.GPTBigCodeConfig(**gpt, multi_query=True)),
+        "phi": lambda: tf.PhiForCausalLM(tf.PhiConfig(**decoder)),
+    }
+    torch.manual_seed(0)
+    builders[kind]().eval().save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return lensnb.load_model(folder, task="causal-lm")
+
+
+@pytest.mark.parametrize(
+    ("kind", "family", "missing"),
+    [
+        ("phi3", "llama", ["self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "mlp.gate_up_proj"]),
+        ("gptj", "gpt2", ["no attn.c_attn", "attn.q_proj"]),
+        ("gpt_bigcode", "gpt2", ["attn.c_attn 48 wide, not 3 x the hidden width 32"]),
+    ],
+)
+def test_attnlrp_refuses_a_structural_match_whose_projections_it_does_not_know(
+    tiny_paths, tmp_path, kind, family, missing
+):
+    """Phi-3 (fused qkv_proj, gate_up_proj) matches "llama", GPT-J (q/k/v_proj) and GPT-BigCode
+    (multi-query c_attn) match "gpt2": AttnLRP must refuse them, not run without the uniform rule."""
+    model = _other_architecture(kind, tiny_paths["llama"], tmp_path / kind)
+    assert model.adapter is not None and model.adapter.name == family
+    with pytest.raises(LensError) as caught:
+        AttnLRP(model, dtype="float64", progress=False)
+    message = str(caught.value)
+    assert message.startswith("model: ")
+    for fragment in [f"{family} family", "Block 0", "uniform_rule=False", *missing]:
+        assert fragment in message
+    # the other rules alone are still allowed, and say nothing about projections
+    relevance = AttnLRP(model, dtype="float64", progress=False, uniform_rule=False).attribute(TEXTS[0], target=5)
+    assert np.isfinite(relevance.scores).all()
+
+
+def test_attnlrp_on_an_ungated_mlp_matches_the_modified_graph(tiny_paths, tmp_path):
+    """Phi-1 matches "llama" with q/k/v_proj but an ungated fc1/fc2 MLP: the gated pair is optional
+    (OPTIONAL_SCALES), the attention's uniform rule is placed, and the result is AttnLRP's."""
+    model = _other_architecture("phi", tiny_paths["llama"], tmp_path / "phi")
+    assert model.adapter is not None and model.adapter.name == "llama"
+    full = AttnLRP(model, dtype="float64", progress=False).attribute(TEXTS[0], target=17).scores
+    assert np.allclose(full, reference_relevance(model, TEXTS[0], 17), rtol=1e-8, atol=1e-12)
+    ablated = AttnLRP(model, dtype="float64", progress=False, uniform_rule=False).attribute(TEXTS[0], target=17)
+    assert not np.allclose(full, ablated.scores, rtol=1e-4, atol=1e-8)
