@@ -106,8 +106,9 @@ def layer_stack(
     Raises
     ------
     LensError
-        For an unknown type, a missing layer, mismatched row counts, fewer than two
-        items, or NaN / infinite values.
+        For an unknown type, values that are not real numbers (text, complex, dates),
+        a missing layer, mismatched row counts, fewer than two items, or NaN / infinite
+        values.
     """
     if isinstance(data, Activations):
         if pool is not None:
@@ -156,7 +157,9 @@ def as_matrix(x: Any, argument: str, *, dtype: Any = np.float64, min_rows: int =
     Raises
     ------
     LensError
-        When ``x`` is not 2-D, has fewer than ``min_rows`` rows or holds NaN / inf.
+        When ``x`` is not 2-D, has fewer than ``min_rows`` rows, holds NaN / inf or
+        holds values that are not real numbers (text, complex, dates; bool, integer and
+        float dtypes are taken).
     """
     array = _to_numpy(x, argument)
     if array.ndim != 2:
@@ -172,14 +175,18 @@ def as_matrix(x: Any, argument: str, *, dtype: Any = np.float64, min_rows: int =
 
 def _to_numpy(x: Any, argument: str) -> np.ndarray:
     if isinstance(x, np.ndarray):
-        return x
+        return _real_array(x, argument)
     if isinstance(x, torch.Tensor):
-        return tensor_to_numpy(x, argument)
+        return _real_array(tensor_to_numpy(x, argument), argument)
     if isinstance(x, (list, tuple)):
         try:
-            return np.asarray(x, dtype=np.float64)
+            array = np.asarray(x, dtype=np.float64)
         except (TypeError, ValueError):
             pass
+        else:
+            if not _holds_text(x):  # float64 reads text such as "1.5" as a number
+                return array
+            raise LensError.bad_argument(argument, "a list holding text", _REAL)
     hint = (
         "A Relevance holds one relevance score per token, not hidden states: pass the Activations of "
         "lensnb.extract, or an (n, d) array."
@@ -187,6 +194,28 @@ def _to_numpy(x: Any, argument: str) -> np.ndarray:
         else ""
     )
     raise LensError.bad_argument(argument, x, "a numpy array or torch tensor", hint)
+
+
+_REAL = "real numbers (an array of dtype bool, integer or float)"
+
+
+def _holds_text(x: list | tuple) -> bool:
+    try:
+        return np.asarray(x).dtype.kind in "US"
+    except (TypeError, ValueError):
+        return False
+
+
+def _real_array(array: np.ndarray, argument: str) -> np.ndarray:
+    """``array`` if its dtype is bool, integer or float; an object array whose every
+    element is a real number as float64; anything else (text, complex, dates, times,
+    bytes, records) refused with a :class:`LensError` naming ``argument``."""
+    if array.dtype.kind in "biuf":
+        return array
+    if array.dtype.kind == "O" and all(isinstance(value, (Real, np.bool_)) for value in array.flat):
+        return np.asarray(array, dtype=np.float64)
+    hint = "Complex values: pass their real and imaginary parts as separate columns." if array.dtype.kind == "c" else ""
+    raise LensError.bad_argument(argument, f"an array of dtype {array.dtype}", _REAL, hint)
 
 
 def _plain_arrays(data: Any, argument: str) -> list[np.ndarray]:
