@@ -675,16 +675,10 @@ class StitchTask:
         handle = norm.register_forward_hook(lambda module, args, output: captured.__setitem__("input", args[0]))
         fit = LeastSquares()
         try:
-            with torch.no_grad():
-                for start in range(0, len(self.train), self.batch_size):
-                    rows = np.arange(start, min(start + self.batch_size, len(self.train)))
-                    batch = self._batch(self.train, rows, np.random.default_rng(0))
-                    ids, mask = batch.plain_ids, batch.attention_mask  # unmasked texts
-                    keep = mask.bool().cpu()
-                    a = read_layer(self.model_a, layer_a, ids.to(self.model_a.device), mask.to(self.model_a.device))
-                    read_layer(self.model_b, layer_b, ids, mask)
+            for a, _, keep in self._training_states(layer_a, layer_b):  # B's pass fills `captured`
+                with torch.no_grad():
                     z_hat = plain(captured.pop("input")).detach().cpu().double()[..., units]
-                    fit.add(a.detach().cpu().double()[keep].numpy(), z_hat[keep].numpy())
+                fit.add(a[keep].numpy(), z_hat[keep].numpy())
         finally:
             handle.remove()
         return fit.solve()
@@ -692,18 +686,21 @@ class StitchTask:
     def least_squares(self, layer_a: int, layer_b: int, scale: torch.Tensor, shift: torch.Tensor):
         """``(W, b)`` fitting A's layer-i states to ``(h_B - shift) / scale`` on the training texts' tokens."""
         fit = LeastSquares()
-        with torch.no_grad():
-            for start in range(0, len(self.train), self.batch_size):
-                rows = np.arange(start, min(start + self.batch_size, len(self.train)))
-                batch = self._batch(self.train, rows, np.random.default_rng(0))
-                ids, mask = batch.plain_ids, batch.attention_mask  # unmasked texts
-                keep = mask.bool().cpu()
+        for a, b, keep in self._training_states(layer_a, layer_b):
+            fit.add(a[keep].numpy(), ((b - shift) / scale)[keep].numpy())
+        return fit.solve()
+
+    def _training_states(self, layer_a: int, layer_b: int) -> Iterator[tuple[torch.Tensor, ...]]:
+        """Per batch of the training texts, unmasked: A's layer-i and B's layer-j states as float64
+        on the CPU, (batch, seq, dA) and (batch, seq, dB), and which positions are tokens (batch, seq)."""
+        for start in range(0, len(self.train), self.batch_size):
+            rows = np.arange(start, min(start + self.batch_size, len(self.train)))
+            batch = self._batch(self.train, rows, np.random.default_rng(0))
+            ids, mask = batch.plain_ids, batch.attention_mask
+            with torch.no_grad():
                 a = read_layer(self.model_a, layer_a, ids.to(self.model_a.device), mask.to(self.model_a.device))
                 b = read_layer(self.model_b, layer_b, ids, mask)
-                x = a.detach().cpu().double()[keep].numpy()
-                y = ((b.detach().cpu().double() - shift) / scale)[keep].numpy()
-                fit.add(x, y)
-        return fit.solve()
+            yield a.detach().cpu().double(), b.detach().cpu().double(), mask.bool().cpu()
 
 
 def run_training(
