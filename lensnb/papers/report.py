@@ -12,6 +12,7 @@ from __future__ import annotations
 import html
 import json
 import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from lensnb.errors import LensError
+from lensnb.relevance.html import NO_MATH
 
 __all__ = ["Claim", "Curve", "PaperReport", "svg_chart"]
 
@@ -166,10 +168,22 @@ class PaperReport:
                 f"<style>{style}</style></head><body>{''.join(parts)}</body></html>")  # fmt: skip
 
     def _repr_html_(self) -> str:
-        return self.to_html().split("<body>", 1)[1].rsplit("</body>", 1)[0]
+        body = self.to_html().split("<body>", 1)[1].rsplit("</body>", 1)[0]
+        return f"<div class='{NO_MATH}'>{body}</div>"  # Jupyter's MathJax would typeset "$...$" in the text
 
     def save(self, folder: str | Path) -> tuple[Path, Path]:
-        """Write ``<key>.json`` and ``<key>.html`` into ``folder`` (created if needed)."""
+        """Write ``<key>.json`` and ``<key>.html`` into ``folder`` (created if needed).
+
+        Raises
+        ------
+        LensError
+            When ``key`` is not a plain file name (letters, digits, ``-``, ``_``, ``.``;
+            not starting with ``.``): it could write outside ``folder``.
+        """
+        if not isinstance(self.key, str) or not re.fullmatch(r"[A-Za-z0-9_-][A-Za-z0-9_.-]*", self.key):
+            raise LensError.bad_argument(
+                "key", self.key, "a plain file name (letters, digits, '-', '_', '.'; not starting with '.')"
+            )
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         json_path, html_path = folder / f"{self.key}.json", folder / f"{self.key}.html"

@@ -18,7 +18,11 @@ from lensnb.errors import LensError
 if TYPE_CHECKING:
     from lensnb.relevance.result import Relevance
 
-__all__ = ["relevance_html", "shade_color"]
+__all__ = ["NO_MATH", "relevance_html", "shade_color"]
+
+#: Classes that MathJax (classic notebook: ``tex2jax_ignore``; JupyterLab, MathJax 3:
+#: ``mathjax_ignore``) does not typeset inside: escaped text keeps its "$" and "\\(" as written.
+NO_MATH = "tex2jax_ignore mathjax_ignore"
 
 
 def shade_color(value: float, scale: float) -> str:
@@ -64,7 +68,8 @@ def relevance_html(
         relevance._check_text(text_id)  # an id the relevance holds
     ids = [text_id] if text_id is not None else relevance.texts["text_id"].tolist()[:max_texts]
     title = html.escape(f"{relevance.method} ({', '.join(f'{k}={v}' for k, v in relevance.parameters.items())})")
-    blocks = [f"<div class='lensnb-relevance'><div style='font-weight:bold'>{title}</div>"]
+    # MathJax (Jupyter's, or a page's) leaves these classes alone: "$5 or $10" in a text stays as written
+    blocks = [f"<div class='lensnb-relevance {NO_MATH}'><div style='font-weight:bold'>{title}</div>"]
     segments = relevance.segments
     for tid in ids:
         pieces, scores = _pieces(relevance, tid, words)

@@ -41,6 +41,14 @@ def test_html_escapes_everything_and_runs_no_script(tmp_path):
     assert page.count("&lt;script&gt;") >= 5  # title, table header and cell, claim, note, curve title
     json_path, html_path = report().save(tmp_path / "out")
     assert json_path.name == "demo.json" and html_path.read_text() == page
+    # in Jupyter, MathJax typesets "$...$" in HTML outputs: the report's text is kept from it
+    assert report()._repr_html_().startswith("<div class='tex2jax_ignore mathjax_ignore'>")
+    for key in ("../escaped", "/tmp/x", ".hidden", "a/b", ""):
+        bad = report()
+        bad.key = key
+        with pytest.raises(lensnb.LensError, match="key: expected a plain file name"):
+            bad.save(tmp_path / "out")
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["demo.html", "demo.json"]
 
 
 def test_svg_chart_draws_lines_and_error_bars():

@@ -119,6 +119,8 @@ def test_html_escapes_token_text(classifier):
     html = relevance._repr_html_() + relevance.to_html(0, words="sum")
     assert "<script" not in html and "<img" not in html
     assert "&lt;script&gt;" in html or "&lt;" in html
+    # Jupyter's MathJax would typeset "$5 or $" of a text such as "costs $5 or $10"
+    assert relevance._repr_html_().startswith("<div class='lensnb-relevance tex2jax_ignore mathjax_ignore'>")
 
 
 def test_integrated_gradients_matches_captum(classifier):
