@@ -13,6 +13,7 @@ from lensnb.errors import LensError
 from lensnb.geometry.results import LayerMatrix, LayerProfile
 from lensnb.widgets.bokeh_model import LensBokehModel
 from lensnb.widgets.layer_slider import layer_names
+from lensnb.widgets.plain_text import plain_text
 from lensnb.widgets.resources import check_resources
 from lensnb.widgets.view import BokehSlot, LensView
 
@@ -82,7 +83,7 @@ def curve_figure(
         ``hits`` is a source with one invisible full-height column per layer (a click
         selects one); ``marker`` is the vertical line at the current layer.
     """
-    from bokeh.models import ColumnDataSource, DataRange1d, HoverTool, Range1d, Span, TapTool, Whisker
+    from bokeh.models import ColumnDataSource, DataRange1d, HoverTool, Range1d, Span, TapTool, Title, Whisker
     from bokeh.plotting import figure
 
     x = np.asarray(profile.layers, dtype=np.float64)
@@ -98,7 +99,7 @@ def curve_figure(
         data["low"], data["high"] = values - errors, values + errors
     source = ColumnDataSource(data)
     axis = tuple(layers) if axis is None else tuple(axis)
-    fig = figure(width=width, height=height, title=title, tools="", toolbar_location=None,
+    fig = figure(width=width, height=height, title=Title(text=plain_text(title)), tools="", toolbar_location=None,
                  output_backend=output_backend, x_range=Range1d(min(axis) - 0.5, max(axis) + 0.5),
                  y_range=DataRange1d(), name="lensnb-curve")  # fmt: skip
     fig.title.text_font_size = "11px"

@@ -16,6 +16,7 @@ from lensnb.geometry.results import LayerMatrix
 from lensnb.widgets.bokeh_model import LensBokehModel
 from lensnb.widgets.colors import coloring_from_values
 from lensnb.widgets.layer_slider import layer_names
+from lensnb.widgets.plain_text import plain_text
 from lensnb.widgets.resources import check_resources
 from lensnb.widgets.selection import TokenLink
 from lensnb.widgets.view import BokehSlot, LensView
@@ -55,7 +56,7 @@ def heatmap_figure(matrix: LayerMatrix, names_a: list[str], names_b: list[str], 
         ``cells``: one row per cell (a click selects one); ``chosen``: the outline of
         the chosen cell.
     """
-    from bokeh.models import ColorBar, ColumnDataSource, HoverTool, LinearColorMapper, TapTool
+    from bokeh.models import ColorBar, ColumnDataSource, HoverTool, LinearColorMapper, TapTool, Title
     from bokeh.plotting import figure
 
     values = np.asarray(matrix.values, dtype=np.float64)
@@ -72,7 +73,7 @@ def heatmap_figure(matrix: LayerMatrix, names_a: list[str], names_b: list[str], 
         "layer_b": [int(matrix.layers_b[j]) for j in cols.ravel()],
     })  # fmt: skip
     model_a, model_b = (matrix.models or (None, None))[:2]
-    fig = figure(width=width, height=height, title=title, tools="", toolbar_location=None,
+    fig = figure(width=width, height=height, title=Title(text=plain_text(title)), tools="", toolbar_location=None,
                  output_backend=output_backend, x_range=(-0.5, values.shape[1] - 0.5),
                  y_range=(-0.5, values.shape[0] - 0.5), match_aspect=True, name="lensnb-heatmap")  # fmt: skip
     fig.title.text_font_size = "11px"
@@ -88,8 +89,8 @@ def heatmap_figure(matrix: LayerMatrix, names_a: list[str], names_b: list[str], 
     fig.xaxis.major_label_overrides = {j: str(matrix.layers_b[j]) for j in range(values.shape[1])}
     fig.yaxis.ticker = list(range(values.shape[0]))
     fig.yaxis.major_label_overrides = {i: str(matrix.layers_a[i]) for i in range(values.shape[0])}
-    fig.xaxis.axis_label = f"layer of {model_b}" if model_b and model_b != model_a else "layer"
-    fig.yaxis.axis_label = f"layer of {model_a}" if model_a and model_b != model_a else "layer"
+    fig.xaxis.axis_label = plain_text(f"layer of {model_b}" if model_b and model_b != model_a else "layer")
+    fig.yaxis.axis_label = plain_text(f"layer of {model_a}" if model_a and model_b != model_a else "layer")
     fig.add_tools(HoverTool(renderers=[renderer], tooltips="@a \u00d7 @b: @value{0.0000}"))
     fig.add_tools(TapTool(renderers=[renderer]))
     if len(finite):

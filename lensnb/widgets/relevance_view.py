@@ -23,6 +23,7 @@ from lensnb.relevance.result import Relevance
 from lensnb.widgets.bokeh_model import LensBokehModel
 from lensnb.widgets.item_text import item_strings
 from lensnb.widgets.layer_slider import LayerSlider
+from lensnb.widgets.plain_text import plain_text
 from lensnb.widgets.resources import check_resources
 from lensnb.widgets.view import BokehSlot, LensView
 
@@ -342,14 +343,17 @@ class RelevanceView(LensView, widgets.VBox):
         colors = ["#d62728" if s >= 0 else "#1f77b4" for s in np.nan_to_num(scores)]
         self.bars.data = {"x": np.arange(len(pieces), dtype=float), "top": np.nan_to_num(scores), "piece": pieces,
                           "color": colors}  # fmt: skip
-        self.figure.title.text = f"{self.method}: text {self.text_id}"
+        self.figure.title.text = plain_text(self._heading())
 
     def export_layout(self, *, output_backend: str = "canvas"):
         """A fresh bar chart of the shown text's relevance (for files)."""
         figure, bars = _bar_figure(output_backend=output_backend)
         bars.data = dict(self.bars.data)
-        figure.title.text = self.figure.title.text
+        figure.title.text = plain_text(self._heading())
         return figure
+
+    def _heading(self) -> str:
+        return f"{self.method}: text {self.text_id}"
 
     def to_html(self, path: str | Path | None = None, *, resources: str = "inline") -> str:
         """Standalone HTML: the shaded text and the bar chart; also written to ``path`` when given."""

@@ -16,6 +16,7 @@ from lensnb.widgets.bokeh_model import LensBokehModel
 from lensnb.widgets.colors import Coloring, coloring_from_values, table_colorings
 from lensnb.widgets.item_text import ItemText
 from lensnb.widgets.layer_slider import layer_names
+from lensnb.widgets.plain_text import plain_text
 from lensnb.widgets.resources import check_resources
 from lensnb.widgets.scatter_plot import ScatterPlot, normalised_coordinates
 from lensnb.widgets.selection import TokenLink
@@ -195,8 +196,9 @@ class LinkedScatter(LensView, widgets.VBox):
         if hasattr(self, "plot"):
             self._draw_picked()
 
-    def _heading(self) -> str:
-        name = self.names[self.position]
+    def _heading(self, position: int | None = None) -> str:
+        """The plot's title at layer ``position`` (default: the layer shown)."""
+        name = self.names[self.position if position is None else position]
         return f"{self.title} · {name}" if self.title else name
 
     def _draw_layer(self) -> None:
@@ -254,10 +256,10 @@ class LinkedScatter(LensView, widgets.VBox):
         every = ColumnDataSource(columns)
         slider = Slider(start=0, end=len(self.layers) - 1, value=self.position, step=1,
                         title="layer (position in the list of layers)", width=plot.figure.width)  # fmt: skip
-        prefix = f"{self.title} · " if self.title else ""
         slider.js_on_change("value", CustomJS(
             args=dict(points=plot.points, picked=plot.picked, rows=[int(r) for r in self.link.picked], every=every,
-                      title=plot.figure.title, names=self.names, prefix=prefix, per_layer=per_layer,
+                      title=plot.figure.title, headings=[plain_text(self._heading(i)) for i in range(len(self.names))],
+                      per_layer=per_layer,
                       legend=plot.legend, legends=legends),
             code="const i = cb_obj.value; const xs = every.data['x' + i], ys = every.data['y' + i];"
                  "const d = Object.assign({}, points.data); d.x = xs; d.y = ys;"
@@ -265,7 +267,7 @@ class LinkedScatter(LensView, widgets.VBox):
                  "points.data = d;"
                  "if (per_layer) { legend.items = legends[i]; }"
                  "const p = Object.assign({}, picked.data); p.x = rows.map(r => xs[r]); p.y = rows.map(r => ys[r]);"
-                 "picked.data = p; title.text = prefix + names[i];",
+                 "picked.data = p; title.text = headings[i];",
         ))  # fmt: skip
         return column(slider, plot.figure)
 

@@ -15,6 +15,7 @@ import pandas as pd
 
 from lensnb.widgets.colors import Coloring
 from lensnb.widgets.item_text import ItemText
+from lensnb.widgets.plain_text import plain_text
 
 __all__ = ["ScatterPlot", "normalised_coordinates", "HOVER_TEMPLATE"]
 
@@ -71,6 +72,7 @@ class ScatterPlot:
             PanTool,
             ResetTool,
             SaveTool,
+            Title,
             WheelZoomTool,
         )  # fmt: skip
         from bokeh.plotting import figure
@@ -86,7 +88,8 @@ class ScatterPlot:
         self.paths = ColumnDataSource({"xs": [], "ys": []})
         self.path_points = ColumnDataSource({"x": [], "y": [], "layer": []})
         self.figure = figure(
-            width=width, height=height, title=title, output_backend=output_backend, toolbar_location="right",
+            width=width, height=height, title=Title(text=plain_text(title)), output_backend=output_backend,
+            toolbar_location="right",
             tools=[PanTool(), WheelZoomTool(), BoxSelectTool(), LassoSelectTool(), ResetTool(), SaveTool()],
             x_range=DataRange1d(), y_range=DataRange1d(), match_aspect=True, name="lensnb-scatter",
         )  # fmt: skip
@@ -127,7 +130,7 @@ class ScatterPlot:
         """Move every point to the layer at ``position`` of the coordinates."""
         coords = self.coordinates[position]
         self.points.data.update(x=coords[:, 0], y=coords[:, 1])
-        self.figure.title.text = title
+        self.figure.title.text = plain_text(title)
 
     def show_coloring(self, coloring: Coloring | None, position: int) -> None:
         """Colour the points (None: one colour) and set the legend or colour bar."""
@@ -157,7 +160,7 @@ class ScatterPlot:
         else:
             self.legend.items, self.legend.visible = [], False
             self.color_mapper.update(palette=coloring.palette, low=coloring.low, high=coloring.high)
-            self.color_bar.title, self.color_bar.visible = coloring.name, True
+            self.color_bar.title, self.color_bar.visible = plain_text(coloring.name), True
 
     def show_picked(self, rows: Sequence[int], position: int, items: np.ndarray, trajectories: bool) -> None:
         """Ring the picked items at this layer; draw their paths over all layers if asked."""

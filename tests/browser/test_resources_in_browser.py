@@ -67,7 +67,7 @@ def plot_titles(page) -> list[str]:
         + JS_VIEWS
         + """
           return [...Bokeh.index.all_views()].filter(v => v.model.name === "lensnb-scatter")
-                 .map(v => v.model.title.text);
+                 .map(v => v.model.title.text.text);  // a PlainText: never typeset as TeX
         }"""
     )
 
@@ -146,7 +146,7 @@ def test_a_standalone_html_export_works_without_a_kernel(page, artifacts, tmp_pa
     page.wait_for_function("() => window.Bokeh && Bokeh.index.roots.length > 0 && "
                            "Bokeh.index.roots.every(r => r.has_finished())")  # fmt: skip
     assert coloured_pixels(page.screenshot(path=str(artifacts / "standalone-export.png"))) > 300
-    title = "() => [...Bokeh.index.all_views()].find(v => v.model.name === 'lensnb-scatter').model.title.text"
+    title = "() => [...Bokeh.index.all_views()].find(v => v.model.name === 'lensnb-scatter').model.title.text.text"
     assert page.evaluate(title) == "export · embeddings"
     page.locator(".noUi-handle").first.click()
     page.keyboard.press("ArrowRight")

@@ -126,7 +126,7 @@ def test_a_layer_move_sends_only_the_new_coordinates():
     assert len(changed) == 1 and sorted(changed[0]["cols"]) == ["x", "y"]
     assert len(spy.buffers) == 2  # x and y as binary float32 buffers, no strings
     assert np.allclose(scatter.plot.points.data["x"], scatter.coordinates[2, :, 0])
-    assert scatter.plot.figure.title.text == "layer 2"
+    assert scatter.plot.figure.title.text.text == "layer 2"
 
 
 def test_coordinates_are_shown_at_unit_spread_per_layer():
@@ -253,3 +253,27 @@ def test_a_click_on_a_cell_shows_both_layers_side_by_side():
     with pytest.raises(lensnb.LensError, match="cell: expected"):
         heatmap.cell = (5, 0)
     assert "linear CKA" in heatmap.to_html(resources="cdn")
+
+
+# ------------------------------------------------------------------ text drawn as written
+def test_titles_and_labels_from_names_are_never_typeset_as_tex():
+    """A str title or axis label holding $$...$$ is a bokeh "math string", drawn by MathJax ("model $$\\alpha$$"
+    came out as "model α"). Names that come from the user's data reach bokeh as PlainText."""
+    from bokeh.models import PlainText
+
+    name = "model $$\\alpha$$ \\(x\\)"
+    scatter = LinkedScatter(toy_projection(n_items=6, n_layers=3), texts=toy_texts(), title=name)
+    scatter.layer = 1
+    assert isinstance(scatter.plot.figure.title.text, PlainText)
+    assert scatter.plot.figure.title.text.text == f"{name} · layer 1"
+    slider = scatter.export_layout(all_layers=True).children[0]
+    headings = [plain.text for plain in slider.js_property_callbacks["change:value"][0].args["headings"]]
+    assert headings == [f"{name} · {n}" for n in scatter.names]  # the file's own slider sets them as PlainText
+    from lensnb.widgets.curves import curve_figure
+    from lensnb.widgets.heatmap import heatmap_figure
+
+    matrix = LayerMatrix("cka_linear", (0, 1), (0, 1), np.eye(2), models=(name, "B"))
+    figure = heatmap_figure(matrix, ["0", "1"], ["0", "1"], title=name)[0]
+    assert figure.title.text.text == name and figure.yaxis[0].axis_label.text == f"layer of {name}"
+    figure = curve_figure(name, toy_profile(), (0, 1, 2), {0: "0", 1: "1", 2: "2"})[0]
+    assert isinstance(figure.title.text, PlainText) and figure.title.text.text == name
