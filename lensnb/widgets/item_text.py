@@ -7,6 +7,7 @@ characters a side and the cut is marked with an ellipsis; nothing is cut silentl
 
 from __future__ import annotations
 
+import hashlib
 import re
 
 import numpy as np
@@ -58,6 +59,12 @@ class ItemText:
         self.left, self.right = item_contexts(table, texts, width)
         self.search = search_strings(table, texts, self.item)
         self.words = token_words(table, texts)
+
+    def key(self) -> str:
+        """A digest of what every row shows (item and context), in order: two tables whose rows
+        read alike, as two models' matched words do, share it; two subsets of one size do not."""
+        shown = pd.DataFrame({"item": self.item, "left": self.left, "right": self.right})
+        return hashlib.sha256(pd.util.hash_pandas_object(shown, index=False).to_numpy().tobytes()).hexdigest()[:32]
 
     def context(self, row: int) -> str:
         """One item in its context, the item between square brackets."""

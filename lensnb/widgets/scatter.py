@@ -102,8 +102,7 @@ class LinkedScatter(LensView, widgets.VBox):
         self.text = ItemText(table, texts)
         self.coordinates = normalised_coordinates(coordinates) if normalize else np.asarray(coordinates, np.float32)
         self.link = link if link is not None else TokenLink(len(table))
-        if self.link.n_items != len(table):
-            raise LensError.bad_argument("link", self.link.n_items, f"a TokenLink over {len(table)} items")
+        self.link.bind(self.text.key(), len(table))
         self.colorings: dict[str, Coloring] = {NO_COLOR: None}
         self.colorings.update(table_colorings(table))
         for name, value in (colorings or {}).items():

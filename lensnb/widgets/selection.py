@@ -41,7 +41,32 @@ class TokenLink(traitlets.HasTraits):
         if isinstance(n_items, bool) or not isinstance(n_items, int) or n_items < 0:
             raise LensError.bad_argument("n_items", n_items, "a non-negative integer")
         self.n_items = n_items
+        self.items_key: str | None = None  # what the rows are, set by the first view that uses the link
         super().__init__(**kwargs)
+
+    def bind(self, items_key: str, n_items: int) -> None:
+        """Check that a view over ``n_items`` rows that read as ``items_key`` (``ItemText.key``)
+        may share this link: the first view sets what the rows are; a view over other items
+        (another subset of the same size, another order) is refused, since row i would then
+        select different tokens in different views.
+
+        Raises
+        ------
+        LensError
+            Naming ``link``.
+        """
+        if n_items != self.n_items:
+            raise LensError.bad_argument("link", self.n_items, f"a TokenLink over {n_items} items")
+        if self.items_key is None:
+            self.items_key = items_key
+        elif items_key != self.items_key:
+            raise LensError.bad_argument(
+                "link", f"a TokenLink over {self.n_items} other items",
+                f"a TokenLink shared by views over the same {n_items} items in the same order",
+                "The views it links show other tokens (another subset or order of the same size), so a selection "
+                "in one would pick other tokens in the other. Give this view its own link, or build both views "
+                "on the same Activations.",
+            )  # fmt: skip
 
     @traitlets.validate("selected")
     def _valid_selected(self, proposal) -> list[int]:

@@ -73,8 +73,7 @@ class TokenPicker(widgets.VBox):
         self.max_hits = int(max_hits)
         self.max_values = int(max_values)
         self.link = link if link is not None else TokenLink(len(table))
-        if self.link.n_items != len(table):
-            raise LensError.bad_argument("link", self.link.n_items, f"a TokenLink over {len(table)} items")
+        self.link.bind(self.text.key(), len(table))
 
         self.mode = widgets.ToggleButtons(options=["text", "position", "label"], value="text", description="find by")
         self.query = widgets.Text(placeholder="a token or word, e.g. price", description="text",

@@ -97,6 +97,20 @@ def test_picker_refuses_a_link_over_other_items(picker_table):
         TokenLink(6).picked = [9]
 
 
+def test_a_link_is_refused_by_a_view_over_other_items_of_the_same_number():
+    """Row i of a link is one token: a view over another subset of the same size would select other tokens."""
+    projection = toy_projection(n_items=6, n_layers=3)
+    first = LinkedScatter(projection, texts=toy_texts())
+    TokenPicker(projection.table, toy_texts(), link=first.link)  # the same items: shared
+    import dataclasses
+
+    reordered = dataclasses.replace(projection, table=projection.table.iloc[::-1].reset_index(drop=True))
+    with pytest.raises(lensnb.LensError, match="link: expected a TokenLink shared by views over the same 6 items"):
+        LinkedScatter(reordered, texts=toy_texts(), link=first.link)
+    with pytest.raises(lensnb.LensError, match="link: expected a TokenLink shared by views over the same 6 items"):
+        TokenPicker(reordered.table, toy_texts(), link=first.link)
+
+
 # ------------------------------------------------------------------ colourings
 def test_categorical_coloring_keeps_the_frequent_classes_and_marks_missing():
     values = np.array(["a"] * 5 + ["b"] * 3 + [None] + [f"rare{i}" for i in range(25)], dtype=object)
