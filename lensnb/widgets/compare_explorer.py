@@ -224,6 +224,13 @@ class CompareExplorer(LensView, widgets.VBox):
         a, b, unit = self.matching.a, self.matching.b, self.matching.unit
         self.items_a, self.items_b, self.unit = a, b, unit
         self.labels = label_columns(a, labels)
+        missing = [name for name in self.labels if name not in b.table.columns]
+        if missing and labels is not None:
+            raise LensError.bad_argument(
+                "acts_b", f"an item table without {missing}", f"activations whose item table has {missing} too",
+                "Both scatters are coloured by the same labels. Name labels that both extractions have.",
+            )  # fmt: skip
+        self.labels = [name for name in self.labels if name not in missing]  # by default: the labels both have
         titles = names or (str(a.model.get("name") or "A"), str(b.model.get("name") or "B"))
         if titles[0] == titles[1]:
             titles = (f"{titles[0]} (A)", f"{titles[1]} (B)")
@@ -240,6 +247,9 @@ class CompareExplorer(LensView, widgets.VBox):
         self.scatter_b = LinkedScatter(self.projections[1], texts=b.texts, colorings=colorings, link=self.link,
                                        names=layer_names_b, title=titles[1], width=440, height=400, controls=False,
                                        color=first if first in b.table else None)  # fmt: skip
+        shared = [name for name in self.scatter_a.colorings if name in self.scatter_b.colorings]
+        for scatter in (self.scatter_a, self.scatter_b):  # the colourings are linked: only what both have
+            scatter.keep_colorings(shared)
         widgets.link((self.scatter_a, "color"), (self.scatter_b, "color"))
         self.same_depth = widgets.Checkbox(value=True, description="move both to the same relative depth", indent=False)
         self.heatmap = None

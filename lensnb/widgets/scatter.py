@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -145,9 +145,20 @@ class LinkedScatter(LensView, widgets.VBox):
             )
         self.colorings[name] = coloring
         if hasattr(self, "color_picker"):
-            self.color_picker.options = list(self.colorings)
-            if show:
-                self.color = name
+            shown = name if show else self.color
+            self.color_picker.options = list(self.colorings)  # (the dropdown goes back to its first option)
+            self.color = self.color_picker.value = shown
+
+    def keep_colorings(self, names: Sequence[str]) -> None:
+        """Offer only the colourings named in ``names`` (and one colour); the colouring shown
+        becomes the first one kept when it is not among them. Two scatters whose colourings
+        are linked offer only what both have."""
+        kept = {name: coloring for name, coloring in self.colorings.items() if name == NO_COLOR or name in names}
+        shown = self.color if self.color in kept else next((n for n, c in kept.items() if c is not None), NO_COLOR)
+        self.color = shown
+        self.colorings = kept
+        self.color_picker.options = list(kept)  # (the dropdown goes back to its first option)
+        self.color = self.color_picker.value = shown
 
     @traitlets.validate("layer")
     def _valid_layer(self, proposal) -> int:

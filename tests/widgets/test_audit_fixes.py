@@ -417,3 +417,27 @@ def test_the_diverging_palette_is_odd_white_in_the_middle_and_checks_its_steps()
     for steps in (4, 1, 2.0, True):
         with pytest.raises(lensnb.LensError, match="^steps: expected an odd number of colours"):
             diverging_palette(steps)
+
+
+def test_compare_colours_both_sides_only_by_labels_both_have(bert_acts):
+    """The two scatters' colourings are linked: a label B lacks failed to build by default (naming `color`), and
+    given other labels it stayed offered in A, where picking it left B coloured by something else."""
+    extra = bert_acts.table.assign(chunk=np.where(bert_acts.table["upos"].isna(), None, "NP"))
+    a = lensnb.Activations(bert_acts.arrays, bert_acts.layers_by_site, extra, unit=bert_acts.unit,
+                           texts=bert_acts.texts, model=bert_acts.model)  # fmt: skip
+    explorer = _quiet(lambda: CompareExplorer(a, bert_acts, cka=False, progress=False))
+    assert explorer.labels == ["upos"]
+    for scatter in (explorer.scatter_a, explorer.scatter_b):
+        assert "chunk" not in scatter.color_picker.options and "upos" in scatter.color_picker.options
+    assert explorer.scatter_a.color == explorer.scatter_b.color == "upos"
+    with pytest.raises(lensnb.LensError, match=r"acts_b: expected activations whose item table has \['chunk'\]"):
+        _quiet(lambda: CompareExplorer(a, bert_acts, ["upos", "chunk"], cka=False, progress=False))
+
+
+def test_a_colouring_added_without_showing_it_leaves_the_shown_one():
+    scatter = LinkedScatter(toy_projection(n_items=6, n_layers=3), texts=toy_texts())
+    assert scatter.color == "upos"
+    scatter.add_coloring("score", np.arange(6.0), show=False)
+    assert scatter.color == scatter.color_picker.value == "upos" and "score" in scatter.color_picker.options
+    scatter.add_coloring("other score", np.arange(6.0))
+    assert scatter.color == scatter.color_picker.value == "other score"
