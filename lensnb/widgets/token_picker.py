@@ -166,7 +166,16 @@ class TokenPicker(widgets.VBox):
         self.value_note.value = f"<span class='lensnb-value-count'>{html.escape(note)}</span>" if note else ""
 
     def _search_changed(self, change) -> None:
-        self.hits = self.search().tolist()
+        try:
+            hits = self.search().tolist()
+        except LensError as error:  # a pattern being typed ("cricket(" on the way to "cricket(s)?"): said here,
+            self.hits = []  # since an observer's error only reaches ipywidgets' log, and old hits would stay
+            self.count.value = f"<span class='lensnb-hit-count lensnb-search-error'>{html.escape(str(error))}</span>"
+            return
+        if hits == self.hits:
+            self._show_hits({"new": hits})  # unchanged hits: the count may still show an error
+        else:
+            self.hits = hits
 
     def search(self) -> np.ndarray:
         """Rows matching the current controls (all of them, in table order)."""

@@ -74,6 +74,20 @@ def test_picker_searches_in_the_kernel_and_lists_hits_in_context(picker_table):
     assert picker.hits == [0, 3]
 
 
+def test_a_pattern_that_is_not_a_regular_expression_is_said_in_the_count_and_clears_the_hits(picker_table):
+    """An observer's error only reaches ipywidgets' log: the hits of the last valid pattern stayed on screen."""
+    table, texts = picker_table
+    picker = TokenPicker(table, texts)
+    browser_sets(picker.match, index=list(picker.match.options).index("regex"))
+    browser_sets(picker.query, value="pric")
+    assert picker.hits == [1, 4]
+    browser_sets(picker.query, value="pric(")
+    assert picker.hits == [] and picker.hit_list.options == ()
+    assert "query: expected a valid regular expression" in picker.count.value
+    browser_sets(picker.query, value="nothing here")  # no hits again, and a valid pattern: the count says so
+    assert picker.hits == [] and "0 hits" in picker.count.value
+
+
 def test_picking_is_shared_and_shown_escaped(picker_table):
     table, texts = picker_table
     link = TokenLink(len(table))
