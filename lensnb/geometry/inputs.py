@@ -85,6 +85,7 @@ def layer_stack(
     Parameters
     ----------
     data : Activations, array of shape (layer, item, dim), or sequence of (item, dim) arrays
+        One (item, dim) array is taken as one layer.
         numpy arrays or torch tensors.
     layers : int or sequence of int, optional
         For Activations: model layers (negative count from the end). For arrays:

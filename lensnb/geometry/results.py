@@ -226,8 +226,10 @@ class Projection:
     unit : str
     displacement : ndarray of float64, shape (n_layers - 1,)
         Mean Euclidean displacement of a point between consecutive layers, in units
-        of the layer's coordinate spread (root mean square distance to the centroid),
-        as returned (after alignment when ``align`` is on).
+        of the two layers' pooled coordinate spread (the root mean square of their
+        root-mean-square distances to their centroids; see
+        :func:`lensnb.geometry.alignment.layer_displacement`), as returned (after
+        alignment when ``align`` is on).
     displacement_unaligned : ndarray of float64, shape (n_layers - 1,), optional
         The same before alignment, to measure what alignment buys.
     """
