@@ -30,12 +30,18 @@ MAX_CLASSES = 19
 CORRECTNESS_COLORS = {"correct": "#1a9850", "wrong": "#d73027", "not tested": MISSING_COLOR}
 
 
+#: Category20's two greys, too close to "other" (#8c8c8c) and "(no label)" (#d9d9d9) to tell apart
+_GREYS = ("#7f7f7f", "#c7c7c7")
+#: what takes their place: Category20b's dark blue and olive, unlike any other colour of Category20
+_INSTEAD_OF_GREYS = ("#393b79", "#637939")
+
+
 def _qualitative(n: int) -> list[str]:
     from bokeh.palettes import Category10, Category20
 
     if n <= 10:
         return list(Category10[10][:n]) if n >= 3 else list(Category10[3][:n])
-    return list(Category20[20][:n])
+    return ([c for c in Category20[20] if c not in _GREYS] + list(_INSTEAD_OF_GREYS))[:n]
 
 
 #: Steps of the diverging ramp (odd, so that its middle colour is exactly 0's white).

@@ -219,7 +219,7 @@ class CompareExplorer(LensView, widgets.VBox):
 
         self._resources = check_resources(resources)
         self.matching = match_items(
-            prepare_items(acts_a, drop_special, site), prepare_items(acts_b, drop_special, site)
+            prepare_items(acts_a, drop_special, site, "acts_a"), prepare_items(acts_b, drop_special, site, "acts_b")
         )
         a, b, unit = self.matching.a, self.matching.b, self.matching.unit
         self.items_a, self.items_b, self.unit = a, b, unit

@@ -61,10 +61,11 @@ def label_columns(acts: Activations, labels: str | Sequence[str] | None) -> list
     return names
 
 
-def prepare_items(acts: Activations, drop_special: bool, site: str | None) -> Activations:
-    """The items to show: one site, special tokens dropped for token activations when asked."""
+def prepare_items(acts: Activations, drop_special: bool, site: str | None, argument: str = "acts") -> Activations:
+    """The items to show: one site, special tokens dropped for token activations when asked.
+    ``argument`` names ``acts`` in errors."""
     if not isinstance(acts, Activations):
-        raise LensError.bad_argument("acts", acts, "Activations (from lensnb.extract, or pooled from them)")
+        raise LensError.bad_argument(argument, acts, "Activations (from lensnb.extract, or pooled from them)")
     if site is not None:
         acts = acts.select(sites=site)
     elif len(acts.sites) > 1:
@@ -184,6 +185,8 @@ class LayerExplorer(LensView, widgets.VBox):
         from lensnb import geometry as geo
 
         self._resources = check_resources(resources)
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+            raise LensError.bad_argument("k", k, "a positive number of neighbours (fewer are used for small data)")
         items = prepare_items(acts, drop_special, site)
         self.labels = label_columns(items, labels)
         names = items.model.get("layer_names")

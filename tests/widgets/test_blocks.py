@@ -305,3 +305,16 @@ def test_titles_and_labels_from_names_are_never_typeset_as_tex():
     assert figure.title.text.text == name and figure.yaxis[0].axis_label.text == f"layer of {name}"
     figure = curve_figure(name, toy_profile(), (0, 1, 2), {0: "0", 1: "1", 2: "2"})[0]
     assert isinstance(figure.title.text, PlainText) and figure.title.text.text == name
+
+
+def test_many_classes_never_share_a_grey_with_other_or_no_label():
+    """Category20's greys (#7f7f7f, #c7c7c7) were 13 and 18 levels from "other" and "(no label)"."""
+    values = np.array([f"c{i}" for i in range(25)] * 2 + [None], dtype=object)
+    coloring = coloring_from_values("many", values, n_items=len(values))
+    colors = set(coloring.colors().tolist())
+    assert OTHER_COLOR in colors and MISSING_COLOR in colors
+    classes = colors - {OTHER_COLOR, MISSING_COLOR}
+    assert len(classes) == 19 and not classes & {"#7f7f7f", "#c7c7c7"}
+    twenty = coloring_from_values("twenty", np.array([f"c{i}" for i in range(20)], dtype=object), n_items=20)
+    shown = set(twenty.colors().tolist())
+    assert len(shown) == 20 and not shown & {"#7f7f7f", "#c7c7c7"}

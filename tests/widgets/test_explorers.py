@@ -78,6 +78,11 @@ def test_layer_explorer_exports_and_refuses_bad_input(explorer, bert_acts):
         LayerExplorer(bert_acts, "pos", progress=False)
     with pytest.raises(lensnb.LensError, match="acts: expected Activations"):
         LayerExplorer(np.zeros((3, 10, 4)), progress=False)
+    for k in (-1, 0, 2.5, True):  # -1 was raised to 2 without a word
+        with pytest.raises(lensnb.LensError, match="k: expected a positive number of neighbours"):
+            LayerExplorer(bert_acts, k=k, progress=False)
+    with pytest.raises(lensnb.LensError, match="acts_b: expected Activations"):
+        CompareExplorer(bert_acts, "x", progress=False)
 
 
 def test_compare_explorer_matches_words_across_tokenizers(bert_acts, gpt2_acts):
