@@ -105,7 +105,7 @@ def dead_units(model_b: LensModel, layer: int, position: str, layer_norm: bool) 
     variance over every unit, the dead ones included: all-MiniLM-L6-v2's last LayerNorm
     has three such units (127, 223, 319), which hold about half of ``z_hat``'s energy.
     Their rows of the map are therefore fitted to ``z_hat`` by least squares (see
-    :meth:`StitchTask.normalised_fit`) rather than set from the gain."""
+    :meth:`StitchTask.least_squares`) rather than set from the gain."""
     norm = output_norm(model_b, layer)
     weight = None if norm is None else getattr(norm, "weight", None)
     if not isinstance(weight, torch.Tensor) or not (position == "pre_norm" or layer_norm):
@@ -572,14 +572,17 @@ class StitchTask:
             raise LensError.bad_argument(
                 "model_b", model_b.name, "a tokenizer with a mask token for the masked-LM loss"
             )
-        if not any(_has_scored_token(ids, special, kind) for ids, special in zip(train.ids, train.special)):
-            expected = (
-                "texts of two tokens or more" if kind == "causal-lm" else "texts with a token that is not special"
-            )
-            raise LensError.bad_argument(
-                "texts", "training texts with no token to score", expected,
-                f"B's {kind} loss scores none of them, so training would not move the stitch.",
-            )  # fmt: skip
+        for argument, data, why in (
+            ("texts", train, "training would not move the stitch"),
+            ("eval_texts", held_out, "there would be no held-out loss"),
+        ):
+            if not any(_has_scored_token(ids, special, kind) for ids, special in zip(data.ids, data.special)):
+                expected = (
+                    "texts of two tokens or more" if kind == "causal-lm" else "texts with a token that is not special"
+                )
+                raise LensError.bad_argument(
+                    argument, "texts with no token to score", expected, f"B's {kind} loss scores none of them, so {why}."
+                )  # fmt: skip
         self.vocab_size = int(getattr(model_b.model.config, "vocab_size", None) or len(model_b.tokenizer))
         self.device = model_b.device
         self._held_out_batches: list[Batch] | None = None
@@ -646,9 +649,7 @@ class StitchTask:
             for batch in self.held_out_batches():
                 summed, n, right = loss_terms(self.kind, *self.scored(batch, stitch, layer_a, layer_b, position))
                 total, count, correct = total + float(summed), count + n, correct + right
-        if count == 0:
-            raise LensError.bad_argument("eval_texts", "texts with no scored token", "texts of two tokens or more")
-        return total / count, correct / count
+        return total / count, correct / count  # count > 0: StitchTask checked that the held-out texts score a token
 
     def own(self) -> tuple[float, float]:
         """B's own held-out loss and accuracy (computed once)."""
@@ -661,33 +662,38 @@ class StitchTask:
         summed, count, _ = loss_terms(self.kind, *self.scored(batch, stitch, layer_a, layer_b, position))
         return summed / max(count, 1)
 
-    def normalised_fit(self, layer_a: int, layer_b: int, units: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
-        """``(W, b)`` of shapes (len(units), dA) and (len(units),) fitting A's layer-i states to the
-        normalised values ``z_hat`` (before the gain and bias) of B's ``units`` at layer j, read
-        from the input of the norm whose output is layer j, on the training texts' tokens."""
-        norm = output_norm(self.model_b, layer_b)
-        plain = copy.deepcopy(norm)  # the same normalisation, without the affine
-        with torch.no_grad():
-            plain.weight.fill_(1.0)
-            if isinstance(getattr(plain, "bias", None), torch.Tensor):
-                plain.bias.zero_()
+    def least_squares(
+        self, layer_a: int, layer_b: int, scale: torch.Tensor, shift: torch.Tensor, dead: torch.Tensor | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """``(W, b)``, (dB, dA) and (dB,), fitting A's layer-i states to ``(h_B - shift) / scale``
+        on the training texts' tokens, in one pass over them.
+
+        The ``dead`` units (bool, (dB,); see :func:`dead_units`) are fitted instead to the
+        normalised values ``z_hat`` (before the gain and bias) of the norm whose output is
+        B's layer j, read at that norm's input: ``(h_B - shift) / scale`` has lost them.
+        """
+        dead = None if dead is None or not bool(dead.any()) else dead
         captured: dict[str, torch.Tensor] = {}
-        handle = norm.register_forward_hook(lambda module, args, output: captured.__setitem__("input", args[0]))
+        handle = plain = None
+        if dead is not None:
+            norm = output_norm(self.model_b, layer_b)
+            plain = copy.deepcopy(norm)  # the same normalisation, without the affine
+            with torch.no_grad():
+                plain.weight.fill_(1.0)
+                if isinstance(getattr(plain, "bias", None), torch.Tensor):
+                    plain.bias.zero_()
+            handle = norm.register_forward_hook(lambda module, args, output: captured.__setitem__("input", args[0]))
         fit = LeastSquares()
         try:
-            for a, _, keep in self._training_states(layer_a, layer_b):  # B's pass fills `captured`
-                with torch.no_grad():
-                    z_hat = plain(captured.pop("input")).detach().cpu().double()[..., units]
-                fit.add(a[keep].numpy(), z_hat[keep].numpy())
+            for a, b, keep in self._training_states(layer_a, layer_b):  # B's pass fills `captured`
+                target = (b - shift) / scale
+                if dead is not None:
+                    with torch.no_grad():
+                        target[..., dead] = plain(captured.pop("input")).detach().cpu().double()[..., dead]
+                fit.add(a[keep].numpy(), target[keep].numpy())
         finally:
-            handle.remove()
-        return fit.solve()
-
-    def least_squares(self, layer_a: int, layer_b: int, scale: torch.Tensor, shift: torch.Tensor):
-        """``(W, b)`` fitting A's layer-i states to ``(h_B - shift) / scale`` on the training texts' tokens."""
-        fit = LeastSquares()
-        for a, b, keep in self._training_states(layer_a, layer_b):
-            fit.add(a[keep].numpy(), ((b - shift) / scale)[keep].numpy())
+            if handle is not None:
+                handle.remove()
         return fit.solve()
 
     def _training_states(self, layer_a: int, layer_b: int) -> Iterator[tuple[torch.Tensor, ...]]:

@@ -687,15 +687,14 @@ def _initialise(stitch: Stitch, task: StitchTask, i: int, j: int, settings: _Set
         task.model_b, j, settings.position, stitch.norm is not None
     )  # each (dB,)
     dim_b, dim_a = stitch.weight.shape
-    if settings.init in ("identity", "least_squares"):
-        if settings.init == "identity":
-            weight, bias = torch.diag(1.0 / scale), -shift / scale
-        else:
-            weight, bias = (torch.from_numpy(v) for v in task.least_squares(i, j, scale, shift))
-        dead = dead_units(task.model_b, j, settings.position, stitch.norm is not None)
-        if dead.any():  # units whose gain is ~0: their rows fitted to B's normalised values instead
-            fitted_weight, fitted_bias = task.normalised_fit(i, j, dead)
-            weight[dead], bias[dead] = torch.from_numpy(fitted_weight), torch.from_numpy(fitted_bias)
+    dead = dead_units(task.model_b, j, settings.position, stitch.norm is not None)  # gains ~0: fitted, not inverted
+    if settings.init == "least_squares":
+        weight, bias = (torch.from_numpy(v) for v in task.least_squares(i, j, scale, shift, dead))
+    elif settings.init == "identity":
+        weight, bias = torch.diag(1.0 / scale), -shift / scale
+        if dead.any():
+            fitted_weight, fitted_bias = (torch.from_numpy(v) for v in task.least_squares(i, j, scale, shift, dead))
+            weight[dead], bias[dead] = fitted_weight[dead], fitted_bias[dead]
     else:
         generator = torch.Generator().manual_seed(settings.seed)
         bound = 1.0 / math.sqrt(dim_a)

@@ -98,6 +98,8 @@ def test_identity_self_stitch_holds_where_a_layer_norm_has_dead_units(tiny_paths
     result = train_stitch(model, 2, model, 2, texts, position=position, optimizer="sgd", lr=1e-12, steps=1,
                           progress=False)  # the state is (to rounding) the initial one  # fmt: skip
     assert abs(result.initial_penalty) < 1e-5, result.initial_penalty
+    fitted = train_stitch(model, 2, model, 2, texts, position=position, init="least_squares", **QUICK)
+    assert abs(fitted.initial_penalty) < 1e-5, fitted.initial_penalty  # the least-squares init fits them too
     # the stitch writes B's own layer-2 states (their normalised values, for pre_norm) on held-out texts too
     tokens = model.tokenizer(["A sentence the stitch has never seen, with words of its own."], return_tensors="pt")
     captured = {}
@@ -382,7 +384,8 @@ def test_bad_input(heads, tiny_paths):
         (dict(texts=[]), "texts"),
         (dict(texts="one string"), "texts"),
         (dict(texts=["fine", ""]), r"texts\[1\]"),
-        (dict(texts=["a", "b", "c"] * 4, eval_texts=CORPUS[:4]), "texts: expected texts of two tokens or more"),
+        (dict(texts=["a", "b", "c"] * 4, eval_texts=CORPUS[:4]), "^texts: expected texts of two tokens or more"),
+        (dict(eval_texts=["a", "b"]), "^eval_texts: expected texts of two tokens or more"),
         (dict(labels=[0] * len(CORPUS)), "labels"),
         (dict(model_b=lensnb.load_model(tiny_paths["gpt2"]), model_a=lensnb.load_model(tiny_paths["gpt2"])), "head"),
     ]
