@@ -145,19 +145,28 @@ class LinkedScatter(LensView, widgets.VBox):
             )
         self.colorings[name] = coloring
         if hasattr(self, "color_picker"):
-            shown = name if show else self.color
-            self.color_picker.options = list(self.colorings)  # (the dropdown goes back to its first option)
-            self.color = self.color_picker.value = shown
+            self._offer_colorings(name if show else self.color)
 
     def keep_colorings(self, names: Sequence[str]) -> None:
         """Offer only the colourings named in ``names`` (and one colour); the colouring shown
         becomes the first one kept when it is not among them. Two scatters whose colourings
-        are linked offer only what both have."""
-        kept = {name: coloring for name, coloring in self.colorings.items() if name == NO_COLOR or name in names}
-        shown = self.color if self.color in kept else next((n for n, c in kept.items() if c is not None), NO_COLOR)
-        self.color = shown
-        self.colorings = kept
-        self.color_picker.options = list(kept)  # (the dropdown goes back to its first option)
+        are linked offer only what both have.
+
+        Raises
+        ------
+        LensError
+            When ``names`` is not a list of colouring names (a single string included).
+        """
+        if isinstance(names, str) or not isinstance(names, (Sequence, set, frozenset)):
+            raise LensError.bad_argument("names", names, f"a list of colouring names, of {list(self.colorings)}")
+        self.colorings = {name: c for name, c in self.colorings.items() if name == NO_COLOR or name in names}
+        shown = self.color if self.color in self.colorings else None
+        self._offer_colorings(shown or next((n for n, c in self.colorings.items() if c is not None), NO_COLOR))
+
+    def _offer_colorings(self, shown: str) -> None:
+        """Put :attr:`colorings` in the dropdown and show ``shown`` (a change of options sends
+        the dropdown back to its first option, and its value is linked to :attr:`color`)."""
+        self.color_picker.options = list(self.colorings)
         self.color = self.color_picker.value = shown
 
     @traitlets.validate("layer")

@@ -55,6 +55,8 @@ class TokenLink(traitlets.HasTraits):
         LensError
             Naming ``link``.
         """
+        if not isinstance(items_key, str) or not items_key:
+            raise LensError.bad_argument("items_key", items_key, "a digest of the view's items (ItemText.key())")
         if n_items != self.n_items:
             raise LensError.bad_argument("link", self.n_items, f"a TokenLink over {n_items} items")
         if self.items_key is None:

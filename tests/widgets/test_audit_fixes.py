@@ -441,3 +441,7 @@ def test_a_colouring_added_without_showing_it_leaves_the_shown_one():
     assert scatter.color == scatter.color_picker.value == "upos" and "score" in scatter.color_picker.options
     scatter.add_coloring("other score", np.arange(6.0))
     assert scatter.color == scatter.color_picker.value == "other score"
+    scatter.keep_colorings(["upos", "score"])  # the shown one goes: the first kept one is shown
+    assert list(scatter.color_picker.options) == ["(one colour)", "upos", "score"] and scatter.color == "upos"
+    with pytest.raises(lensnb.LensError, match="names: expected a list of colouring names"):
+        scatter.keep_colorings("upos")  # a string would keep every name it contains as a substring

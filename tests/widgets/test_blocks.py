@@ -123,6 +123,9 @@ def test_a_link_is_refused_by_a_view_over_other_items_of_the_same_number():
         LinkedScatter(reordered, texts=toy_texts(), link=first.link)
     with pytest.raises(lensnb.LensError, match="link: expected a TokenLink shared by views over the same 6 items"):
         TokenPicker(reordered.table, toy_texts(), link=first.link)
+    with pytest.raises(lensnb.LensError, match="items_key: expected a digest of the view's items"):
+        first.link.bind(None, 6)
+    assert first.link.items_key == first.text.key()  # nothing changed by the refusals
 
 
 # ------------------------------------------------------------------ colourings
