@@ -233,11 +233,16 @@ def weights_fingerprint(module: torch.nn.Module) -> str:
     """
     if not isinstance(module, torch.nn.Module):
         raise LensError.bad_argument("module", module, "a torch.nn.Module (e.g. a LensModel's model)")
+    tensors = [*module.named_parameters(), *(("buffer:" + name, b) for name, b in module.named_buffers())]
+    return _tensors_digest(tensors)
+
+
+def _tensors_digest(tensors: list[tuple[str, torch.Tensor]]) -> str:
+    """The digest of :func:`weights_fingerprint` over ``(name, tensor)`` pairs, in their order."""
     headers: list[str] = []
     by_device: dict[torch.device, list[torch.Tensor]] = {}
     sizes: dict[torch.device, int] = {}
     order: list[tuple[torch.device, int, int]] = []  # where each part lies in its device's sums, in module order
-    tensors = [*module.named_parameters(), *(("buffer:" + name, b) for name, b in module.named_buffers())]
     with torch.no_grad():
         for name, tensor in tensors:
             headers.append(f"{name}:{tuple(tensor.shape)}:{tensor.dtype}\n")
@@ -456,17 +461,9 @@ def load_model(
 
 
 def _named_values_digest(model: torch.nn.Module, names: tuple[str, ...]) -> str:
-    """A digest of the values of ``model``'s parameters ``names`` (row and column sums of their bits)."""
+    """The :func:`weights_fingerprint` digest of ``model``'s parameters ``names`` alone."""
     parameters = dict(model.named_parameters())
-    digest = hashlib.sha256()
-    with torch.no_grad():
-        for name in names:
-            tensor = parameters.get(name)
-            digest.update(name.encode() + b"\n")
-            if tensor is not None and tensor.device.type != "meta":
-                for part in _value_sums(tensor.detach()):
-                    digest.update(part.to("cpu", torch.int32).numpy().tobytes())
-    return digest.hexdigest()
+    return _tensors_digest([(name, parameters[name]) for name in names if name in parameters])
 
 
 #: Files any one of which holds a tokenizer's vocabulary.
