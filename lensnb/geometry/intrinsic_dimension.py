@@ -113,14 +113,14 @@ def _check_fit_defined(mu: np.ndarray, fraction: float, fit: str, argument: str)
         )  # fmt: skip
 
 
-def _fit_log_ratios(log_mu: np.ndarray, fraction: float, fit: str) -> np.ndarray:
+def _fit_log_ratios(log_mu: np.ndarray, fraction: float, fit: str, presorted: bool = False) -> np.ndarray:
     """The fits of :func:`twonn_from_ratios` on each row of ``log_mu`` (r, n_points)
-    (validated arguments): shape (r,)."""
+    (validated arguments; ``presorted``: each row ascending already): shape (r,)."""
     n = log_mu.shape[1]
     if fit == "ml":
         return (n - 1) / log_mu.sum(axis=1)
     kept = min(int(n * fraction), n - 1)  # -log(0) for the last point: Facco et al. never keep it
-    x = np.sort(log_mu, axis=1)[:, :kept]
+    x = (log_mu if presorted else np.sort(log_mu, axis=1))[:, :kept]
     y = -np.log(1.0 - np.arange(1, kept + 1, dtype=np.float64) / n)
     return (x @ y) / np.einsum("ij,ij->i", x, x)
 
@@ -676,12 +676,22 @@ def _bootstrap_error(mu: np.ndarray, fraction: float, fit: str, rounds: int, rng
         return float("nan")
     n = len(mu)
     log_mu = np.log(np.asarray(mu, dtype=np.float64))
+    # the base fit reads each resample sorted: that is the sorted ratios, each repeated as
+    # often as it was drawn (the same array np.sort gives, in O(n) instead of O(n log n))
+    order = np.argsort(log_mu, kind="stable")
+    ascending = log_mu[order]
+    rank = np.empty(n, dtype=np.int64)
+    rank[order] = np.arange(n)
     estimates = []
     batch = max(1, 4_000_000 // max(1, n))
     for start in range(0, rounds, batch):
-        sample = log_mu[rng.integers(0, n, (min(batch, rounds - start), n))]
+        draws = rng.integers(0, n, (min(batch, rounds - start), n))
+        if fit == "ml":
+            sample = log_mu[draws]
+        else:
+            sample = np.stack([np.repeat(ascending, np.bincount(rank[row], minlength=n)) for row in draws])
         with np.errstate(divide="ignore", invalid="ignore"):
-            estimates.append(_fit_log_ratios(sample, fraction, fit))
+            estimates.append(_fit_log_ratios(sample, fraction, fit, presorted=fit != "ml"))
     fitted = np.concatenate(estimates)
     fitted = fitted[np.isfinite(fitted)]
     return float(np.std(fitted, ddof=1)) if len(fitted) >= 2 else float("nan")
