@@ -167,7 +167,8 @@ class Activations:
     ----------
     spans_dropped, span_pairs_dropped : int
         How many labelled spans / span pairs the selections (:meth:`select`,
-        :meth:`query`) that made these activations dropped (0 as extracted).
+        :meth:`query`) that made these activations dropped (0 as extracted); a saved
+        store keeps them.
     """
 
     def __init__(

@@ -39,7 +39,7 @@ def activations_from_store(path: Path, manifest: dict, arrays: dict, tables: dic
     if attentions is not None:
         spec = manifest["attentions"]
         maps = AttentionMaps(attentions, tables["attention_index"], tuple(spec["layers"]), int(spec["n_heads"]))
-    return Activations(
+    activations = Activations(
         arrays,
         {site: spec["layers"] for site, spec in manifest["sites"].items()},
         tables["tokens"],
@@ -51,6 +51,15 @@ def activations_from_store(path: Path, manifest: dict, arrays: dict, tables: dic
         model=manifest["model"],
         path=path,
     )
+    for name in _DROPPED:  # stores written before these were recorded hold none: 0
+        count = manifest.get(name, 0)
+        if not isinstance(count, int) or isinstance(count, bool) or count < 0:
+            raise LensError.bad_argument(f"{MANIFEST} of {path}", f"{name}: {count!r}", "a count of 0 or more")
+        setattr(activations, name, count)
+    return activations
+
+
+_DROPPED = ("spans_dropped", "span_pairs_dropped")  # what selections dropped, kept with the store
 
 
 def load_activations(path: Path) -> Activations:
@@ -271,6 +280,7 @@ def _write_store(activations: Activations, path: Path) -> None:
             "attentions": attentions,
             "n_tokens": len(activations.table),
             "n_texts": len(texts) if texts is not None else 0,
+            **{name: int(getattr(activations, name)) for name in _DROPPED},
         },
     )
 

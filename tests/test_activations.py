@@ -158,7 +158,7 @@ def test_spans_pool_only_the_pieces_of_their_words(tiny_models, family):
     np.testing.assert_allclose(kept.pool_spans("mean").values, mean.values, atol=1e-6)
 
 
-def test_selections_keep_spans_whose_word_pieces_all_survive_and_warn_about_the_others(tiny_models):
+def test_selections_keep_spans_whose_word_pieces_all_survive_and_warn_about_the_others(tiny_models, tmp_path):
     example = Example(
         words=["antidisestablishmentarianism", "researcher", "keys"],
         spans=[Span(0, 2, "a"), Span(1, 3, "b"), Span(2, 3, "c")],
@@ -178,6 +178,11 @@ def test_selections_keep_spans_whose_word_pieces_all_survive_and_warn_about_the_
         firsts = acts.query("first_piece")
     with pytest.raises(LensError, match=r"^pool_spans: these activations were extracted with spans, but the select"):
         firsts.pool_spans()
+    # a store keeps what its selection dropped, so the saved and reloaded activations say the same
+    reloaded = lensnb.Activations.load(two.save(tmp_path / "two"))
+    assert (reloaded.spans_dropped, reloaded.span_pairs_dropped) == (2, 1)
+    with pytest.raises(LensError, match=r"^pool_spans: these activations were extracted with spans, but the select"):
+        lensnb.Activations.load(firsts.save(tmp_path / "firsts")).pool_spans()
     with pytest.raises(LensError, match="extract Examples with spans"):
         lensnb.extract(tiny_models["bert"], ["no spans here"], progress=False).pool_spans()
     # spans of texts left out go with them, quietly; those of the texts kept stay whole

@@ -404,6 +404,17 @@ def test_activations_built_by_hand_save_and_load(tmp_path):
     loaded = Activations.load(acts.save(tmp_path / "hand"))
     assert_same(acts, loaded)
     assert loaded.texts is None and loaded.model["name"] == "by hand"
+    assert (loaded.spans_dropped, loaded.span_pairs_dropped) == (0, 0)
+    manifest = json.loads((tmp_path / "hand" / "manifest.json").read_text())
+    for count in (-1, "3", 1.5, True):  # a count of what selections dropped is refused unless it is one
+        (tmp_path / "hand" / "manifest.json").write_text(json.dumps({**manifest, "spans_dropped": count}))
+        with pytest.raises(
+            LensError, match=r"manifest.json of .*hand: expected a count of 0 or more, received .spans_dropped: "
+        ):
+            Activations.load(tmp_path / "hand")
+    del manifest["span_pairs_dropped"]  # a store written before they were recorded: 0
+    (tmp_path / "hand" / "manifest.json").write_text(json.dumps(manifest))
+    assert Activations.load(tmp_path / "hand").span_pairs_dropped == 0
     with pytest.raises(LensError, match="arrays"):
         Activations({"resid_post": values}, {"resid_post": (0,)}, table)
 
