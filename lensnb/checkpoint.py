@@ -54,6 +54,7 @@ __all__ = [
     "Checkpoint",
     "TrainingState",
     "check_checkpoint",
+    "checkpoint_lock",
     "model_identity",
     "private_rng",
     "rng_states",
@@ -357,6 +358,33 @@ def _write_atomically(path: Path, write: Callable[[Path], None]) -> None:
         temporary.unlink(missing_ok=True)
         raise
     _fsync_folder(path.parent)
+
+
+@contextmanager
+def checkpoint_lock(folder: Path | None, writers: str) -> Iterator[None]:
+    """Hold the lock on a checkpoint folder (made here if new) while a run uses it.
+
+    A second run into the same folder, in this process or another, is refused (naming
+    ``checkpoint``) rather than interleaving its saves with the first's. The lock is that of
+    a store (:class:`~lensnb.store_lock.StoreLock`): released when the run ends or its
+    process dies. None: no checkpoint, no lock.
+    """
+    if folder is None:
+        yield
+        return
+    from lensnb.store_lock import StoreLock
+
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise LensError.bad_argument(
+            "checkpoint", str(folder), "a folder lensnb can create", f"{type(error).__name__}: {error.strerror}"
+        ) from None
+    lock = StoreLock(folder, "checkpoint", kind="checkpoint", writers=writers)
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 def check_checkpoint(checkpoint: Any) -> Path | None:

@@ -30,7 +30,15 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from lensnb.checkpoint import Checkpoint, TrainingState, check_checkpoint, model_identity, private_rng, seed_rng
+from lensnb.checkpoint import (
+    Checkpoint,
+    TrainingState,
+    check_checkpoint,
+    checkpoint_lock,
+    model_identity,
+    private_rng,
+    seed_rng,
+)
 from lensnb.errors import LensError
 from lensnb.extract import _as_lens_model
 from lensnb.flags import check_flag
@@ -244,7 +252,7 @@ def train_steps(
     if options.checkpoint is not None:
         store = Checkpoint(options.checkpoint, model_identity(net, lens_model.name), settings, total)
     losses: list[float] = []
-    with private_rng(device):
+    with checkpoint_lock(options.checkpoint, "training run"), private_rng(device):
         seed_rng(device, options.seed)
         start = store.resume(state) if store is not None else 0
         net.train()
@@ -320,7 +328,8 @@ def fine_tune_classifier(
         of other data or settings is refused. The same call made again on the same model
         object (after an interrupt, or after it finished) resumes too: the checkpoint's
         weights replace the partly trained ones, and a finished run takes no step and
-        leaves the model with its final weights (``resumed_from == steps``).
+        leaves the model with its final weights (``resumed_from == steps``). The folder
+        is locked while the run uses it: a second run into it is refused.
     checkpoint_every : int
         Steps between checkpoints (positive).
     progress : bool

@@ -39,6 +39,10 @@ class StoreLock:
         The name errors give the folder (``"store"``, ``"path"``).
     warn : bool
         Warn where the file system refuses locks (then there is no lock).
+    kind : str
+        What the folder is, in messages (``"store"``; ``"checkpoint"``).
+    writers : str
+        Who else may be writing it, in messages.
 
     Raises
     ------
@@ -46,7 +50,9 @@ class StoreLock:
         When another writer holds the lock.
     """
 
-    def __init__(self, path: Path, argument: str, warn: bool = True):
+    def __init__(
+        self, path: Path, argument: str, warn: bool = True, kind: str = "store", writers: str = "extraction or save"
+    ):
         self.path = path
         self._descriptor = -1
         if fcntl is None:
@@ -57,8 +63,8 @@ class StoreLock:
         except BlockingIOError:
             os.close(descriptor)
             raise LensError.bad_argument(
-                argument, str(path), "a store folder no other lensnb writer is using",
-                "Another extraction or save (in this process or another) is writing it now. Wait for it to finish, "
+                argument, str(path), f"a {kind} folder no other lensnb writer is using",
+                f"Another {writers} (in this process or another) is writing it now. Wait for it to finish, "
                 "or use another folder.",
             ) from None  # fmt: skip
         except OSError as error:
@@ -69,7 +75,7 @@ class StoreLock:
                 return
             warnings.warn(
                 f"{argument}: the file system holding {path} does not support locks ({error.strerror}); lensnb "
-                "cannot keep a second writer out of this folder, so run one extraction or save into it at a time.",
+                f"cannot keep a second writer out of this folder, so run one {writers} into it at a time.",
                 stacklevel=3,
             )
             return

@@ -263,6 +263,27 @@ def test_bad_data_and_checkpoint_paths_are_named(tiny_paths, tmp_path):
         fine_tune_classifier(model, texts, labels, checkpoint=3, progress=False)
 
 
+def test_a_checkpoint_folder_in_use_by_another_run_is_refused(tiny_paths, tmp_path):
+    """Two runs into one folder would interleave their saves: the second is refused while the first
+    holds the folder (here a lock taken by hand, as another process's run would), then goes ahead."""
+    from lensnb.store_lock import StoreLock
+
+    texts, labels = _data()
+    folder = tmp_path / "busy"
+    folder.mkdir()
+    lock = StoreLock(folder, "checkpoint")
+    try:
+        with pytest.raises(
+            lensnb.LensError, match=r"checkpoint: expected a checkpoint folder no other lensnb writer is using.*"
+            r"Another training run \(in this process or another\) is writing it now",
+        ):  # fmt: skip
+            fine_tune_classifier(_classifier(tiny_paths), texts, labels, checkpoint=folder, progress=False)
+    finally:
+        lock.release()
+    assert fine_tune_classifier(_classifier(tiny_paths), texts, labels, checkpoint=folder, progress=False).steps > 0
+    assert (folder / "lensnb_fine_tune.json").is_file()
+
+
 def test_classify_refuses_what_it_cannot_classify(tiny_paths):
     model = _classifier(tiny_paths)
     for texts, message in (("the quick fox", "texts: expected a non-empty list of strings, received 'the quick fox'"),

@@ -34,6 +34,7 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
+from lensnb.checkpoint import checkpoint_lock
 from lensnb.errors import LensError
 from lensnb.flags import checks_flags
 from lensnb.geometry.inputs import as_matrix
@@ -386,6 +387,7 @@ def train_stitch(
         go on further); the result equals that of an uninterrupted run. The folder is tied
         to the weights (A's base model, B with its head): a head newly initialised at load
         differs at every load, so such a run cannot be resumed after reloading the model.
+        The folder is locked while the run uses it: a second run into it is refused.
     checkpoint_every : int
     progress : bool
         Show a progress bar of the steps.
@@ -732,9 +734,13 @@ def _stitch(
     if checkpoint is not None:
         keyed = {k: v for k, v in run.items() if k not in ("steps", "checkpoint_every")}
         store = Checkpoint(checkpoint, {**keyed, **{k: v for k, v in identity.items() if k != "held_out_texts"}})
-    state = store.load() if store is not None else None
     where = (i, j, settings.position)
-    with frozen(model_a, model_b), torch.enable_grad():
+    with (
+        checkpoint_lock(store.folder if store is not None else None, "stitch training"),
+        frozen(model_a, model_b),
+        torch.enable_grad(),
+    ):
+        state = store.load() if store is not None else None
         if state is not None:
             if state["step"] > settings.steps:
                 raise LensError.bad_argument(

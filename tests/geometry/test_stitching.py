@@ -312,6 +312,25 @@ def test_asymmetry_has_both_directions(heads):
     assert len(frame) == 4 and np.allclose(frame["difference"], frame["a_to_b"] - frame["b_to_a"])
 
 
+def test_a_checkpoint_folder_in_use_by_another_stitch_run_is_refused(heads, tmp_path):
+    from lensnb.store_lock import StoreLock
+
+    model = heads["bert"]
+    (tmp_path / "a").mkdir()
+    lock = StoreLock(tmp_path / "a", "checkpoint")
+    try:
+        with pytest.raises(
+            LensError, match="^checkpoint: expected a checkpoint folder no other lensnb writer is using"
+        ):
+            train_stitch(model, 1, model, 1, CORPUS, checkpoint=tmp_path / "a", **QUICK)
+    finally:
+        lock.release()
+    assert train_stitch(model, 1, model, 1, CORPUS, checkpoint=tmp_path / "a", **QUICK).params["steps"] == 2
+    (tmp_path / "file").write_text("")
+    with pytest.raises(LensError, match="^checkpoint: expected a folder lensnb can create"):
+        train_stitch(model, 1, model, 1, CORPUS, checkpoint=tmp_path / "file" / "inside", **QUICK)
+
+
 def test_unreadable_checkpoint_is_a_lens_error(heads, tmp_path):
     """A truncated or foreign state.safetensors is refused by name; nothing is unpickled to find out."""
     from safetensors.torch import save_file
