@@ -180,7 +180,8 @@ class _Accumulator:
         self.truncated: list[tuple[int, int]] = []
         self.cut_words = 0  # words overflow='truncate' cut in the middle
         self.cut_spans = 0  # spans and span pairs that lost words to it
-        self.unpieced: list[tuple[int, str, bool]] = []
+        self.unpieced: list[tuple[int, str, str]] = []
+        self.special_ids: np.ndarray | None = None  # the tokenizer's special token ids, read once
         self.row = 0
 
     def add_chunk(self, chunk: Sequence[Example], first_text: int, tokenizer) -> None:
@@ -194,6 +195,9 @@ class _Accumulator:
             chain.from_iterable(chain.from_iterable(offset_lists)), dtype=np.int64, count=2 * total
         ).reshape(-1, 2)
         starts = np.r_[0, np.cumsum(lengths)[:-1]].astype(np.int64)
+        special |= self._typed_specials(
+            tokenizer, ids, offsets, special, texts, np.repeat(np.arange(len(chunk)), lengths)
+        )
         prefix, suffix = _special_runs(special, starts, lengths)
         capacity = self.max_length - prefix - suffix
         if np.any(capacity < 1):
@@ -278,6 +282,22 @@ class _Accumulator:
             self.truncated.append((first_text + int(text), int(stop - end)))
         return keep
 
+    def _typed_specials(self, tokenizer, ids, offsets, special, texts, text_of_token) -> np.ndarray:
+        """Special tokens written in the text itself (GPT-2's ``"<|endoftext|>"`` put before a
+        text as its start token, ``"<s>"``): the tokenizer turns them into their special ids,
+        but its mask marks only the specials it adds. A token is one when its id is a special
+        id and its characters are that token's own text; an unknown token standing for other
+        characters (``[UNK]`` for an emoji) is not: it stands for a word's characters."""
+        if self.special_ids is None:
+            self.special_ids = np.asarray(sorted(set(getattr(tokenizer, "all_special_ids", ()) or ())), dtype=np.int64)
+        typed = np.zeros(len(ids), dtype=bool)
+        candidates = np.flatnonzero(~special & np.isin(ids, self.special_ids))
+        for row in candidates:
+            start, end = offsets[row]
+            written = texts[text_of_token[row]][start:end].strip()
+            typed[row] = bool(written) and written == str(self.vocabulary[ids[row]]).strip()
+        return typed
+
     def _word_index(self, chunk, texts, ids, offsets, special, text_of_token, first_text) -> np.ndarray:
         """Word of each token from character offsets, for the whole chunk at once.
 
@@ -300,8 +320,13 @@ class _Accumulator:
             for global_word in np.flatnonzero(~has_piece)[:1000]:
                 text = int(np.searchsorted(word_base, global_word, side="right") - 1)
                 start, end = word_offsets[text][global_word - word_base[text]]
-                merged = _covered_by_a_token(offsets, special, text_of_token, text, start, end)
-                self.unpieced.append((first_text + text, chunk[text].words[global_word - word_base[text]], merged))
+                if _covered_by_a_token(offsets, ~special, text_of_token, text, start, end):
+                    kind = "merged"
+                elif _covered_by_a_token(offsets, special, text_of_token, text, start, end):
+                    kind = "special"  # written as a special token ("<|endoftext|>", "<s>")
+                else:
+                    kind = "dropped"
+                self.unpieced.append((first_text + text, chunk[text].words[global_word - word_base[text]], kind))
         return word_index
 
     def _segments(self, first_text, starts, lengths, prefix, suffix, content, too_long, window) -> np.ndarray:
@@ -461,17 +486,25 @@ _PAIR_COLUMNS = [
 ]  # fmt: skip
 
 
-def _unpieced_message(unpieced: list[tuple[int, str, bool]]) -> str:
-    """The warning for words without a token of their own: (text, word, merged) each, at most 1,000."""
+def _unpieced_message(unpieced: list[tuple[int, str, str]]) -> str:
+    """The warning for words without a token of their own: (text, word, kind) each, at most 1,000;
+    kind "merged" (into an earlier word's token), "special" (written as a special token) or "dropped"."""
     more = "+" if len(unpieced) >= 1000 else ""
     parts = []
-    merged = [(t, word) for t, word, into_other in unpieced if into_other]
-    dropped = [(t, word) for t, word, into_other in unpieced if not into_other]
+    merged = [(t, word) for t, word, kind in unpieced if kind == "merged"]
+    specials = [(t, word) for t, word, kind in unpieced if kind == "special"]
+    dropped = [(t, word) for t, word, kind in unpieced if kind == "dropped"]
     if merged:
         shown = ", ".join(f"{word!r} (text {t})" for t, word in merged[:5])
         parts.append(
             f"{len(merged)}{more} share a token with an earlier word: the tokenizer merged them into its piece "
             f"(e.g. {shown}; UD splits 'cannot' into 'can' + 'not')"
+        )
+    if specials:
+        shown = ", ".join(f"{word!r} (text {t})" for t, word in specials[:5])
+        parts.append(
+            f"{len(specials)}{more} are special tokens written in the text (e.g. {shown}): flagged special, as the "
+            "ones the tokenizer adds, so in no word"
         )
     if dropped:
         shown = ", ".join(f"{word!r} (text {t})" for t, word in dropped[:5])
@@ -552,12 +585,12 @@ class _BlankVocabulary:
 
 
 def _covered_by_a_token(
-    offsets: np.ndarray, special: np.ndarray, text_of_token: np.ndarray, text: int, start: int, end: int
+    offsets: np.ndarray, eligible: np.ndarray, text_of_token: np.ndarray, text: int, start: int, end: int
 ) -> bool:
-    """Whether an ordinary token of ``text`` overlaps the characters ``[start, end)``."""
+    """Whether an ``eligible`` token of ``text`` (flags, all tokens) overlaps the characters ``[start, end)``."""
     lo, hi = np.searchsorted(text_of_token, [text, text + 1])
-    spans, ordinary = offsets[lo:hi], ~special[lo:hi]
-    return bool(np.any(ordinary & (spans[:, 1] > spans[:, 0]) & (spans[:, 0] < end) & (spans[:, 1] > start)))
+    spans, chosen = offsets[lo:hi], eligible[lo:hi]
+    return bool(np.any(chosen & (spans[:, 1] > spans[:, 0]) & (spans[:, 0] < end) & (spans[:, 1] > start)))
 
 
 def _piece_flags(word_index: np.ndarray, text_of_token: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -235,6 +235,34 @@ def test_words_without_a_token_are_reported_for_what_happened_to_them(tiny_model
     assert "'e' (text 0)" in message and "produced no token" not in message
 
 
+def test_special_tokens_written_in_the_text_are_special_and_in_no_word(tiny_models):
+    """GPT-2's start token is written before a text ("<|endoftext|>The dog"): the tokenizer gives it
+    the special id, and it is flagged special as the ones the tokenizer adds (dropped by drop_special,
+    left out of text pools, in no word, re-fed as a prefix). An unknown token standing for a word's
+    characters ([UNK] for an emoji) stays an ordinary token of its word."""
+    gpt2 = tiny_models["gpt2"]
+    bos = gpt2.tokenizer.bos_token
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        acts = lensnb.extract(gpt2, [Example(words=["The", "dog", "ran"], text=bos + "The dog ran")], progress=False)
+    table = acts.tokens
+    assert table["special"].tolist()[0] and table["token"].tolist()[0] == bos and table["word_index"].tolist()[0] == -1
+    assert not table["special"].iloc[1:].any() and table["first_piece"].iloc[1]  # 'The' starts on its own piece
+    np.testing.assert_array_equal(acts.pool_texts("first").values[:, 0], acts.values[:, 1])
+    np.testing.assert_allclose(acts.pool_texts("mean").values[:, 0], acts.values[:, 1:].mean(axis=1), atol=1e-8)
+    assert bos not in acts.drop_special().tokens["token"].tolist()
+    with pytest.warns(
+        UserWarning, match=r"1 are special tokens written in the text \(e.g. '<\|endoftext\|>' \(text 0\)\)"
+    ):
+        plain = lensnb.extract(gpt2, [f"{bos} The dog"], progress=False)  # a word of its own: reported as such
+    assert plain.tokens["special"].tolist()[0] and plain.tokens["word_index"].tolist()[0] == -1
+    bert = tiny_models["bert"]
+    unknown = bert.tokenizer.unk_token_id
+    acts = lensnb.extract(bert, ["keys \U0001f511 here"], progress=False)
+    row = acts.tokens[acts.tokens["token_id"] == unknown]
+    assert len(row) == 1 and not row["special"].item() and row["word_index"].item() == 1
+
+
 def test_layers_subset_negative_and_float16(tiny_models):
     tiny = tiny_models["bert"]
     full = lensnb.extract(tiny, TEXTS, progress=False)

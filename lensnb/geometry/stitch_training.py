@@ -321,7 +321,12 @@ def encode(model_a: LensModel, model_b: LensModel, texts: list[str], labels, max
                     f"{argument}[{k}] {texts[k][:60]!r} tokenizes to {list(ids_a)[:12]} in A and {list(ids_b)[:12]} in B.",
                 )  # fmt: skip
     ids = [np.asarray(row, dtype=np.int64) for row in encoded["input_ids"]]
-    special = [np.asarray(row, dtype=bool) for row in encoded["special_tokens_mask"]]
+    # special by id, as Hugging Face's masked-LM collator marks them (get_special_tokens_mask with
+    # already_has_special_tokens): also those written in the text ("[CLS]" typed in it), and [UNK]
+    special_ids = np.asarray(sorted(set(model_b.tokenizer.all_special_ids)), dtype=np.int64)
+    special = [
+        np.asarray(row, dtype=bool) | np.isin(i, special_ids) for row, i in zip(encoded["special_tokens_mask"], ids)
+    ]
     return Encoded(ids, special, labels)
 
 

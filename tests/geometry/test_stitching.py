@@ -156,6 +156,18 @@ def test_a_stitch_that_is_not_the_identity_is_penalised_in_every_family(heads, f
         assert abs(result.initial_penalty) > 1e-3, (family, result)
 
 
+def test_masked_lm_never_masks_special_tokens_written_in_the_text(heads):
+    """As Hugging Face's masked-LM collator: a "[CLS]" typed in a text, and [UNK], are special by their ids."""
+    model = heads["bert"]
+    encoded = stitch_training.encode(model, model, ["a [CLS] key \U0001f511"], None, 32, "texts")
+    ids, special = encoded.ids[0], encoded.special[0]
+    tokenizer = model.tokenizer
+    typed = np.flatnonzero(ids == tokenizer.cls_token_id)
+    assert len(typed) == 2 and special[typed].all()  # the one the tokenizer adds and the typed one
+    assert special[ids == tokenizer.unk_token_id].all() and (ids == tokenizer.unk_token_id).any()
+    assert not special[np.isin(ids, tokenizer.all_special_ids, invert=True)].any()
+
+
 @pytest.mark.parametrize("family", list(TASKS))
 def test_read_layer_is_the_hidden_state(heads, family):
     model = heads[family]
