@@ -287,9 +287,13 @@ class _Accumulator:
         text as its start token, ``"<s>"``): the tokenizer turns them into their special ids,
         but its mask marks only the specials it adds. A token is one when its id is a special
         id and its characters are that token's own text; an unknown token standing for other
-        characters (``[UNK]`` for an emoji) is not: it stands for a word's characters."""
+        characters (``[UNK]`` for an emoji) is not: it stands for a word's characters. Nor are
+        the mask and unknown tokens written in a text: they stand for a word (the verb masked
+        in an agreement item, say)."""
         if self.special_ids is None:
-            self.special_ids = np.asarray(sorted(set(getattr(tokenizer, "all_special_ids", ()) or ())), dtype=np.int64)
+            structural = set(getattr(tokenizer, "all_special_ids", ()) or ())
+            structural -= {getattr(tokenizer, "mask_token_id", None), getattr(tokenizer, "unk_token_id", None)}
+            self.special_ids = np.asarray(sorted(i for i in structural if isinstance(i, int)), dtype=np.int64)
         typed = np.zeros(len(ids), dtype=bool)
         candidates = np.flatnonzero(~special & np.isin(ids, self.special_ids))
         for row in candidates:

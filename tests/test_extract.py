@@ -258,9 +258,14 @@ def test_special_tokens_written_in_the_text_are_special_and_in_no_word(tiny_mode
     assert plain.tokens["special"].tolist()[0] and plain.tokens["word_index"].tolist()[0] == -1
     bert = tiny_models["bert"]
     unknown = bert.tokenizer.unk_token_id
-    acts = lensnb.extract(bert, ["keys \U0001f511 here"], progress=False)
+    acts = lensnb.extract(bert, ["keys \U0001f511 here [MASK] [SEP]"], progress=False)
     row = acts.tokens[acts.tokens["token_id"] == unknown]
     assert len(row) == 1 and not row["special"].item() and row["word_index"].item() == 1
+    # a mask written in a text stands for a word (the masked verb of an agreement item); a [SEP] does not
+    masked = acts.tokens[acts.tokens["token_id"] == bert.tokenizer.mask_token_id]
+    assert len(masked) == 1 and not masked["special"].item() and masked["word_index"].item() == 3
+    separators = acts.tokens[acts.tokens["token_id"] == bert.tokenizer.sep_token_id]
+    assert len(separators) == 2 and separators["special"].all() and (separators["word_index"] == -1).all()
 
 
 def test_layers_subset_negative_and_float16(tiny_models):
