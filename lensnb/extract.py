@@ -268,7 +268,7 @@ def _run(
     need_hidden = "resid_post" in wanted or derived_mid
     stream = None if background.threaded or derived_mid else _layer_stream(lens_model, wanted.get("resid_post", ()))
     streaming = False  # switched on once the stream matched output_hidden_states
-    pad_id = _pad_id(lens_model.tokenizer)
+    pad_id = lens_model.padding_id
     token_ids = plan.tokens["token_id"].to_numpy()
     device = lens_model.device
     with (
@@ -514,14 +514,6 @@ def eager_attention(model, needed: bool):
     finally:
         if switch:
             model.set_attn_implementation(previous)
-
-
-def _pad_id(tokenizer) -> int:
-    for attribute in ("pad_token_id", "eos_token_id", "unk_token_id"):
-        value = getattr(tokenizer, attribute, None)
-        if isinstance(value, int):
-            return value
-    return 0
 
 
 def _as_lens_model(model) -> LensModel:

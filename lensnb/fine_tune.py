@@ -193,6 +193,13 @@ def padding(lens_model: LensModel) -> Iterator[None]:
             "model", lens_model.name, "a tokenizer with a pad token or an EOS token to pad batches with",
             "Set model.tokenizer.pad_token (and model.model.config.pad_token_id) first.",
         )  # fmt: skip
+    if pad_token is not None and lens_model.padding_id != tokenizer.pad_token_id:
+        raise LensError.bad_argument(
+            "model", lens_model.name, "a tokenizer whose pad token is a row of the model's input embeddings",
+            f"Its pad token {pad_token!r} has id {tokenizer.pad_token_id}, past the embedding table: resize it "
+            "(model.model.resize_token_embeddings(len(model.tokenizer))) or pad with the EOS token "
+            "(model.tokenizer.pad_token = model.tokenizer.eos_token).",
+        )  # fmt: skip
     try:
         if pad_token is None:
             tokenizer.pad_token = tokenizer.eos_token
@@ -367,8 +374,8 @@ def fine_tune_classifier(
     net, tokenizer, device = lens_model.model, lens_model.tokenizer, lens_model.device
 
     def loss_of(rows: np.ndarray) -> torch.Tensor:
-        encoded = tokenizer([texts[i] for i in rows], padding=True, truncation=True, max_length=max_length,
-                            return_tensors="pt").to(device)  # fmt: skip
+        encoded = tokenizer([texts[i] for i in rows], padding=True, padding_side="right", truncation=True,
+                            max_length=max_length, return_tensors="pt").to(device)  # fmt: skip
         return net(**encoded, labels=torch.as_tensor(targets[rows], device=device)).loss
 
     with padding(lens_model):
@@ -413,7 +420,7 @@ def classify(model: Any, texts: Sequence[str], *, batch_size: int = 32, max_leng
     try:
         with torch.no_grad(), padding(lens_model):
             for i in range(0, len(texts), batch_size):
-                encoded = tokenizer(texts[i : i + batch_size], padding=True, return_tensors="pt")
+                encoded = tokenizer(texts[i : i + batch_size], padding=True, padding_side="right", return_tensors="pt")
                 if limit is not None and encoded["input_ids"].shape[1] > limit:
                     lengths = encoded["attention_mask"].sum(-1)
                     worst = int(lengths.argmax())

@@ -171,6 +171,21 @@ class LensModel:
             return next(self.model.parameters()).device
 
     @property
+    def padding_id(self) -> int:
+        """The token id lensnb pads batches with (padded positions are masked, never read).
+
+        The tokenizer's pad, EOS or UNK id, the first that is a row of the model's input
+        embeddings: a pad token added to the tokenizer without resizing the embeddings
+        (``tokenizer.add_special_tokens({"pad_token": ...})`` alone) is skipped, where it would
+        fail inside torch, and only for batches of texts of different lengths. 0 if none is."""
+        rows = _embedding_rows(self.model)
+        for attribute in ("pad_token_id", "eos_token_id", "unk_token_id"):
+            value = getattr(self.tokenizer, attribute, None)
+            if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < rows:
+                return value
+        return 0
+
+    @property
     def vocabulary(self) -> Any:
         """Token string of every id, ndarray of shape (vocab_size,) (computed once)."""
         if self._vocabulary is None or len(self._vocabulary) != len(self.tokenizer):
@@ -563,3 +578,11 @@ def _loading_error(
         "pass its path; or call load_model() with no name for the embedded all-MiniLM-L6-v2. If the "
         "name is misspelt or the model is private, check it on huggingface.co and log in with `hf auth login`."
     )
+
+
+def _embedding_rows(model: torch.nn.Module) -> int:
+    """Rows of a model's input embedding table (a large number where it cannot be told)."""
+    try:
+        return int(model.get_input_embeddings().weight.shape[0])
+    except (AttributeError, NotImplementedError, IndexError):
+        return 2**62

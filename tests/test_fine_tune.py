@@ -452,3 +452,36 @@ def test_problem_type_set_by_transformers_is_not_part_of_the_identity(tiny_paths
     assert model.model.config.problem_type == "single_label_classification"
     assert model_identity(model.model, model.name) == before
     assert fine_tune_classifier(model, texts, labels, checkpoint=tmp_path, **OPTIONS).resumed_from == 4
+
+
+@pytest.mark.parametrize("family", ["gpt2", "llama"])
+def test_decoder_classifiers_give_each_text_the_same_scores_in_any_batch_whatever_the_padding_side(tiny_paths, family):
+    """Decoder tokenizers often pad on the left (for generation); GPT-2's learned absolute positions
+    then moved with the padding, and a text's probabilities changed with its batch (by up to 0.03)."""
+    torch.manual_seed(0)
+    model = lensnb.load_model(tiny_paths[family], task="sequence-classification", num_labels=2)
+    model.tokenizer.padding_side = "left"
+    texts = ["the keys", "the keys to the cabinet are on the table", "a"]
+    together = classify(model, texts, batch_size=3)
+    alone = np.concatenate([classify(model, [text], batch_size=1) for text in texts])
+    np.testing.assert_allclose(together, alone, atol=1e-6)
+    assert model.tokenizer.padding_side == "left"  # the user's setting is left as it was
+
+
+def test_a_pad_token_past_the_embedding_table_is_named_not_an_index_error(tiny_paths):
+    """tokenizer.add_special_tokens({"pad_token": ...}) without resizing the embeddings: extraction pads
+    with an id of the table (padding is masked), and training and classification, which pad with the
+    tokenizer's own pad token, say what to do."""
+    model = lensnb.load_model(tiny_paths["gpt2"], task="sequence-classification", num_labels=2)
+    before = lensnb.extract(model, ["the keys", "the keys to the cabinet"], progress=False)
+    model.tokenizer.add_special_tokens({"pad_token": "[PAD]"})
+    assert model.tokenizer.pad_token_id == model.model.get_input_embeddings().weight.shape[0]
+    assert model.padding_id == model.tokenizer.eos_token_id
+    after = lensnb.extract(model, ["the keys", "the keys to the cabinet"], progress=False)
+    np.testing.assert_array_equal(after.values, before.values)
+    for call in (
+        lambda: classify(model, ["a b", "a"]),
+        lambda: fine_tune_classifier(model, ["a b", "a"], [0, 1], progress=False),
+    ):
+        with pytest.raises(lensnb.LensError, match=r"pad token '\[PAD\]' has id \d+, past the embedding table: resize"):
+            call()

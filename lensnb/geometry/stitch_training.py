@@ -250,7 +250,7 @@ def pad_token_in_config(model: torch.nn.Module, pad_id: int) -> Iterator[None]:
 
     Sequence-classification heads of decoders (GPT-2, GPT-NeoX) find each text's last
     token from it and refuse batches of more than one text without it; lensnb pads
-    with the end-of-text token there (:func:`pad_id_of`)."""
+    with the end-of-text token there (:attr:`LensModel.padding_id`)."""
     config = model.config
     unset = getattr(config, "pad_token_id", None) is None
     if unset:
@@ -383,14 +383,6 @@ def loss_terms(kind: str, logits: torch.Tensor, targets: torch.Tensor) -> tuple[
     total = F.cross_entropy(logits, targets, reduction="sum")
     correct = int((logits.argmax(-1) == targets).sum())
     return total, int(targets.numel()), correct
-
-
-def pad_id_of(tokenizer: Any) -> int:
-    for attribute in ("pad_token_id", "eos_token_id", "unk_token_id"):
-        value = getattr(tokenizer, attribute, None)
-        if isinstance(value, int):
-            return value
-    return 0
 
 
 # ----------------------------------------------------------------------------- least squares
@@ -571,7 +563,7 @@ class StitchTask:
     ) -> None:  # fmt: skip
         self.model_a, self.model_b, self.train, self.held_out, self.kind = model_a, model_b, train, held_out, kind
         self.batch_size, self.mask_probability, self.seed = batch_size, mask_probability, seed
-        self.pad_id = pad_id_of(model_b.tokenizer)
+        self.pad_id = model_b.padding_id
         self.mask_id = getattr(model_b.tokenizer, "mask_token_id", None)
         if kind == "masked-lm" and self.mask_id is None:
             raise LensError.bad_argument(

@@ -506,7 +506,7 @@ def _without_trailing_specials(tokenizer: Any, text: str) -> list[int]:
 def _logits_at(model: LensModel, inputs: list[list[int]], positions: list[int]) -> np.ndarray:
     """Logits over the vocabulary at one position of each input, shape (n_inputs, vocab)."""
     longest = max(len(ids) for ids in inputs)
-    pad = model.tokenizer.pad_token_id if model.tokenizer.pad_token_id is not None else 0
+    pad = model.padding_id
     input_ids = torch.full((len(inputs), longest), pad, dtype=torch.long)
     attention = torch.zeros((len(inputs), longest), dtype=torch.long)
     for row, ids in enumerate(inputs):  # right padding: each input's own positions are unchanged

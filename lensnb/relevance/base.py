@@ -17,7 +17,7 @@ import torch
 from tqdm.auto import tqdm
 
 from lensnb.errors import LensError
-from lensnb.extract import _as_lens_model, _pad_id
+from lensnb.extract import _as_lens_model
 from lensnb.flags import check_flag, checks_flags
 from lensnb.relevance.capture import DTYPES, model_for_dtype, prepared
 from lensnb.relevance.inputs import ModelBatch, ScoreSheet, model_batches, plan_inputs
@@ -171,7 +171,7 @@ class RelevanceMethod:
         n_levels = lens_model.n_layers + 1 if layers else 0
         sheet = ScoreSheet(plan, n_levels)
         device = next(model.parameters()).device
-        pad_id, batch_size = _pad_id(lens_model.tokenizer), self.batch_size
+        pad_id, batch_size = lens_model.padding_id, self.batch_size
         if self.head == "classification" and lens_model.is_decoder:
             # a decoder classifier reads its last real token, found from the config's padding id
             config_pad = getattr(model.config, "pad_token_id", None)

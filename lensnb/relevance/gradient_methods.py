@@ -184,7 +184,7 @@ class IntegratedGradients(RelevanceMethod):
     def baseline_ids(self, input_ids: torch.Tensor) -> torch.Tensor:
         """Padding ids in place of every non-special token, shape (batch, T)."""
         tokenizer = self.lens_model.tokenizer
-        pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else (tokenizer.eos_token_id or 0)
+        pad = self.lens_model.padding_id  # pad, else EOS: ids of the embedding table
         special = torch.as_tensor(sorted(set(tokenizer.all_special_ids)), device=input_ids.device)
         keep = torch.isin(input_ids, special)
         return torch.where(keep, input_ids, torch.full_like(input_ids, pad))

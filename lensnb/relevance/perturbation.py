@@ -37,7 +37,7 @@ import torch
 from tqdm.auto import tqdm
 
 from lensnb.errors import LensError
-from lensnb.extract import _as_lens_model, _pad_id
+from lensnb.extract import _as_lens_model
 from lensnb.flags import checks_flags
 from lensnb.relevance.capture import prepared
 from lensnb.relevance.result import Relevance
@@ -269,7 +269,7 @@ def class_probabilities(
     batch_size = _check_batch(batch_size)
     model = lens_model.model
     device = next(model.parameters()).device
-    pad = _pad_id(lens_model.tokenizer)
+    pad = lens_model.padding_id
     if lens_model.is_decoder:  # the head reads the last token that is not config.pad_token_id
         configured = getattr(model.config, "pad_token_id", None)
         pad, batch_size = (configured, batch_size) if isinstance(configured, int) else (0, 1)  # else one by one
