@@ -269,6 +269,8 @@ def _run(
     stream = None if background.threaded or derived_mid else _layer_stream(lens_model, wanted.get("resid_post", ()))
     streaming = False  # switched on once the stream matched output_hidden_states
     pad_id = lens_model.padding_id
+    # a decoder would also build the keys and values of every layer for generation, never read here
+    no_cache = {"use_cache": False} if lens_model.is_decoder else {}
     token_ids = plan.tokens["token_id"].to_numpy()
     device = lens_model.device
     with (
@@ -289,6 +291,7 @@ def _run(
                     output_hidden_states=hidden_states,
                     output_attentions=attention_index is not None,
                     return_dict=True,
+                    **no_cache,
                 )
 
             hidden = None
