@@ -98,9 +98,18 @@ def test_cls_pooling_is_refused_for_decoders(tiny_models):
     decoder = lensnb.extract(tiny_models["llama"], examples, progress=False)
     with pytest.raises(LensError, match="'mean' or 'last' for a decoder"):
         decoder.pool_texts("cls")
-    with pytest.raises(LensError, match="'mean' for a decoder"):
+    with pytest.raises(LensError, match="'last' or 'mean' for a decoder"):
         probing_data(decoder, text_task("label", pool="cls"))
     assert decoder.pool_texts("last").arrays["resid_post"].shape[1] == 2
+    # a text probe on a decoder reads its last token by default, as Activations.pool_texts("last") does
+    data = probing_data(decoder, text_task("label"))
+    assert data.task.pool == "last"
+    np.testing.assert_array_equal(data.features(2), decoder.pool_texts("last").values[2])
+    encoder = lensnb.extract(tiny_models["bert"], examples, progress=False)
+    assert probing_data(encoder, text_task("label")).task.pool == "cls"
+    np.testing.assert_array_equal(
+        probing_data(encoder, text_task("label", pool="last")).features(1), encoder.pool_texts("last").values[1]
+    )
 
 
 def test_queries_see_the_callers_variables_like_pandas(acts):

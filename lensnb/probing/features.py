@@ -66,7 +66,7 @@ __all__ = [
 
 TOKEN_PIECES = ("first", "last", "all", "mean")
 SPAN_POOLS = ("mean", "max", "endpoints", "self_attentive")
-TEXT_POOLS = ("cls", "mean")
+TEXT_POOLS = ("cls", "mean", "last")
 LEVELS = ("token", "span", "span_pair", "text")
 #: The ``pool`` a token task records when its items are the rows of word-level Activations
 #: (``acts.pool_words(how)`` chose the pieces).
@@ -164,10 +164,16 @@ def span_pair_task(
     return ProbingTask("span_pair", label, pool, multilabel, name)
 
 
-def text_task(label: Any, *, pool: str = "cls", name: str | None = None) -> ProbingTask:
-    """A label per text (a key of ``Example.meta``): ``pool="cls"`` (first token) or ``"mean"``."""
-    if pool not in TEXT_POOLS:
-        raise LensError.bad_argument("pool", pool, f"one of {TEXT_POOLS}")
+def text_task(label: Any, *, pool: str = "auto", name: str | None = None) -> ProbingTask:
+    """A label per text (a key of ``Example.meta``).
+
+    ``pool``: ``"cls"`` (the first token, a special one like [CLS]), ``"last"`` (the last
+    token that is not special: in a left-to-right model the one that has read the whole
+    text, which Hugging Face's decoder classification heads read), ``"mean"`` (the tokens
+    that are not special), or ``"auto"``: ``"cls"`` for an encoder, ``"last"`` for a
+    decoder (recorded as the one used)."""
+    if pool not in TEXT_POOLS + ("auto",):
+        raise LensError.bad_argument("pool", pool, f"one of {TEXT_POOLS + ('auto',)}")
     return ProbingTask("text", label, pool, False, name)
 
 
@@ -278,6 +284,8 @@ def probing_data(
     elif task.level == "token":
         items = _token_items(acts.tokens, task)
     elif task.level == "text":
+        if task.pool == "auto":
+            task = replace(task, pool="last" if acts.model.get("is_decoder") else "cls")
         items = _text_items(acts, task)
     else:
         items = _span_items(acts, task, len(acts.tokens))
@@ -377,16 +385,23 @@ def _text_items(acts: Activations, task: ProbingTask):
     if task.pool == "cls":
         if acts.model.get("is_decoder"):
             raise LensError.bad_argument(
-                "pool", "cls", "'mean' for a decoder",
-                "A causal model's first token (BOS) sees only itself: its vector is the same for every text.",
+                "pool", "cls", "'last' or 'mean' for a decoder",
+                "A causal model's first token has read nothing after it: its state is that of the text's start "
+                "only (a BOS token's is the same for every text).",
             )  # fmt: skip
         starts = runs(text_of_token)[:-1]
         if not special[starts].all():
             raise LensError.bad_argument(
-                "pool", "cls", "'mean' for this model", "Its inputs do not start with a special token like [CLS]."
+                "pool", "cls", "'last' or 'mean' for this model",
+                "Its inputs do not start with a special token like [CLS].",
             )  # fmt: skip
         rows, offsets = starts, np.arange(len(starts) + 1)
         found = text_of_token[starts]
+    elif task.pool == "last":
+        ordinary = np.flatnonzero(~special)
+        ends = runs(text_of_token[ordinary])[1:] - 1
+        rows, offsets = ordinary[ends], np.arange(len(ends) + 1)
+        found = text_of_token[rows]
     else:
         rows = np.flatnonzero(~special)
         offsets = runs(text_of_token[rows])
@@ -400,7 +415,7 @@ def _text_items(acts: Activations, task: ProbingTask):
     table = texts.iloc[position[keep]].reset_index(drop=True)
     if not isinstance(task.label, str):
         table["label"] = item_labels[keep]
-    how = "first" if task.pool == "cls" else "mean"
+    how = "mean" if task.pool == "mean" else "first"  # cls and last: one row per text
     return item_labels[keep], table, found[keep], [(item_rows, item_offsets, how)], None
 
 
