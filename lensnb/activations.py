@@ -537,7 +537,8 @@ class Activations:
         how : {"mean", "max", "first", "last", "cls"}
             ``mean`` / ``max`` over the text's tokens; ``first`` / ``last``: its first /
             last non-special token; ``cls``: its first token, which must be a special
-            token ([CLS], <s>), of an encoder (a decoder's BOS sees nothing of the text).
+            token ([CLS], <s>), of an encoder (a decoder's BOS sees nothing of the text;
+            ``first`` on a decoder warns: its first token has read nothing after it).
         include_special : bool
             Pool over special tokens too: for ``mean`` and ``max`` only (``first``,
             ``last`` and ``cls`` name their token; True is refused with them).
@@ -555,6 +556,12 @@ class Activations:
                 "'first' and 'last' are the text's first and last non-special tokens; 'cls' is its leading special.",
             )  # fmt: skip
         tokens = self.tokens
+        if how == "first" and self.model.get("is_decoder"):
+            warnings.warn(
+                "pool_texts: a decoder's first token has read nothing after it: 'first' gives each text the state "
+                "of its first word (texts that start alike get the same vector). 'last' or 'mean' summarise the text.",
+                stacklevel=2,
+            )
         if how == "cls":
             rows, offsets = self._cls_rows(tokens)
             how = "first"
@@ -575,7 +582,8 @@ class Activations:
         if self.model.get("is_decoder"):
             raise LensError.bad_argument(
                 "how", "cls", "'mean' or 'last' for a decoder",
-                "A causal model's first token (BOS) sees only itself: its vector is the same for every text.",
+                "A causal model's first token has read nothing after it: its state is that of the text's start "
+                "only (a BOS token's is the same for every text).",
             )  # fmt: skip
         first = runs(tokens["text_id"].to_numpy())[:-1]
         if not tokens["special"].to_numpy()[first].all():

@@ -101,6 +101,9 @@ def test_cls_pooling_is_refused_for_decoders(tiny_models):
     with pytest.raises(LensError, match="'last' or 'mean' for a decoder"):
         probing_data(decoder, text_task("label", pool="cls"))
     assert decoder.pool_texts("last").arrays["resid_post"].shape[1] == 2
+    with pytest.warns(UserWarning, match=r"^pool_texts: a decoder's first token has read nothing after it") as caught:
+        decoder.pool_texts("first")
+    assert caught[0].filename == __file__
     # a text probe on a decoder reads its last token by default, as Activations.pool_texts("last") does
     data = probing_data(decoder, text_task("label"))
     assert data.task.pool == "last"
