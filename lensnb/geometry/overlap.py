@@ -7,6 +7,7 @@ layer x layer matrix costs one neighbour search per layer, not one per pair.
 from __future__ import annotations
 
 import numbers
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -92,9 +93,9 @@ def neighborhood_overlap(a: Any, b: Any, *, k: int = 30, cache: NeighborCache | 
     check_same_items(first, second, "b", _SAME_ITEMS)
     k = _check_k(k, first.n_items)
     cache = cache if cache is not None else NeighborCache(min_k=1)
-    ia = cache.neighbors(np.asarray(first.arrays[0]), k).indices
-    ib = cache.neighbors(np.asarray(second.arrays[0]), k).indices
-    return overlap_of_neighbors(ia, ib)
+    ia, ib = cache.neighbors(np.asarray(first.arrays[0]), k), cache.neighbors(np.asarray(second.arrays[0]), k)
+    warn_about_copies("neighborhood_overlap", ["a", "b"], [ia.duplicates(), ib.duplicates()], stacklevel=2)
+    return overlap_of_neighbors(ia.indices, ib.indices)
 
 
 def neighborhood_overlap_matrix(
@@ -128,6 +129,13 @@ def neighborhood_overlap_matrix(
     -------
     LayerMatrix
         name "neighborhood_overlap", values (n_layers, n_layers_other).
+
+    Warns
+    -----
+    UserWarning
+        Where points are exact copies of others (a decoder's start tokens, a word repeated
+        at one position in the embedding layer): copies stay each other's neighbours at
+        every layer, which raises the overlap (:func:`warn_about_copies`).
     """
     progress = check_flag("progress", progress)
     stack = layer_stack(data, layers, site=site, pool=pool)
@@ -138,8 +146,10 @@ def neighborhood_overlap_matrix(
         check_same_items(stack, second, "other", _SAME_ITEMS, reference="data")
     k = _check_k(k, stack.n_items)
     cache = cache if cache is not None else NeighborCache(min_k=1)
-    first_idx = _layer_neighbors(stack, k, cache, progress)
-    second_idx = first_idx if second is stack else _layer_neighbors(second, k, cache, progress)
+    first_idx = _layer_neighbors(stack, k, cache, progress, "neighborhood_overlap_matrix")
+    second_idx = (
+        first_idx if second is stack else _layer_neighbors(second, k, cache, progress, "neighborhood_overlap_matrix")
+    )
     values = overlap_matrix(first_idx, second_idx, symmetric=second is stack)
     models = (stack.model, second.model)
     return LayerMatrix(
@@ -202,7 +212,8 @@ def label_overlap(
     k = _check_k(k, stack.n_items)
     codes, classes = _codes(values_y)
     cache = cache if cache is not None else NeighborCache(min_k=1)
-    values = [label_overlap_value(indices, codes, weighting) for indices in _layer_neighbors(stack, k, cache, progress)]
+    found = _layer_neighbors(stack, k, cache, progress, "label_overlap")
+    values = [label_overlap_value(indices, codes, weighting) for indices in found]
     params = dict(k=k, weighting=weighting, pool=pool, n_points=stack.n_items, n_classes=len(classes),
                   n_missing_labels=int((~keep).sum()))  # fmt: skip
     return LayerProfile("label_overlap", stack.layers, np.asarray(values), None, params, stack.table, stack.unit)
@@ -238,13 +249,38 @@ def encode_labels(labels: Any, stack: LayerStack) -> tuple[np.ndarray, np.ndarra
     return codes, classes, keep
 
 
-def _layer_neighbors(stack: LayerStack, k: int, cache: NeighborCache, progress: bool) -> list[np.ndarray]:
+def _layer_neighbors(stack: LayerStack, k: int, cache: NeighborCache, progress: bool, caller: str) -> list[np.ndarray]:
+    """Each layer's k-neighbour indices, (n_points, k) per layer; warns (as ``caller``) about copies."""
     from tqdm.auto import tqdm
 
-    return [
-        cache.neighbors(np.asarray(stack.arrays[position]), k).indices
+    found = [
+        cache.neighbors(np.asarray(stack.arrays[position]), k)
         for position in tqdm(range(len(stack.layers)), desc="neighbours", disable=not progress)
     ]
+    places = [f"layer {layer}" for layer in stack.layers]
+    warn_about_copies(caller, places, [n.duplicates() for n in found], stacklevel=3)  # the caller's caller
+    return [neighbors.indices for neighbors in found]
+
+
+def warn_about_copies(caller: str, places: Sequence[str], copies: list[np.ndarray], stacklevel: int) -> None:
+    """Warn where points are exact copies of others (``copies``: a bool mask per place, each
+    named in ``places``: "layer 3", "a").
+
+    Copies are each other's nearest neighbours at distance 0, ordered by index, the same
+    way at every layer: their neighbourhoods agree whatever the layers do (a decoder's BOS
+    rows, identical at every layer, have an overlap of 1), which raises the overlap."""
+    counts = [int(mask.sum()) for mask in copies]
+    if not any(counts):
+        return
+    worst = int(np.argmax(counts))
+    at = [place for place, count in zip(places, counts) if count]
+    warnings.warn(
+        f"{caller}: {counts[worst]} of {len(copies[worst])} points are exact copies of another point in "
+        f"{places[worst]} (copies in {', '.join(at[:10])}{'...' if len(at) > 10 else ''}). Copies are each other's "
+        "nearest neighbours whatever the layer, which raises the overlap. Leave them out first: "
+        "acts.drop_special() for a decoder's start tokens, or keep one row of each.",
+        stacklevel=stacklevel + 1,
+    )
 
 
 def _labels(labels: Any, stack: LayerStack) -> tuple[np.ndarray, np.ndarray]:

@@ -402,6 +402,31 @@ def test_overlap_with_itself_is_one_and_with_a_permutation_is_chance():
     assert abs(chance - 30 / 1999) < 0.01
 
 
+def test_overlaps_warn_about_exact_copies_whose_neighbourhoods_agree_whatever_the_layer():
+    """A decoder's start token has one state per layer for every text: those rows are each other's
+    nearest neighbours at distance 0, ordered by index at every layer, so their overlap is 1 between
+    unrelated layers. The overlaps say so, as TwoNN does."""
+    rng = np.random.default_rng(8)
+    a, b = rng.normal(size=(300, 6)), rng.normal(size=(300, 6))  # unrelated layers
+    a[:12], b[:12] = a[0], b[0]  # twelve copies in each
+    with pytest.warns(
+        UserWarning,
+        match=r"^neighborhood_overlap: 12 of 300 points are exact copies of another point in a \(copies in a, b\)",
+    ) as caught:
+        neighborhood_overlap(a, b, k=10)
+    assert caught[0].filename == __file__
+    with pytest.warns(
+        UserWarning, match=r"^neighborhood_overlap_matrix: 12 of 300 .* in layer 0 \(copies in layer 0, layer 1\)"
+    ) as caught:
+        neighborhood_overlap_matrix([a, b], k=10, progress=False)
+    assert caught[0].filename == __file__
+    with pytest.warns(UserWarning, match=r"^label_overlap: 12 of 300"):
+        label_overlap([a], np.arange(300) % 3, k=10, progress=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        neighborhood_overlap(a[11:], b[11:], k=10)  # one of the copies left: nothing to say
+
+
 def test_overlap_is_invariant_to_rotation_and_scale():
     rng = np.random.default_rng(7)
     x = rng.normal(size=(800, 12))
