@@ -1,9 +1,16 @@
 """Downloading the public datasets the paper notebooks read, from their official places.
 
-``python -m lensnb.data.download [names...] [--to FOLDER]`` fetches each dataset into
-``FOLDER/<name>/`` (default ``LENSNB_DOWNLOADS`` or ``~/.cache/lensnb/data``, where
+``python -m lensnb.data.download [names...] [--to FOLDER] [--strict]`` fetches each dataset
+into ``FOLDER/<name>/`` (default ``LENSNB_DOWNLOADS`` or ``~/.cache/lensnb/data``, where
 :func:`lensnb.papers.run_settings` looks) and unpacks archives. Licences differ from
 dataset to dataset (listed in :data:`DATASETS`): check them before redistributing anything.
+
+Failures: every source of every dataset asked for is tried, even when one fails (a host
+that is down or answers an HTTP error, a refused file). The failures are listed at the
+end, each naming the dataset, the address and why, and the command exits with status 1
+(:func:`download` raises :class:`DownloadFailed`, which lists them in ``failures``). What
+was installed is kept, so running the same command again retries only what failed.
+``--strict`` (``strict=True``) stops at the first failure instead.
 
 Safety:
 
@@ -20,9 +27,15 @@ Safety:
   complete; a truncated, corrupt or refused file raises :class:`~lensnb.errors.LensError`
   naming the dataset and the address, and leaves nothing installed. Temporaries left by a
   killed run are removed by the next run over the same dataset.
+- A transfer must keep moving: each read waits at most :data:`READ_TIMEOUT_S` seconds, and
+  a transfer whose average rate over the last :data:`RATE_WINDOW_S` seconds stays under
+  :data:`MIN_RATE_BYTES_PER_S` is refused, so that a server that drips bytes cannot hold
+  a build forever. Requests carry the user agent ``lensnb/<version> (+python-urllib)``.
 - Archives: no member may be written outside its folder, tar links and devices are
-  refused, tar members are extracted with tarfile's ``data`` filter where Python has it,
-  and unpacking is refused above :data:`MAX_UNPACKED_BYTES` in all, above
+  refused, a tar is read whole before anything is extracted (a compressed one's CRC and
+  length checked) and refused when tarfile stops reading members before the end of its
+  data (a damaged header), tar members are extracted with tarfile's ``data`` filter where
+  Python has it, and unpacking is refused above :data:`MAX_UNPACKED_BYTES` in all, above
   :data:`MAX_RATIO` times the archive's own size (beyond :data:`RATIO_FREE_BYTES`) or
   above :data:`MAX_MEMBERS` members.
 
@@ -34,10 +47,12 @@ Layouts: each dataset keeps its official layout below ``FOLDER/<name>/`` (e.g.
 from __future__ import annotations
 
 import argparse
+import bz2
 import contextlib
 import gzip
 import hashlib
 import json
+import lzma
 import os
 import re
 import secrets
@@ -45,13 +60,16 @@ import shutil
 import sys
 import tarfile
 import time
+import urllib.error
 import urllib.request
 import zipfile
 import zlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from http.client import HTTPException
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 from lensnb.errors import LensError
 from lensnb.flags import checks_flags
@@ -64,6 +82,11 @@ __all__ = [
     "MAX_RATIO",
     "RATIO_FREE_BYTES",
     "MAX_MEMBERS",
+    "READ_TIMEOUT_S",
+    "RATE_WINDOW_S",
+    "MIN_RATE_BYTES_PER_S",
+    "Failure",
+    "DownloadFailed",
     "download",
     "main",
 ]
@@ -76,6 +99,12 @@ MAX_RATIO = 100
 RATIO_FREE_BYTES = 64 << 20
 #: The most members one archive may have.
 MAX_MEMBERS = 500_000
+#: The longest one read from the server may wait, in seconds.
+READ_TIMEOUT_S = 60
+#: The span, in seconds, over which a transfer's average rate is checked against :data:`MIN_RATE_BYTES_PER_S`.
+RATE_WINDOW_S = 120
+#: The least average rate, in bytes per second over the last :data:`RATE_WINDOW_S` seconds, a transfer may keep.
+MIN_RATE_BYTES_PER_S = 1024
 #: Temporaries of lensnb's naming older than this are removed even when their process id is in use.
 STALE_AFTER_S = 24 * 3600
 
@@ -98,9 +127,10 @@ class Source:
     unpack : {None, "gunzip", "zip", "tar"}
     sha256 : str, optional
         The SHA-256 of the file as served (64 hexadecimal digits), checked after the
-        download; a mismatch is refused. The registry's sources leave it None: their
-        checksums could not be taken from the official places when it was written (the
-        length announced by the server is still checked). Fill it in where known.
+        download; a mismatch is refused. The registry gives it where the file served is
+        known byte for byte (SQuAD's dev file, and the GitHub files at a fixed commit);
+        the other sources leave it None (the length announced by the server, and for
+        archives their own CRCs, are still checked).
     size : int, optional
         The file's size in bytes as served, checked likewise; None where unknown.
     """
@@ -137,7 +167,24 @@ def _ud(split: str) -> Source:
 
 _SENTEVAL = ("sentence_length", "word_content", "tree_depth", "top_constituents", "bigram_shift", "past_present",
              "subj_number", "obj_number", "odd_man_out", "coordination_inversion")  # fmt: skip
-_COLORLESS = "https://raw.githubusercontent.com/facebookresearch/colorlessgreenRNNs/main/data"
+# GitHub files at the commit the checked copies were taken from (SOURCES.md of the team's data), with their
+# SHA-256 and size; a branch name would let the file change under the checksum.
+_GAP = "https://raw.githubusercontent.com/google-research-datasets/gap-coreference/83135f26025cdd705c04f77e940d0c9201116b80"
+_GAP_FILES = {
+    "development": ("b9a01434fcf58d8c2f9bc762480c27e58ce466cf1ffe8b09cfecbc7a20d2d634", 1080993),
+    "test": ("1c35e36d5b14f6313ec3f6cd67b275de282595dd59e59390e00cfff9897a6819", 1075889),
+    "validation": ("2d784f66b390404f554704b9aef6dcde8845e79dda9886b8391cf7e9a24fdb98", 245089),
+}
+_COLORLESS = "https://raw.githubusercontent.com/facebookresearch/colorlessgreenRNNs/dbffbf0f2ef86c50bac204d7a2292862e1c6036f/data"
+_COLORLESS_FILES = {
+    "linzen_testset/subj_agr_filtered.text": ("618f7583d6cc3942b2127e5ffb61603e0fd8b031628d574b10b9bc2930452be4", 1045625),
+    "linzen_testset/subj_agr_filtered.gold": ("984be2eaf9f37812b1727ec165b2c9802fb71552684cc6a123daf96091118f5b", 108320),
+    "linzen_testset/subj_agr_filtered.eval": ("c1d83149ce080c1c5db9d7ba8cbe3c11d6ca9618ce4cc8eb50c57e1934717903", 17955),
+    "agreement/English/generated.text": ("c7bebc2985793abab89ce3f70cf9c931fa555db3f3956f78f0c3398101d9c56b", 66166),
+    "agreement/English/generated.gold": ("d9271bb3ac076909724227e87fbb8fc6136dc7d0aa4bd857bd5e4bd4a62272e5", 78859),
+    "agreement/English/generated.eval": ("85b71164d5fc356683227deb4f6d630063f0c462b0e755c631048b0c6502f600", 990),
+}  # fmt: skip
+_SQUAD_DEV = ("95aa6a52d5d6a735563366753ca50492a658031da74f301ac5238b03966972c9", 4854279)  # the official file's
 
 #: The datasets, by the folder name they get.
 DATASETS: dict[str, Dataset] = {d.name: d for d in (
@@ -162,12 +209,13 @@ DATASETS: dict[str, Dataset] = {d.name: d for d in (
                                    ("SemEval2010_task8_testing_keys/TEST_FILE_FULL.TXT", "TEST_FILE_FULL.TXT"),
                                    ("SemEval2010_task8_testing_keys/TEST_FILE_KEY.TXT", "TEST_FILE_KEY.TXT")))),
     Dataset("gap", "GAP gendered pronoun coreference", "Apache-2.0", tuple(
-        Source(f"https://raw.githubusercontent.com/google-research-datasets/gap-coreference/master/gap-{s}.tsv",
-               f"gap-{s}.tsv") for s in ("development", "test", "validation"))),
+        Source(f"{_GAP}/gap-{s}.tsv", f"gap-{s}.tsv", sha256=sha256, size=size)
+        for s, (sha256, size) in _GAP_FILES.items())),
     Dataset("wsc273", "Winograd Schema Challenge collection", "CC BY 4.0",
             (Source("https://cs.nyu.edu/~davise/papers/WinogradSchemas/WSCollection.xml", "WSCollection.xml"),)),
     Dataset("squad_v1.1", "SQuAD v1.1 dev", "CC BY-SA 4.0",
-            (Source("https://rajpurkar.github.io/SQuAD-explorer/dataset/dev-v1.1.json", "dev-v1.1.json"),)),
+            (Source("https://rajpurkar.github.io/SQuAD-explorer/dataset/dev-v1.1.json", "dev-v1.1.json",
+                    sha256=_SQUAD_DEV[0], size=_SQUAD_DEV[1]),)),
     Dataset("hotpotqa", "HotpotQA dev (distractor setting)", "CC BY-SA 4.0",
             (Source("http://curtis.ml.cmu.edu/datasets/hotpot/hotpot_dev_distractor_v1.json",
                     "hotpot_dev_distractor_v1.json"),)),
@@ -179,13 +227,48 @@ DATASETS: dict[str, Dataset] = {d.name: d for d in (
             (Source("http://www.eraserbenchmark.com/zipped/movies.tar.gz", ".", "tar"),)),
     Dataset("agreement_linzen_gulordava", "Linzen et al. 2016 agreement test set (Gulordava et al.'s filtered copy) "
             "and the colorless green sentences", "CC BY-NC 4.0", tuple(
-                Source(f"{_COLORLESS}/{folder}/{stem}.{ext}", f"{folder.replace('/', '__')}__{stem}.{ext}")
-                for folder, stem in (("linzen_testset", "subj_agr_filtered"), ("agreement/English", "generated"))
-                for ext in ("text", "gold", "eval"))),
+                Source(f"{_COLORLESS}/{path}", path.replace("/", "__"), sha256=sha256, size=size)
+                for path, (sha256, size) in _COLORLESS_FILES.items())),
     Dataset("senteval_probing", "SentEval probing tasks (Conneau et al. 2018), full files", "BSD", tuple(
         Source(f"https://raw.githubusercontent.com/facebookresearch/SentEval/main/data/probing/{task}.txt", f"{task}.txt")
         for task in _SENTEVAL)),
 )}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Failure:
+    """One source that could not be installed.
+
+    Attributes
+    ----------
+    dataset : str
+    url : str
+    reason : str
+        The :class:`~lensnb.errors.LensError`'s message.
+    """
+
+    dataset: str
+    url: str
+    reason: str
+
+
+class DownloadFailed(LensError):
+    """Some sources could not be installed; every other source was tried.
+
+    Attributes
+    ----------
+    failures : tuple of Failure
+    """
+
+    def __init__(self, failures: Sequence[Failure], tried: int) -> None:
+        self.failures = tuple(failures)
+        lines = [f"- {f.reason}" for f in self.failures]
+        datasets = list(dict.fromkeys(f.dataset for f in self.failures))
+        super().__init__(
+            f"download: {len(self.failures)} of {tried} sources failed ({', '.join(datasets)}); nothing of them was "
+            "installed, the others were tried and what they installed is kept. Run the same command again to retry "
+            "the failed ones:\n" + "\n".join(lines)
+        )
 
 
 @checks_flags
@@ -195,9 +278,10 @@ def download(
     *,
     force: bool = False,
     progress: bool = True,
+    strict: bool = False,
     datasets: Mapping[str, Dataset] | None = None,
 ) -> Path:
-    """Fetch datasets into ``root/<name>/``.
+    """Fetch datasets into ``root/<name>/``, trying every source even when one fails.
 
     Parameters
     ----------
@@ -210,19 +294,29 @@ def download(
         (other files in the folders are left alone). Without it, files already at their
         place are never deleted or overwritten.
     progress : bool
+        Report each source (and each failure as it happens) on stderr.
+    strict : bool
+        Stop at the first source that fails, raising its LensError. By default (False)
+        every source of every dataset asked for is tried, the failures are collected,
+        and :class:`DownloadFailed` lists them at the end.
     datasets : mapping, optional
         Another registry (tests use local addresses).
 
     Returns
     -------
     Path
-        ``root``.
+        ``root``, when every source is installed.
 
     Raises
     ------
     LensError
-        For unknown names, and when a source cannot be fetched, is truncated, fails its
-        checks or cannot be unpacked (nothing of that source is installed then).
+        For unknown names (before anything is fetched); with ``strict``, for the first
+        source that cannot be fetched, is truncated, fails its checks or cannot be
+        unpacked (nothing of that source is installed then).
+    DownloadFailed
+        Without ``strict``, after trying everything, when some sources failed: its
+        ``failures`` name each one's dataset, address and reason. The sources that did
+        not fail are installed.
     """
     from lensnb.papers.settings import download_dir
 
@@ -230,12 +324,23 @@ def download(
     chosen = _chosen(names, registry)
     root = Path(root) if root is not None else download_dir()
     started = time.time()
+    failures: list[Failure] = []
+    tried = 0
     for name in chosen:
         folder = root / name
         if folder.is_dir():
             _clean_stale(folder, started)
         for source in registry[name].sources:
-            _get(name, source, folder, force=force, progress=progress, started=started)
+            tried += 1
+            try:
+                _get(name, source, folder, force=force, progress=progress, started=started)
+            except LensError as error:
+                if strict:
+                    raise
+                failures.append(Failure(name, source.url, str(error)))
+                _say(progress, f"{error} Carrying on with the other sources.")
+    if failures:
+        raise DownloadFailed(failures, tried)
     return root
 
 
@@ -432,19 +537,25 @@ def _fetch(name: str, source: Source, folder: Path, progress: bool) -> Path:
     temporary = _temporary(folder, "download")
     digest, received = hashlib.sha256(), 0
     try:
-        with temporary.open("wb") as out, urllib.request.urlopen(source.url, timeout=60) as response:  # noqa: S310
+        with temporary.open("wb") as out, urllib.request.urlopen(_request(source.url), timeout=READ_TIMEOUT_S) as response:  # noqa: S310  # fmt: skip
             announced = _announced(response.headers.get("Content-Length"))
+            read = getattr(response, "read1", response.read)  # returns what has come, so the rate is watched
+            rate = _RateWatch(name, source.url)
             with tqdm(
                 total=announced, unit="B", unit_scale=True, desc=PurePosixPath(source.url).name, disable=not progress
             ) as bar:
-                while chunk := response.read(_CHUNK):
+                while chunk := read(_CHUNK):
                     out.write(chunk)
                     digest.update(chunk)
                     received += len(chunk)
                     bar.update(len(chunk))
+                    rate.check(received)
         _verify(name, source, received, announced, digest.hexdigest())
     except BaseException as error:
         temporary.unlink(missing_ok=True)
+        if isinstance(error, urllib.error.HTTPError):
+            error.close()
+            raise LensError(_http_message(name, source.url, error)) from None
         if isinstance(error, (OSError, HTTPException)):
             raise LensError(
                 f"download: {name}: {source.url} could not be fetched ({error!r}); nothing was installed. "
@@ -452,6 +563,52 @@ def _fetch(name: str, source: Source, folder: Path, progress: bool) -> Path:
             ) from None
         raise
     return temporary
+
+
+def _request(url: str) -> urllib.request.Request:
+    """A request for ``url`` that names lensnb as its user agent (some hosts refuse Python-urllib's)."""
+    from lensnb._version import __version__
+
+    return urllib.request.Request(url, headers={"User-Agent": f"lensnb/{__version__} (+python-urllib)"})
+
+
+def _http_message(name: str, url: str, error: urllib.error.HTTPError) -> str:
+    """The message for an HTTP error status: the server answered, so the connection is not to blame."""
+    where = f"download: {name}: {url}: the server answered HTTP {error.code} {error.reason}".rstrip()
+    if 500 <= error.code < 600:
+        return f"{where} (a failure on the server's side); nothing was installed. Retry later."
+    return (
+        f"{where} (the address may have moved, or the host refuses this client); nothing was installed. "
+        "Check the address (`python -m lensnb.data.download --list`) and report it if it is gone."
+    )
+
+
+class _RateWatch:
+    """Refuses a transfer whose average rate over the last :data:`RATE_WINDOW_S` seconds is too low."""
+
+    def __init__(self, name: str, url: str) -> None:
+        self.name, self.url = name, url
+        self.started = time.monotonic()
+        self.samples: deque[tuple[float, int]] = deque([(self.started, 0)])
+
+    def check(self, received: int) -> None:
+        """Record that ``received`` bytes have come by now; raise LensError when too slow."""
+        now = time.monotonic()
+        window, least = RATE_WINDOW_S, MIN_RATE_BYTES_PER_S
+        while len(self.samples) > 1 and self.samples[1][0] <= now - window:
+            self.samples.popleft()  # keep the last sample at or before the window's start
+        if now - self.samples[-1][0] >= window / 100:  # a few hundred samples at most, however fast
+            self.samples.append((now, received))
+        since, then = self.samples[0]
+        if now - self.started < window or now - since <= 0:
+            return
+        average = (received - then) / (now - since)
+        if average < least:
+            raise LensError(
+                f"download: {self.name}: {self.url} came at {average:.0f} bytes/s over the last {now - since:.0f} s, "
+                f"under the least of {least} bytes/s over {window} s (MIN_RATE_BYTES_PER_S, RATE_WINDOW_S in "
+                "lensnb.data.download); nothing was installed. The server is stalling: retry later."
+            )
 
 
 def _announced(header: str | None) -> int | None:
@@ -580,6 +737,7 @@ def _unzip(fetched: Path, staging: Path) -> None:
 
 
 def _untar(fetched: Path, staging: Path) -> None:
+    """Check the tar archive ``fetched`` whole, then extract it below ``staging``."""
     with tarfile.open(fetched) as archive:
         members = archive.getmembers()
         for member in members:
@@ -587,10 +745,50 @@ def _untar(fetched: Path, staging: Path) -> None:
             if member.issym() or member.islnk() or member.isdev():
                 raise _Refused(f"the archive member {member.name!r} is a link or device")
         _check_sizes(sum(m.size for m in members if m.isfile()), len(members), fetched.stat().st_size)
+        _check_tar_stream(fetched, archive.offset, len(members))
         if hasattr(tarfile, "data_filter"):  # Python 3.11.4+: plain modes, no owners, no special files
             archive.extractall(staging, members=members, filter="data")
         else:
             archive.extractall(staging, members=members)
+
+
+#: How compressed tars start, and how to read them whole (the reader checks their CRC and length at the end).
+_COMPRESSED: dict[bytes, Callable[[Path], Any]] = {
+    b"\x1f\x8b": gzip.open,
+    b"BZh": bz2.open,
+    b"\xfd7zXZ\x00": lzma.open,
+}
+
+
+def _open_stream(fetched: Path) -> Any:
+    """``fetched`` opened for reading its tar stream, decompressed where it is compressed."""
+    with fetched.open("rb") as handle:
+        head = handle.read(6)
+    for magic, opener in _COMPRESSED.items():
+        if head.startswith(magic):
+            return opener(fetched)
+    return fetched.open("rb")
+
+
+def _check_tar_stream(fetched: Path, end: int, members: int) -> None:
+    """Read the whole tar stream of ``fetched``; refuse it when anything but zeros follows byte ``end``.
+
+    Reading a gzip, bz2 or xz stream to its end checks its CRC and length (a damaged one
+    raises, and :func:`_install` words it). ``end`` is where tarfile stopped reading
+    members: it stops at the first header it cannot read as if the archive ended there,
+    so data past it means a damaged archive, not its end-of-archive padding.
+    """
+    compressed, position = fetched.stat().st_size, 0
+    with _open_stream(fetched) as stream:
+        while chunk := stream.read(_CHUNK):
+            skip = max(0, end - position)
+            if skip < len(chunk) and chunk[skip:].strip(b"\0"):
+                raise _Refused(
+                    f"the tar archive holds data past byte {end}, where tarfile stopped reading members after "
+                    f"{members} of them (a damaged header): the archive is damaged"
+                )
+            position += len(chunk)
+            _check_sizes(position, members, compressed)
 
 
 def _place(name: str, pairs: list[tuple[Path, Path]], folder: Path, force: bool) -> tuple[list[Path], list[Path]]:
@@ -621,6 +819,15 @@ def _check_place(name: str, final: Path, folder: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The command line; returns the exit status.
+
+    Returns
+    -------
+    int
+        0 when every source is installed; 1 when some could not be (each is listed at the
+        end, and every other one was tried); 2 for bad arguments, or for the first failure
+        with ``--strict``.
+    """
     parser = argparse.ArgumentParser(prog="python -m lensnb.data.download", description=__doc__.split("\n")[0])
     parser.add_argument("names", nargs="*", help=f"datasets (default all): {', '.join(DATASETS)}")
     parser.add_argument(
@@ -631,6 +838,11 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="fetch again what is already there, replacing the files the datasets provide",
     )
+    parser.add_argument(
+        "--strict",
+        action="store_true",
+        help="stop at the first source that fails (by default every dataset is tried and the failures listed at the end)",
+    )
     parser.add_argument("--list", action="store_true", help="list the datasets, their sources and licences")
     args = parser.parse_args(argv)
     if args.list:
@@ -640,7 +852,10 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"    {source.url}")
         return 0
     try:
-        root = download(args.names or None, args.to, force=args.force)
+        root = download(args.names or None, args.to, force=args.force, strict=args.strict)
+    except DownloadFailed as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
     except LensError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

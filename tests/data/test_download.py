@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import gzip
+import hashlib
 import io
+import os
+import re
 import tarfile
 import zipfile
+from pathlib import Path
 
 import pytest
 
@@ -96,3 +100,39 @@ def test_the_registry_covers_the_datasets_of_the_notebooks():
             "squad_v1.1", "hotpotqa", "babi", "sst2", "eraser_movies", "agreement_linzen_gulordava",
             "senteval_probing"} <= set(DATASETS)  # fmt: skip
     assert all(s.url.startswith(("https://", "http://")) for d in DATASETS.values() for s in d.sources)
+
+
+# the sources whose served file is known byte for byte (the team's data/SOURCES.md): checksummed, and on
+# GitHub pinned to the commit the local copies were taken from (audit s27 F3)
+CHECKSUMMED = {
+    "gap": ("gap-development.tsv", "gap-test.tsv", "gap-validation.tsv"),
+    "squad_v1.1": ("dev-v1.1.json",),
+    "agreement_linzen_gulordava": tuple(
+        f"{stem}.{ext}"
+        for stem in ("linzen_testset__subj_agr_filtered", "agreement__English__generated")
+        for ext in ("text", "gold", "eval")
+    ),
+}
+
+
+def test_sources_known_byte_for_byte_carry_a_checksum_and_a_pinned_address():
+    for name, targets in CHECKSUMMED.items():
+        sources = {s.target: s for s in DATASETS[name].sources}
+        assert set(sources) == set(targets)
+        for source in sources.values():
+            assert source.sha256 is not None and source.size is not None, source
+            if source.url.startswith("https://raw.githubusercontent.com/"):
+                commit = source.url.split("/")[5]
+                assert re.fullmatch(r"[0-9a-f]{40}", commit), source.url
+    others = [s for n, d in DATASETS.items() if n not in CHECKSUMMED for s in d.sources]
+    assert all(s.sha256 is None and s.size is None for s in others)
+
+
+def test_the_checksums_match_the_teams_copies():
+    data = os.environ.get("LENSNB_DATA")
+    if not data or not Path(data, "gap", "gap-test.tsv").is_file():
+        pytest.skip("LENSNB_DATA does not hold the team's copies")
+    for name in CHECKSUMMED:
+        for source in DATASETS[name].sources:
+            local = Path(data, name, source.target).read_bytes()
+            assert (hashlib.sha256(local).hexdigest(), len(local)) == (source.sha256, source.size), source.url

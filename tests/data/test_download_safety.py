@@ -4,6 +4,7 @@ decompression limits, tar modes and a single name given as a string."""
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import hashlib
 import http.server
@@ -17,6 +18,7 @@ import tarfile
 import threading
 import time
 import zipfile
+import zlib
 from pathlib import Path
 
 import pytest
@@ -29,11 +31,17 @@ from lensnb.data.download import Dataset, Source, download
 class _Handler(http.server.BaseHTTPRequestHandler):
     files: dict[str, bytes] = {}
     short: dict[str, int] = {}
+    status: dict[str, int] = {}
+    agents: list[str] = []
 
     def log_message(self, *args: object) -> None:
         pass
 
     def do_GET(self) -> None:
+        self.agents.append(self.headers.get("User-Agent", ""))
+        if self.path in self.status:
+            self.send_error(self.status[self.path])
+            return
         body = self.files.get(self.path)
         if body is None:
             self.send_error(404)
@@ -51,8 +59,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture
 def server():
-    """Serve ``files`` (path -> bytes) on 127.0.0.1; ``short[path] = n`` sends only n bytes of it."""
-    handler = type("Handler", (_Handler,), {"files": {}, "short": {}})
+    """Serve ``files`` (path -> bytes) on 127.0.0.1; ``short[path] = n`` sends only n bytes of it,
+    ``status[path] = code`` answers that HTTP error; ``agents`` lists the User-Agent of each request."""
+    handler = type("Handler", (_Handler,), {"files": {}, "short": {}, "status": {}, "agents": []})
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
@@ -425,3 +434,189 @@ def test_bad_names_are_named_as_given(tmp_path):
         download(5, tmp_path, datasets=sets)
     with pytest.raises(lensnb.LensError, match="received bytes b'gap'"):
         download(b"gap", tmp_path, datasets=sets)
+
+
+# --- 7. one failure does not stop the others (audit s27 F1) ----------------------------
+
+
+def _three(server) -> dict[str, Dataset]:
+    """first and third served; second answers 404."""
+    server.files.update({"/first.tsv": b"first\n", "/third.tsv": b"third\n"})
+    server.status["/second.tsv"] = 404
+    return {
+        name: Dataset(name, "", "", (Source(f"{server.base}/{name}.tsv", f"{name}.tsv"),))
+        for name in ("first", "second", "third")
+    }
+
+
+def test_every_dataset_is_tried_and_the_failures_listed_at_the_end(server, tmp_path):
+    sets = _three(server)
+    root = tmp_path / "data"
+    with pytest.raises(dl.DownloadFailed, match="1 of 3 sources failed \\(second\\)") as caught:
+        download(None, root, progress=False, datasets=sets)
+    assert (root / "first" / "first.tsv").read_bytes() == b"first\n"
+    assert (root / "third" / "third.tsv").read_bytes() == b"third\n"  # tried after the failure
+    assert not (root / "second").exists()
+    (failure,) = caught.value.failures
+    assert (failure.dataset, failure.url) == ("second", f"{server.base}/second.tsv")
+    assert "HTTP 404" in failure.reason and failure.reason in str(caught.value)
+    assert isinstance(caught.value, lensnb.LensError)
+
+
+def test_strict_stops_at_the_first_failure(server, tmp_path):
+    sets = _three(server)
+    root = tmp_path / "data"
+    with pytest.raises(lensnb.LensError, match="second: .*HTTP 404") as caught:
+        download(None, root, progress=False, datasets=sets, strict=True)
+    assert not isinstance(caught.value, dl.DownloadFailed)
+    assert (root / "first" / "first.tsv").exists() and not (root / "third").exists()
+
+
+def test_the_command_line_tries_everything_and_exits_non_zero(server, tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(dl, "DATASETS", _three(server))
+    assert dl.main(["--to", str(tmp_path / "all")]) == 1
+    error = capsys.readouterr().err
+    assert "1 of 3 sources failed (second)" in error and f"- download: second: {server.base}" in error
+    assert (tmp_path / "all" / "third" / "third.tsv").exists()
+    assert dl.main(["--to", str(tmp_path / "strict"), "--strict"]) == 2
+    assert not (tmp_path / "strict" / "third").exists()
+
+
+def test_http_errors_are_worded_apart_from_connection_failures(server, tmp_path):
+    server.status.update({"/gone.tsv": 404, "/broken.tsv": 502})
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{probe.getsockname()[1]}/x.tsv"
+    sets = {name: Dataset(name, "", "", (Source(url, "f.tsv"),))
+            for name, url in (("gone", f"{server.base}/gone.tsv"), ("broken", f"{server.base}/broken.tsv"),
+                              ("down", closed))}  # fmt: skip
+    with pytest.raises(dl.DownloadFailed) as caught:
+        download(None, tmp_path / "data", progress=False, datasets=sets)
+    reasons = {f.dataset: f.reason for f in caught.value.failures}
+    assert "answered HTTP 404 Not Found" in reasons["gone"] and "connection" not in reasons["gone"].lower()
+    assert "answered HTTP 502" in reasons["broken"] and "Retry later" in reasons["broken"]
+    assert "could not be fetched" in reasons["down"] and "Check the connection" in reasons["down"]
+    assert list(tmp_path.joinpath("data").rglob("*")) == []
+
+
+# --- 8. damaged tar.gz archives (audit s27 F2) -----------------------------------------
+
+
+def _tar_bytes(count: int = 6) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as archive:
+        for i in range(count):
+            data = b"".join(b"review %d line %d\n" % (i, j) for j in range(200))
+            info = tarfile.TarInfo(f"movies/docs/doc_{i}.txt")
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+def _with_crc_of(compressed: bytes, original: bytes) -> bytes:
+    """``compressed`` (a gzip file) with the trailer's CRC of ``original``: the content no longer matches it."""
+    return compressed[:-8] + zlib.crc32(original).to_bytes(4, "little") + compressed[-4:]
+
+
+def test_a_tar_gz_whose_content_fails_its_crc_is_refused(server, tmp_path):
+    original = _tar_bytes()
+    damaged = bytearray(original)
+    at = original.index(b"review 3 line 100")
+    damaged[at : at + 6] = b"REVIEW"  # one member's content altered, the gzip trailer still the original's
+    server.files["/movies.tar.gz"] = _with_crc_of(gzip.compress(bytes(damaged)), original)
+    url = f"{server.base}/movies.tar.gz"
+    sets = {"eraser": Dataset("eraser", "", "", (Source(url, ".", "tar"),))}
+    with pytest.raises(lensnb.LensError, match=f"eraser: {url} could not be unpacked as tar .*CRC"):
+        download(["eraser"], tmp_path / "data", progress=False, datasets=sets)
+    assert list(tmp_path.joinpath("data").rglob("*")) == []
+
+
+def test_a_tar_gz_with_a_damaged_header_is_refused_not_partly_installed(server, tmp_path):
+    original = bytearray(_tar_bytes())
+    second = original.index(b"movies/docs/doc_1.txt")  # the second member's header
+    original[second + 148 : second + 156] = b"garbage!"  # its checksum field: tarfile takes it as the end
+    server.files["/movies.tar.gz"] = gzip.compress(bytes(original))  # a sound gzip stream
+    url = f"{server.base}/movies.tar.gz"
+    sets = {"eraser": Dataset("eraser", "", "", (Source(url, ".", "tar"),))}
+    with pytest.raises(lensnb.LensError, match=f"eraser: {url}: the tar archive holds data past byte .*refused"):
+        download(["eraser"], tmp_path / "data", progress=False, datasets=sets)
+    assert list(tmp_path.joinpath("data").rglob("*")) == []
+
+
+def test_a_sound_tar_with_trailing_zeros_is_installed(server, tmp_path):
+    server.files["/a.tar.gz"] = gzip.compress(_tar_bytes() + bytes(20 * 512))
+    server.files["/a.tar"] = _tar_bytes(2)
+    sets = {"gz": Dataset("gz", "", "", (Source(f"{server.base}/a.tar.gz", ".", "tar"),)),
+            "plain": Dataset("plain", "", "", (Source(f"{server.base}/a.tar", ".", "tar"),))}  # fmt: skip
+    download(None, tmp_path / "data", progress=False, datasets=sets)
+    assert len(list((tmp_path / "data" / "gz" / "movies" / "docs").iterdir())) == 6
+    assert len(list((tmp_path / "data" / "plain" / "movies" / "docs").iterdir())) == 2
+
+
+# --- 9. slow servers (audit s27 F6) and the user agent (S2) ----------------------------
+
+
+@contextlib.contextmanager
+def _serving(handler: type[http.server.BaseHTTPRequestHandler]):
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    httpd.daemon_threads = True
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+class _Dripping(http.server.BaseHTTPRequestHandler):
+    """Announces 400 bytes and sends them 10 at a time, every 50 ms (200 bytes/s)."""
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Length", "400")
+        self.end_headers()
+        with contextlib.suppress(OSError):
+            for _ in range(40):
+                self.wfile.write(b"x" * 10)
+                self.wfile.flush()
+                time.sleep(0.05)
+
+
+def test_a_transfer_that_drips_is_refused(tmp_path, monkeypatch):
+    monkeypatch.setattr(dl, "RATE_WINDOW_S", 0.5)
+    monkeypatch.setattr(dl, "MIN_RATE_BYTES_PER_S", 1000)
+    with _serving(_Dripping) as base:
+        sets = {"slow": Dataset("slow", "", "", (Source(f"{base}/slow.json", "slow.json"),))}
+        began = time.monotonic()
+        with pytest.raises(lensnb.LensError, match=f"slow: {base}/slow.json came at .* bytes/s .*under the least"):
+            download(["slow"], tmp_path / "data", progress=False, datasets=sets)
+        assert time.monotonic() - began < 1.8  # refused before the 2 s the whole transfer would take
+    assert list(tmp_path.joinpath("data").rglob("*")) == []
+    monkeypatch.setattr(dl, "RATE_WINDOW_S", 1.0)  # a rate well above the least passes
+    monkeypatch.setattr(dl, "MIN_RATE_BYTES_PER_S", 20)
+    with _serving(_Dripping) as base:
+        sets = {"slow": Dataset("slow", "", "", (Source(f"{base}/slow.json", "slow.json"),))}
+        download(["slow"], tmp_path / "data", progress=False, datasets=sets)
+    assert (tmp_path / "data" / "slow" / "slow.json").read_bytes() == b"x" * 400
+
+
+def test_each_read_waits_at_most_the_read_timeout(tmp_path, monkeypatch):
+    class Silent(_Dripping):
+        def do_GET(self) -> None:
+            time.sleep(2)
+
+    monkeypatch.setattr(dl, "READ_TIMEOUT_S", 0.3)
+    with _serving(Silent) as base:
+        sets = {"silent": Dataset("silent", "", "", (Source(f"{base}/x", "x"),))}
+        with pytest.raises(lensnb.LensError, match="silent: .*could not be fetched .*timed out"):
+            download(["silent"], tmp_path / "data", progress=False, datasets=sets)
+
+
+def test_requests_name_lensnb_as_their_user_agent(server, tmp_path):
+    server.files["/gap-test.tsv"] = b"upstream\n"
+    sets = {"gap": Dataset("gap", "", "", (Source(f"{server.base}/gap-test.tsv", "gap-test.tsv"),))}
+    download(["gap"], tmp_path / "data", progress=False, datasets=sets)
+    assert server.agents == [f"lensnb/{lensnb.__version__} (+python-urllib)"]
