@@ -73,19 +73,48 @@ def paper_models(names: list[str] | None = None) -> dict[str, list[str]]:
 def download_models(names: list[str] | None = None) -> list[str]:
     """Fetch the papers' models into the Hugging Face cache (weights as safetensors, config, tokenizer).
 
-    Returns the models that could not be fetched (each is reported on stderr).
+    Each snapshot is checked once fetched: one without ``*.safetensors`` weights (a model
+    published only as pickled ``*.bin``, which lensnb never loads) is reported as not
+    usable, and the notebooks then fall back to the embedded model.
+
+    Parameters
+    ----------
+    names : list of str, optional
+        Papers (of :data:`PAPERS`); default all.
+
+    Returns
+    -------
+    list of str
+        The models that could not be fetched or are not usable (each is reported on
+        stderr, and a summary at the end).
     """
     import sys
 
     from huggingface_hub import snapshot_download
 
+    from lensnb.papers.settings import has_safetensors
+
     failed = []
     models = sorted({m for ms in paper_models(names).values() for m in ms})
     for model in models:
         try:
-            snapshot_download(model, allow_patterns=["*.json", "*.safetensors", "*.txt", "*.model", "tokenizer*"])
-            print(f"fetched {model}", file=sys.stderr)
+            folder = snapshot_download(
+                model, allow_patterns=["*.json", "*.safetensors", "*.txt", "*.model", "tokenizer*"]
+            )
         except Exception as error:  # noqa: BLE001 - hub errors come in many types
             print(f"could not fetch {model}: {type(error).__name__}: {error}", file=sys.stderr)
             failed.append(model)
+            continue
+        if has_safetensors(folder):
+            print(f"fetched {model}", file=sys.stderr)
+        else:
+            print(
+                f"fetched {model} but it is not usable: its snapshot ({folder}) has no *.safetensors weights, "
+                "and lensnb loads only those (never pickled *.bin); the notebooks will use the embedded model",
+                file=sys.stderr,
+            )
+            failed.append(model)
+    if failed:
+        print(f"{len(failed)} of {len(models)} models could not be fetched or are not usable: {', '.join(failed)}",
+              file=sys.stderr)  # fmt: skip
     return failed

@@ -14,7 +14,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m lensnb.papers", description=__doc__.split("\n")[0])
     parser.add_argument("paper", nargs="?", choices=PAPERS, help="which paper")
     parser.add_argument("--download-models", action="store_true",
-                        help="fetch the papers' models (all, or this paper's) into the Hugging Face cache and stop")  # fmt: skip
+                        help="fetch the papers' models (all, or this paper's) into the Hugging Face cache, check that each "
+                             "holds safetensors weights, and stop (exit status 1 if one failed)")  # fmt: skip
     parser.add_argument("--out", type=Path, default=Path("reports"), help="folder for <paper>.json and <paper>.html")
     parser.add_argument("--model", default="auto",
                         help="'auto' (the paper's model if it can be downloaded, else the embedded one), "

@@ -5,10 +5,13 @@
   on 2 CPU cores; full mode uses the sizes the notebooks state.
 - **Data** are read from ``data_dir`` (argument), else ``LENSNB_DATA``, else the folder
   ``python -m lensnb.data.download`` fills (``~/.cache/lensnb/data``, or
-  ``LENSNB_DOWNLOADS``), each dataset in the layout of its official download.
+  ``LENSNB_DOWNLOADS``), each dataset in the layout of its official download. A dataset's
+  folder counts only when it holds the reader's files (:data:`DATA_SENTINELS`): an empty
+  one, or one a killed download left, is passed over.
 - **Model**: ``"auto"`` takes the paper's own model when the Hugging Face hub can be
   reached (Binder, a workstation) and falls back to the embedded all-MiniLM-L6-v2
-  otherwise, saying so; ``"embedded"`` always takes the embedded model; any other
+  otherwise, saying why (not in the local cache, or cached without the safetensors
+  weights lensnb loads); ``"embedded"`` always takes the embedded model; any other
   string is a hub name or a local folder.
 """
 
@@ -25,7 +28,16 @@ from lensnb.flags import checks_flags
 from lensnb.geometry.inputs import check_seed
 from lensnb.hub import hub_reachable
 
-__all__ = ["RunSettings", "run_settings", "download_dir", "ModelChoice", "choose_model"]
+__all__ = [
+    "RunSettings",
+    "run_settings",
+    "download_dir",
+    "DATA_SENTINELS",
+    "ModelChoice",
+    "choose_model",
+    "cached_snapshot",
+    "has_safetensors",
+]
 
 
 def download_dir() -> Path:
@@ -59,6 +71,12 @@ class RunSettings:
     def data_file(self, *candidates: str) -> Path:
         """The first of ``candidates`` (paths relative to a data folder) that exists in a data folder.
 
+        A folder counts only when it holds what the reader needs: for the datasets'
+        folders of :data:`DATA_SENTINELS`, one of the files listed there; for any other,
+        at least one entry whose name does not start with a dot. An empty folder, or one
+        holding only a killed download's temporaries, is passed over (the search goes on
+        in the next data folder).
+
         Raises
         ------
         LensError
@@ -67,7 +85,7 @@ class RunSettings:
         for root in self.data_dirs:
             for relative in candidates:
                 path = root / relative
-                if path.exists():
+                if _usable(path):
                     return path
         searched = ", ".join(str(d) for d in self.data_dirs) or "(no folder: LENSNB_DATA is not set)"
         raise LensError(
@@ -77,6 +95,38 @@ class RunSettings:
 
     def describe(self) -> dict[str, Any]:
         return {"quick": self.quick, "seed": self.seed, "data_dirs": [str(d) for d in self.data_dirs]}
+
+
+#: For a folder candidate of :meth:`RunSettings.data_file`, by its name: glob patterns (relative to it) of
+#: which one must match a file for the folder to count as found.
+DATA_SENTINELS: dict[str, tuple[str, ...]] = {
+    "squad_v1.1": ("dev-v1.1.json", "train-v1.1.json"),
+    "eraser_movies": ("val.jsonl", "train.jsonl", "test.jsonl"),
+    "movies": ("val.jsonl", "train.jsonl", "test.jsonl"),
+    "semeval2010_task8": ("TRAIN_FILE.TXT", "TEST_FILE_FULL.TXT", "SemEval2010_task8_training/TRAIN_FILE.TXT",
+                          "SemEval2010_task8_testing_keys/TEST_FILE_FULL.TXT",
+                          "SemEval2010_task8_all_data/SemEval2010_task8_training/TRAIN_FILE.TXT",
+                          "SemEval2010_task8_all_data/SemEval2010_task8_testing_keys/TEST_FILE_FULL.TXT"),
+    "SemEval2010_task8_all_data": ("SemEval2010_task8_training/TRAIN_FILE.TXT",
+                                   "SemEval2010_task8_testing_keys/TEST_FILE_FULL.TXT"),
+    "gap": ("gap-development.tsv", "gap-test.tsv", "gap-validation.tsv"),
+    "wsc273": ("WSCollection.xml",),
+    "agreement_linzen_gulordava": ("*subj_agr_filtered.text",),
+    "linzen_testset": ("*subj_agr_filtered.text",),
+}  # fmt: skip
+
+
+def _usable(path: Path) -> bool:
+    """Whether ``path`` is a file, or a folder holding what a reader needs (see :meth:`RunSettings.data_file`)."""
+    if not path.is_dir():
+        return path.exists()
+    sentinels = DATA_SENTINELS.get(path.name)
+    try:
+        if sentinels is not None:
+            return any(match.is_file() for pattern in sentinels for match in path.glob(pattern))
+        return any(not entry.name.startswith(".") for entry in path.iterdir())
+    except OSError:  # unreadable: not usable
+        return False
 
 
 def check_instance(value: Any, kind: type | tuple[type, ...], name: str, expected: str) -> Any:
@@ -144,10 +194,10 @@ def choose_model(
         try:
             try:  # a copy already in the Hugging Face cache: no network at all
                 model = lensnb.load_model(paper_model, local_files_only=True, **load_options)
-            except (LensError, OSError):
+            except (LensError, OSError) as local_error:
                 if not hub_reachable():  # offline: say so at once instead of retrying for half a minute
-                    raise LensError(f"the Hugging Face hub cannot be reached from here and {paper_model} is not "
-                                    "in the local cache") from None  # fmt: skip
+                    raise LensError(f"the Hugging Face hub cannot be reached from here and {paper_model} is "
+                                    f"{_cache_state(paper_model, local_error)}") from None  # fmt: skip
                 model = lensnb.load_model(paper_model, **load_options)
         except (LensError, OSError) as error:
             reason = str(error).split(". ")[0]
@@ -158,3 +208,31 @@ def choose_model(
         return ModelChoice(model, True, f"the paper's own model, {paper_model}")
     model = lensnb.load_model(choice, **load_options)
     return ModelChoice(model, choice == paper_model, f"{choice} (chosen)")
+
+
+def cached_snapshot(name: str) -> Path | None:
+    """The folder of the hub model ``name``'s snapshot in the local Hugging Face cache; None when not cached."""
+    try:
+        from huggingface_hub import snapshot_download
+
+        return Path(snapshot_download(name, local_files_only=True))
+    except Exception:  # noqa: BLE001 - not cached, or no hub library: the hub raises many types
+        return None
+
+
+def has_safetensors(folder: str | os.PathLike) -> bool:
+    """Whether ``folder`` (a model snapshot) holds ``*.safetensors`` weights, the only ones lensnb loads."""
+    return any(path.is_file() for path in Path(folder).rglob("*.safetensors"))  # a dangling link is not
+
+
+def _cache_state(name: str, error: Exception) -> str:
+    """How the local cache holds ``name``, for the note of a model that could not be loaded from it."""
+    snapshot = cached_snapshot(name)
+    if snapshot is None:
+        return "not in the local cache"
+    if not has_safetensors(snapshot):
+        return (
+            f"cached, but without safetensors weights (lensnb loads only *.safetensors; {snapshot} has none): "
+            "run `python -m lensnb.papers --download-models` where the hub can be reached"
+        )
+    return f"cached but could not be loaded from the cache ({str(error).split('. ')[0]})"
