@@ -543,8 +543,13 @@ def _looks_like_path(source: str) -> bool:
 
 
 def _looks_causal(config: Any) -> bool:
+    """Whether a model of no known family reads left to right, from its config."""
     architectures = getattr(config, "architectures", None) or []
-    return bool(getattr(config, "is_decoder", False)) or any("CausalLM" in a or "LMHead" in a for a in architectures)
+    if bool(getattr(config, "is_decoder", False)) or any("CausalLM" in a for a in architectures):
+        return True
+    # "...LMHeadModel" names GPT-2-style causal heads, but also XLM's and FlauBERT's masked-LM ones,
+    # whose configs say causal=False
+    return any("LMHead" in a for a in architectures) and getattr(config, "causal", None) is not False
 
 
 def _check_tokenizer(tokenizer: Any, name: str) -> None:

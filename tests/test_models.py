@@ -278,3 +278,18 @@ def test_building_a_tiny_model_leaves_the_global_generator_alone(tmp_path):
     torch.manual_seed(12345)
     build_tiny_model("bert", tmp_path / "m")
     assert torch.equal(torch.rand(3), expected)
+
+
+def test_a_masked_lm_named_with_head_is_not_taken_for_a_decoder():
+    """'LMHeadModel' names GPT-2's causal head and XLM's (and FlauBERT's) masked-LM one: for a model of no
+    known family, XLM's config (causal=False) decides; it was read as a decoder (windows kept the earliest
+    copy of shared tokens, and pool_texts('cls') was refused)."""
+    import transformers
+
+    from lensnb.models import _looks_causal
+
+    assert not _looks_causal(transformers.XLMConfig(architectures=["XLMWithLMHeadModel"]))
+    assert _looks_causal(transformers.XLMConfig(architectures=["XLMWithLMHeadModel"], causal=True))
+    assert _looks_causal(transformers.GPT2Config(architectures=["GPT2LMHeadModel"]))
+    assert _looks_causal(transformers.BertConfig(architectures=["SomethingForCausalLM"]))
+    assert not _looks_causal(transformers.BertConfig(architectures=["BertForMaskedLM"]))
