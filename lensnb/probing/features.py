@@ -462,16 +462,18 @@ def _span_items(acts: Activations, task: ProbingTask, n_tokens: int):
         table["label"] = labels[keep]
     groups = table["text_id"].to_numpy()
     bounds = [(start[keep], end[keep]) for start, end in bounds]
+    word_index = acts.tokens["word_index"].to_numpy()
     if task.probe_pools:
-        needed = np.unique(np.concatenate([_expand(start, end) for start, end in bounds]))  # sorted token rows
+        # the pieces of the spans' words, as for the other pools: a token of no word inside a span's range
+        # (a stand-alone space marker, punctuation left out of the words) is no row of it
+        rows = np.concatenate([_expand(start, end) for start, end in bounds])
+        needed = np.unique(rows[word_index[rows] >= 0])  # sorted token rows
         columns = []
-        for start, end in bounds:  # a span's rows are all needed, so they stay consecutive
-            new_start = np.searchsorted(needed, start)
-            columns += [new_start, new_start + (end - start)]
+        for start, end in bounds:  # a span's pieces are all needed, so they stay consecutive
+            columns += [np.searchsorted(needed, start), np.searchsorted(needed, end)]
         spans = np.stack(columns, axis=1).astype(np.int64)
         return labels[keep], table, groups, [(needed, np.arange(len(needed) + 1), "rows")], spans
     sides = []
-    word_index = acts.tokens["word_index"].to_numpy()
     for suffix, (start, end) in zip(suffixes, bounds):
         rows, owner = _expand(start, end), np.repeat(np.arange(len(start)), end - start)
         # the pieces of the span's words only, as Activations.pool_spans (not punctuation left out of the words)

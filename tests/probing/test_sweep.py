@@ -466,3 +466,21 @@ def test_the_cluster_bootstrap_weighs_every_item_by_its_groups_draws():
     fp = weights @ ((1 - multi_truth) & multi_predicted).sum(axis=1)
     fn = weights @ (multi_truth & (1 - multi_predicted)).sum(axis=1)
     np.testing.assert_array_equal(_bootstrap(multi_truth, multi_predicted, groups, 100, 2), 2 * tp / (2 * tp + fp + fn))
+
+
+def test_every_span_pool_reads_the_pieces_of_the_spans_words_only(tiny_models):
+    """Byte-level BPE can leave a stand-alone space marker of no word inside a span ('The', 'Ġ', 'qu', 'ick'):
+    the self-attentive pool attended over it while the mean, max and endpoint pools (and pool_spans) leave
+    it out. Every pool now reads the same rows."""
+    examples = [Example(words=["The", "quick", "fox"], spans=[Span(0, 2, str(i % 2))]) for i in range(4)]
+    acts = lensnb.extract(tiny_models["gpt2"], examples, progress=False)
+    first = acts.spans.iloc[0]
+    in_range = acts.tokens.iloc[first["token_start"] : first["token_end"]]
+    pieces = in_range.index[in_range["word_index"] >= 0].to_numpy()
+    assert len(pieces) < len(in_range)  # a token of no word inside the span's range
+    attentive = probing_data(acts, span_task("label", pool="self_attentive"))
+    start, end = attentive.spans[0]
+    np.testing.assert_array_equal(attentive.features(1)[start:end], acts.values[1][pieces])
+    np.testing.assert_allclose(
+        probing_data(acts, span_task("label", pool="mean")).features(1)[0], acts.values[1][pieces].mean(0), atol=1e-6
+    )
