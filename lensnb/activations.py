@@ -599,7 +599,9 @@ class Activations:
         Parameters
         ----------
         how : {"first", "last", "mean", "max"}
-            The word's first or last piece, or the mean or maximum over its pieces.
+            The word's first or last piece, or the mean or maximum over its pieces. On a
+            decoder the first piece has read only the start of its word (words that begin
+            alike share it, and its state): "last" has read the whole word.
 
         Returns
         -------

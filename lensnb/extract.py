@@ -87,7 +87,10 @@ def extract(
         Texts longer than ``max_length``: cover them with sliding windows (each token
         kept once), keep the first ``max_length`` tokens with a warning, or raise.
     label_piece : {"first", "last", "all"}
-        Which pieces of a word carry its labels in the token table.
+        Which pieces of a word carry its labels in the token table. "first" (the default,
+        BERT's and Tenney et al.'s convention) is for encoders: on a decoder the first
+        piece has read only the start of its word (GPT-2's "quick", "quiet" and "quack"
+        share their first piece, and its state), and "last" the whole word.
     dtype : {"float32", "float16"}
         Storage type of the states (a name, or the numpy or torch dtype).
     attentions : bool

@@ -129,6 +129,9 @@ def token_task(label: Any, *, pieces: str = "first", name: str | None = None) ->
     pieces : {"first", "last", "all", "mean"}
         Which pieces stand for the word: its first or last piece, every piece (each one
         an item with the word's label), or the mean of its pieces (one item per word).
+        "first" is the encoders' convention (BERT, Tenney et al.); on a decoder the first
+        piece has read only the start of its word (words that begin alike share it, and its
+        state), so probe ``"last"`` there.
     name : str, optional
         Display name of the task in results and plots (default: the label column, or
         "token labels" for an array).
