@@ -518,29 +518,31 @@ def _with_crc_of(compressed: bytes, original: bytes) -> bytes:
     return compressed[:-8] + zlib.crc32(original).to_bytes(4, "little") + compressed[-4:]
 
 
+def _assert_tar_refused(server, tmp_path, body: bytes, reason: str) -> None:
+    """A .tar.gz served as ``body`` is refused with ``reason`` (a regex after the address), nothing installed."""
+    server.files["/movies.tar.gz"] = body
+    url = f"{server.base}/movies.tar.gz"
+    sets = {"eraser": Dataset("eraser", "", "", (Source(url, ".", "tar"),))}
+    with pytest.raises(lensnb.LensError, match=f"eraser: {url}{reason}"):
+        download(["eraser"], tmp_path / "data", progress=False, datasets=sets)
+    assert list(tmp_path.joinpath("data").rglob("*")) == []
+
+
 def test_a_tar_gz_whose_content_fails_its_crc_is_refused(server, tmp_path):
     original = _tar_bytes()
     damaged = bytearray(original)
     at = original.index(b"review 3 line 100")
     damaged[at : at + 6] = b"REVIEW"  # one member's content altered, the gzip trailer still the original's
-    server.files["/movies.tar.gz"] = _with_crc_of(gzip.compress(bytes(damaged)), original)
-    url = f"{server.base}/movies.tar.gz"
-    sets = {"eraser": Dataset("eraser", "", "", (Source(url, ".", "tar"),))}
-    with pytest.raises(lensnb.LensError, match=f"eraser: {url} could not be unpacked as tar .*CRC"):
-        download(["eraser"], tmp_path / "data", progress=False, datasets=sets)
-    assert list(tmp_path.joinpath("data").rglob("*")) == []
+    body = _with_crc_of(gzip.compress(bytes(damaged)), original)
+    _assert_tar_refused(server, tmp_path, body, " could not be unpacked as tar .*CRC")
 
 
 def test_a_tar_gz_with_a_damaged_header_is_refused_not_partly_installed(server, tmp_path):
     original = bytearray(_tar_bytes())
     second = original.index(b"movies/docs/doc_1.txt")  # the second member's header
     original[second + 148 : second + 156] = b"garbage!"  # its checksum field: tarfile takes it as the end
-    server.files["/movies.tar.gz"] = gzip.compress(bytes(original))  # a sound gzip stream
-    url = f"{server.base}/movies.tar.gz"
-    sets = {"eraser": Dataset("eraser", "", "", (Source(url, ".", "tar"),))}
-    with pytest.raises(lensnb.LensError, match=f"eraser: {url}: the tar archive holds data past byte .*refused"):
-        download(["eraser"], tmp_path / "data", progress=False, datasets=sets)
-    assert list(tmp_path.joinpath("data").rglob("*")) == []
+    body = gzip.compress(bytes(original))  # a sound gzip stream
+    _assert_tar_refused(server, tmp_path, body, ": the tar archive holds data past byte .*refused")
 
 
 def test_a_sound_tar_with_trailing_zeros_is_installed(server, tmp_path):
