@@ -67,8 +67,10 @@ class RelevanceMethod:
         Longest model input; default the model's limit.
     overflow : {"error", "window", "truncate"}
         Texts longer than ``max_length``: refuse them (default); explain each sliding
-        window on its own (every token scored once, by the window that keeps it); or cut
-        them, with a warning that counts the dropped tokens.
+        window on its own (every token scored once, by the window that keeps it; encoders
+        only: a decoder's window would explain the token after its own end, inside the
+        text, and its windows different tokens); or cut them, with a warning that counts
+        the dropped tokens.
     stride : int, optional
         Tokens shared by consecutive windows (``overflow="window"``).
     progress : bool
@@ -130,10 +132,19 @@ class RelevanceMethod:
         return self._model_copy
 
     def read_positions(self, batch: ModelBatch) -> torch.Tensor:
-        """The token each input's head reads: [CLS] (0) for encoders, the last real token for decoders."""
-        if self.lens_model.is_decoder:
-            return torch.as_tensor(batch.lengths - 1, device=batch.input_ids.device)
-        return torch.zeros(len(batch.lengths), dtype=torch.long, device=batch.input_ids.device)
+        """The token each input's head reads: [CLS] (0) for encoders, the last real token for decoders.
+
+        A decoder's classification head reads, as transformers finds it, the rightmost token
+        that is not ``config.pad_token_id``: for GPT-2 set up with its EOS as the pad token, a
+        text that ends in EOS is read at the token before it."""
+        device = batch.input_ids.device
+        if not self.lens_model.is_decoder:
+            return torch.zeros(len(batch.lengths), dtype=torch.long, device=device)
+        pad = getattr(self.lens_model.model.config, "pad_token_id", None)
+        if self.head == "classification" and isinstance(pad, int):
+            positions = torch.arange(batch.input_ids.shape[1], device=device)
+            return (positions * (batch.input_ids != pad)).argmax(dim=-1)
+        return torch.as_tensor(batch.lengths - 1, device=device)
 
     @checks_flags
     def attribute(
@@ -166,6 +177,7 @@ class RelevanceMethod:
             )  # fmt: skip
         lens_model = self.lens_model
         plan = plan_inputs(lens_model, inputs, max_length=self.max_length, overflow=self.overflow, stride=self.stride)
+        _refuse_decoder_windows(lens_model, plan.segment_text)
         targets = resolve_targets(target, len(plan.texts), plan.segment_text, self.head)
         model = self._model()
         n_levels = lens_model.n_layers + 1 if layers else 0
@@ -215,3 +227,19 @@ def stack_levels(levels: dict[int, torch.Tensor], n_levels: int, like: torch.Ten
     for level, values in levels.items():
         out[:, level] = values
     return out
+
+
+def _refuse_decoder_windows(lens_model: Any, segment_text: np.ndarray) -> None:
+    """Refuse a decoder's text split into windows: each window's head reads its own last token,
+    so the windows would explain different tokens (the one after each window's end, inside the text)."""
+    if not lens_model.is_decoder or len(segment_text) == 0:
+        return
+    windows = np.bincount(np.asarray(segment_text, dtype=np.int64))
+    if windows.max() > 1:
+        text = int(np.argmax(windows > 1))
+        raise LensError.bad_argument(
+            "overflow", "window", "'error' or 'truncate' for a decoder, or a max_length that holds each text",
+            f"Text {text} needs {int(windows[text])} windows. A decoder's window explains the token after its own "
+            "end, so the windows would explain different tokens, most of them inside the text. Shorten the texts "
+            "to the part before the token to explain, or raise max_length.",
+        )  # fmt: skip

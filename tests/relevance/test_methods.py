@@ -174,3 +174,33 @@ def test_decoder_classifiers_read_their_last_real_token_in_padded_batches(tiny_p
     assert np.allclose(batched.scores, np.concatenate([s.scores for s in singles]), rtol=1e-8, atol=1e-13)
     expected = [float(s.segments["target_score"][0]) for s in singles]
     assert np.allclose(batched.segments["target_score"], expected, rtol=1e-9)
+
+
+def test_a_decoder_classifier_is_read_where_its_head_reads_before_a_final_pad_token(tiny_paths):
+    """GPT-2 set up with its EOS as the pad token: a text that ends in EOS is classified from the token before
+    it (transformers reads the rightmost token that is not the pad id). The attention methods read the EOS row."""
+    model = lensnb.load_model(tiny_paths["gpt2"], task="sequence-classification", num_labels=2)
+    model.model.config.pad_token_id = model.tokenizer.eos_token_id
+    text = "The dog ran home" + model.tokenizer.eos_token
+    ids = model.tokenizer(text, return_tensors="pt")["input_ids"]
+    read = ids.shape[1] - 2  # the token before the final EOS
+    relevance = RawAttention(model, progress=False).attribute([text])
+    from lensnb.extract import eager_attention
+
+    with torch.no_grad(), eager_attention(model.model, True):
+        attention = model.model(ids, output_attentions=True).attentions[-1][0].mean(0).numpy()
+    row = np.delete(attention[read], read)
+    np.testing.assert_allclose(np.delete(relevance.scores, read), row, atol=1e-6)
+
+
+@pytest.mark.parametrize("method", [InputXGradient, AttnLRP])
+def test_a_decoders_text_split_into_windows_is_refused(tiny_paths, method):
+    """Each window of a decoder explains the token after its own end, inside the text: the windows would explain
+    different tokens, shown as one explanation."""
+    model = lensnb.load_model(tiny_paths["gpt2"], task="causal-lm")
+    long_text = " ".join(TEXTS * 3)
+    with pytest.raises(
+        lensnb.LensError, match=r"^overflow: expected 'error' or 'truncate' for a decoder.*Text 0 needs"
+    ):
+        method(model, max_length=16, overflow="window", progress=False).attribute([long_text])
+    assert len(method(model, overflow="window", progress=False).attribute(TEXTS).segments) == 2  # one window each
