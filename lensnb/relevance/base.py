@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
+import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
@@ -210,7 +211,7 @@ class RelevanceMethod:
             tokens=plan.tokens,
             texts=plan.texts,
             scores=sheet.scores,
-            segments=sheet.segment_table(),
+            segments=_named(sheet.segment_table(), lens_model, self.head),
             layer_scores=sheet.layer_scores,
             layers=tuple(range(lens_model.n_layers + 1)) if layers else None,
         )
@@ -243,3 +244,23 @@ def _refuse_decoder_windows(lens_model: Any, segment_text: np.ndarray) -> None:
             "end, so the windows would explain different tokens, most of them inside the text. Shorten the texts "
             "to the part before the token to explain, or raise max_length.",
         )  # fmt: skip
+
+
+def _named(segments: pd.DataFrame, lens_model: Any, head: str) -> pd.DataFrame:
+    """``segments`` with target_name and predicted_name: what each target and prediction id stands for."""
+    if head == "causal-lm":
+        tokenizer = lens_model.tokenizer
+
+        def name(value: int) -> str:
+            return tokenizer.decode([value]) if value >= 0 else ""
+    else:
+        labels = getattr(lens_model.model.config, "id2label", None) or {}
+
+        def name(value: int) -> str:
+            return str(labels.get(value, labels.get(str(value), value))) if value >= 0 else ""
+
+    segments = segments.copy()
+    for column in ("target", "predicted"):
+        if column in segments:
+            segments[f"{column}_name"] = [name(int(value)) for value in segments[column]]
+    return segments

@@ -46,7 +46,10 @@ class Relevance:
         One row per model input (a text, or a window of a long text when
         ``overflow="window"``): text_id, window, target (class or token id, -1 for an
         output span), target_score (the explained logit or sum of logits), predicted
-        (the model's own choice) and delta (conservation delta, NaN where undefined).
+        (the model's own choice), delta (conservation delta, NaN where undefined), and
+        target_name / predicted_name: what the ids stand for (a classifier's
+        ``config.id2label`` name; a language model's next token as decoded text, ``' J'``;
+        empty for an output span).
     layer_scores : ndarray of float64, shape (n_levels, n_tokens), optional
         Relevance at each residual-stream level ``layers[i]``, where the method defines
         it; NaN where a level was not computed (below a rollout's ``start_layer``).

@@ -204,3 +204,19 @@ def test_a_decoders_text_split_into_windows_is_refused(tiny_paths, method):
     ):
         method(model, max_length=16, overflow="window", progress=False).attribute([long_text])
     assert len(method(model, overflow="window", progress=False).attribute(TEXTS).segments) == 2  # one window each
+
+
+def test_segments_name_what_the_target_and_the_prediction_stand_for(tiny_paths, classifier):
+    """A language model's target is a next-token id and a classifier's a class id: the segments say which token
+    (decoded) or which class name (config.id2label) they are, so that views need not show bare ids."""
+    from lensnb.relevance import OutputSpan
+
+    model = lensnb.load_model(tiny_paths["gpt2"], task="causal-lm")
+    relevance = InputXGradient(model, progress=False).attribute(TEXTS)
+    segments = relevance.segments
+    assert segments["target_name"].tolist() == [model.tokenizer.decode([t]) for t in segments["target"]]
+    assert segments["predicted_name"].tolist() == [model.tokenizer.decode([t]) for t in segments["predicted"]]
+    span = InputXGradient(model, progress=False).attribute(TEXTS[:1], target=OutputSpan(-2)).segments
+    assert span["target"].tolist() == [-1] and span["target_name"].tolist() == [""]
+    classes = InputXGradient(classifier, progress=False).attribute(TEXTS, target=[1, 0]).segments
+    assert classes["target_name"].tolist() == [classifier.model.config.id2label[1], classifier.model.config.id2label[0]]
