@@ -66,7 +66,9 @@ def extract(
         Plain texts, or word-level annotated examples (per-word labels, spans, span
         pairs, text labels). Words map onto word pieces through character offsets.
     layers : sequence of int, optional
-        Model layers (0 = embeddings, l = output of block l, negative from the end).
+        Model layers (0 = embeddings, l = output of block l, negative from the end; a
+        pre-LN decoder's last layer is after its final norm, as Hugging Face's
+        ``hidden_states``).
         Default: all the site has (0..L for ``resid_post``, 1..L for the others).
     sites : sequence of str
         Any of ``"resid_post"``, ``"resid_mid"``, ``"attn_out"``, ``"mlp_out"`` (see

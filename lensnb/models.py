@@ -139,7 +139,11 @@ class LensModel:
 
     @property
     def layer_names(self) -> list[str]:
-        """Display names: ``"embeddings"``, ``"layer 1"``, ..., ``"layer L"``."""
+        """Display names: ``"embeddings"``, ``"layer 1"``, ..., ``"layer L"``.
+
+        As Hugging Face's ``hidden_states``: for pre-LN decoders (GPT-2, GPT-NeoX, Llama) the
+        last one, "layer L", is block L's output after the model's final norm, so a jump at
+        the last step of a per-layer curve can be the norm's, not block L's."""
         return ["embeddings"] + [f"layer {i}" for i in range(1, self.n_layers + 1)]
 
     @property
