@@ -4,6 +4,9 @@ Positive relevance is shaded red and negative blue, each text scaled by its own
 largest absolute score. Token and word strings, the method name and the parameters go
 through :func:`html.escape`, so a text holding ``<script>`` or ``<img onerror=...>``
 renders as those characters and never as markup.
+
+Tokens show as their characters in the text, never as byte-level pieces ("ĠcafÃ©"
+reads " café"), each character once (:func:`lensnb.token_text.joined_pieces`).
 """
 
 from __future__ import annotations
@@ -14,11 +17,12 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from lensnb.errors import LensError
+from lensnb.token_text import Piece, joined_pieces
 
 if TYPE_CHECKING:
     from lensnb.relevance.result import Relevance
 
-__all__ = ["NO_MATH", "relevance_html", "shade_color"]
+__all__ = ["NO_MATH", "piece_title", "relevance_html", "shade_color", "text_pieces"]
 
 #: Classes that MathJax (classic notebook: ``tex2jax_ignore``; JupyterLab, MathJax 3:
 #: ``mathjax_ignore``) does not typeset inside: escaped text keeps its "$" and "\\(" as written.
@@ -34,13 +38,24 @@ def shade_color(value: float, scale: float) -> str:
     return f"rgb({blue[0]},{blue[0]},{blue[1]})"
 
 
+def text_pieces(relevance: Relevance, text_id: int) -> list[Piece]:
+    """One text's tokens of a Relevance as a joined line shows them (see :func:`joined_pieces`)."""
+    rows = np.flatnonzero(relevance.tokens["text_id"].to_numpy() == text_id)
+    return joined_pieces(relevance.tokens.iloc[rows].reset_index(drop=True), relevance.texts)
+
+
+def piece_title(piece: str, score: float) -> str:
+    """A shaded piece's hover (not escaped): its ``hover`` (a :class:`Piece`), then its score."""
+    hover = getattr(piece, "hover", None)
+    return f"{hover}: {score:.4g}" if hover is not None else f"{score:.4g}"
+
+
 def _pieces(relevance: Relevance, text_id: int, words: str | None) -> tuple[list[str], np.ndarray]:
     if words is not None:
         frame = relevance.words(words)
         frame = frame[frame["text_id"] == text_id]
         return [str(w) for w in frame["word"]], frame["score"].to_numpy()
-    frame = relevance.text(text_id)
-    return [str(t) for t in frame["token"]], frame["score"].to_numpy()
+    return text_pieces(relevance, text_id), relevance.text(text_id)["score"].to_numpy()
 
 
 def relevance_html(
@@ -77,7 +92,8 @@ def relevance_html(
         scale = float(np.abs(finite).max()) if len(finite) else 0.0
         target = segments.loc[segments["text_id"] == tid, "target"].tolist()
         spans = [
-            f"<span title='{html.escape(f'{score:.4g}', quote=True)}' style='background:{shade_color(score, scale)};"
+            f"<span title='{html.escape(piece_title(piece, score), quote=True)}' "
+            f"style='background:{shade_color(score, scale)};white-space:pre-wrap;"
             f"padding:0 1px;margin:0 1px'>{html.escape(piece)}</span>"
             for piece, score in zip(pieces, scores)
         ]

@@ -3,6 +3,17 @@
 Pure pandas/numpy, no widgets: the scatter's hover, the token picker's hit list and
 the exports all show items through these functions. Contexts are cut to ``width``
 characters a side and the cut is marked with an ellipsis; nothing is cut silently.
+
+Tokens read as their characters in the text (:func:`lensnb.token_text.token_strings`,
+shared with the relevance HTML). Where an item is shown alone (:attr:`ItemText.shown`:
+hover, picked labels, hit list) a token of only whitespace shows it visibly, and it is
+searched as shown: "⏎" for a newline (GPT-2's "Ċ", sentencepiece's "<0x0A>"), "␣" for
+a space (a stand-alone "Ġ" or "▁"). A sentencepiece "▁" that covers no character of
+the text reads "␣" too, never the word's first character. A query written with the
+token table's markers, "Ġ"/"▁" for a space and "Ċ" for a newline (not a regex), is
+compared with each item's characters as written, whitespace kept: "Ġr" finds the
+piece " r", "Ċ" the newlines, "Ġ" (exact) the stand-alone spaces. A query without
+markers searches as before.
 """
 
 from __future__ import annotations
@@ -13,10 +24,13 @@ import re
 import numpy as np
 import pandas as pd
 
-__all__ = ["item_strings", "item_contexts", "search_strings", "token_words", "ItemText"]
+from lensnb.token_text import blank_pieces, token_characters, token_strings, visible_whitespace
+
+__all__ = ["item_strings", "item_contexts", "search_strings", "written_strings", "token_words", "ItemText"]
 
 ELLIPSIS = "\u2026"
 _WORD = re.compile(r"\S+")  # how the core cuts a plain text into words, and joins given words
+_MARKER_WHITESPACE = {"\u0120": " ", "\u2581": " ", "\u010a": "\n"}  # GPT-2's space and newline, sentencepiece's space
 
 
 class ItemText:
@@ -36,18 +50,32 @@ class ItemText:
     item, left, right : ndarray of str, shape (n_items,)
         What each item shows as (a token's own characters, not its byte-level piece),
         and the text around it.
+    shown : ndarray of str, shape (n_items,)
+        ``item`` as a view shows it alone (hover, label, hit list): an item of only
+        whitespace made visible ("⏎", "␣").
     search : ndarray of str, shape (n_items,)
         What a text search compares the query with: the item's characters without
-        surrounding whitespace, or a piece without its tokenizer's marker.
+        surrounding whitespace, or a piece without its tokenizer's marker; a token of
+        only whitespace as shown ("⏎", "␣").
+    written : ndarray of str, shape (n_items,)
+        The item's characters with their whitespace, what a query written with
+        tokenizer markers ("Ġr", "Ċ") is compared with (see :func:`written_strings`).
     words : tuple or None
         For tokens, the word each belongs to (see :func:`token_words`): a search for a
         word cut into pieces finds its pieces.
     """
 
     def find(self, query: str, *, match: str = "contains", case: bool = False) -> np.ndarray:
-        """Rows matching ``query``: items whose text matches, and tokens holding part of a matching word."""
+        """Rows matching ``query``: items whose text matches, and tokens holding part of a matching word.
+
+        A query holding the token table's markers ("Ġ", "▁", "Ċ"; not a regex) reads them as
+        the whitespace they stand for and is compared with :attr:`written`.
+        """
         from lensnb.widgets.token_search import find_by_text, find_in_words
 
+        if match != "regex" and isinstance(query, str) and any(m in query for m in _MARKER_WHITESPACE):
+            spelled = "".join(_MARKER_WHITESPACE.get(c, c) for c in query)
+            return find_by_text(self.written, spelled, match=match, case=case, normalise=False)
         hits = find_by_text(self.search, query, match=match, case=case, normalise=False)
         if self.words is None or query == "":
             return hits
@@ -56,8 +84,10 @@ class ItemText:
 
     def __init__(self, table: pd.DataFrame, texts: pd.DataFrame | None = None, width: int = 40):
         self.item = item_strings(table, texts)
+        self.shown = np.array([visible_whitespace(str(s)) for s in self.item], dtype=object)
         self.left, self.right = item_contexts(table, texts, width)
         self.search = search_strings(table, texts, self.item)
+        self.written = written_strings(table, texts, self.item)
         self.words = token_words(table, texts)
 
     def key(self) -> str:
@@ -67,8 +97,8 @@ class ItemText:
         return hashlib.sha256(pd.util.hash_pandas_object(shown, index=False).to_numpy().tobytes()).hexdigest()[:32]
 
     def context(self, row: int) -> str:
-        """One item in its context, the item between square brackets."""
-        return f"{self.left[row]}[{self.item[row]}]{self.right[row]}"
+        """One item in its context, the item between square brackets (whitespace alone made visible)."""
+        return f"{self.left[row]}[{self.shown[row]}]{self.right[row]}"
 
 
 def _text_lookup(texts: pd.DataFrame | None) -> dict[int, str]:
@@ -133,18 +163,15 @@ def item_strings(table: pd.DataFrame, texts: pd.DataFrame | None = None) -> np.n
     """The string each item shows as, shape (n_items,).
 
     Tokens show their characters in the text (``text[char_start:char_end]``), so that a
-    byte-level piece such as "ĠcafÃ©" reads " café"; special tokens and tokens without
-    offsets show their piece. Words show their word, spans the words they cover, span
-    pairs both spans, texts their text.
+    byte-level piece such as "ĠcafÃ©" reads " café", whitespace as written (views showing
+    an item alone make it visible: :attr:`ItemText.shown`); a sentencepiece "▁" over no
+    character of its own reads "␣"; special tokens and tokens without offsets show their
+    piece (see :func:`lensnb.token_text.token_strings`). Words show their word, spans
+    the words they cover, span pairs both spans, texts their text.
     """
     lookup = _text_lookup(texts)
     if "token" in table:
-        pieces = table["token"].astype(str).to_numpy(dtype=object)
-        offsets = _char_offsets(table, texts) if lookup else None
-        if offsets is None:
-            return pieces
-        cut = _cut(lookup, table["text_id"].to_numpy(), offsets)
-        return np.array([c if c is not None else p for c, p in zip(cut, pieces)], dtype=object)
+        return token_strings(table, texts)
     for column in ("word", "span_text"):
         if column in table:
             return table[column].astype(str).to_numpy(dtype=object)
@@ -178,14 +205,42 @@ def _span_strings(table: pd.DataFrame, texts: pd.DataFrame | None, suffix: str) 
 
 
 def search_strings(table: pd.DataFrame, texts: pd.DataFrame | None, items: np.ndarray | None = None) -> np.ndarray:
-    """What a text search compares with, shape (n_items,): characters stripped, pieces without markers."""
+    """What a text search compares with, shape (n_items,): characters stripped, pieces without markers.
+
+    A token of only whitespace is compared as it shows ("⏎", "␣"), not as ``""``.
+    """
     from lensnb.widgets.token_search import normalise_piece
 
     items = item_strings(table, texts) if items is None else items
     if "token" not in table:
         return np.array([str(s) for s in items], dtype=object)
     pieces = table["token"].astype(str).to_numpy(dtype=object)
-    return np.array([normalise_piece(p) if s == p else str(s).strip() for s, p in zip(items, pieces)], dtype=object)
+    return np.array([_search_string(str(s), p, normalise_piece(p)) for s, p in zip(items, pieces)], dtype=object)
+
+
+def _search_string(item: str, piece: str, plain_piece: str) -> str:
+    """A token's search string: its piece without marker (a special token, one without offsets), else its
+    characters stripped; either one of only whitespace as it shows ("⏎", "␣")."""
+    return visible_whitespace(plain_piece if item == piece else item.strip() or item)
+
+
+def written_strings(table: pd.DataFrame, texts: pd.DataFrame | None, items: np.ndarray | None = None) -> np.ndarray:
+    """Each item's characters with their whitespace, shape (n_items,): what a query with markers is compared with.
+
+    Tokens: their characters in the text; a sentencepiece "▁" over no character of its
+    own " "; a piece (special, or without offsets) with "Ġ"/"▁" as a space and "Ċ" as a
+    newline. Other items: as :func:`item_strings` shows them.
+    """
+    items = item_strings(table, texts) if items is None else items
+    if "token" not in table:
+        return np.array([str(s) for s in items], dtype=object)
+    blank = blank_pieces(table, texts)
+    pieces = table["token"].astype(str).to_numpy(dtype=object)
+    written = [
+        c if c is not None else " " if b else "".join(_MARKER_WHITESPACE.get(ch, ch) for ch in p)
+        for c, b, p in zip(token_characters(table, texts), blank, pieces)
+    ]
+    return np.array(written, dtype=object)
 
 
 def token_words(table: pd.DataFrame, texts: pd.DataFrame | None) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
@@ -249,11 +304,13 @@ def item_contexts(
     text_ids = table["text_id"].to_numpy()
     offsets = _char_offsets(table, texts) if lookup else None
     if offsets is not None:
+        blank = blank_pieces(table, texts) if "token" in table else np.zeros(n, dtype=bool)
         for row in range(n):
             text = lookup.get(int(text_ids[row]), "")
             start, end = int(offsets[row, 0]), int(offsets[row, 1])
             if start < 0 or end <= start:  # a special token: no characters of its own
                 continue
+            end = start if blank[row] else end  # a sentencepiece "▁" stands before its word's first character
             left[row] = _clip_left(text[:start], width)
             right[row] = _clip_right(text[end:], width)
         return left, right

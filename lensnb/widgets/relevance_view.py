@@ -18,10 +18,9 @@ import numpy as np
 import traitlets
 
 from lensnb.errors import LensError
-from lensnb.relevance.html import shade_color
+from lensnb.relevance.html import piece_title, shade_color, text_pieces
 from lensnb.relevance.result import Relevance
 from lensnb.widgets.bokeh_model import LensBokehModel
-from lensnb.widgets.item_text import item_strings
 from lensnb.widgets.layer_slider import LayerSlider
 from lensnb.widgets.plain_text import plain_text
 from lensnb.widgets.resources import check_resources
@@ -155,13 +154,19 @@ def _method_label(relevance: Relevance, others: list[Relevance]) -> str:
 
 
 def shaded_text(pieces: Sequence[str], scores: np.ndarray) -> str:
-    """Pieces of text as escaped HTML spans shaded by score (red +, blue -), scaled by the largest |score|."""
+    """Pieces of text as escaped HTML spans shaded by score (red +, blue -), scaled by the largest |score|.
+
+    Whitespace is kept as written (a newline token breaks the line). Each span's hover
+    is the piece's ``hover`` (a :class:`lensnb.token_text.Piece`: the token's whole
+    characters, whitespace made visible, "byte piece k of n") and its score.
+    """
     scores = np.asarray(scores, dtype=np.float64)
     finite = scores[np.isfinite(scores)]
     scale = float(np.abs(finite).max()) if len(finite) else 0.0
     spans = [
-        f"<span class='lensnb-piece' title='{html.escape(f'{s:.4g}', quote=True)}' "
-        f"style='background:{shade_color(s, scale)};padding:0 1px;margin:0 1px;border-radius:2px'>"
+        f"<span class='lensnb-piece' title='{html.escape(piece_title(p, s), quote=True)}' "
+        f"style='background:{shade_color(s, scale)};white-space:pre-wrap;padding:0 1px;margin:0 1px;"
+        "border-radius:2px'>"
         f"{html.escape(str(p))}</span>"
         for p, s in zip(pieces, scores)
     ]
@@ -171,7 +176,12 @@ def shaded_text(pieces: Sequence[str], scores: np.ndarray) -> str:
 def pieces_and_scores(
     relevance: Relevance, text_id: int, level: int, words: str | None
 ) -> tuple[list[str], np.ndarray]:
-    """One text's pieces (tokens, or words merged with ``words``) and their scores at ``level``."""
+    """One text's pieces (tokens, or words merged with ``words``) and their scores at ``level``.
+
+    Tokens are :class:`lensnb.token_text.Piece` strings, as one line shows them
+    (:func:`lensnb.token_text.joined_pieces`): each character once, a byte piece
+    whose character an earlier token showed as "·", its whole character in its hover.
+    """
     layer = None if level == INPUT_LEVEL else level
     if words:
         frame = relevance.words(words, layer=layer)
@@ -183,8 +193,7 @@ def pieces_and_scores(
     if layer is not None:
         scores = relevance.layer(layer)[rows]
     # each token as its characters in the text (a byte-level piece "ĠcafÃ©" reads " café"), special ones as pieces
-    pieces = item_strings(relevance.tokens.iloc[rows].reset_index(drop=True), relevance.texts)
-    return [str(t) for t in pieces], scores
+    return list(text_pieces(relevance, text_id)), scores
 
 
 class RelevanceView(LensView, widgets.VBox):

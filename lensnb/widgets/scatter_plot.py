@@ -3,7 +3,8 @@
 :class:`ScatterPlot` owns one bokeh figure and its data sources; the ipywidget
 (:class:`lensnb.widgets.scatter.LinkedScatter`) drives it, and the exports build a
 fresh one in the same way. Moving to another layer sends only the new x and y columns
-(float32 buffers); the item strings go once.
+(float32 buffers); the item strings go once. Hover and picked labels show an item of
+only whitespace visibly ("⏎", "␣"; see :mod:`lensnb.widgets.item_text`).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from lensnb.token_text import visible_whitespace
 from lensnb.widgets.colors import Coloring
 from lensnb.widgets.item_text import ItemText
 from lensnb.widgets.plain_text import plain_text
@@ -82,7 +84,7 @@ class ScatterPlot:
         self.points = ColumnDataSource(name="lensnb-points", data={
             "x": coordinates[0, :, 0].copy(), "y": coordinates[0, :, 1].copy(),
             "color": np.full(n_items, "#1f77b4", dtype=object), "group": np.full(n_items, "", dtype=object),
-            "item": text.item, "left": text.left, "right": text.right,
+            "item": text.shown, "left": text.left, "right": text.right,
         })  # fmt: skip
         self.picked = ColumnDataSource(name="lensnb-picked", data={"x": [], "y": [], "item": []})
         self.paths = ColumnDataSource({"xs": [], "ys": []})
@@ -167,7 +169,8 @@ class ScatterPlot:
         rows = np.asarray(rows, dtype=np.int64)
         coords = self.coordinates[position]
         if len(rows) or len(self.picked.data["x"]):  # nothing to send when nothing is or was picked
-            self.picked.data = {"x": coords[rows, 0], "y": coords[rows, 1], "item": [str(items[r]) for r in rows]}
+            shown = [visible_whitespace(str(items[r])) for r in rows]  # a newline token's label reads "⏎"
+            self.picked.data = {"x": coords[rows, 0], "y": coords[rows, 1], "item": shown}
         if trajectories and len(rows):
             path = self.coordinates[:, rows, :]  # (layer, picked, 2)
             self.paths.data = {"xs": [path[:, i, 0] for i in range(len(rows))],

@@ -1,4 +1,11 @@
-"""``TokenPicker``: find items by text, by position or by label, see them in context, pick some."""
+"""``TokenPicker``: find items by text, by position or by label, see them in context, pick some.
+
+Tokens read as their characters; a token of only whitespace shows as "⏎" (newline) or
+"␣" (space) in the hit list and the picked list, and a search for "⏎" or "␣" finds it.
+A query may also be written with the token table's markers: "Ġ" or "▁" for a space,
+"Ċ" for a newline ("Ġr" finds the piece " r", "Ċ" the newlines); see
+:mod:`lensnb.widgets.item_text`.
+"""
 
 from __future__ import annotations
 
@@ -16,7 +23,16 @@ from lensnb.widgets.item_text import ItemText
 from lensnb.widgets.selection import TokenLink, integer_rows
 from lensnb.widgets.token_search import TEXT_MATCHES, find_by_label, find_by_position
 
-__all__ = ["TokenPicker"]
+__all__ = ["TokenPicker", "QUERY_PLACEHOLDER", "QUERY_HELP"]
+
+#: What the search box shows while empty.
+QUERY_PLACEHOLDER = "a token or word, e.g. price; \u2423 or \u0120: a space, \u23ce or \u010a: a newline"
+#: The search box's tooltip.
+QUERY_HELP = (
+    "Finds items by their characters. A token of only whitespace shows and is found as \u23ce (newline) or "
+    "\u2423 (space); the token table's markers also work: \u0120 or \u2581 for a space, \u010a for a "
+    "newline (\u0120r finds the piece ' r')."
+)
 
 
 class TokenPicker(widgets.VBox):
@@ -76,7 +92,7 @@ class TokenPicker(widgets.VBox):
         self.link.bind(self.text.key(), len(table))
 
         self.mode = widgets.ToggleButtons(options=["text", "position", "label"], value="text", description="find by")
-        self.query = widgets.Text(placeholder="a token or word, e.g. price", description="text",
+        self.query = widgets.Text(placeholder=QUERY_PLACEHOLDER, description="text", tooltip=QUERY_HELP,
                                   continuous_update=True)  # fmt: skip
         self.match = widgets.Dropdown(options=TEXT_MATCHES, value="contains", description="match",
                                       layout=widgets.Layout(width="180px"))  # fmt: skip
@@ -226,7 +242,7 @@ class TokenPicker(widgets.VBox):
             return
         shown = self.picked[:20]
         items = "".join(
-            f"<li>{html.escape(self.text.left[r])}<b>{html.escape(self.text.item[r])}</b>{html.escape(self.text.right[r])}</li>"
+            f"<li>{html.escape(self.text.left[r])}<b>{html.escape(self.text.shown[r])}</b>{html.escape(self.text.right[r])}</li>"
             for r in shown
         )
         more = f"<li>... and {len(self.picked) - len(shown)} more</li>" if len(self.picked) > len(shown) else ""
