@@ -204,7 +204,7 @@ class RelevanceMethod:
                         target_score=result.target_score, delta=result.delta, layer_scores=result.layer_scores,
                     )  # fmt: skip
                     bar.update(len(batch.segments))
-        parameters = {**self.hyperparameters(), "dtype": self.dtype, "overflow": self.overflow}
+        parameters = {**self.hyperparameters(), "dtype": self.dtype, "overflow": self.overflow, "head": self.head}
         relevance = Relevance(
             method=self.name,
             parameters=parameters,

@@ -90,7 +90,12 @@ def relevance_html(
         pieces, scores = _pieces(relevance, tid, words)
         finite = scores[np.isfinite(scores)]
         scale = float(np.abs(finite).max()) if len(finite) else 0.0
-        target = segments.loc[segments["text_id"] == tid, "target"].tolist()
+        chosen = segments[segments["text_id"] == tid]
+        names = chosen["target_name"] if "target_name" in chosen else chosen["target"]
+        target = ", ".join(
+            f"{int(t)} ({n!r})" if str(n) not in (str(t), f"LABEL_{t}") and int(t) >= 0 else str(int(t))
+            for t, n in zip(chosen["target"], names)
+        )  # one per window; -1: an output span
         spans = [
             f"<span title='{html.escape(piece_title(piece, score), quote=True)}' "
             f"style='background:{shade_color(score, scale)};white-space:pre-wrap;"

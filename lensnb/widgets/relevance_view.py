@@ -43,19 +43,36 @@ class RelevanceEntry:
 def target_label(relevance: Relevance, limit: int = 6) -> str:
     """What a Relevance explains.
 
-    "class 3" when every text has that target, "output span" for a language model's
-    span, "predicted" when each text's target is its predicted class, else the targets
-    themselves: "per text: 1, 0, 1" (the first ``limit``, then how many in all).
+    "predicted" when each text's target is its predicted class or next token (a single
+    text included); "class 3 (positive)" or "next token ' J'" when every text has that
+    target; "output span" for a language model's span; else the targets themselves:
+    "per text: 1, 0, 1" (the first ``limit``, then how many in all).
     """
-    targets = relevance.segments["target"].to_numpy()
-    predicted = relevance.segments["predicted"].to_numpy() if "predicted" in relevance.segments else None
-    if len(targets) and np.all(targets == targets[0]):
-        return f"class {int(targets[0])}" if int(targets[0]) >= 0 else "output span"
-    if predicted is not None and np.array_equal(targets, predicted):
+    segments = relevance.segments
+    targets = segments["target"].to_numpy()
+    predicted = segments["predicted"].to_numpy() if "predicted" in segments else None
+    if len(targets) and int(targets[0]) < 0 and np.all(targets == targets[0]):
+        return "output span"
+    if predicted is not None and len(targets) and np.array_equal(targets, predicted):
         return "predicted"
+    if len(targets) and np.all(targets == targets[0]):
+        return target_name(relevance, 0)
     shown = ", ".join(str(int(t)) for t in targets[:limit])
     more = f", \u2026 ({len(targets)} inputs)" if len(targets) > limit else ""
     return f"per text: {shown}{more}"
+
+
+def target_name(relevance: Relevance, row: int, column: str = "target") -> str:
+    """Segment ``row``'s target (or prediction, ``column="predicted"``) as a reader names it:
+    "next token ' J' (id 42)" for a language model, "class 1 (positive)" for a classifier."""
+    segment = relevance.segments.iloc[row]
+    value = int(segment[column])
+    name = segment.get(f"{column}_name")
+    if relevance.parameters.get("head") == "causal-lm":
+        return f"next token {name!r} (id {value})" if name is not None else f"next token id {value}"
+    if name is not None and str(name) not in (str(value), f"LABEL_{value}"):  # not transformers' default names
+        return f"class {value} ({name})"
+    return f"class {value}"
 
 
 def relevance_entries(relevances: Sequence[Relevance] | Mapping[str, Relevance]) -> list[RelevanceEntry]:
@@ -337,13 +354,15 @@ class RelevanceView(LensView, widgets.VBox):
         self.slider.slider.disabled = self.slider.play.disabled = relevance.layer_scores is None
         pieces, scores = pieces_and_scores(relevance, self.text_id, self.level, self.words)
         self.text_html.value = shaded_text(pieces, scores)
-        segment = relevance.segments[relevance.segments["text_id"] == self.text_id].iloc[0]
-        parts = [f"explains {entry.target} (target {int(segment['target'])}"]
+        row = int(np.flatnonzero(relevance.segments["text_id"].to_numpy() == self.text_id)[0])
+        segment = relevance.segments.iloc[row]
+        explained = "an output span" if int(segment["target"]) < 0 else target_name(relevance, row)
+        parts = [f"explains {explained}"]
         if "target_score" in segment and np.isfinite(segment["target_score"]):
-            parts[0] += f", score {float(segment['target_score']):.3f}"
-        parts[0] += ")"
+            parts[0] += f" (score {float(segment['target_score']):.3f})"
         if "predicted" in segment:
-            parts.append(f"model predicts {int(segment['predicted'])}")
+            after = " after the text" if relevance.parameters.get("head") == "causal-lm" else ""
+            parts.append(f"model predicts {target_name(relevance, row, 'predicted')}{after}")
         if "delta" in segment and np.isfinite(segment["delta"]):
             parts.append(f"conservation delta {float(segment['delta']):.2e}")
         if self.level != INPUT_LEVEL:

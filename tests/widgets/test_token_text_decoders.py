@@ -226,3 +226,24 @@ def test_relevance_html_shows_the_tokens_characters_escaped(gpt2_relevance):
     for text_id, text in enumerate([CJK, EMOJI, ACCENT]):
         shown = [html.unescape(p) for p in _HTML_PIECE.findall(gpt2_relevance.to_html(text_id=text_id))]
         assert "".join(p for p in shown if p != BYTE_MARKER) == text
+
+
+def test_a_language_models_target_is_named_as_the_token_it_is(tiny_paths):
+    """RelevanceView said 'class 69' for a next-token id and never showed which token it was; the menu, the
+    info line and Relevance.to_html now name it ("next token ' J' (id 42)")."""
+    from lensnb.relevance import OutputSpan
+    from lensnb.widgets.relevance_view import target_label
+
+    model = lensnb.load_model(tiny_paths["gpt2"], task="causal-lm")
+    method = InputXGradient(model, progress=False)
+    alone = method.attribute(["The dog ran home"])
+    assert target_label(alone) == "predicted"
+    token = int(alone.segments["target"][0])
+    chosen = method.attribute(["The dog ran home", "a cat"], target=[token, token])
+    name = model.tokenizer.decode([token])
+    assert target_label(chosen) == f"next token {name!r} (id {token})"
+    view = RelevanceView([chosen])
+    assert f"explains next token {name!r}" in html.unescape(view.info.value)
+    assert "after the text" in view.info.value and "class " not in html.unescape(view.info.value)
+    assert f"{token} ({name!r})" in html.unescape(chosen.to_html())
+    assert target_label(method.attribute(["The dog ran home"], target=OutputSpan(-2))) == "output span"
