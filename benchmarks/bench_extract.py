@@ -78,7 +78,7 @@ from lensnb.background import BackgroundWriter
 # Private helpers, imported on purpose: the peer must see exactly the batches that
 # extract builds (same segments, same length-sorted order, same padding).
 from lensnb.examples import as_examples
-from lensnb.extract import _pad_id, _write_layer, batch_segments, padded_inputs
+from lensnb.extract import _write_layer, batch_segments, padded_inputs
 from lensnb.layer_stream import LayerStream
 from lensnb.store import _ArrayFile
 from lensnb.token_table import TokenPlan, tokenize_examples
@@ -147,7 +147,7 @@ def padded_batches(
         as_examples(texts), lm.tokenizer, max_length=max_length, stride=max_length // 4,
         overflow="window", causal=lm.is_decoder, label_piece="first",
     )  # fmt: skip
-    pad_id = _pad_id(lm.tokenizer)
+    pad_id = lm.padding_id
     token_ids = plan.tokens["token_id"].to_numpy()
     segments = batch_segments(plan, np.arange(plan.n_segments), BATCH_SIZE, MAX_BATCH_TOKENS)
     batches = []

@@ -63,7 +63,6 @@ import torch
 import transformers
 
 import lensnb
-from lensnb.extract import _pad_id
 from lensnb.relevance import AttnLRP, IntegratedGradients, TransformerAttribution
 from lensnb.relevance.inputs import model_batches, plan_inputs
 
@@ -135,7 +134,7 @@ def batch_of(lm: lensnb.LensModel, length: int) -> tuple[list[str], torch.Tensor
         raise SystemExit("lensnb's planner did not make one model input per text")
     planned = torch.full_like(ids, -1)
     split = []
-    for batch in model_batches(plan, _pad_id(lm.tokenizer), BATCH, torch.device("cpu")):
+    for batch in model_batches(plan, lm.padding_id, BATCH, torch.device("cpu")):
         if batch.input_ids.shape[1] != length or not bool(batch.attention_mask.all()):
             raise SystemExit("lensnb's planner padded or cut the inputs")
         planned[torch.as_tensor(batch.segments)] = batch.input_ids
@@ -189,10 +188,10 @@ def run_method(method, texts: list[str]) -> tuple[float, lensnb.relevance.Releva
     return time.perf_counter() - start, relevance
 
 
-def baseline_ids(tokenizer, ids: torch.Tensor) -> torch.Tensor:
+def baseline_ids(lm: lensnb.LensModel, ids: torch.Tensor) -> torch.Tensor:
     """The padding id at every non-special position (what lensnb's IntegratedGradients uses)."""
-    special = torch.as_tensor(sorted(set(tokenizer.all_special_ids)))
-    return torch.where(torch.isin(ids, special), ids, torch.full_like(ids, _pad_id(tokenizer)))
+    special = torch.as_tensor(sorted(set(lm.tokenizer.all_special_ids)))
+    return torch.where(torch.isin(ids, special), ids, torch.full_like(ids, lm.padding_id))
 
 
 def run_captum(
@@ -213,7 +212,7 @@ def run_captum(
         start = time.perf_counter()
         lig = LayerIntegratedGradients(forward_fn, model.get_input_embeddings())
         attributions = lig.attribute(
-            ids, baselines=baseline_ids(lm.tokenizer, ids), target=target, additional_forward_args=(mask,),
+            ids, baselines=baseline_ids(lm, ids), target=target, additional_forward_args=(mask,),
             n_steps=N_STEPS, internal_batch_size=INTERNAL_BATCH,
         )  # fmt: skip
         scores = attributions.sum(-1)
