@@ -23,8 +23,12 @@ widgets (core, so both may use it):
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
+
+from lensnb.errors import LensError
 
 __all__ = [
     "BYTE_MARKER",
@@ -32,6 +36,7 @@ __all__ = [
     "SPACE_MARKER",
     "Piece",
     "blank_pieces",
+    "text_lookup",
     "joined_pieces",
     "token_characters",
     "token_strings",
@@ -75,10 +80,39 @@ def visible_whitespace(chars: str) -> str:
     return "".join(_VISIBLE.get(c, SPACE_MARKER) for c in chars)
 
 
-def _text_lookup(texts: pd.DataFrame | None) -> dict[int, str]:
+def text_lookup(texts: pd.DataFrame | None) -> dict[int, str]:
+    """Each text's string by its id, from a text table (``text_id``, ``text``); empty without one."""
     if texts is None or "text" not in texts or "text_id" not in texts:
         return {}
     return {int(t): str(s) for t, s in zip(texts["text_id"], texts["text"])}
+
+
+@dataclass(frozen=True)
+class _Located:
+    """A token table's tokens located in their texts, worked out once per call.
+
+    ``spans``: the characters each token holds (n_tokens, 2), (-1, -1) for specials,
+    blank pieces and tokens without offsets; ``blank``: :func:`blank_pieces`."""
+
+    lookup: dict[int, str]
+    text_ids: np.ndarray
+    spans: np.ndarray
+    blank: np.ndarray
+
+
+def _locate(tokens: pd.DataFrame, texts: pd.DataFrame | None) -> _Located:
+    if not isinstance(tokens, pd.DataFrame) or "token" not in tokens.columns:
+        columns = list(tokens.columns) if isinstance(tokens, pd.DataFrame) else type(tokens).__name__
+        raise LensError.bad_argument(
+            "tokens", columns, "a token table with a 'token' column (Activations.tokens, Relevance.tokens)"
+        )
+    lookup = text_lookup(texts)
+    offsets = _offsets(tokens, lookup)
+    blank = _blank(tokens, lookup, offsets)
+    spans = offsets.copy()
+    spans[blank] = -1
+    text_ids = tokens["text_id"].to_numpy(np.int64) if "text_id" in tokens else np.zeros(len(tokens), np.int64)
+    return _Located(lookup, text_ids, spans, blank)
 
 
 def _offsets(tokens: pd.DataFrame, lookup: dict[int, str]) -> np.ndarray:
@@ -102,12 +136,16 @@ def blank_pieces(tokens: pd.DataFrame, texts: pd.DataFrame | None) -> np.ndarray
     character. Such a token: not special, in no word (``word_index`` -1, where the table
     says), a piece of only "▁", "Ġ" or spaces, over characters that are not whitespace
     and hold none of the piece's characters (a "▁" written in the text is a word).
+    (The token table's own test, in :mod:`lensnb.token_table`, reads the tokenizer's
+    output; this one reads a token table, as views get it.)
     """
+    return _locate(tokens, texts).blank
+
+
+def _blank(tokens: pd.DataFrame, lookup: dict[int, str], offsets: np.ndarray) -> np.ndarray:
     blank = np.zeros(len(tokens), dtype=bool)
-    lookup = _text_lookup(texts)
-    if "token" not in tokens or not lookup:
+    if not lookup:
         return blank
-    offsets = _offsets(tokens, lookup)
     candidates = offsets[:, 1] > offsets[:, 0]
     if "word_index" in tokens:
         candidates &= tokens["word_index"].to_numpy(np.int64) < 0
@@ -123,11 +161,9 @@ def blank_pieces(tokens: pd.DataFrame, texts: pd.DataFrame | None) -> np.ndarray
     return blank
 
 
-def _character_spans(tokens: pd.DataFrame, texts: pd.DataFrame | None) -> np.ndarray:
-    """Offsets (n_tokens, 2) of the characters each token holds; (-1, -1) for specials, blank pieces, unknown."""
-    spans = _offsets(tokens, _text_lookup(texts))
-    spans[blank_pieces(tokens, texts)] = -1
-    return spans
+def _characters(located: _Located) -> list[str | None]:
+    columns = (located.text_ids.tolist(), located.spans[:, 0].tolist(), located.spans[:, 1].tolist())
+    return [None if s < 0 else located.lookup[t][s:e] for t, s, e in zip(*columns)]  # Python ints: a fast loop
 
 
 def token_characters(tokens: pd.DataFrame, texts: pd.DataFrame | None) -> list[str | None]:
@@ -136,11 +172,15 @@ def token_characters(tokens: pd.DataFrame, texts: pd.DataFrame | None) -> list[s
     A special token, a token without offsets (or without its text) and a blank piece
     (:func:`blank_pieces`) hold none.
     """
-    lookup = _text_lookup(texts)
-    spans = _character_spans(tokens, texts)
-    text_ids = tokens["text_id"].to_numpy(np.int64) if "text_id" in tokens else np.zeros(len(tokens), np.int64)
-    columns = (text_ids.tolist(), spans[:, 0].tolist(), spans[:, 1].tolist())  # Python ints: a fast loop
-    return [None if s < 0 else lookup[t][s:e] for t, s, e in zip(*columns)]
+    return _characters(_locate(tokens, texts))
+
+
+def _strings(tokens: pd.DataFrame, located: _Located) -> np.ndarray:
+    pieces = tokens["token"].astype(str).to_numpy(dtype=object)
+    shown = [
+        c if c is not None else SPACE_MARKER if b else p for c, b, p in zip(_characters(located), located.blank, pieces)
+    ]
+    return np.array(shown, dtype=object)
 
 
 def token_strings(tokens: pd.DataFrame, texts: pd.DataFrame | None) -> np.ndarray:
@@ -150,11 +190,7 @@ def token_strings(tokens: pd.DataFrame, texts: pd.DataFrame | None) -> np.ndarra
     one without offsets shows its piece. Views showing a token alone pass the string
     through :func:`visible_whitespace`.
     """
-    pieces = tokens["token"].astype(str).to_numpy(dtype=object)
-    blank = blank_pieces(tokens, texts)
-    characters = token_characters(tokens, texts)
-    shown = [c if c is not None else SPACE_MARKER if b else p for c, b, p in zip(characters, blank, pieces)]
-    return np.array(shown, dtype=object)
+    return _strings(tokens, _locate(tokens, texts))
 
 
 def _overlap_groups(text_ids: np.ndarray, spans: np.ndarray) -> np.ndarray:
@@ -205,10 +241,9 @@ def joined_pieces(tokens: pd.DataFrame, texts: pd.DataFrame | None) -> list[Piec
         :func:`token_strings`' string, whitespace made visible, with "(byte piece k of
         n)" for tokens that share a character.
     """
-    alone = [visible_whitespace(s) for s in token_strings(tokens, texts)]
-    spans = _character_spans(tokens, texts)
-    lookup = _text_lookup(texts)
-    text_ids = tokens["text_id"].to_numpy(np.int64) if "text_id" in tokens else np.zeros(len(tokens), np.int64)
+    located = _locate(tokens, texts)
+    alone = [visible_whitespace(s) for s in _strings(tokens, located)]
+    spans, lookup, text_ids = located.spans, located.lookup, located.text_ids
     notes = _byte_notes(text_ids, spans)
     shown_until: dict[int, int] = {}  # per text: the end of the characters shown so far
     pieces = []

@@ -24,7 +24,7 @@ import re
 import numpy as np
 import pandas as pd
 
-from lensnb.token_text import blank_pieces, token_characters, token_strings, visible_whitespace
+from lensnb.token_text import blank_pieces, text_lookup, token_characters, token_strings, visible_whitespace
 
 __all__ = ["item_strings", "item_contexts", "search_strings", "written_strings", "token_words", "ItemText"]
 
@@ -101,12 +101,6 @@ class ItemText:
         return f"{self.left[row]}[{self.shown[row]}]{self.right[row]}"
 
 
-def _text_lookup(texts: pd.DataFrame | None) -> dict[int, str]:
-    if texts is None or "text" not in texts or "text_id" not in texts:
-        return {}
-    return {int(t): str(s) for t, s in zip(texts["text_id"], texts["text"])}
-
-
 def _word_offsets(texts: pd.DataFrame | None) -> dict[int, np.ndarray]:
     """Character offsets (n_words, 2) of each text's words, where the text's own words can be found.
 
@@ -114,7 +108,7 @@ def _word_offsets(texts: pd.DataFrame | None) -> dict[int, np.ndarray]:
     words given as a list are joined); a text whose run count differs from its
     ``n_words`` (words given with a text of their own) gets no offsets.
     """
-    lookup = _text_lookup(texts)
+    lookup = text_lookup(texts)
     counts = (
         dict(zip(texts["text_id"].astype(int), texts["n_words"].astype(int)))
         if texts is not None and "n_words" in texts
@@ -169,7 +163,7 @@ def item_strings(table: pd.DataFrame, texts: pd.DataFrame | None = None) -> np.n
     piece (see :func:`lensnb.token_text.token_strings`). Words show their word, spans
     the words they cover, span pairs both spans, texts their text.
     """
-    lookup = _text_lookup(texts)
+    lookup = text_lookup(texts)
     if "token" in table:
         return token_strings(table, texts)
     for column in ("word", "span_text"):
@@ -193,7 +187,7 @@ def item_strings(table: pd.DataFrame, texts: pd.DataFrame | None = None) -> np.n
 
 def _span_strings(table: pd.DataFrame, texts: pd.DataFrame | None, suffix: str) -> np.ndarray:
     """A span's words as written in its text, or "words a-b of text t" where they cannot be found."""
-    lookup = _text_lookup(texts)
+    lookup = text_lookup(texts)
     offsets = _span_offsets(table, texts, suffix)
     text_ids = table["text_id"].to_numpy()
     cut = _cut(lookup, text_ids, offsets) if offsets is not None else [None] * len(table)
@@ -254,7 +248,7 @@ def token_words(table: pd.DataFrame, texts: pd.DataFrame | None) -> tuple[np.nda
         ``spans``: the token's (start, end) characters, shape (n_items, 2). None when
         the table has no token offsets and word indices, or no texts.
     """
-    lookup = _text_lookup(texts)
+    lookup = text_lookup(texts)
     needed = {"token", "text_id", "word_index", "char_start", "char_end"}
     if not lookup or not needed <= set(table.columns) or len(table) == 0:
         return None
@@ -298,7 +292,7 @@ def item_contexts(
     n = len(table)
     left = np.full(n, "", dtype=object)
     right = np.full(n, "", dtype=object)
-    lookup = _text_lookup(texts)
+    lookup = text_lookup(texts)
     if n == 0 or "text_id" not in table:
         return left, right
     text_ids = table["text_id"].to_numpy()

@@ -470,6 +470,9 @@ def test_strict_stops_at_the_first_failure(server, tmp_path):
         download(None, root, progress=False, datasets=sets, strict=True)
     assert not isinstance(caught.value, dl.DownloadFailed)
     assert (root / "first" / "first.tsv").exists() and not (root / "third").exists()
+    with pytest.raises(lensnb.LensError, match="^strict: expected"):  # a flag, not a truthy string
+        download(None, tmp_path / "other", progress=False, datasets=sets, strict="yes")
+    assert not (tmp_path / "other").exists()
 
 
 def test_the_command_line_tries_everything_and_exits_non_zero(server, tmp_path, monkeypatch, capsys):

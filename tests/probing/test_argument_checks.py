@@ -22,6 +22,7 @@ from lensnb.probing import (
     online_codelength,
     probe_layers,
     scalar_mix,
+    text_task,
 )
 from lensnb.probing.mdl import block_ends
 from lensnb.probing.probe_checks import standardization
@@ -96,6 +97,7 @@ def test_numpy_scalars_are_numbers_and_seeds():
         (lambda x, y: online_codelength(x[0][:-5], y, 2), "x"),
         (lambda x, y: online_codelength(np.concatenate([x[0], x[0]]), y, 2), "x"),
         (lambda x, y: expected_layer(["a", "b"]), "scores"),
+        (lambda x, y: text_task("label", pool="first"), "pool"),
     ],
 )
 def test_bad_arguments_are_named(call, named):

@@ -247,3 +247,12 @@ def test_a_language_models_target_is_named_as_the_token_it_is(tiny_paths):
     assert "after the text" in view.info.value and "class " not in html.unescape(view.info.value)
     assert f"{token} ({name!r})" in html.unescape(chosen.to_html())
     assert target_label(method.attribute(["The dog ran home"], target=OutputSpan(-2))) == "output span"
+
+
+@pytest.mark.parametrize("tokens", [pd.DataFrame({"text_id": [0], "word": ["a"]}), ["a", "b"]])
+def test_token_text_refuses_a_table_that_is_not_a_token_table(tokens):
+    from lensnb.token_text import blank_pieces, token_characters, token_strings
+
+    for function in (token_strings, token_characters, blank_pieces, joined_pieces):
+        with pytest.raises(lensnb.LensError, match=r"^tokens: expected a token table with a 'token' column"):
+            function(tokens, None)
