@@ -22,6 +22,7 @@ import pandas as pd
 
 from lensnb.errors import LensError
 from lensnb.examples import Example
+from lensnb.token_text import is_space_piece, marks_absent_space
 from lensnb.windows import plan_windows
 
 __all__ = ["TokenPlan", "tokenize_examples", "LABEL_PIECES"]
@@ -544,34 +545,28 @@ def _special_runs(special: np.ndarray, starts: np.ndarray, lengths: np.ndarray) 
     return prefix.astype(np.int64), suffix.astype(np.int64)
 
 
-#: Characters of a piece that stand for a space: sentencepiece's metaspace, byte-level BPE's space.
-_BLANK_CHARACTERS = "\u2581\u0120"
-
-
 def _blank_pieces(
     word_index: np.ndarray, ids: np.ndarray, offsets: np.ndarray, text_of_token: np.ndarray,
     texts: Sequence[str], vocabulary: _BlankVocabulary,
 ) -> np.ndarray:  # fmt: skip
     """Which in-word tokens are only a space marker and no part of the word: shape (n_tokens,) bool.
 
-    A sentencepiece tokenizer (Llama-1/2, Mistral, T5: ``Metaspace``) prepends ``▁`` to the
-    text; when the first word does not merge with it, the stand-alone ``▁`` gets the offsets
-    of the word's first character, though it covers only the (absent) space before it. A
-    piece whose vocabulary string is only metaspace / space characters, and whose offsets
-    do not cover those characters in the text, is such a marker. Only the few in-word
-    tokens with such a string are looked at one by one.
+    A piece whose vocabulary string is a space piece and whose offsets do not cover its
+    characters (:func:`lensnb.token_text.marks_absent_space`: the stand-alone ``▁`` a
+    sentencepiece tokenizer prepends to a text, over the first word's first character).
+    Only the few in-word tokens with such a string are looked at one by one.
     """
     in_word = np.flatnonzero(word_index >= 0)
     candidates = in_word[vocabulary.blank(ids[in_word])]
     blank = np.zeros(len(word_index), dtype=bool)
     for row in candidates:
         covered = texts[text_of_token[row]][offsets[row, 0] : offsets[row, 1]]
-        blank[row] = not set(covered) & set(str(vocabulary.strings[ids[row]]))  # a literal '▁' in the text is a word
+        blank[row] = marks_absent_space(str(vocabulary.strings[ids[row]]), covered)
     return blank
 
 
 class _BlankVocabulary:
-    """Which token ids have a blank vocabulary string (only ``_BLANK_CHARACTERS`` and spaces),
+    """Which token ids have a space-piece vocabulary string (:func:`lensnb.token_text.is_space_piece`),
     each string looked at once per extraction, the first time its id is met."""
 
     def __init__(self, strings: np.ndarray):
@@ -583,7 +578,7 @@ class _BlankVocabulary:
         """Shape of ``ids``, bool: whether each id's string is blank."""
         new = np.unique(ids[~self.checked[ids]])
         if len(new):
-            self.is_blank[new] = [not str(piece).strip(_BLANK_CHARACTERS + " \t\n\r") for piece in self.strings[new]]
+            self.is_blank[new] = [is_space_piece(str(piece)) for piece in self.strings[new]]
             self.checked[new] = True
         return self.is_blank[ids]
 

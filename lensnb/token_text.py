@@ -36,6 +36,8 @@ __all__ = [
     "SPACE_MARKER",
     "Piece",
     "blank_pieces",
+    "is_space_piece",
+    "marks_absent_space",
     "text_lookup",
     "joined_pieces",
     "token_characters",
@@ -50,7 +52,26 @@ SPACE_MARKER = "\u2423"
 #: How a newline shows when it is a token's only character ("Ċ", "<0x0A>").
 NEWLINE_MARKER = "\u23ce"
 _VISIBLE = {"\n": NEWLINE_MARKER, "\t": "\u21e5", "\r": "\u240d"}  # any other whitespace: SPACE_MARKER
-_BLANK_PIECE = "\u2581\u0120 "  # the characters of a piece that only stands for a space
+_SPACE_PIECE_CHARACTERS = "\u2581\u0120 \t\n\r"  # sentencepiece's metaspace, byte-level BPE's space, whitespace
+
+
+def is_space_piece(piece: str) -> bool:
+    """Whether a token string only stands for a space: not empty, and only "▁" (sentencepiece),
+    "Ġ" (byte-level BPE) and whitespace."""
+    return bool(piece) and not piece.strip(_SPACE_PIECE_CHARACTERS)
+
+
+def marks_absent_space(piece: str, covered: str) -> bool:
+    """Whether a space piece (:func:`is_space_piece`) whose offsets cover ``covered`` marks a space
+    that is not in the text: its characters are not whitespace and hold none of the piece's own
+    (a "▁" written in the text is a word, not a marker).
+
+    Sentencepiece tokenizers (Llama-1/2, Mistral, T5) prepend "▁" to a text; when the first
+    word does not merge with it, the stand-alone "▁" gets the offsets of the word's first
+    character. The token table (from the tokenizer's output) and the views (from a token
+    table) both tell such markers by this rule.
+    """
+    return not covered.isspace() and not set(covered) & set(piece)
 
 
 class Piece(str):
@@ -131,13 +152,10 @@ def _offsets(tokens: pd.DataFrame, lookup: dict[int, str]) -> np.ndarray:
 def blank_pieces(tokens: pd.DataFrame, texts: pd.DataFrame | None) -> np.ndarray:
     """Which tokens are only a space marker over a character that is not theirs, shape (n_tokens,) bool.
 
-    A sentencepiece tokenizer (Llama-1/2) prepends "▁" to a text; when the first word
-    does not merge with it, the stand-alone "▁" gets the offsets of the word's first
-    character. Such a token: not special, in no word (``word_index`` -1, where the table
-    says), a piece of only "▁", "Ġ" or spaces, over characters that are not whitespace
-    and hold none of the piece's characters (a "▁" written in the text is a word).
-    (The token table's own test, in :mod:`lensnb.token_table`, reads the tokenizer's
-    output; this one reads a token table, as views get it.)
+    Such a token: not special, in no word (``word_index`` -1, where the table says), a
+    space piece (:func:`is_space_piece`) that marks an absent space
+    (:func:`marks_absent_space`). The token table applies the same rule to the
+    tokenizer's output; this reads a token table, as views get it.
     """
     return _locate(tokens, texts).blank
 
@@ -154,10 +172,9 @@ def _blank(tokens: pd.DataFrame, lookup: dict[int, str], offsets: np.ndarray) ->
     pieces, text_ids = tokens["token"].astype(str).to_numpy(), tokens["text_id"].to_numpy(np.int64)
     for row in np.flatnonzero(candidates):
         piece = pieces[row]
-        if not piece or piece.strip(_BLANK_PIECE):
-            continue
-        covered = lookup[int(text_ids[row])][offsets[row, 0] : offsets[row, 1]]
-        blank[row] = not covered.isspace() and not set(covered) & set(piece)
+        if is_space_piece(piece):
+            covered = lookup[int(text_ids[row])][offsets[row, 0] : offsets[row, 1]]
+            blank[row] = marks_absent_space(piece, covered)
     return blank
 
 

@@ -300,6 +300,17 @@ def _metaspace_llama():
     return transformers.LlamaForCausalLM(config).eval(), tokenizer
 
 
+def test_space_pieces_and_the_spaces_they_mark():
+    from lensnb.token_text import is_space_piece, marks_absent_space
+
+    assert [is_space_piece(p) for p in ["\u2581", "\u0120", " \n", "\u2581\u2581", "", "\u2581x", "x"]] == [
+        True, True, True, True, False, False, False,
+    ]  # fmt: skip
+    assert marks_absent_space("\u2581", "x")  # the prepended '▁' over the first word's first character
+    assert not marks_absent_space("\u2581", "\u2581")  # a '▁' written in the text
+    assert not marks_absent_space("\u0120", " ")  # a real space
+
+
 def test_a_stand_alone_metaspace_before_the_first_word_is_no_piece_of_it():
     model, tokenizer = _metaspace_llama()
     examples = [Example(words=["x", "y"], labels={"pos": ["X", "Y"]}, spans=[Span(0, 1, "x")]),
