@@ -176,10 +176,12 @@ def padding(lens_model: LensModel) -> Iterator[None]:
     """Let the tokenizer pad and the head find each row's last real token, for the block only.
 
     GPT-2 and GPT-NeoX tokenizers have no pad token. Inside the block, as is standard for
-    them, the EOS token pads (``tokenizer.pad_token``) and the model's
-    ``config.pad_token_id`` names it (a sequence-classification head takes the last token
-    that is not padding); both are given back afterwards, so nothing of the user's
-    tokenizer or model is changed.
+    them, the EOS token pads (``tokenizer.pad_token``). The model's ``config.pad_token_id``
+    names the id the tokenizer pads with, whatever it said before (a decoder's
+    sequence-classification head takes the last token that is not ``config.pad_token_id``:
+    a config naming another id, as some Llama conversions' ``pad_token_id: 0`` does, would
+    have it pool a padding position). Both are given back afterwards, so nothing of the
+    user's tokenizer or model is changed.
 
     Raises
     ------
@@ -203,14 +205,12 @@ def padding(lens_model: LensModel) -> Iterator[None]:
     try:
         if pad_token is None:
             tokenizer.pad_token = tokenizer.eos_token
-        if pad_id is None:
-            config.pad_token_id = tokenizer.pad_token_id
+        config.pad_token_id = tokenizer.pad_token_id
         yield
     finally:
         if pad_token is None:
             tokenizer.pad_token = None
-        if pad_id is None:
-            config.pad_token_id = None
+        config.pad_token_id = pad_id
 
 
 # ----------------------------------------------------------------------------- training loop

@@ -468,6 +468,27 @@ def test_decoder_classifiers_give_each_text_the_same_scores_in_any_batch_whateve
     assert model.tokenizer.padding_side == "left"  # the user's setting is left as it was
 
 
+@pytest.mark.parametrize("case", ["no tokenizer pad", "another pad id"])
+def test_a_config_naming_another_pad_id_than_the_tokenizer_pads_with_pools_the_last_real_token(tiny_paths, case):
+    """Llama conversions ship a config with pad_token_id 0 (or another id) beside a tokenizer without a
+    pad token: the last-token head looked for the config's id and pooled a padding position, so a
+    text's scores changed with its batch. The config names the tokenizer's pad id for the call only."""
+    torch.manual_seed(0)
+    model = lensnb.load_model(tiny_paths["llama"], task="sequence-classification", num_labels=2)
+    if case == "no tokenizer pad":
+        model.tokenizer.pad_token = None
+    else:
+        model.tokenizer.pad_token = model.tokenizer.eos_token
+    config_pad = model.model.config.pad_token_id
+    assert config_pad is not None and config_pad != model.tokenizer.eos_token_id
+    texts = ["the game", "the keys to the cabinet are on the table in the hall"]
+    together = classify(model, texts, batch_size=2)
+    alone = np.concatenate([classify(model, [text], batch_size=1) for text in texts])
+    np.testing.assert_allclose(together, alone, atol=1e-6)
+    assert model.model.config.pad_token_id == config_pad  # given back as it was
+    assert (model.tokenizer.pad_token is None) == (case == "no tokenizer pad")
+
+
 def test_a_pad_token_past_the_embedding_table_is_named_not_an_index_error(tiny_paths):
     """tokenizer.add_special_tokens({"pad_token": ...}) without resizing the embeddings: extraction pads
     with an id of the table (padding is masked), and training and classification, which pad with the
