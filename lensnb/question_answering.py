@@ -24,6 +24,7 @@ van Aken et al. 2019, "How Does BERT Answer Questions?", CIKM.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import string
@@ -134,16 +135,34 @@ def qa_items(examples: Sequence[Example], *, separator: str | None = None) -> li
         begin = _context_start(example, question, separator, answer if start is not None else None, start, k)
         items.append(
             QAItem(
-                question, text[begin:], answer, None if start is None else int(start), _gold_answers(example, answer)
+                question, text[begin:], answer, None if start is None else int(start), _gold_answers(example, answer, k)
             )
         )
     return items
 
 
-def _gold_answers(example: Example, first: str | None) -> tuple[str, ...]:
-    """The distinct texts of an example's ``"answer"`` spans, ``first`` (its first gold answer) first."""
+def _gold_answers(example: Example, first: str | None, k: int) -> tuple[str, ...]:
+    """The distinct gold answer texts of an example, ``first`` (its first gold answer) first.
+
+    From ``meta["answer_texts"]`` (a JSON list, as :func:`lensnb.data.read_squad` keeps
+    the file's answer texts), else from the words of its ``"answer"`` spans (readers that
+    cut words at the answers, so that a span's words are the answer's text).
+    """
+    if first is None:
+        return ()
+    listed = (getattr(example, "meta", None) or {}).get("answer_texts")
+    if listed is not None:
+        try:
+            texts = json.loads(listed) if isinstance(listed, str) else None
+        except ValueError:
+            texts = None
+        if not isinstance(texts, list) or not texts or not all(isinstance(t, str) and t for t in texts):
+            raise LensError.bad_argument(
+                f"examples[{k}].meta['answer_texts']", listed, "a JSON list of the gold answer texts (read_squad's)"
+            )  # fmt: skip
+        return tuple(dict.fromkeys([first, *texts]))
     spans = [span for span in getattr(example, "spans", None) or () if getattr(span, "label", None) == "answer"]
-    if first is None or not spans:
+    if not spans:
         return ()
     text, offsets = example.resolved_text(), example.word_offsets()
     answers = [first]
@@ -347,7 +366,7 @@ def fine_tune_qa(
     starts, ends = _targets(windows, items)
     settings = {
         "task": "question-answering", **options.settings(), "max_length": max_length, "stride": int(stride),
-        "n_items": len(items), "data": data_digest([(i.question, i.context, i.answer, i.answer_start) for i in items]),
+        "n_items": len(items), "data": data_digest([(i.question, i.context, i.answer, int(i.answer_start)) for i in items]),
     }  # fmt: skip
     batches = epoch_batches(len(starts), options.epochs, options.batch_size, options.seed)
     net, device = lens_model.model, lens_model.device
@@ -483,9 +502,25 @@ def squad_scores(answers: Sequence[Answer | str], items: Sequence[QAItem]) -> di
     -------
     dict
         ``exact_match`` and ``f1`` (means, in 0..1) and ``per_item`` arrays of both.
+
+    Raises
+    ------
+    LensError
+        For ``items`` that is not a non-empty list of QAItem, an item without a gold
+        answer (SQuAD v1.1 gives every question at least one: an empty prediction would
+        match an empty gold answer), ``answers`` that is not a list of Answer or str, one
+        per item.
     """
+    if isinstance(items, QAItem) or not isinstance(items, Sequence) or isinstance(items, str) or not items:
+        raise LensError.bad_argument("items", items, "a non-empty list of QAItem")
+    if isinstance(answers, (str, Answer)) or not isinstance(answers, Sequence):
+        raise LensError.bad_argument("answers", answers, "a list of Answer (or str), one per item")
     if len(answers) != len(items):
         raise LensError.bad_argument("answers", f"{len(answers)} answers", f"{len(items)}, one per item")
+    for k, answer in enumerate(answers):
+        if not isinstance(answer, (Answer, str)):
+            raise LensError.bad_argument(f"answers[{k}]", answer, "an Answer or a str (the predicted text)")
+    golds = []
     for k, item in enumerate(items):
         alternatives = getattr(item, "alternatives", None)
         if (
@@ -496,10 +531,16 @@ def squad_scores(answers: Sequence[Answer | str], items: Sequence[QAItem]) -> di
             raise LensError.bad_argument(
                 f"items[{k}].alternatives", alternatives, "a tuple of gold answer texts (empty: the answer only)"
             )
+        gold = tuple(alternatives) or ((item.answer,) if isinstance(item.answer, str) else ())
+        if not any(answer.strip() for answer in gold):
+            raise LensError.bad_argument(
+                f"items[{k}]", item, "a QAItem with a gold answer (its answer or alternatives) to score against"
+            )  # fmt: skip
+        golds.append(gold)
     exact, f1 = np.zeros(len(items)), np.zeros(len(items))
-    for k, (answer, item) in enumerate(zip(answers, items)):
-        predicted = _normalise(answer.text if isinstance(answer, Answer) else str(answer))
-        for gold in item.alternatives or (item.answer or "",):
+    for k, (answer, gold_answers) in enumerate(zip(answers, golds)):
+        predicted = _normalise(answer.text if isinstance(answer, Answer) else answer)
+        for gold in gold_answers:
             gold = _normalise(gold)
             exact[k] = max(exact[k], float(predicted == gold))
             common = Counter(predicted.split()) & Counter(gold.split())

@@ -92,6 +92,49 @@ def test_qa_items_keep_every_distinct_gold_answer():
     assert sum(len(item.alternatives) > 1 for item in items) > 100
 
 
+def test_gold_answers_are_the_files_texts_even_where_answer_spans_cover_whole_words():
+    """Read without cutting words at the answers, the span of 'gold' in 'golden' covers 'golden':
+    gold answers rebuilt from spans scored 'golden' right where the official script gives 0."""
+    import json
+
+    from lensnb.data import read_squad
+
+    path = require_data("squad_v1.1/dev-v1.1.json")
+    examples = read_squad(path, cut_at_answers=False)
+    gold = {}
+    for article in json.loads(path.read_text(encoding="utf-8"))["data"]:
+        for paragraph in article["paragraphs"]:
+            for qa in paragraph["qas"]:
+                gold[qa["id"]] = tuple(dict.fromkeys(answer["text"] for answer in qa["answers"]))
+    items = qa_items(examples)
+    assert [item.alternatives for item in items] == [gold[example.meta["id"]] for example in examples]
+    golden = next(k for k, item in enumerate(items) if item.alternatives == ("gold",) and "golden" in item.context)
+    assert squad_scores(["golden"], [items[golden]])["exact_match"] == 0.0
+
+
+def test_squad_scores_refuse_items_without_gold_and_predictions_that_are_not_text():
+    """An item without a gold answer was scored against '': an empty prediction got exact match 1
+    with F1 0; None was scored as the text 'None'."""
+    item = QAItem("Who won?", "The Denver Broncos won.", "Denver Broncos", 4)
+    cases = [
+        (lambda: squad_scores([""], [QAItem("Who won?", "The Denver Broncos won.")]), r"^items\[0\]: .*a gold answer"),
+        (lambda: squad_scores([None], [item]), r"^answers\[0\]: expected an Answer or a str.*received None"),
+        (lambda: squad_scores("Denver Broncos", [item]), r"^answers: expected a list of Answer"),
+        (lambda: squad_scores([], []), r"^items: expected a non-empty list of QAItem"),
+        (lambda: squad_scores(["x"], item), r"^items: expected a non-empty list of QAItem"),
+    ]
+    for call, message in cases:
+        with pytest.raises(lensnb.LensError, match=message):
+            call()
+
+
+def test_training_data_from_numpy_columns_trains(qa_model):
+    """An answer_start taken from a numpy column passed the checks, then broke the data digest."""
+    item = QAItem("where ?", "the dog is on the table", "table", np.int64(18))
+    report = fine_tune_qa(qa_model, [item], max_length=32, stride=8, progress=False)
+    assert report.steps == 1
+
+
 def test_a_span_head_learns_where_the_answer_is(qa_model):
     colours = ["red", "blue", "green", "black", "white", "brown"]
     names = ["fox", "dog", "cabinet", "table", "keys", "model"]

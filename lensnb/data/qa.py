@@ -19,6 +19,7 @@ these examples into one short example per (question, sentence).
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Sequence
 from typing import Any
@@ -174,7 +175,10 @@ def read_squad(
         span. ``meta``: ``id``, ``title`` (the article: split by it, since questions on one
         paragraph share their context), ``paragraph`` (the paragraph's index in the file),
         ``question``, ``answer`` (the first answer's text), ``answer_start``,
-        ``n_answers`` (distinct gold answers).
+        ``n_answers`` (distinct gold answers: distinct offsets), ``answer_texts`` (a JSON
+        list of the distinct gold answer texts, in the file's order: what the official
+        evaluation script scores against, whole even where ``cut_at_answers=False`` lets
+        an answer span cover more of its words).
 
     Raises
     ------
@@ -233,6 +237,7 @@ def read_squad(
                     "answer": context[first_start:first_end],
                     "answer_start": first_start,
                     "n_answers": len(answers),
+                    "answer_texts": json.dumps(list(dict.fromkeys(context[a:b] for a, b in answers))),
                 }
                 examples.append(
                     qa_example(
