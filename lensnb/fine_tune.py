@@ -166,8 +166,19 @@ def _check_classifier(lens_model: LensModel) -> int:
 
 
 def data_digest(value: Any) -> str:
-    """A digest of the training data (JSON), so that a checkpoint of other data is refused."""
-    return hashlib.sha1(json.dumps(value).encode()).hexdigest()
+    """A digest of the training data (JSON), so that a checkpoint of other data is refused.
+
+    numpy scalars and arrays count as the Python numbers and lists they hold (labels or
+    offsets taken from a numpy or pandas column)."""
+    return hashlib.sha1(json.dumps(value, default=_plain).encode()).hexdigest()
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    raise TypeError(f"training data of type {type(value).__name__} has no digest")
 
 
 # ----------------------------------------------------------------------------- padding
