@@ -123,9 +123,22 @@ class TrainingOptions:
         )
 
     def settings(self) -> dict[str, Any]:
-        """The options a checkpoint must share to be resumed."""
+        """The options a checkpoint must share to be resumed (the optimizer's recipe included)."""
         return {"epochs": self.epochs, "learning_rate": self.learning_rate, "batch_size": self.batch_size,
-                "weight_decay": self.weight_decay, "seed": self.seed}  # fmt: skip
+                "weight_decay": self.weight_decay, "seed": self.seed, "optimizer": OPTIMIZER}  # fmt: skip
+
+
+#: How every fine-tuning run optimises, recorded with its checkpoints and trained models.
+OPTIMIZER = "AdamW, weight decay on weight matrices only (not biases or norm weights), linear warm-up 6%, linear decay"
+
+
+def _parameter_groups(parameters: Sequence[torch.nn.Parameter], weight_decay: float) -> list[dict[str, Any]]:
+    """AdamW's groups: weight decay on the weight matrices (and embeddings) only, none on biases
+    and normalisation weights (1-D parameters), as BERT's recipe and Hugging Face's Trainer do."""
+    return [
+        {"params": [p for p in parameters if p.ndim >= 2], "weight_decay": weight_decay},
+        {"params": [p for p in parameters if p.ndim < 2], "weight_decay": 0.0},
+    ]
 
 
 def _check_data(texts: Sequence[str], labels: Sequence[int], n_labels: int) -> np.ndarray:
@@ -262,7 +275,7 @@ def train_steps(
     trainable = [p for p in net.parameters() if p.requires_grad]
     if not trainable:
         raise LensError.bad_argument("model", lens_model.name, "a model with trainable parameters")
-    optimizer = torch.optim.AdamW(trainable, lr=options.learning_rate, weight_decay=options.weight_decay)
+    optimizer = torch.optim.AdamW(_parameter_groups(trainable, options.weight_decay), lr=options.learning_rate)
     warmup = max(1, int(0.06 * total))
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, partial(_linear_schedule, total=total, warmup=warmup))
     state = TrainingState(net, optimizer, schedule, device)
@@ -336,7 +349,9 @@ def fine_tune_classifier(
         methods refuse or window long inputs instead); at most the model's limit.
         Default: 128, or the model's limit if it is shorter.
     weight_decay : float
-        Non-negative.
+        Non-negative: AdamW's decoupled weight decay of the weight matrices and
+        embeddings; biases and normalisation weights are not decayed (BERT's recipe, and
+        Hugging Face's Trainer).
     seed : int
         Seeds the shuffling and dropout (in 0..2**32 - 1). The caller's torch random
         stream is not touched.

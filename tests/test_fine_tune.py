@@ -506,3 +506,20 @@ def test_a_pad_token_past_the_embedding_table_is_named_not_an_index_error(tiny_p
     ):
         with pytest.raises(lensnb.LensError, match=r"pad token '\[PAD\]' has id \d+, past the embedding table: resize"):
             call()
+
+
+def test_weight_decay_spares_biases_and_norm_weights(tiny_paths):
+    """BERT's recipe and Hugging Face's Trainer decay the weight matrices only; every 1-D parameter
+    (biases, LayerNorm / RMSNorm weights) trains without decay."""
+    from lensnb.fine_tune import _parameter_groups
+
+    for family in ("bert", "llama"):
+        model = lensnb.load_model(tiny_paths[family], task="sequence-classification", num_labels=2)
+        named = dict(model.model.named_parameters())
+        decayed, spared = _parameter_groups(list(named.values()), 0.01)
+        assert decayed["weight_decay"] == 0.01 and spared["weight_decay"] == 0.0
+        names = {id(p): n for n, p in named.items()}
+        spared_names = {names[id(p)] for p in spared["params"]}
+        assert spared_names and all(n.endswith("bias") or "norm" in n.lower() for n in spared_names)
+        assert not any(n.endswith("bias") for n in (names[id(p)] for p in decayed["params"]))
+        assert len(decayed["params"]) + len(spared["params"]) == len(named)

@@ -45,7 +45,7 @@ from lensnb.data import read_eraser_movies, read_sst2
 from lensnb.errors import LensError
 from lensnb.examples import Example
 from lensnb.extract import _as_lens_model
-from lensnb.fine_tune import classify, data_digest, fine_tune_classifier
+from lensnb.fine_tune import OPTIMIZER, classify, data_digest, fine_tune_classifier
 from lensnb.flags import checks_flags
 from lensnb.papers.report import Curve, PaperReport
 from lensnb.papers.settings import ModelChoice, RunSettings, check_instance, choose_model, run_settings
@@ -219,7 +219,8 @@ def head_spec(chosen: ModelChoice, settings: RunSettings) -> dict[str, Any]:
         texts, labels = _head_texts(stage, settings.seed, settings)
         stages.append({**stage, "max_length": min(stage["max_length"], limit), "texts": data_digest([texts, labels])})
     return {"model": chosen.name, "revision": chosen.model.revision, "stages": stages, "seed": settings.seed,
-            "weights": model_identity(chosen.model.model, chosen.name)["weights"], "format": 2}  # fmt: skip
+            "weights": model_identity(chosen.model.model, chosen.name)["weights"], "format": 2,
+            "optimizer": OPTIMIZER}  # fmt: skip
 
 
 @dataclass(frozen=True)

@@ -62,7 +62,7 @@ from lensnb.checkpoint import model_identity
 from lensnb.data import read_conll2003, read_gap, read_semeval2010, read_squad
 from lensnb.errors import LensError
 from lensnb.examples import Example
-from lensnb.fine_tune import data_digest
+from lensnb.fine_tune import OPTIMIZER, data_digest
 from lensnb.flags import checks_flags
 from lensnb.papers.report import Curve, PaperReport
 from lensnb.papers.settings import RunSettings, check_instance, choose_model, run_settings
@@ -176,7 +176,7 @@ def qa_models(
     base = lensnb.load_model(base_name)
     options["max_length"] = min(options["max_length"], base.max_length or options["max_length"])
     options["stride"] = min(options["stride"], options["max_length"] // 2 - 1)
-    spec = {**options, "model": base.name, "revision": base.revision, "seed": settings.seed,
+    spec = {**options, "model": base.name, "revision": base.revision, "seed": settings.seed, "optimizer": OPTIMIZER,
             "weights": model_identity(base.model, base.name)["weights"],
             "data": data_digest([(i.question, i.context, i.answer, i.answer_start) for i in train])}  # fmt: skip
     cache = TrainedModelCache("van_aken-qa-head", spec, root=cache_dir)
