@@ -359,6 +359,18 @@ def inputs_digest(examples: Sequence[Example]) -> str:
             "pairs": [[p.first.start, p.first.end, p.second.start, p.second.end, p.label] for p in example.span_pairs],
             "meta": dict(example.meta),
         }
-        digest.update(json.dumps(record, sort_keys=True, default=str).encode("utf-8"))
+        digest.update(json.dumps(record, sort_keys=True, default=_digest_value).encode("utf-8"))
         digest.update(b"\n")
     return digest.hexdigest()
+
+
+def _digest_value(value: Any) -> Any:
+    """What a label or meta value JSON cannot write counts as in :func:`inputs_digest`: numpy
+    scalars and arrays as the Python values they hold (``np.int64(1)`` as ``1``), anything
+    else as its type and text, so that ``1`` and ``"1"`` (a table of ints, a table of
+    strings) never digest alike."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    return {"type": f"{type(value).__module__}.{type(value).__qualname__}", "text": str(value)}

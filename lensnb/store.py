@@ -39,13 +39,15 @@ import math
 import os
 import re
 import shutil
+import stat
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from lensnb.adapters import SITES
@@ -80,7 +82,7 @@ def temporary_name(path: Path) -> Path:
     return path.with_name(f".{path.name}.tmp")
 
 
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
+def _atomic_write_bytes(path: Path, data: bytes, advice: str | None = None) -> None:
     temporary = temporary_name(path)
     try:
         with os.fdopen(_create_new(temporary), "wb") as handle:
@@ -90,7 +92,7 @@ def _atomic_write_bytes(path: Path, data: bytes) -> None:
     except OSError as error:
         _unlink_quietly(temporary)
         if error.errno in _FULL:
-            raise disk_full(path, len(data)) from None
+            raise disk_full(path, len(data), advice) from None
         raise_write_error(temporary, error)
     except BaseException:  # an interruption (Ctrl-C during a slow fsync): no temporary is left behind
         _unlink_quietly(temporary)
@@ -228,17 +230,21 @@ class _ArrayFile:
     dtype : numpy dtype
     create : bool
         Allocate a new file (else open the existing one to resume).
-    advice : str
-        What a disk-full error tells the user to do (by default: free space and resume).
+    advice : str, optional
+        What a disk-full error while writing tells the user to do (by default: free space
+        and run the call again).
+    reserve_advice : str, optional
+        The same for a full disk found when the file is created (by default ``advice``).
     """
 
-    def __init__(self, path: Path, shape: tuple[int, ...], dtype: np.dtype, create: bool, advice: str | None = None):
+    def __init__(self, path: Path, shape: tuple[int, ...], dtype: np.dtype, create: bool, advice: str | None = None,
+                 reserve_advice: str | None = None):  # fmt: skip
         self.path, self.shape, self.dtype, self.advice = path, tuple(shape), np.dtype(dtype), advice
         header = _npy_header(self.shape, self.dtype)
         self.offset = len(header)
         self.nbytes = int(np.prod(self.shape, dtype=np.int64)) * self.dtype.itemsize
         if create:
-            descriptor = self._create(header, advice)
+            descriptor = self._create(header, reserve_advice or advice)
         else:
             if not path.is_symlink() and (not path.is_file() or path.stat().st_size != self.offset + self.nbytes):
                 raise LensError(
@@ -316,20 +322,26 @@ def _reserve(descriptor: int, size: int, path: Path, advice: str | None = None) 
 
 
 RESUME_ADVICE = "Free some space and run the same call again: finished batches are kept and the extraction resumes."
+#: What a full disk before the first batch (while a store is laid out) tells the user to do.
+RETRY_ADVICE = "Free some space and run the same call again."
 
 
 def disk_full(path: Path, needed: int | None, advice: str | None = None) -> LensError:
-    """The LensError for a full disk while writing ``path`` (``needed`` bytes more, where known)."""
+    """The LensError for a full disk while writing ``needed`` bytes (where known) to ``path``."""
     try:
         free = f"{shutil.disk_usage(path.parent).free / 2**20:.1f} MiB free"
     except OSError:
         free = "free space unknown"
     what = (
-        f"this store needs {needed / 2**20:.1f} MiB more for {path.name}"
+        f"writing {_size(needed)} to {path.name} failed"
         if needed is not None
         else f"the rows written to {path.name} could not all be stored"
     )
-    return LensError(f"store: the disk holding {path.parent} is full ({free}; {what}). {advice or RESUME_ADVICE}")
+    return LensError(f"store: the disk holding {path.parent} is full ({free}; {what}). {advice or RETRY_ADVICE}")
+
+
+def _size(n_bytes: int) -> str:
+    return f"{n_bytes / 2**20:.1f} MiB" if n_bytes >= 2**20 else f"{n_bytes:,} bytes"
 
 
 class MemoryWriter:
@@ -451,11 +463,13 @@ class StoreWriter:
         in progress), then the tables (a table Parquet cannot hold fails before any large
         allocation), the arrays, and last ``done.npy``: a set-up interrupted before that is
         started again by the next call, without ``overwrite``. Only lensnb's own files of an
-        earlier store are removed (:data:`OWN_FILES`)."""
+        earlier store are removed (:data:`OWN_FILES`, and the site arrays its manifest names:
+        :func:`store_files`); the space they take counts as free."""
         self._check_target()
-        self._check_space(site_shapes, dtype, attention_size)
+        replaced = sorted(name for name in store_files(self.path) if name != MANIFEST)
+        self._check_space(site_shapes, dtype, attention_size, freed=_allocated(self.path, replaced))
         write_json(self.path / MANIFEST, self.manifest)
-        remove_own_files(self.path, keep_manifest=True)
+        remove_own_files(self.path, keep_manifest=True, also=replaced)
         for name, table in tables.items():
             write_table(self.path / f"{name}.parquet", table)
         self._open_arrays(site_shapes, dtype, attention_size, create=True)
@@ -464,9 +478,11 @@ class StoreWriter:
 
     def _open_arrays(self, site_shapes, dtype, attention_size, create: bool) -> None:
         for site, shape in site_shapes.items():
-            self.files[site] = _ArrayFile(self.path / f"{site}.npy", shape, dtype, create=create)
+            self.files[site] = _ArrayFile(self.path / f"{site}.npy", shape, dtype, create=create,
+                                          advice=RESUME_ADVICE, reserve_advice=RETRY_ADVICE)  # fmt: skip
         if attention_size:
-            self.attention_file = _ArrayFile(self.path / "attentions.npy", (attention_size,), dtype, create=create)
+            self.attention_file = _ArrayFile(self.path / "attentions.npy", (attention_size,), dtype, create=create,
+                                             advice=RESUME_ADVICE, reserve_advice=RETRY_ADVICE)  # fmt: skip
 
     def _check_target(self) -> None:
         """The folder must be empty or a lensnb store (one with a manifest). lensnb's own
@@ -479,17 +495,20 @@ class StoreWriter:
                 f"It holds {len(entries)} other file(s) ({', '.join(sorted(entries)[:5])}); lensnb will not write among them.",
             )  # fmt: skip
 
-    def _check_space(self, site_shapes, dtype, attention_size) -> None:
+    def _check_space(self, site_shapes, dtype, attention_size, freed: int = 0) -> None:
+        """Refuse a store larger than the free space plus ``freed`` (the earlier store's files it replaces)."""
         needed = sum(int(np.prod(s, dtype=np.int64)) for s in site_shapes.values()) + attention_size
         needed *= np.dtype(dtype).itemsize
         probe = self.path if self.path.exists() else self.path.parent
         while not probe.exists():
             probe = probe.parent
         free = shutil.disk_usage(probe).free
-        if needed > free:
+        if needed > free + freed:
+            replacing = f" (and {freed / 2**20:.1f} MiB the store it replaces takes)" if freed else ""
             raise LensError(
                 f"store: {self.path} needs {needed / 2**20:.1f} MiB but only {free / 2**20:.1f} MiB are "
-                "free on that disk. Free some space, choose another folder, or pass dtype='float16' to halve it."
+                f"free on that disk{replacing}. Free some space, choose another folder, or pass dtype='float16' to "
+                "halve it."
             )
 
     def write(self, site: str, layer_position: int, row: int, values: np.ndarray) -> None:
@@ -497,7 +516,7 @@ class StoreWriter:
             self.files[site].write((layer_position, row, 0), values)
         except OSError as error:
             if error.errno in _FULL:
-                raise disk_full(self.files[site].path, values.nbytes) from None
+                raise disk_full(self.files[site].path, values.nbytes, RESUME_ADVICE) from None
             raise
 
     def write_attention(self, offset: int, values: np.ndarray) -> None:
@@ -505,7 +524,7 @@ class StoreWriter:
             self.attention_file.write((offset,), values.reshape(-1))
         except OSError as error:
             if error.errno in _FULL:
-                raise disk_full(self.attention_file.path, values.nbytes) from None
+                raise disk_full(self.attention_file.path, values.nbytes, RESUME_ADVICE) from None
             raise
 
     def mark_done(self, segments) -> None:
@@ -521,9 +540,9 @@ class StoreWriter:
                     handle.sync()
                 except OSError as error:  # a full disk found by fsync: the rows are not recorded as done
                     if error.errno in _FULL:
-                        raise disk_full(handle.path, None) from None
+                        raise disk_full(handle.path, None, RESUME_ADVICE) from None
                     raise
-        _atomic_save(self.path / DONE, self.done)
+        _atomic_save(self.path / DONE, self.done, RESUME_ADVICE)
         self._last_commit = time.monotonic()
 
     def finalize(self) -> None:
@@ -560,12 +579,27 @@ OWN_FILES = (
 OWN_TEMPORARIES = tuple(temporary_name(Path(name)).name for name in OWN_FILES)
 
 
-def remove_own_files(path: Path, keep_manifest: bool = False) -> None:
-    """Remove lensnb's own files (and temporaries) from a store folder; anything else in it stays."""
-    for name in OWN_FILES:
+def remove_own_files(path: Path, keep_manifest: bool = False, also: Sequence[str] = ()) -> None:
+    """Remove lensnb's own files (and temporaries) from a store folder, and the files named in
+    ``also`` (an earlier manifest's site arrays: :func:`store_files`); anything else in it stays."""
+    for name in dict.fromkeys([*OWN_FILES, *also]):
         if not (keep_manifest and name == MANIFEST):
             (path / name).unlink(missing_ok=True)
         temporary_name(path / name).unlink(missing_ok=True)
+
+
+def _allocated(path: Path, names: Sequence[str]) -> int:
+    """Bytes of disk the files ``names`` of folder ``path`` take (allocated blocks: a sparse file counts
+    what it holds); missing files and links count 0."""
+    total = 0
+    for name in names:
+        try:
+            info = (path / name).lstat()
+        except OSError:
+            continue
+        if stat.S_ISREG(info.st_mode):
+            total += getattr(info, "st_blocks", 0) * 512 or info.st_size
+    return total
 
 
 def make_folder(path: Path, argument: str) -> None:
@@ -614,12 +648,29 @@ def refuse_foreign_manifest(path: Path, argument: str) -> None:
         )  # fmt: skip
 
 
-def _atomic_save(path: Path, array: np.ndarray) -> None:
+def _read_table(file: Path) -> pd.DataFrame:
+    """A table as it was written: columns with missing values (a label on first pieces only)
+    come back as the ints, floats and None they were written as (object columns), not as
+    float64 with NaN; a column that was float64 in memory stays float64."""
+    table = pq.read_table(file)
+    frame = table.to_pandas(integer_object_nulls=True)
+    written = {
+        column.get("name"): column.get("numpy_type")
+        for column in (table.schema.pandas_metadata or {}).get("columns", [])
+    }
+    for position, name in enumerate(table.column_names):
+        column = table.column(position)
+        if written.get(name) == "object" and pa.types.is_floating(column.type) and column.null_count:
+            frame[name] = pd.Series(column.to_pylist(), dtype=object, index=frame.index)
+    return frame
+
+
+def _atomic_save(path: Path, array: np.ndarray, advice: str | None = None) -> None:
     import io
 
     buffer = io.BytesIO()
     np.save(buffer, array, allow_pickle=False)
-    _atomic_write_bytes(path, buffer.getvalue())
+    _atomic_write_bytes(path, buffer.getvalue(), advice)
 
 
 def _read_done(path: Path, n_segments: int) -> np.ndarray:
@@ -742,9 +793,7 @@ def read_store(path) -> tuple[dict, dict[str, np.ndarray], dict[str, pd.DataFram
         file = path / f"{name}.parquet"
         if file.is_file():
             try:
-                # integer columns with missing values (a label on first pieces only) come back as
-                # the ints and None they were written as, not as float64 and NaN
-                tables[name] = pq.read_table(file).to_pandas(integer_object_nulls=True)
+                tables[name] = _read_table(file)
             except Exception as error:  # noqa: BLE001 - pyarrow raises many types
                 raise LensError(f"store: {file} is corrupt or truncated ({type(error).__name__}: {error}).") from None
     for name, expected in (("tokens", manifest["n_tokens"]), ("texts", manifest["n_texts"])):

@@ -565,3 +565,83 @@ def test_a_file_system_without_locks_warns_and_extracts(tiny_models, tmp_path, m
     with pytest.warns(UserWarning, match="does not support locks"):
         stored = lensnb.extract(tiny_models["bert"], TEXTS[:2], store=tmp_path / "s", progress=False)
     assert_same(stored, lensnb.extract(tiny_models["bert"], TEXTS[:2], progress=False))
+
+
+def test_labels_of_another_type_are_other_inputs(tiny_models, tmp_path):
+    """SST-2 read with the csv module has labels '1', read with pandas np.int64(1): the digest wrote
+    numpy values as their text, and the store of string labels was reused for int labels."""
+    as_text = [Example(words=["a", "dog"], meta={"label": "1"}), Example(words=["a", "cat"], meta={"label": "0"})]
+    as_numbers = [Example(words=["a", "dog"], meta={"label": np.int64(1)}),
+                  Example(words=["a", "cat"], meta={"label": np.int64(0)})]  # fmt: skip
+    as_ints = [Example(words=["a", "dog"], meta={"label": 1}), Example(words=["a", "cat"], meta={"label": 0})]
+    lensnb.extract(tiny_models["bert"], as_text, store=tmp_path / "s", progress=False)
+    with pytest.raises(LensError, match="inputs_digest"):
+        lensnb.extract(tiny_models["bert"], as_numbers, store=tmp_path / "s", progress=False)
+    numbers = lensnb.extract(tiny_models["bert"], as_numbers, store=tmp_path / "n", progress=False)
+    reused = lensnb.extract(tiny_models["bert"], as_ints, store=tmp_path / "n", progress=False)  # the same values
+    assert reused.texts["label"].tolist() == numbers.texts["label"].tolist() == [1, 0]
+
+
+def test_float_labels_with_gaps_come_back_as_written(tiny_models, tmp_path):
+    examples = [Example(words=["an", "unbelievable", "cat"], labels={"score": [0.5, 1.5, 2.5]})]  # gaps: later pieces
+    fresh = lensnb.extract(tiny_models["bert"], examples, store=tmp_path / "s", progress=False)
+    for again in (lensnb.extract(tiny_models["bert"], examples, store=tmp_path / "s", progress=False),
+                  Activations.load(tmp_path / "s")):  # fmt: skip
+        assert again.tokens["score"].dtype == fresh.tokens["score"].dtype == object
+        written, read = fresh.tokens["score"].tolist(), again.tokens["score"].tolist()
+        assert [v is None for v in written] == [v is None for v in read] and None in read
+        assert [v for v in written if v is not None] == [v for v in read if v is not None] == [0.5, 1.5, 2.5]
+
+
+def test_overwrite_counts_the_space_of_the_store_it_replaces(tiny_models, tmp_path, monkeypatch):
+    import shutil
+
+    import lensnb.store
+
+    store = tmp_path / "s"
+    lensnb.extract(tiny_models["bert"], TEXTS, store=store, progress=False)
+    size = sum(p.stat().st_size for p in store.glob("*.npy"))
+    usage = shutil.disk_usage(tmp_path)
+    monkeypatch.setattr(lensnb.store.shutil, "disk_usage", lambda path: usage._replace(free=size // 4))
+    with pytest.raises(LensError, match="free on that disk"):  # a new folder: the old store frees nothing
+        lensnb.extract(tiny_models["bert"], TEXTS, store=tmp_path / "other", progress=False)
+    replaced = lensnb.extract(tiny_models["bert"], TEXTS, store=store, overwrite=True, progress=False)
+    assert len(replaced.texts) == len(TEXTS)
+
+
+def test_overwrite_removes_the_site_arrays_a_saved_store_named(tiny_models, tmp_path):
+    acts = lensnb.extract(tiny_models["bert"], TEXTS[:3], progress=False)
+    own = Activations({"probe_scores": acts.values[:1].copy()}, {"probe_scores": (1,)}, acts.tokens, texts=acts.texts,
+                      model=acts.model)  # fmt: skip
+    own.save(tmp_path / "s")
+    assert (tmp_path / "s" / "probe_scores.npy").exists()
+    lensnb.extract(tiny_models["bert"], TEXTS[:3], store=tmp_path / "s", overwrite=True, progress=False)
+    assert not (tmp_path / "s" / "probe_scores.npy").exists()
+    acts.save(tmp_path / "s", overwrite=True)  # refused before: the leftover read as another tool's file
+
+
+def test_a_full_disk_names_the_write_that_failed_and_promises_a_resume_only_after_batches(tiny_models, tmp_path,
+                                                                                      monkeypatch):  # fmt: skip
+    import lensnb.store
+
+    real = lensnb.store.os.posix_fallocate
+
+    def no_room(descriptor, offset, length):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(lensnb.store.os, "posix_fallocate", no_room)
+    with pytest.raises(LensError, match=r"writing [\d.,]+ (MiB|bytes) to resid_post\.npy failed\)\. "
+                                        r"Free some space and run the same call again\.$"):  # fmt: skip
+        lensnb.extract(tiny_models["bert"], TEXTS, store=tmp_path / "s", progress=False)
+    monkeypatch.setattr(lensnb.store.os, "posix_fallocate", real)
+    real_pwrite, calls = os.pwrite, {"n": 0}
+
+    def failing_pwrite(fd, data, offset):
+        calls["n"] += 1
+        if calls["n"] > 60:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_pwrite(fd, data, offset)
+
+    monkeypatch.setattr(lensnb.store.os, "pwrite", failing_pwrite)
+    with pytest.raises(LensError, match="finished batches are kept and the extraction resumes"):
+        lensnb.extract(tiny_models["bert"], TEXTS, batch_size=4, store=tmp_path / "s", progress=False)
