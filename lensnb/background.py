@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import ctypes
 import queue
+import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -137,6 +138,7 @@ class BackgroundWriter:
         thread running (see :meth:`stop`): what was written is committed and the
         interrupt raised again. The thread is stopped whenever this method returns or raises.
         """
+        in_flight = sys.exc_info()[1]  # called from a `finally` an error passes through (written in line)
         interrupt: BaseException | None = None
         try:
             self.stop()
@@ -145,8 +147,8 @@ class BackgroundWriter:
         try:
             self.writer.commit(force=True)  # record what was written, also after a failure
         except BaseException:
-            if self._error is None and interrupt is None:
-                raise  # otherwise the interrupt or the first error, raised below, is the one to report
+            if self._error is None and interrupt is None and in_flight is None:
+                raise  # otherwise the first error (the interrupt, the thread's or the one passing) is reported
         if interrupt is not None:
             if self._error is not None and interrupt.__context__ is None:
                 interrupt.__context__ = self._error  # shown with the interrupt

@@ -645,3 +645,26 @@ def test_a_full_disk_names_the_write_that_failed_and_promises_a_resume_only_afte
     monkeypatch.setattr(lensnb.store.os, "pwrite", failing_pwrite)
     with pytest.raises(LensError, match="finished batches are kept and the extraction resumes"):
         lensnb.extract(tiny_models["bert"], TEXTS, batch_size=4, store=tmp_path / "s", progress=False)
+
+
+def test_the_write_that_filled_the_disk_is_the_error_reported(tiny_models, tmp_path, monkeypatch, writer_thread):
+    """Written in line, a full disk on the rows was hidden by the commit that followed it failing on done.npy."""
+    import lensnb.store
+
+    real_pwrite, real_save, calls = os.pwrite, lensnb.store._atomic_save, {"n": 0}
+
+    def failing_pwrite(fd, data, offset):
+        calls["n"] += 1
+        if calls["n"] > 60:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_pwrite(fd, data, offset)
+
+    def failing_save(path, array, advice=None):
+        if calls["n"] > 60:
+            raise lensnb.store.disk_full(path, 100, advice)
+        return real_save(path, array, advice)
+
+    monkeypatch.setattr(lensnb.store.os, "pwrite", failing_pwrite)
+    monkeypatch.setattr(lensnb.store, "_atomic_save", failing_save)
+    with pytest.raises(LensError, match=r"to resid_post\.npy failed"):
+        lensnb.extract(tiny_models["bert"], TEXTS, batch_size=4, store=tmp_path / "s", progress=False)
