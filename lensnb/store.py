@@ -778,8 +778,9 @@ def read_store(path) -> tuple[dict, dict[str, np.ndarray], dict[str, pd.DataFram
     manifest = _read_manifest(path)
     if manifest.get("status") != "complete":
         raise LensError(
-            f"path: the extraction into {path} did not finish. Run the same lensnb.extract(..., store=...) "
-            "call again to resume it."
+            f"path: the extraction into {path} has not finished: it stopped, or another process is writing it "
+            "now. Wait for that one to finish, or run the same lensnb.extract(..., store=...) call again to "
+            "resume it."
         )
     problems = _manifest_problems(manifest)
     if problems:

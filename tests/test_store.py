@@ -115,7 +115,7 @@ def test_interrupted_extraction_resumes_without_redoing_batches(tiny_models, tmp
     tiny = tiny_models["bert"]
     reference = lensnb.extract(tiny, TEXTS, batch_size=4, progress=False)
     stop_extraction(tiny, tmp_path / "s", fail_at=6)
-    with pytest.raises(LensError, match="did not finish"):
+    with pytest.raises(LensError, match="has not finished: it stopped, or another process is writing it now"):
         Activations.load(tmp_path / "s")
     assert np.load(tmp_path / "s" / "done.npy").sum() == 5 * 4  # five batches were written
     counter = ForwardCounter(tiny.model)
@@ -432,7 +432,7 @@ def test_a_second_writer_of_one_store_is_refused_while_the_first_runs(tiny_paths
             time.sleep(0.05)
         with pytest.raises(LensError, match="store: expected a store folder no other lensnb writer is using"):
             lensnb.extract(tiny_models["bert"], TEXTS, batch_size=2, store=store, progress=False)
-        with pytest.raises(LensError, match="did not finish"):
+        with pytest.raises(LensError, match="has not finished: it stopped, or another process is writing it now"):
             Activations.load(store)
     finally:
         assert first.wait(timeout=180) == 0
