@@ -186,6 +186,22 @@ def data_digest(value: Any) -> str:
     return hashlib.sha1(json.dumps(value, default=_plain).encode()).hexdigest()
 
 
+def tokenizer_digest(tokenizer: Any) -> str:
+    """A digest of what a tokenizer does (a fast tokenizer's whole definition: vocabulary,
+    normaliser, pre-tokeniser, post-processor; else its vocabulary and special tokens), so
+    that a checkpoint of a run with another tokenizer for the same weights is refused."""
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is not None:  # without the padding and truncation state the last call left in it
+        spec = {k: v for k, v in json.loads(backend.to_str()).items() if k not in ("padding", "truncation")}
+        definition = json.dumps(spec, sort_keys=True)
+    else:
+        definition = json.dumps(
+            [sorted(tokenizer.get_vocab().items()), sorted(map(str, getattr(tokenizer, "all_special_tokens", ())))]
+        )
+    side = json.dumps(getattr(tokenizer, "truncation_side", None))  # which end a long text loses
+    return hashlib.sha1((definition + side).encode()).hexdigest()
+
+
 def _plain(value: Any) -> Any:
     if isinstance(value, np.generic):
         return value.item()
@@ -395,6 +411,7 @@ def fine_tune_classifier(
     settings = {
         "task": "sequence-classification", **options.settings(), "max_length": max_length,
         "n_examples": len(texts), "data": data_digest([texts, targets.tolist()]),
+        "tokenizer": tokenizer_digest(lens_model.tokenizer),
     }  # fmt: skip
     batches = epoch_batches(len(texts), options.epochs, options.batch_size, options.seed)
     net, tokenizer, device = lens_model.model, lens_model.tokenizer, lens_model.device

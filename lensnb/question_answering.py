@@ -47,6 +47,7 @@ from lensnb.fine_tune import (
     data_digest,
     epoch_batches,
     padding,
+    tokenizer_digest,
     train_steps,
 )
 from lensnb.flags import check_flag
@@ -367,6 +368,7 @@ def fine_tune_qa(
     settings = {
         "task": "question-answering", **options.settings(), "max_length": max_length, "stride": int(stride),
         "n_items": len(items), "data": data_digest([(i.question, i.context, i.answer, int(i.answer_start)) for i in items]),
+        "tokenizer": tokenizer_digest(lens_model.tokenizer),
     }  # fmt: skip
     batches = epoch_batches(len(starts), options.epochs, options.batch_size, options.seed)
     net, device = lens_model.model, lens_model.device

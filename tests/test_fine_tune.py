@@ -523,3 +523,16 @@ def test_weight_decay_spares_biases_and_norm_weights(tiny_paths):
         assert spared_names and all(n.endswith("bias") or "norm" in n.lower() for n in spared_names)
         assert not any(n.endswith("bias") for n in (names[id(p)] for p in decayed["params"]))
         assert len(decayed["params"]) + len(spared["params"]) == len(named)
+
+
+def test_a_checkpoint_of_a_run_with_another_tokenizer_is_refused(tiny_paths, tmp_path):
+    """Same weights, same texts: a tokenizer that cuts long texts at the other end trains on other
+    tokens, so its run is not the one the checkpoint holds."""
+    torch.manual_seed(0)
+    model = lensnb.load_model(tiny_paths["bert"], task="sequence-classification", num_labels=2)
+    texts, labels = ["the keys to the cabinet are here", "a dog", "the cat sat", "no"], [1, 0, 1, 0]
+    options = dict(epochs=1, batch_size=2, max_length=6, checkpoint=tmp_path / "run", progress=False)
+    fine_tune_classifier(model, texts, labels, **options)
+    model.tokenizer.truncation_side = "left"
+    with pytest.raises(lensnb.LensError, match="tokenizer"):
+        fine_tune_classifier(model, texts, labels, **options)
