@@ -11,7 +11,9 @@ encyclopaedic prose into sentences (SQuAD's supporting facts).
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Iterable, Mapping
+from functools import lru_cache
 
 import numpy as np
 
@@ -31,19 +33,52 @@ __all__ = [
 
 # Words: abbreviations with dots (U.S.), numbers with separators (3.5, 1,000, 10:30), English clitics split
 # off as in the Penn Treebank (do|n't, John|'s), runs of letters and digits, and any other visible
-# character on its own (punctuation, hyphens, symbols).
-_WORD = re.compile(
-    r"""
-      (?:[^\W\d_]\.){2,}
-    | \d+(?:[.,:]\d+)+
-    | [^\W_]+?(?=n['’]t\b)
-    | n['’]t\b
-    | ['’](?:s|re|ve|ll|d|m)\b
-    | [^\W_]+
-    | \S
-    """,
-    re.VERBOSE | re.IGNORECASE,
-)
+# character on its own (punctuation, hyphens, symbols). Combining marks (accents written apart, Indic
+# vowel signs, Arabic harakat, variation selectors) stay with the character before them, and the
+# joiners ZWJ / ZWNJ inside a word or an emoji sequence too; the other invisible format characters
+# (zero-width space, direction marks, byte-order mark, word joiner) are no word, like white space.
+_JOINERS = "\u200c\u200d"
+
+
+@lru_cache(maxsize=1)
+def _word_pattern() -> re.Pattern:
+    """The word pattern, built on first use (the classes of marks and format characters come from
+    ``unicodedata``, a scan of the first three planes)."""
+    marks, formats = [0xAD], []  # a soft hyphen stays in its word
+    for code in range(0x30000):
+        category = unicodedata.category(chr(code))
+        if category in ("Mn", "Mc", "Me"):
+            marks.append(code)
+        elif category == "Cf" and code != 0xAD:
+            formats.append(code)  # the joiners among them
+    mark = "[" + _ranges(sorted(marks)) + "]"
+    joiner = f"[{_JOINERS}]"
+    visible = "[^\\s" + _ranges(formats) + "]"  # no white space, no format character
+    return re.compile(
+        rf"""
+          (?:[^\W\d_]\.){{2,}}
+        | \d+(?:[.,:]\d+)+
+        | (?:[^\W_]|{mark})+?(?=n['’]t\b)
+        | n['’]t\b
+        | ['’](?:s|re|ve|ll|d|m)\b
+        | [^\W_](?:[^\W_]|{mark}|{joiner}+(?=[^\W_]))*
+        | {visible}{mark}*(?:{joiner}+{visible}{mark}*)*
+        """,
+        re.VERBOSE | re.IGNORECASE,
+    )
+
+
+def _ranges(codes: list[int]) -> str:
+    """A regex character-class body for the sorted code points ``codes``, as ranges."""
+    parts, start = [], None
+    for i, code in enumerate(codes):
+        if start is None:
+            start = code
+        if i + 1 == len(codes) or codes[i + 1] != code + 1:
+            parts.append(re.escape(chr(start)) + ("" if start == code else "-" + re.escape(chr(code))))
+            start = None
+    return "".join(parts)
+
 
 # Sentence ends: ., ! or ? (with closing quotes or brackets) then space and an upper-case letter, digit or opener.
 _SENTENCE_END = re.compile(r"[.!?]+[\"'”’)\]]*\s+(?=[\"“‘(\[]?[A-Z0-9])")
@@ -88,7 +123,7 @@ def split_words(
     """
     check_str(text, "text")
     if presplit is None:
-        bounds = [bound for match in _WORD.finditer(text) for bound in match.span()]
+        bounds = [bound for match in _word_pattern().finditer(text) for bound in match.span()]
         offsets = np.asarray(bounds, dtype=np.int64).reshape(-1, 2)
     else:
         offsets = np.asarray(presplit, dtype=np.int64).reshape(-1, 2)

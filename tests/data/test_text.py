@@ -30,3 +30,38 @@ def test_split_sentences_drops_blank_pieces():
     text = "  First one.  Second, by Dr. Who?   "
     assert [text[s:e] for s, e in split_sentences(text)] == ["First one.", "Second, by Dr. Who?"]
     assert split_sentences("   ") == []
+
+
+def test_a_word_keeps_its_combining_marks_and_invisible_characters_are_no_words():
+    """Accents written apart, Indic vowel signs and emoji sequences cut words into pieces no token
+    held; zero-width spaces and direction marks became words of their own."""
+    from lensnb.data.text import split_words
+
+    cases = {
+        "Гео\u0301ргий": ["Гео\u0301ргий"],
+        "cafe\u0301 au lait": ["cafe\u0301", "au", "lait"],
+        "सुफिया कामाल": ["सुफिया", "कामाल"],
+        "model \u2014\u200b\u200b many": ["model", "\u2014", "many"],
+        "\u200eleft \ufeffright": ["left", "right"],
+        "می\u200cخواهم": ["می\u200cخواهم"],
+        "\U0001f468\u200d\U0001f469\u200d\U0001f467 ok \u2764\ufe0f": ["\U0001f468\u200d\U0001f469\u200d\U0001f467", "ok",
+                                                                       "\u2764\ufe0f"],
+        "don't John's U.S. 3.5 well-known": ["do", "n't", "John", "'s", "U.S.", "3.5", "well", "-", "known"],
+    }  # fmt: skip
+    for text, words in cases.items():
+        found, offsets = split_words(text)
+        assert found == words, text
+        assert [text[a:b] for a, b in offsets.tolist()] == words
+
+
+def test_a_separator_holding_a_words_letters_does_not_take_its_place():
+    """With the separator ' [SEP] ', a context starting 'E. coli' placed the word 'E' on the separator's E."""
+    from lensnb import Example
+
+    example = Example(words=["What", "?", "E", ".", "coli"], text="What? [SEP] E. coli")
+    assert [example.text[a:b] for a, b in example.word_offsets().tolist()] == ["What", "?", "E", ".", "coli"]
+    assert example.word_offsets()[2].tolist() == [12, 13]
+    cut = Example(words=["do", "n't", "gold", "en"], text="don't golden")  # pieces going on from the last word
+    assert cut.word_offsets().tolist() == [[0, 2], [2, 5], [6, 10], [10, 12]]
+    inner = Example(words=["ab", "b"], text="ab xb")  # found only inside another word: there, as before
+    assert inner.word_offsets().tolist() == [[0, 2], [4, 5]]
