@@ -131,7 +131,7 @@ class Example:
         text = self.resolved_text()
         offsets, cursor = [], 0
         for index, word in enumerate(self.words):
-            start = text.find(word, cursor)
+            start = _find_word(text, word, cursor)
             if start < 0:
                 raise LensError.bad_argument(
                     f"words[{index}]",
@@ -142,6 +142,49 @@ class Example:
             offsets.append((start, start + len(word)))
             cursor = start + len(word)
         return np.asarray(offsets, dtype=np.int64).reshape(-1, 2)
+
+
+def with_word_offsets(example: Example, offsets: np.ndarray) -> Example:
+    """``example`` with its words' character offsets given, not searched for: for readers that
+    know them (the text's own places of words a search could find earlier, in a separator say).
+
+    Parameters
+    ----------
+    example : Example
+    offsets : ndarray of int, shape (n_words, 2)
+        ``text[start:end] == word`` for each word, in order, not overlapping.
+
+    Returns
+    -------
+    Example
+        The same object (kept as long as its words and text stay as they are).
+    """
+    text = example.resolved_text()
+    offsets = np.asarray(offsets, dtype=np.int64).reshape(-1, 2)
+    if len(offsets) != len(example.words) or any(
+        text[start:end] != word for (start, end), word in zip(offsets.tolist(), example.words)
+    ) or (len(offsets) > 1 and bool(np.any(offsets[1:, 0] < offsets[:-1, 1]))):  # fmt: skip
+        raise LensError.bad_argument("offsets", offsets, "the character offsets of the example's words, in order")
+    example._offsets, example._offsets_of = offsets, (example.text, tuple(example.words))
+    return example
+
+
+def _find_word(text: str, word: str, cursor: int) -> int:
+    """Where ``word`` starts in ``text`` at or after ``cursor`` (-1: nowhere).
+
+    Its first occurrence, unless that one lies inside another run of letters away from
+    the previous word (the "E" of a separator "[SEP]" before a context word "E"): then
+    the first occurrence that starts a word, where there is one. A word that goes on
+    from the previous one ("do" + "n't", an answer's bound cutting "golden") starts
+    right at ``cursor`` and is taken as it is."""
+    first = text.find(word, cursor)
+    start = first
+    if word[:1].isalnum():
+        while start > cursor and text[start - 1].isalnum():
+            start = text.find(word, start + 1)
+            if start < 0:
+                return first
+    return start
 
 
 class TextWords(Sequence):

@@ -209,11 +209,14 @@ def test_items_refuse_what_they_cannot_place_rather_than_guess():
         qa_items([example], separator="\n")
     with pytest.raises(lensnb.LensError, match="examples\\[0\\]: expected a gold answer that its paragraph holds"):
         qa_items([example], separator=" ")  # a prefix of the real separator: the answer is then not at its offset
-    paragraph = "1 cat sleeps on the table ."  # a separator holding the paragraph's first word hides where it starts
+    paragraph = "1 cat sleeps on the table ."  # a separator holding the paragraph's first word: its own place is known
     example = _squad_like("how many ?", paragraph, 0, "1 cat", " 1 ")
+    assert qa_items([example])[0].context == qa_items([example], separator=" 1 ")[0].context == paragraph
+    paragraph = "a cat sleeps ."  # the answer also where the separator would end: where the paragraph starts is unclear
+    example = _squad_like("which ?", paragraph, 0, "a", " a ")
     with pytest.raises(lensnb.LensError, match="pass the reader's separator to qa_items"):
         qa_items([example])
-    assert qa_items([example], separator=" 1 ")[0].context == paragraph
+    assert qa_items([example], separator=" a ")[0].context == paragraph
     moved = _squad_like("where ?", paragraph, 3, "table", " [SEP] ")  # an offset that does not hold the answer
     with pytest.raises(lensnb.LensError, match="examples\\[0\\]: expected a gold answer that its paragraph holds at "
                                                "answer_start=3"):  # fmt: skip

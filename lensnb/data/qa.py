@@ -29,7 +29,7 @@ import numpy as np
 from lensnb.data.files import check_str, json_field, load_json, resolve_data_file
 from lensnb.data.text import split_sentences, split_words, words_in_characters
 from lensnb.errors import LensError
-from lensnb.examples import Example, Span, SpanPair
+from lensnb.examples import Example, Span, SpanPair, with_word_offsets
 from lensnb.flags import checks_flags
 
 __all__ = ["ROLES", "qa_example", "read_squad", "sup_examples"]
@@ -96,7 +96,7 @@ def qa_example(
     van Aken et al. 2019, "How Does BERT Answer Questions?" (token roles; the SUP task).
     """
     question = question.strip()
-    q_words, _ = split_words(question)
+    q_words, q_offsets = split_words(question)
     cuts = [bound for span in sentences for bound in span]
     if cut_answers:
         cuts += [bound for span in answers for bound in span]
@@ -135,7 +135,7 @@ def qa_example(
         for first, stop, flag in zip(firsts.tolist(), stops.tolist(), flags.tolist())
         if stop > first
     ]
-    return Example(
+    example = Example(
         words=q_words + c_words,
         labels={"role": ["question"] * n_question + role.tolist(), "sentence": [-1] * n_question + sentence.tolist()},
         spans=spans,
@@ -143,6 +143,8 @@ def qa_example(
         meta=meta,
         text=question + separator + context,
     )
+    # the words' own places, not a search that could find a context word in the separator ("E" in "[SEP]")
+    return with_word_offsets(example, np.concatenate([q_offsets, c_offsets + len(question) + len(separator)]))
 
 
 @checks_flags

@@ -321,3 +321,39 @@ def test_spans_and_pairs_reach_the_extracted_tables(tiny_models, squad, babi_fol
                 assert piece["word_index"].iloc[-1] == getattr(row, stop) - 1
     answer_tokens = tokens[tokens["role"] == "answer"]
     assert set(answer_tokens["text_id"]) == {0, 1, 2, 3, 4}
+
+
+def test_a_context_word_in_the_separator_keeps_its_own_place(tmp_path):
+    """read_squad(separator=' [SEP] ') on a context starting 'E. coli': the answer word 'E' was placed
+    on the separator's E, so its tokens and labels pointed at the separator."""
+    import json
+
+    from lensnb.data import read_squad
+
+    context = "E. coli is a bacterium. It lives in the gut."
+    record = {
+        "data": [
+            {
+                "title": "t",
+                "paragraphs": [
+                    {
+                        "context": context,
+                        "qas": [
+                            {
+                                "id": "q1",
+                                "question": "What is a bacterium?",
+                                "answers": [{"text": "E. coli", "answer_start": 0}],
+                            }
+                        ],
+                    }
+                ],
+            }
+        ]
+    }
+    path = tmp_path / "dev-v1.1.json"
+    path.write_text(json.dumps(record), encoding="utf-8")
+    (example,) = read_squad(path, separator=" [SEP] ")
+    offsets = example.word_offsets()
+    answer = [k for k, role in enumerate(example.labels["role"]) if role == "answer"]
+    assert example.text[offsets[answer[0], 0] : offsets[answer[-1], 1]] == "E. coli"
+    assert offsets[answer[0], 0] == len("What is a bacterium? [SEP] ")
