@@ -30,7 +30,15 @@ from dataclasses import replace
 from pathlib import Path
 from typing import NamedTuple
 
-from lensnb.data.files import as_path, existing_file, non_negative_int, one_file, read_lines, read_text
+from lensnb.data.files import (
+    as_path,
+    existing_file,
+    non_negative_int,
+    one_file,
+    read_lines,
+    read_text,
+    refuse_empty,
+)
 from lensnb.errors import LensError
 from lensnb.examples import Example, Span
 
@@ -110,7 +118,7 @@ def read_linzen_agreement(path: str | os.PathLike) -> list[Example]:
                 meta={"right": right, "wrong": wrong, "number": grammatical_number, "n_attractors": attractors},
             )
         )
-    return examples
+    return refuse_empty(examples, text_path, "agreement sentences")
 
 
 def read_colorless_green(path: str | os.PathLike) -> list[Example]:
@@ -177,7 +185,7 @@ def read_colorless_green(path: str | os.PathLike) -> list[Example]:
         meta.update(constr_id=non_negative_int(fields[1], where, "construction id (field 2)"), sent_id=sent_id)
         meta.update(original=sent_id == 0, controller_index=controller)
         examples.append(Example(words=words, spans=[Span(index, index + 1, grammatical_number)], meta=meta))
-    return examples
+    return refuse_empty(examples, text_path, "agreement items")
 
 
 def _read_generated_tab(path: Path) -> list[Example]:

@@ -15,7 +15,7 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-from lensnb.data.files import as_path, read_lines, read_text
+from lensnb.data.files import as_path, read_lines, read_text, refuse_empty
 from lensnb.errors import LensError
 from lensnb.examples import Example, Span
 
@@ -111,7 +111,7 @@ def read_eraser_movies(path: str | os.PathLike, split: str = "train") -> list[Ex
                 meta={"label": record["classification"], "annotation_id": docid, "split": split},
             )
         )
-    return examples
+    return refuse_empty(examples, annotations, "ERASER annotations")
 
 
 def _json_lines(path: Path) -> Iterator[tuple[str, object]]:

@@ -97,3 +97,21 @@ def test_wrong_argument_types_are_named(call, named):
 
 def test_word_offsets_may_be_a_list_of_pairs():
     assert words_in_characters([[0, 3], [4, 7]], 4, 5) == (1, 2)
+
+
+def test_empty_eraser_and_agreement_files_are_refused(tmp_path):
+    """Three readers read an empty (failed or cut) download as a dataset of no examples."""
+    from lensnb.data import read_colorless_green, read_eraser_movies, read_linzen_agreement
+
+    (tmp_path / "movies" / "docs").mkdir(parents=True)
+    (tmp_path / "movies" / "val.jsonl").write_text("")
+    for stem in ("subj_agr_filtered", "generated"):
+        (tmp_path / f"{stem}.text").write_text("")
+        (tmp_path / f"{stem}.gold").write_text("")
+    for call, what in [
+        (lambda: read_eraser_movies(tmp_path / "movies", "val"), "ERASER annotations"),
+        (lambda: read_linzen_agreement(tmp_path / "subj_agr_filtered.text"), "agreement sentences"),
+        (lambda: read_colorless_green(tmp_path / "generated.text"), "agreement items"),
+    ]:
+        with pytest.raises(LensError, match=rf"expected {what}, received 'a file with none'"):
+            call()
