@@ -82,6 +82,13 @@ def _ranges(codes: list[int]) -> str:
 
 # Sentence ends: ., ! or ? (with closing quotes or brackets) then space and an upper-case letter, digit or opener.
 _SENTENCE_END = re.compile(r"[.!?]+[\"'”’)\]]*\s+(?=[\"“‘(\[]?[A-Z0-9])")
+_INITIALISM = re.compile(r"(?:[^\W\d_]\.)+[^\W\d_]")  # u.s, e.h, p.g (the last full stop is the match's)
+#: Words that start sentences far more often than they follow a name such as "U.S." inside one.
+_SENTENCE_STARTERS = frozenset(
+    "the a an this that these those he she it they we i you his her its their our my there then in on at after "
+    "before but however when while as since although though during for from by with if so yet also thus one some "
+    "many most all both each such no what who which where why how".split()
+)
 _ABBREVIATIONS = frozenset(
     "mr mrs ms dr st jr sr prof gen col lt sgt capt gov sen rep rev hon mt ft vs etc no nos co corp inc ltd "
     "dept univ approx ca jan feb mar apr jun jul aug sep sept oct nov dec fig vol op ed eds e.g i.e".split()
@@ -198,6 +205,12 @@ def find_phrase(phrase: str, text: str, *, ignore_case: bool = False) -> list[tu
     return [match.span() for match in pattern.finditer(text)]
 
 
+def _starts_a_sentence(text: str, position: int) -> bool:
+    """Whether the word at ``position`` (after opening quotes or brackets) is a usual first word of a sentence."""
+    following = text[position : position + 24].lstrip("\"'“‘([").split(maxsplit=1)
+    return bool(following) and following[0].rstrip(",;:").lower() in _SENTENCE_STARTERS
+
+
 def split_sentences(text: str) -> list[tuple[int, int]]:
     """Character ranges of the sentences of ``text``, white space trimmed.
 
@@ -214,8 +227,10 @@ def split_sentences(text: str) -> list[tuple[int, int]]:
     -----
     A rule: a sentence ends at ``.``, ``!`` or ``?`` (and any closing quotes or brackets)
     followed by white space and an upper-case letter, a digit or an opening quote, unless
-    the word before the full stop is a known abbreviation (``Dr.``, ``Jan.``, ``e.g.``) or
-    a single letter (an initial: ``John F. Kennedy``). Good enough for encyclopaedic
+    the word before the full stop is a known abbreviation (``Dr.``, ``Jan.``, ``e.g.``), a
+    single letter (an initial: ``John F. Kennedy``) or letters joined by full stops
+    (``U.S. Army``, ``E.H. Schulz``) followed by a word that rarely starts a sentence (``in
+    the U.S. Then`` ends one: "Then", "The", "He"... do). Good enough for encyclopaedic
     prose such as SQuAD's Wikipedia paragraphs; not a trained splitter.
     """
     check_str(text, "text")
@@ -225,7 +240,9 @@ def split_sentences(text: str) -> list[tuple[int, int]]:
         previous = text[max(start, match.start() - 12) : match.start()].split()
         last_word = previous[-1].lower().lstrip("(\"'“‘") if previous else ""
         if text[match.start()] == "." and (
-            last_word in _ABBREVIATIONS or (len(last_word) == 1 and last_word.isalpha())
+            last_word in _ABBREVIATIONS
+            or (len(last_word) == 1 and last_word.isalpha())
+            or (_INITIALISM.fullmatch(last_word) and not _starts_a_sentence(text, match.end()))
         ):
             continue
         ranges.append((start, stop))
