@@ -154,7 +154,9 @@ def qa_models(
     The head (and body) train for 3 epochs on ``train`` (learning rate 1e-4 with warm-up
     and linear decay, batch 16, windows of 384 tokens; quick mode: 1 epoch at 5e-5). On
     1,000 of these questions, 1 epoch at 1e-4 reached F1 0.14 on held-out articles, 3
-    epochs 0.40; the paper's BERT-base, trained on all of SQuAD train, reached 88.
+    epochs 0.40 (measured when weight decay still reached biases and norm weights too: it
+    moved them by at most 1e-6 of their value a step); the paper's BERT-base, trained on
+    all of SQuAD train, reached 88.
     The result is saved under ``cache_dir`` (default ``~/.cache/lensnb/heads``, see
     :class:`~lensnb.papers.trained_models.TrainedModelCache`), keyed by the base model, the
     settings and the data, and reused.
