@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import ctypes
 import queue
-import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -131,14 +130,20 @@ class BackgroundWriter:
             except queue.Full:
                 continue
 
-    def close(self) -> None:
+    def close(self, error_passing: bool = False) -> None:
         """Write what is queued, stop the thread, commit, and re-raise a write error.
 
         A KeyboardInterrupt (Ctrl-C) while it waits for the thread does not leave the
         thread running (see :meth:`stop`): what was written is committed and the
         interrupt raised again. The thread is stopped whenever this method returns or raises.
+
+        Parameters
+        ----------
+        error_passing : bool
+            The caller's work failed and its error is on its way up (a write made in line
+            that filled the disk, say): a commit that fails after it is not raised in its
+            place.
         """
-        in_flight = sys.exc_info()[1]  # called from a `finally` an error passes through (written in line)
         interrupt: BaseException | None = None
         try:
             self.stop()
@@ -147,7 +152,7 @@ class BackgroundWriter:
         try:
             self.writer.commit(force=True)  # record what was written, also after a failure
         except BaseException:
-            if self._error is None and interrupt is None and in_flight is None:
+            if self._error is None and interrupt is None and not error_passing:
                 raise  # otherwise the first error (the interrupt, the thread's or the one passing) is reported
         if interrupt is not None:
             if self._error is not None and interrupt.__context__ is None:

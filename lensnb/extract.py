@@ -224,10 +224,12 @@ def extract(
         kept = plan.keep_rows[:, 1] - plan.keep_rows[:, 0]
         total, done = int(kept.sum()), int(kept.sum() - kept[todo].sum())  # the bar shows the whole, from `done`
         background = BackgroundWriter(writer, threaded=_core_to_spare(lens_model.device))
+        finished = False
         try:
             _run(lens_model, plan, batches, background, wanted, torch_dtype, attention_index, progress, total, done)
+            finished = True
         finally:
-            background.close()  # stops the writer thread, even on Ctrl-C
+            background.close(error_passing=not finished)  # stops the writer thread, even on Ctrl-C
         if store is not None:
             writer.finalize()
             arrays, attention_values = open_arrays(writer.path, writer.manifest)  # memory-mapped; tables kept

@@ -102,3 +102,26 @@ def test_close_without_interrupt_writes_everything_queued():
     assert [entry for entry in writer.log if entry[0] == "done"] == [("done", (0,)), ("done", (1,)), ("done", (2,))]
     assert writer.log[-1] == ("commit", True)
     background.stop()  # idempotent
+
+
+class _FailingCommit:
+    """A writer whose commit fails (a full disk on done.npy)."""
+
+    def write(self, *args) -> None:
+        pass
+
+    def commit(self, force: bool = False) -> None:
+        raise OSError(28, "No space left on device")
+
+
+@pytest.mark.parametrize("threaded", [False, True])
+def test_a_failed_commit_is_raised_unless_another_error_is_on_its_way(threaded):
+    """close() inside a caller's except block (an error the caller handled, not its own work's) still
+    raises a failed commit; with error_passing=True the error already passing up is the one reported."""
+    writer = BackgroundWriter(_FailingCommit(), threaded=threaded)
+    try:
+        raise ValueError("handled by the caller")
+    except ValueError:
+        with pytest.raises(OSError, match="No space left"):
+            writer.close()
+    BackgroundWriter(_FailingCommit(), threaded=threaded).close(error_passing=True)  # nothing raised

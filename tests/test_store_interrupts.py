@@ -72,9 +72,9 @@ def test_a_second_ctrl_c_while_extract_waits_for_the_writer_thread_stops_it_firs
         real_write(self, index, values)
         writes.append(time.monotonic())
 
-    def close(self):
+    def close(self, **options):
         closing.set()
-        return real_close(self)
+        return real_close(self, **options)
 
     monkeypatch.setattr(lensnb.store._ArrayFile, "write", slow_write)
     monkeypatch.setattr(lensnb.background.BackgroundWriter, "close", close)
