@@ -36,6 +36,22 @@ def assert_same(a: Activations, b: Activations) -> None:
     pd.testing.assert_frame_equal(a.table.reset_index(drop=True), b.table.reset_index(drop=True), check_dtype=False)
 
 
+def fill_the_disk_after(monkeypatch, writes: int):
+    """Make the store's ``pwrite`` fail with ENOSPC after ``writes`` calls: (the real pwrite, the call counter)."""
+    import lensnb.store
+
+    real_pwrite, calls = os.pwrite, {"n": 0}
+
+    def failing_pwrite(fd, data, offset):
+        calls["n"] += 1
+        if calls["n"] > writes:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_pwrite(fd, data, offset)
+
+    monkeypatch.setattr(lensnb.store.os, "pwrite", failing_pwrite)
+    return real_pwrite, calls
+
+
 @pytest.fixture(params=[False, True], ids=["inline-writes", "writer-thread"])
 def writer_thread(request, monkeypatch):
     """Run a test with the store written in line and again from the writer thread."""
@@ -354,15 +370,7 @@ def test_disk_full_midway_keeps_finished_batches_and_resumes(tiny_models, tmp_pa
     import lensnb.store
 
     tiny = tiny_models["bert"]
-    real_pwrite, calls = os.pwrite, {"n": 0}
-
-    def failing_pwrite(fd, data, offset):
-        calls["n"] += 1
-        if calls["n"] > 60:
-            raise OSError(errno.ENOSPC, "No space left on device")
-        return real_pwrite(fd, data, offset)
-
-    monkeypatch.setattr(lensnb.store.os, "pwrite", failing_pwrite)
+    real_pwrite, calls = fill_the_disk_after(monkeypatch, 60)
     with pytest.raises(LensError, match="full"):
         lensnb.extract(tiny, TEXTS, batch_size=4, store=tmp_path / "s", progress=False)
     monkeypatch.setattr(lensnb.store.os, "pwrite", real_pwrite)
@@ -634,15 +642,7 @@ def test_a_full_disk_names_the_write_that_failed_and_promises_a_resume_only_afte
                                         r"Free some space and run the same call again\.$"):  # fmt: skip
         lensnb.extract(tiny_models["bert"], TEXTS, store=tmp_path / "s", progress=False)
     monkeypatch.setattr(lensnb.store.os, "posix_fallocate", real)
-    real_pwrite, calls = os.pwrite, {"n": 0}
-
-    def failing_pwrite(fd, data, offset):
-        calls["n"] += 1
-        if calls["n"] > 60:
-            raise OSError(errno.ENOSPC, "No space left on device")
-        return real_pwrite(fd, data, offset)
-
-    monkeypatch.setattr(lensnb.store.os, "pwrite", failing_pwrite)
+    fill_the_disk_after(monkeypatch, 60)
     with pytest.raises(LensError, match="finished batches are kept and the extraction resumes"):
         lensnb.extract(tiny_models["bert"], TEXTS, batch_size=4, store=tmp_path / "s", progress=False)
 
@@ -651,20 +651,14 @@ def test_the_write_that_filled_the_disk_is_the_error_reported(tiny_models, tmp_p
     """Written in line, a full disk on the rows was hidden by the commit that followed it failing on done.npy."""
     import lensnb.store
 
-    real_pwrite, real_save, calls = os.pwrite, lensnb.store._atomic_save, {"n": 0}
-
-    def failing_pwrite(fd, data, offset):
-        calls["n"] += 1
-        if calls["n"] > 60:
-            raise OSError(errno.ENOSPC, "No space left on device")
-        return real_pwrite(fd, data, offset)
+    real_save = lensnb.store._atomic_save
+    _, calls = fill_the_disk_after(monkeypatch, 60)
 
     def failing_save(path, array, advice=None):
         if calls["n"] > 60:
             raise lensnb.store.disk_full(path, 100, advice)
         return real_save(path, array, advice)
 
-    monkeypatch.setattr(lensnb.store.os, "pwrite", failing_pwrite)
     monkeypatch.setattr(lensnb.store, "_atomic_save", failing_save)
     with pytest.raises(LensError, match=r"to resid_post\.npy failed"):
         lensnb.extract(tiny_models["bert"], TEXTS, batch_size=4, store=tmp_path / "s", progress=False)
