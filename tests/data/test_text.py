@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import numpy as np
+import pytest
+
 from lensnb import Span
 from lensnb.data.text import find_phrase, split_sentences, trim_range, words_with_spans
 
@@ -65,3 +68,14 @@ def test_a_separator_holding_a_words_letters_does_not_take_its_place():
     assert cut.word_offsets().tolist() == [[0, 2], [2, 5], [6, 10], [10, 12]]
     inner = Example(words=["ab", "b"], text="ab xb")  # found only inside another word: there, as before
     assert inner.word_offsets().tolist() == [[0, 2], [4, 5]]
+
+
+def test_given_word_offsets_are_checked():
+    from lensnb import Example, LensError
+    from lensnb.examples import with_word_offsets
+
+    example = Example(words=["a", "b"], text="a b")
+    for bad in ([[0, 1]], [[0, 1], [1, 2]], [[2, 3], [0, 1]]):  # too few, not the word, out of order
+        with pytest.raises(LensError, match=r"^offsets: expected the character offsets of the example's words"):
+            with_word_offsets(example, np.array(bad))
+    assert with_word_offsets(example, np.array([[0, 1], [2, 3]])).word_offsets().tolist() == [[0, 1], [2, 3]]
